@@ -1,0 +1,194 @@
+"""Frozen configuration dataclasses.
+
+Every tunable of training lives in one of the dataclasses below. Each field
+name is unique across the sections, so the absl flag that sets it carries the
+same name (``--lstm_units`` sets ``ModelConfig.lstm_units``); the mapping is
+built in :mod:`yt8m_crossmodal.flags`, the only module that reads absl FLAGS.
+Help text for a flag comes from the field's ``metadata["help"]``.
+
+The resolved :class:`Config` is written as JSON next to checkpoints
+(``<model_dir>/config.json``) and into every export (``assets.extra/``), and
+read back with :func:`Config.from_dict` / :func:`load_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Dict, Tuple
+
+# Releases: number of label classes.
+NUM_CLASSES_2017 = 4716
+NUM_CLASSES_2018 = 3862
+
+AUDIO_DIM = 128
+VISUAL_DIM = 1024
+MAX_FRAMES = 300
+
+
+def _f(default: Any, help_text: str, **kw):
+  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Where the records are and how they are read."""
+
+  train_data: str = _f("", "File pattern (local or gs://) of training TFRecords.")
+  validation_data: str = _f(
+      "", "File pattern of validation TFRecords (metrics each epoch).")
+  feature_level: str = _f(
+      "frame", "'frame' (SequenceExample, per second) or 'video' (Example, "
+      "mean_rgb/mean_audio).", choices=("frame", "video"))
+  num_classes: int = _f(
+      NUM_CLASSES_2018, "Label vocabulary size: 3862 (2018+) or 4716 (2017).")
+  max_frames: int = _f(MAX_FRAMES, "Frames (seconds) kept per video.")
+  batch_size: int = _f(64, "Global batch size (split across replicas).")
+  shuffle_buffer: int = _f(2048, "Records in the shuffle buffer (0: none).")
+  skip_bad_records: bool = _f(
+      False, "Skip (count and log) bad records instead of failing.")
+  validation_size: int = _f(
+      1000, "Validation videos used for the per-epoch metrics (0: all).")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture of the encoders."""
+
+  projection_units: int = _f(256, "Per-frame dense projection width.")
+  dropout: float = _f(0.2, "Dropout after the per-frame projection.")
+  window_strides: Tuple[int, ...] = _f(
+      (1, 5, 15), "Window strides in seconds, one LSTM stack each.")
+  lstm_layers: int = _f(2, "Stacked LSTM layers per stride.")
+  lstm_units: int = _f(256, "Units per LSTM layer.")
+  embedding_size: int = _f(256, "Dimension of the joint embedding space.")
+  audio_tower: Tuple[int, ...] = _f(
+      (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.")
+  visual_tower: Tuple[int, ...] = _f(
+      (2000, 2000, 700, 700), "Video-level model: hidden sizes of the visual MLP.")
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig:
+  """Triplet loss and regularizers."""
+
+  mining: str = _f("batch_hard", "Negative mining: batch_hard, semi_hard or all.",
+                   choices=("batch_hard", "semi_hard", "all"))
+  margin: float = _f(0.2, "Triplet margin (cosine similarity units).")
+  audio_to_visual_weight: float = _f(1.0, "Weight of audio-anchor triplets.")
+  visual_to_audio_weight: float = _f(1.0, "Weight of visual-anchor triplets.")
+  exclude_shared_labels: bool = _f(
+      False, "Do not use negatives that share a label with the anchor.")
+  temporal_weight: float = _f(1.0, "Weight of temporal triplets (0: off).")
+  temporal_margin: float = _f(0.2, "Margin of temporal triplets.")
+  temporal_guard: int = _f(
+      3, "Seconds around the anchor second that are never temporal negatives.")
+  classification_weight: float = _f(
+      0.0, "Weight of the label-classification regularizer (0: off).")
+  classification_warmup_steps: int = _f(
+      1000, "Steps over which the classification weight ramps up from 0.")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Optimization and run control."""
+
+  model_dir: str = _f("", "Checkpoints, logs, TensorBoard and config.json.")
+  epochs: int = _f(10, "Training epochs.")
+  steps_per_epoch: int = _f(0, "Steps per epoch (0: one pass over the data).")
+  learning_rate: float = _f(1e-3, "Peak learning rate.")
+  lr_schedule: str = _f("cosine", "constant or cosine (with warm-up).",
+                        choices=("constant", "cosine"))
+  warmup_steps: int = _f(200, "Linear learning-rate warm-up steps.")
+  clipnorm: float = _f(1.0, "Gradient clipping by global norm (0: off).")
+  weight_decay: float = _f(1e-4, "AdamW weight decay.")
+  seed: int = _f(42, "Seed of weights, shuffling and dropout.")
+  distribution_strategy: str = _f(
+      "none", "none, mirrored or multi_worker (reads TF_CONFIG).",
+      choices=("none", "mirrored", "multi_worker"))
+  projector_samples: int = _f(
+      200, "Validation clips written to the TensorBoard embedding projector.")
+  sync_max_offset: int = _f(5, "Validation sync: offsets in [-S, S] seconds.")
+  sync_excerpt_seconds: int = _f(20, "Validation sync: excerpt length L.")
+
+
+_SECTIONS = (("data", DataConfig), ("model", ModelConfig), ("loss", LossConfig),
+             ("train", TrainConfig))
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """The whole resolved configuration of a training run."""
+
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+  loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+  train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+  def to_dict(self) -> Dict[str, Dict[str, Any]]:
+    return {name: dataclasses.asdict(getattr(self, name)) for name, _ in _SECTIONS}
+
+  def to_json(self) -> str:
+    return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+  @classmethod
+  def from_dict(cls, d: Dict[str, Dict[str, Any]]) -> "Config":
+    """Builds a config from :meth:`to_dict` output; unknown keys are errors."""
+    sections = {}
+    for name, klass in _SECTIONS:
+      values = dict(d.get(name, {}))
+      known = {f.name: f for f in dataclasses.fields(klass)}
+      unknown = set(values) - set(known)
+      if unknown:
+        raise ValueError(f"Unknown {name} config fields: {sorted(unknown)}")
+      for key, value in values.items():
+        if isinstance(known[key].default, tuple):
+          values[key] = tuple(value)
+      sections[name] = klass(**values)
+    return cls(**sections)
+
+  def replace(self, **fields: Any) -> "Config":
+    """Returns a copy with flat field names replaced (``lstm_units=8``)."""
+    updates = {name: {} for name, _ in _SECTIONS}
+    for key, value in fields.items():
+      section = field_section(key)
+      updates[section][key] = value
+    return Config(**{
+        name: dataclasses.replace(getattr(self, name), **updates[name])
+        for name, _ in _SECTIONS
+    })
+
+  @property
+  def model_level(self) -> str:
+    return self.data.feature_level
+
+
+def field_section(name: str) -> str:
+  """Section ('data', 'model', 'loss', 'train') that holds field ``name``."""
+  for section, klass in _SECTIONS:
+    if any(f.name == name for f in dataclasses.fields(klass)):
+      return section
+  raise KeyError(f"No config field named {name!r}")
+
+
+def all_fields():
+  """Yields (section, dataclasses.Field) for every config field."""
+  for section, klass in _SECTIONS:
+    for f in dataclasses.fields(klass):
+      yield section, f
+
+
+def save_config(config: Config, path: str) -> None:
+  """Writes ``config`` as JSON to ``path`` (local or gs://)."""
+  import tensorflow as tf  # Lazy: model code must import without TF.
+  with tf.io.gfile.GFile(path, "w") as f:
+    f.write(config.to_json())
+
+
+def load_config(path: str) -> Config:
+  """Reads a config written by :func:`save_config`."""
+  import tensorflow as tf  # Lazy: model code must import without TF.
+  if not tf.io.gfile.exists(path):
+    raise FileNotFoundError(f"No config at {path}")
+  with tf.io.gfile.GFile(path) as f:
+    return Config.from_dict(json.load(f))

@@ -1,0 +1,54 @@
+"""YouTube-8M feature constants and (de)quantization.
+
+The released features are PCA-whitened and 8-bit quantized over [-2, 2]. The
+starter code dequantizes a byte ``q`` as ``q * scalar + bias`` in float32 with
+``scalar = (max - min) / 255`` and ``bias = (max - min) / 512 + min``; the
+functions here compute exactly that (same operations, same order, same dtype),
+so values match the starter code bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MIN_QUANTIZED_VALUE = -2.0
+MAX_QUANTIZED_VALUE = 2.0
+AUDIO_DIM = 128
+VISUAL_DIM = 1024
+
+_RANGE = MAX_QUANTIZED_VALUE - MIN_QUANTIZED_VALUE
+DEQUANTIZE_SCALE = np.float32(_RANGE / 255.0)          # 4/255
+DEQUANTIZE_BIAS = np.float32(_RANGE / 512.0 + MIN_QUANTIZED_VALUE)  # 4/512 - 2
+
+
+def dequantize(q):
+  """Maps quantized features to floats in [-2, 2].
+
+  Works on numpy arrays and on TF/Keras tensors alike (it only uses ``*`` and
+  ``+`` after a cast to float32).
+
+  Args:
+    q: uint8 (or integer-valued) array of any shape, e.g. ``[B, T, 1024]``.
+
+  Returns:
+    float32 array of the same shape: ``q * 4/255 + 4/512 - 2``.
+  """
+  if isinstance(q, np.ndarray) or np.isscalar(q):
+    return np.asarray(q).astype(np.float32) * DEQUANTIZE_SCALE + DEQUANTIZE_BIAS
+  import tensorflow as tf  # Only for TF tensors.
+  return tf.cast(q, tf.float32) * DEQUANTIZE_SCALE + DEQUANTIZE_BIAS
+
+
+def quantize(x: np.ndarray) -> np.ndarray:
+  """Inverse of :func:`dequantize` (nearest byte), clipping to [-2, 2].
+
+  Args:
+    x: float array of any shape.
+
+  Returns:
+    uint8 array of the same shape; ``dequantize(quantize(x))`` is within half
+    a quantization step (2/255) of ``clip(x, -2, 2)``.
+  """
+  x = np.clip(np.asarray(x, np.float64), MIN_QUANTIZED_VALUE, MAX_QUANTIZED_VALUE)
+  q = np.round((x - float(DEQUANTIZE_BIAS)) / float(DEQUANTIZE_SCALE))
+  return np.clip(q, 0, 255).astype(np.uint8)

@@ -1,0 +1,256 @@
+"""Synthetic YouTube-8M-format data with learnable cross-modal and temporal structure.
+
+Each video has a latent timeline ``z[t]`` (``latent_dim`` numbers per second),
+the sum of
+
+- **scenes**: consecutive segments (mean ``scene_seconds`` long) whose
+  vector mixes a *topic* from a shared pool (topics are the labels) with a
+  scene-specific vector, so two videos on the same topics still differ;
+- **texture**: a fast AR(1) process shared by both modalities, which gives
+  every second a fingerprint (what synchronization can lock onto);
+- **events**: sparse bursts of a few seconds, drawn from a pool of event
+  types, at the same second in both modalities.
+
+Audio and visual features are two different random linear read-outs of
+``z`` with PCA-like decaying variances per feature dimension, plus per-video
+nuisance and per-second noise of each modality's own, clipped to [-2, 2] and
+8-bit quantized exactly as the real release. A fraction of videos
+(``unrelated_fraction``) get a soundtrack from an independent latent timeline
+(music laid over a video, say), which no model can align. With
+``max_offset`` > 0 the audio of each video is shifted by a known offset ``d``
+(audio second ``t`` carries the latent of second ``t + d``), written to a
+sidecar JSON file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict, Iterator, List, Optional
+
+import numpy as np
+
+from yt8m_crossmodal.data import features as feat
+
+RELEASES = ("2017", "2018", "2019")
+
+
+def _f(default, help_text, **kw):
+  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthConfig:
+  """Options of ``yt8m-synth`` (each field is a flag of the same name)."""
+
+  output_dir: str = _f("", "Folder to write the shards into (created).")
+  prefix: str = _f("train", "Shard file name prefix: <prefix>0000.tfrecord ...")
+  feature_level: str = _f("frame", "frame or video.", choices=("frame", "video"))
+  release: str = _f("2018", "Field layout: 2017 (video_id, 4716 classes), 2018, "
+                    "2019 (adds segment fields).", choices=RELEASES)
+  num_videos: int = _f(1000, "Videos to write.")
+  num_shards: int = _f(4, "Shards (files) to spread them over.")
+  min_frames: int = _f(120, "Shortest video in seconds.")
+  max_frames: int = _f(300, "Longest video in seconds.")
+  seed: int = _f(0, "Random seed; the same seed writes the same bytes.")
+  max_offset: int = _f(0, "Shift each video's audio by a known offset in "
+                       "[-max_offset, max_offset] seconds (sidecar offsets.json).")
+  unrelated_fraction: float = _f(0.05, "Fraction of videos whose soundtrack is unrelated.")
+  num_topics: int = _f(200, "Topics in the shared pool (labels are drawn from them).")
+  world_seed: int = _f(1234, "Seed of the shared 'world' (topics, read-outs): keep it "
+                       "equal across train/validation sets.")
+
+
+@dataclasses.dataclass
+class _World:
+  """Everything shared by all videos of a data set (and across splits)."""
+
+  topics: np.ndarray        # [num_topics, K]
+  events: np.ndarray        # [num_events, K]
+  audio_readout: np.ndarray  # [K, 128]
+  visual_readout: np.ndarray  # [K, 1024]
+  audio_noise: np.ndarray    # [128] per-dimension noise std
+  visual_noise: np.ndarray   # [1024]
+  topic_labels: np.ndarray   # [num_topics] class index of each topic
+
+
+LATENT_DIM = 32
+
+
+def _decay(dim: int, rng) -> np.ndarray:
+  """PCA-like standard deviations, decreasing over feature dimensions."""
+  return 0.9 / np.sqrt(1.0 + np.arange(dim) / 12.0)
+
+
+def make_world(num_topics: int, num_classes: int, seed: int) -> _World:
+  rng = np.random.default_rng(seed)
+  k = LATENT_DIM
+
+  def readout(dim):
+    w = rng.normal(size=(k, dim)) / np.sqrt(k)
+    return w * _decay(dim, rng)[None, :]
+
+  return _World(
+      topics=rng.normal(size=(num_topics, k)),
+      events=rng.normal(size=(24, k)) * 1.5,
+      audio_readout=readout(feat.AUDIO_DIM),
+      visual_readout=readout(feat.VISUAL_DIM),
+      audio_noise=0.35 * _decay(feat.AUDIO_DIM, rng),
+      visual_noise=0.35 * _decay(feat.VISUAL_DIM, rng),
+      topic_labels=rng.permutation(num_classes)[:num_topics],
+  )
+
+
+def _latent(world: _World, length: int, rng, topics: np.ndarray):
+  """Latent timeline [length, K] and the scene boundaries."""
+  k = LATENT_DIM
+  z = np.empty((length, k))
+  t = 0
+  while t < length:
+    dur = max(4, int(rng.exponential(12.0)))
+    topic = world.topics[rng.choice(topics)]
+    z[t:t + dur] = 0.8 * topic + 0.8 * rng.normal(size=k)
+    t += dur
+  texture = np.empty((length, k))
+  texture[0] = rng.normal(size=k)
+  eps = rng.normal(size=(length, k))
+  for i in range(1, length):
+    texture[i] = 0.5 * texture[i - 1] + 0.87 * eps[i]
+  z += 0.6 * texture
+  n_events = rng.poisson(length / 8.0)
+  for _ in range(n_events):
+    at = rng.integers(0, length)
+    kind = world.events[rng.integers(0, len(world.events))]
+    for j, w in enumerate((1.0, 0.5)):
+      if at + j < length:
+        z[at + j] += w * kind
+  return z
+
+
+def _modality(z, readout, noise_std, nuisance_std, rng):
+  base = z @ readout
+  nuisance = rng.normal(size=readout.shape[1]) * nuisance_std
+  noise = rng.normal(size=base.shape) * noise_std[None, :]
+  return feat.quantize(base + nuisance + noise)
+
+
+@dataclasses.dataclass
+class SyntheticVideo:
+  id: str
+  labels: List[int]
+  audio: np.ndarray   # uint8 [T, 128]
+  visual: np.ndarray  # uint8 [T, 1024]
+  offset: int
+  related: bool
+  segments: Optional[Dict[str, list]] = None
+
+
+def generate_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
+  """Yields ``cfg.num_videos`` synthetic videos, deterministic for ``cfg.seed``."""
+  num_classes = 4716 if cfg.release == "2017" else 3862
+  world = make_world(cfg.num_topics, num_classes, cfg.world_seed)
+  rng = np.random.default_rng(cfg.seed)
+  pad = cfg.max_offset
+  for i in range(cfg.num_videos):
+    length = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
+    n_topics = int(rng.integers(1, 4))
+    topics = rng.choice(cfg.num_topics, size=n_topics, replace=False)
+    z = _latent(world, length + 2 * pad, rng, topics)
+    offset = int(rng.integers(-pad, pad + 1)) if pad else 0
+    visual_z = z[pad:pad + length]
+    related = rng.random() >= cfg.unrelated_fraction
+    audio_z = (z[pad + offset:pad + offset + length] if related else
+               _latent(world, length, rng, rng.choice(cfg.num_topics, size=n_topics)))
+    visual = _modality(visual_z, world.visual_readout, world.visual_noise, 0.3, rng)
+    audio = _modality(audio_z, world.audio_readout, world.audio_noise, 0.3, rng)
+    labels = sorted(int(world.topic_labels[t]) for t in topics)
+    segments = None
+    if cfg.release == "2019":
+      starts = sorted(int(s) for s in rng.choice(
+          max(1, length // 5), size=min(3, max(1, length // 5)), replace=False) * 5)
+      segments = {
+          "segment_start_times": starts,
+          "segment_labels": [labels[j % len(labels)] for j in range(len(starts))],
+          "segment_scores": [float(rng.random() < 0.7) for _ in starts],
+      }
+    yield SyntheticVideo(id=f"{cfg.prefix[:2]}{cfg.seed % 1000:03d}{i:06d}",
+                         labels=labels, audio=audio, visual=visual, offset=offset,
+                         related=related, segments=segments)
+
+
+def frame_example(video: SyntheticVideo, release: str) -> bytes:
+  """Serializes a video as a frame-level ``tf.train.SequenceExample``."""
+  import tensorflow as tf
+  se = tf.train.SequenceExample()
+  id_key = "video_id" if release == "2017" else "id"
+  se.context.feature[id_key].bytes_list.value.append(video.id.encode())
+  se.context.feature["labels"].int64_list.value.extend(video.labels)
+  if video.segments:
+    se.context.feature["segment_start_times"].int64_list.value.extend(
+        video.segments["segment_start_times"])
+    se.context.feature["segment_labels"].int64_list.value.extend(
+        video.segments["segment_labels"])
+    se.context.feature["segment_scores"].float_list.value.extend(
+        video.segments["segment_scores"])
+  rgb = se.feature_lists.feature_list["rgb"]
+  for row in video.visual:
+    rgb.feature.add().bytes_list.value.append(row.tobytes())
+  audio = se.feature_lists.feature_list["audio"]
+  for row in video.audio:
+    audio.feature.add().bytes_list.value.append(row.tobytes())
+  return se.SerializeToString()
+
+
+def video_example(video: SyntheticVideo, release: str) -> bytes:
+  """Serializes a video as a video-level ``tf.train.Example`` (means of frames)."""
+  import tensorflow as tf
+  ex = tf.train.Example()
+  id_key = "video_id" if release == "2017" else "id"
+  ex.features.feature[id_key].bytes_list.value.append(video.id.encode())
+  ex.features.feature["labels"].int64_list.value.extend(video.labels)
+  ex.features.feature["mean_rgb"].float_list.value.extend(
+      feat.dequantize(video.visual).mean(axis=0).tolist())
+  ex.features.feature["mean_audio"].float_list.value.extend(
+      feat.dequantize(video.audio).mean(axis=0).tolist())
+  return ex.SerializeToString()
+
+
+def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
+  """Writes the shards (and offsets.json when ``max_offset``); returns a summary."""
+  import tensorflow as tf
+  if not cfg.output_dir:
+    raise ValueError("output_dir is required")
+  if cfg.num_videos <= 0 or cfg.num_shards <= 0:
+    raise ValueError("num_videos and num_shards must be positive")
+  if not 1 <= cfg.min_frames <= cfg.max_frames:
+    raise ValueError(f"need 1 <= min_frames <= max_frames, got {cfg.min_frames}, "
+                     f"{cfg.max_frames}")
+  tf.io.gfile.makedirs(cfg.output_dir)
+  shards = min(cfg.num_shards, cfg.num_videos)
+  paths = [os.path.join(cfg.output_dir, f"{cfg.prefix}{i:04d}.tfrecord")
+           for i in range(shards)]
+  writers = [tf.io.TFRecordWriter(p) for p in paths]
+  serialize = frame_example if cfg.feature_level == "frame" else video_example
+  offsets, unrelated, frames = {}, [], []
+  try:
+    for i, video in enumerate(generate_videos(cfg)):
+      writers[i % shards].write(serialize(video, cfg.release))
+      offsets[video.id] = video.offset
+      frames.append(len(video.visual))
+      if not video.related:
+        unrelated.append(video.id)
+  finally:
+    for w in writers:
+      w.close()
+  summary = {"files": paths, "videos": cfg.num_videos, "feature_level": cfg.feature_level,
+             "release": cfg.release, "frames_total": int(sum(frames)),
+             "unrelated_soundtracks": len(unrelated)}
+  sidecar = os.path.join(cfg.output_dir, f"{cfg.prefix}_offsets.json")
+  if cfg.max_offset:
+    with tf.io.gfile.GFile(sidecar, "w") as f:
+      json.dump({"max_offset": cfg.max_offset,
+                 "convention": "audio second t carries the content of video second t + offset",
+                 "offsets": offsets, "unrelated": unrelated}, f)
+    summary["offsets_file"] = sidecar
+  return summary

@@ -1,0 +1,105 @@
+"""absl flags built from frozen dataclasses; the only module that reads FLAGS.
+
+Every command-line tool describes its options as a frozen dataclass whose
+fields carry ``metadata={"help": ...}`` (see :mod:`yt8m_crossmodal.config`).
+:func:`define` turns the fields into absl flags of the same names and
+:func:`read` turns the parsed flags back into a dataclass instance, so a flag
+is always named after the config field it sets.
+
+Typical tool main::
+
+    def main(argv):
+      run(flags.read(SynthConfig))
+
+    def cli():
+      flags.define(SynthConfig)
+      app.run(main)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Type, TypeVar
+
+from absl import flags as absl_flags
+
+from yt8m_crossmodal import config as config_lib
+
+FLAGS = absl_flags.FLAGS
+T = TypeVar("T")
+
+
+def _define_field(f: dataclasses.Field, hint: Any) -> None:
+  name = f.name
+  if name in FLAGS:  # Already defined (e.g. a tool imported twice in tests).
+    return
+  default = f.default
+  if default is dataclasses.MISSING and f.default_factory is not dataclasses.MISSING:
+    default = f.default_factory()
+  help_text = f.metadata.get("help", name)
+  choices = f.metadata.get("choices")
+  if hint is bool:
+    absl_flags.DEFINE_bool(name, default, help_text)
+  elif hint is int:
+    absl_flags.DEFINE_integer(name, default, help_text)
+  elif hint is float:
+    absl_flags.DEFINE_float(name, default, help_text)
+  elif typing.get_origin(hint) is tuple:
+    absl_flags.DEFINE_list(name, [str(v) for v in default], help_text)
+  elif choices:
+    absl_flags.DEFINE_enum(name, default, list(choices), help_text)
+  else:
+    absl_flags.DEFINE_string(name, default, help_text)
+
+
+def _hints(klass: type) -> dict:
+  return typing.get_type_hints(klass)
+
+
+def define(*klasses: type) -> None:
+  """Defines one absl flag per field of each dataclass in ``klasses``.
+
+  ``Config`` (the nested training config) defines the fields of all sections.
+  """
+  for klass in klasses:
+    if klass is config_lib.Config:
+      for section, f in config_lib.all_fields():
+        sec_klass = type(getattr(config_lib.Config(), section))
+        _define_field(f, _hints(sec_klass)[f.name])
+      continue
+    hints = _hints(klass)
+    for f in dataclasses.fields(klass):
+      _define_field(f, hints[f.name])
+
+
+def _value(f: dataclasses.Field, hint: Any) -> Any:
+  value = FLAGS[f.name].value
+  if typing.get_origin(hint) is tuple:
+    (elem, *_) = typing.get_args(hint) or (str,)
+    try:
+      return tuple(elem(v) for v in value)
+    except ValueError as e:
+      raise absl_flags.ValidationError(
+          f"--{f.name}: cannot read {value!r} as a list of {elem.__name__}") from e
+  return value
+
+
+def read(klass: Type[T]) -> T:
+  """Builds an instance of ``klass`` from the parsed flags."""
+  if klass is config_lib.Config:
+    sections = {}
+    for section in ("data", "model", "loss", "train"):
+      sec_klass = type(getattr(config_lib.Config(), section))
+      hints = _hints(sec_klass)
+      sections[section] = sec_klass(**{
+          f.name: _value(f, hints[f.name]) for f in dataclasses.fields(sec_klass)
+      })
+    return config_lib.Config(**sections)
+  hints = _hints(klass)
+  return klass(**{f.name: _value(f, hints[f.name]) for f in dataclasses.fields(klass)})
+
+
+def explicitly_set() -> set:
+  """Names of flags given on the command line (not left at their default)."""
+  return {name for name in FLAGS if FLAGS[name].present}
