@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
+
+# Keep TF's C++ start-up chatter out of the tools' output (set before TF loads).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from typing import Callable
 
 from absl import app

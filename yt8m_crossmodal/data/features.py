@@ -31,7 +31,9 @@ def dequantize(q):
     q: uint8 (or integer-valued) array of any shape, e.g. ``[B, T, 1024]``.
 
   Returns:
-    float32 array of the same shape: ``q * 4/255 + 4/512 - 2``.
+    float32 array of the same shape: ``q * 4/255 + 4/512 - 2``, from
+    ``-1.9921875`` (q = 0) to ``2.0078125`` (q = 255): the half-bin offset
+    shifts the nominal [-2, 2] range by 4/512.
   """
   if isinstance(q, np.ndarray) or np.isscalar(q):
     return np.asarray(q).astype(np.float32) * DEQUANTIZE_SCALE + DEQUANTIZE_BIAS
@@ -40,15 +42,16 @@ def dequantize(q):
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
-  """Inverse of :func:`dequantize` (nearest byte), clipping to [-2, 2].
+  """Inverse of :func:`dequantize`: the nearest byte, saturating at 0 and 255.
 
   Args:
     x: float array of any shape.
 
   Returns:
     uint8 array of the same shape; ``dequantize(quantize(x))`` is within half
-    a quantization step (2/255) of ``clip(x, -2, 2)``.
+    a quantization step (2/255) of ``x`` for ``x`` in the dequantized range
+    ``[-2 + 4/512, 2 + 4/512]``, and ``quantize(dequantize(q)) == q``.
   """
-  x = np.clip(np.asarray(x, np.float64), MIN_QUANTIZED_VALUE, MAX_QUANTIZED_VALUE)
+  x = np.asarray(x, np.float64)
   q = np.round((x - float(DEQUANTIZE_BIAS)) / float(DEQUANTIZE_SCALE))
   return np.clip(q, 0, 255).astype(np.uint8)

@@ -274,14 +274,17 @@ def _decode_frame_batch(batch, num_classes, max_frames, include_segments, dequan
   ])
   num_frames = tf.minimum(tf.minimum(rgb_len, audio_len), max_frames)
   t = tf.reduce_max(tf.concat([num_frames, [0]], axis=0))
-  # Decode only frames that are kept; wrong-width frames are replaced by empty
-  # strings so decode_raw cannot fail (their records are bad anyway).
-  rgb_strings = tf.where(rgb_bytes == feat.VISUAL_DIM, seq["rgb"], "")[:, :t]
-  audio_strings = tf.where(audio_bytes == feat.AUDIO_DIM, seq["audio"], "")[:, :t]
-  visual = tf.io.decode_raw(rgb_strings, tf.uint8, fixed_length=feat.VISUAL_DIM)
-  audio = tf.io.decode_raw(audio_strings, tf.uint8, fixed_length=feat.AUDIO_DIM)
-  visual = tf.reshape(visual, [-1, t, feat.VISUAL_DIM])
-  audio = tf.reshape(audio, [-1, t, feat.AUDIO_DIM])
+  # decode_raw pads or truncates every frame to its width, so frames of a wrong
+  # width cannot make it fail (their records are bad anyway). Strings are not
+  # sliced or selected before decoding: each such op copies every frame.
+  visual = tf.io.decode_raw(seq["rgb"], tf.uint8, fixed_length=feat.VISUAL_DIM)
+  audio = tf.io.decode_raw(seq["audio"], tf.uint8, fixed_length=feat.AUDIO_DIM)
+
+  def crop(x):
+    return tf.cond(tf.shape(x)[1] > t, lambda: x[:, :t], lambda: x)
+
+  visual = tf.reshape(crop(visual), [-1, t, feat.VISUAL_DIM])
+  audio = tf.reshape(crop(audio), [-1, t, feat.AUDIO_DIM])
 
   def zero_tails(x):
     mask = tf.sequence_mask(num_frames, t)[:, :, None]
@@ -518,4 +521,6 @@ def bad_record_message(error: Exception) -> Optional[str]:
   if start < 0:
     return None
   line = text[start:].splitlines()[0]
+  # tf.debugging.Assert prints its data escaped.
+  line = line.replace("\\'", "'").replace('\\"', '"')
   return line.rstrip("]").rstrip()

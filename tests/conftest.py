@@ -1,0 +1,18 @@
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(__file__))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def frame_data_dir(tmp_path_factory):
+  """24 short synthetic frame-level videos (2018 layout) in 3 shards."""
+  from yt8m_crossmodal.data import synthetic
+  out = tmp_path_factory.mktemp("frame_data")
+  synthetic.write_dataset(synthetic.SynthConfig(
+      output_dir=str(out), prefix="train", num_videos=24, num_shards=3,
+      min_frames=8, max_frames=20, seed=3))
+  return str(out)

@@ -1,0 +1,274 @@
+"""The YT-8M reader: values, layout, order, sharding, and every kind of bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import records
+from yt8m_crossmodal.data import features as feat
+from yt8m_crossmodal.data import reader
+
+
+def read_all(pattern, **kw):
+  kw.setdefault("batch_size", 4)
+  out = []
+  for batch in reader.make_dataset(pattern, **kw):
+    out.append({k: v.numpy() for k, v in batch.items()})
+  return out
+
+
+def starter_dequantize(q):
+  """The starter code's utils.Dequantize, verbatim in its arithmetic."""
+  max_quantized_value, min_quantized_value = 2.0, -2.0
+  quantized_range = max_quantized_value - min_quantized_value
+  scalar = quantized_range / 255.0
+  bias = (quantized_range / 512.0) + min_quantized_value
+  return tf.cast(q, tf.float32) * scalar + bias
+
+
+def test_dequantize_matches_starter_code_bit_for_bit():
+  q = np.arange(256, dtype=np.uint8)
+  expected = starter_dequantize(q).numpy()
+  np.testing.assert_array_equal(feat.dequantize(q), expected)
+  np.testing.assert_array_equal(feat.dequantize(tf.constant(q)).numpy(), expected)
+  assert expected[0] == pytest.approx(4 / 512 - 2) and expected[-1] == pytest.approx(2 + 4 / 512)
+  np.testing.assert_array_equal(feat.quantize(expected), q)
+
+
+def test_frame_values_layout_and_dequantized_path(tmp_path):
+  rec, rgb, audio = records.frame_record("abc", labels=(3, 7), frames=6, seed=1)
+  rec2, rgb2, audio2 = records.frame_record("de", labels=(0,), frames=3, seed=2)
+  path = records.write(tmp_path / "a.tfrecord", [rec, rec2])
+  (batch,) = read_all(path, num_classes=10, batch_size=2)
+  assert batch["id"].tolist() == [b"abc", b"de"]
+  assert batch["audio"].dtype == np.uint8 and batch["audio"].shape == (2, 6, 128)
+  assert batch["visual"].shape == (2, 6, 1024)
+  np.testing.assert_array_equal(batch["visual"][0], rgb)
+  np.testing.assert_array_equal(batch["audio"][1, :3], audio2)
+  assert not batch["audio"][1, 3:].any() and not batch["visual"][1, 3:].any()
+  assert batch["num_frames"].tolist() == [6, 3]
+  expected_labels = np.zeros((2, 10), np.float32)
+  expected_labels[0, [3, 7]] = 1
+  expected_labels[1, 0] = 1
+  np.testing.assert_array_equal(batch["labels"], expected_labels)
+  (fbatch,) = read_all(path, num_classes=10, batch_size=2, dequantize=True)
+  assert fbatch["visual"].dtype == np.float32
+  np.testing.assert_array_equal(fbatch["visual"][0], starter_dequantize(rgb).numpy())
+  np.testing.assert_array_equal(fbatch["audio"][1, :3], starter_dequantize(audio2).numpy())
+
+
+def test_2017_video_id_crop_uneven_lengths_and_segments(tmp_path):
+  long_rec, rgb, _ = records.frame_record("old", id_key="video_id", frames=12, seed=3)
+  uneven, _, audio = records.frame_record("uneven", frames=7, audio_frames=4, seed=4)
+  seg, _, _ = records.frame_record("seg", frames=5, extra_context={
+      "segment_start_times": [0, 5], "segment_labels": [4, 2],
+      "segment_scores": [1.0, 0.0]})
+  path = records.write(tmp_path / "b.tfrecord", [long_rec, uneven, seg])
+  (batch,) = read_all(path, num_classes=4716, max_frames=10, batch_size=3,
+                      include_segments=True)
+  assert batch["id"].tolist() == [b"old", b"uneven", b"seg"]
+  assert batch["num_frames"].tolist() == [10, 4, 5]
+  np.testing.assert_array_equal(batch["visual"][0], rgb[:10])
+  np.testing.assert_array_equal(batch["audio"][1, :4], audio)
+  assert not batch["visual"][1, 4:].any(), "rgb past the shorter audio must be zeroed"
+  assert batch["segment_start_times"][2].tolist() == [0, 5]
+  assert batch["segment_labels"][2].tolist() == [4, 2]
+  assert batch["segment_scores"][2].tolist() == [1.0, 0.0]
+  assert batch["num_segments"].tolist() == [0, 0, 2]
+
+
+def test_video_level(tmp_path):
+  rec, rgb, audio = records.video_record("v1", labels=(2,), seed=5)
+  rec2, _, _ = records.video_record("v2", labels=(1, 3), id_key="video_id", seed=6)
+  path = records.write(tmp_path / "v.tfrecord", [rec, rec2])
+  (batch,) = read_all(path, feature_level="video", num_classes=5, batch_size=2)
+  assert batch["id"].tolist() == [b"v1", b"v2"]
+  np.testing.assert_array_equal(batch["visual"][0], rgb)
+  np.testing.assert_array_equal(batch["audio"][0], audio)
+  assert batch["num_frames"].tolist() == [1, 1]
+  assert batch["labels"][1].tolist() == [0, 1, 0, 1, 0]
+
+
+def test_synthetic_data_reads_back_and_order_is_seeded(frame_data_dir):
+  pattern = os.path.join(frame_data_dir, "*.tfrecord")
+  kw = dict(batch_size=5, shuffle_buffer=16, seed=11, block_size=2)
+  first = np.concatenate([b["id"] for b in read_all(pattern, **kw)])
+  again = np.concatenate([b["id"] for b in read_all(pattern, **kw)])
+  other = np.concatenate([b["id"] for b in read_all(pattern, **{**kw, "seed": 12})])
+  assert len(first) == 24 and len(set(first.tolist())) == 24
+  assert first.tolist() == again.tolist()
+  assert sorted(first.tolist()) == sorted(other.tolist())
+  assert first.tolist() != other.tolist()
+
+
+def test_provenance_and_sharding_by_file(frame_data_dir):
+  pattern = os.path.join(frame_data_dir, "*.tfrecord")
+  files = reader.list_files(pattern)
+  batches = read_all(pattern, with_provenance=True, batch_size=24, seed=0)
+  seen = {(f.decode(), i) for b in batches for f, i in zip(b["file"], b["record_index"])}
+  assert seen == {(f, i) for f in files for i in range(8)}
+
+  ids = []
+  for pipeline in range(3):
+    ctx = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=pipeline)
+    got = read_all(pattern, input_context=ctx, with_provenance=True, batch_size=24)
+    assert {f for b in got for f in b["file"]} == {files[pipeline].encode()}
+    ids += [i for b in got for i in b["id"].tolist()]
+  assert len(ids) == 24 and len(set(ids)) == 24
+
+  # What tf.distribute does to a dataset for a worker: shard by file.
+  from tensorflow.python.data.experimental.ops import distribute as dist_ops
+  per_worker = []
+  for worker in range(3):
+    ds = dist_ops._AutoShardDataset(
+        reader.make_dataset(pattern, batch_size=24, with_provenance=True),
+        num_workers=3, index=worker)
+    got = [b["file"].numpy() for b in ds]
+    per_worker.append({f for fs in got for f in fs})
+    assert sum(len(fs) for fs in got) == 8
+  assert all(len(p) == 1 for p in per_worker) and len(set.union(*per_worker)) == 3
+
+
+# ---------------------------------------------------------------------------
+# Bad input: each kind fails with a message naming file, index and id, or is
+# skipped, logged and counted with skip_bad_records.
+
+def _good(i):
+  return records.frame_record(f"good{i}", frames=4, seed=10 + i)[0]
+
+
+BAD_FRAME_CASES = {
+    "rgb_width": (lambda: records.frame_record("badrgb", rgb_width=1000)[0],
+                  "rgb bytes per frame not 1024"),
+    "audio_width": (lambda: records.frame_record("badaudio", audio_width=100)[0],
+                    "audio bytes per frame not 128"),
+    "zero_frames": (lambda: records.frame_record("empty", frames=0)[0], "zero frames"),
+    "no_audio": (lambda: records.frame_record("mute", audio_frames=0)[0],
+                 "missing modality: no audio"),
+    "no_rgb": (lambda: records.frame_record("blind", frames=0, audio_frames=3)[0],
+               "missing modality: no rgb"),
+    "labels": (lambda: records.frame_record("lab", labels=(1, 3862))[0],
+               "labels out of [0, 3862)"),
+    "negative_label": (lambda: records.frame_record("neg", labels=(-1,))[0],
+                       "labels out of [0, 3862)"),
+    "video_level_as_frame": (lambda: records.video_record("vl")[0],
+                             "video-level record"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FRAME_CASES))
+def test_bad_frame_record_fails_with_file_index_and_id(tmp_path, case):
+  make, reason = BAD_FRAME_CASES[case]
+  path = records.write(tmp_path / "bad.tfrecord", [_good(0), _good(1), make(), _good(2)])
+  with pytest.raises(tf.errors.InvalidArgumentError) as info:
+    read_all(path)
+  message = reader.bad_record_message(info.value)
+  assert message is not None
+  assert f"Bad YT-8M record in {path} at record index 2" in message
+  assert reason in message
+  if case != "video_level_as_frame":
+    assert "(video id '" in message and "'')" not in message
+
+  log = reader.BadRecordLog()
+  kept = read_all(path, skip_bad_records=True, bad_record_log=log)
+  assert sum(len(b["id"]) for b in kept) == 3
+  assert log.count == 1
+  assert log.records[0].file == path and log.records[0].index == 2
+  assert reason in log.records[0].reason
+
+
+BAD_VIDEO_CASES = {
+    "nan": (lambda: records.video_record("nan", rgb=[np.nan] + [0.0] * 1023)[0],
+            "mean_rgb holds NaN or Inf"),
+    "inf": (lambda: records.video_record("inf", audio=[np.inf] + [0.0] * 127)[0],
+            "mean_audio holds NaN or Inf"),
+    "short": (lambda: records.video_record("short", rgb=[0.0] * 1000)[0],
+              "mean_rgb has 1000 values, expected 1024"),
+    "missing_audio": (lambda: records.video_record("m", audio=[])[0],
+                      "missing modality: no mean_audio"),
+    "labels": (lambda: records.video_record("l", labels=(5000,))[0], "labels out of"),
+    "frame_level_as_video": (lambda: records.frame_record("fl")[0],
+                             "a frame-level record?"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VIDEO_CASES))
+def test_bad_video_record(tmp_path, case):
+  make, reason = BAD_VIDEO_CASES[case]
+  good = [records.video_record(f"g{i}", seed=i)[0] for i in range(2)]
+  path = records.write(tmp_path / "bad.tfrecord", [good[0], make(), good[1]])
+  with pytest.raises(tf.errors.InvalidArgumentError) as info:
+    read_all(path, feature_level="video")
+  message = reader.bad_record_message(info.value)
+  assert f"{path} at record index 1" in message and reason in message
+  log = reader.BadRecordLog()
+  kept = read_all(path, feature_level="video", skip_bad_records=True, bad_record_log=log)
+  assert sum(len(b["id"]) for b in kept) == 2 and log.count == 1
+
+
+def _write_then_damage(tmp_path, damage):
+  path = records.write(tmp_path / "damaged.tfrecord", [_good(i) for i in range(5)])
+  data = bytearray(open(path, "rb").read())
+  open(path, "wb").write(bytes(damage(data)))
+  return path
+
+
+@pytest.mark.parametrize("damage,records_kept", [
+    (lambda d: d[:-100], 4),                                 # truncated shard
+    (lambda d: d[:len(d) // 2] + bytes([d[len(d) // 2] ^ 0xFF]) + d[len(d) // 2 + 1:], 2),
+])
+def test_truncated_or_corrupted_file_is_named(tmp_path, damage, records_kept):
+  path = _write_then_damage(tmp_path, damage)
+  with pytest.raises(tf.errors.InvalidArgumentError) as info:
+    read_all(path)
+  message = reader.bad_record_message(info.value)
+  assert path in message and "file truncated or corrupted at byte" in message
+  log = reader.BadRecordLog()
+  kept = read_all(path, skip_bad_records=True, bad_record_log=log)
+  assert sum(len(b["id"]) for b in kept) == records_kept
+  assert log.count == 1 and log.records[0].file == path
+  assert log.records[0].index == records_kept
+
+
+def test_pattern_matching_nothing_shows_the_pattern(tmp_path):
+  pattern = str(tmp_path / "nothing*.tfrecord")
+  with pytest.raises(FileNotFoundError, match="nothing\\*.tfrecord"):
+    reader.make_dataset(pattern)
+
+
+def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
+  bad = records.write(tmp_path / "mixed.tfrecord", [
+      _good(0), records.frame_record("x", rgb_width=999)[0], _good(1),
+      records.frame_record("y", labels=(99999,))[0]])
+  truncated = _write_then_damage(tmp_path, lambda d: d[:-10])
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  proc = subprocess.run(
+      [sys.executable, "-m", "yt8m_crossmodal.validate", f"--data={tmp_path}/*.tfrecord"],
+      capture_output=True, text=True, env=env, timeout=300)
+  assert proc.returncode == 1, proc.stderr
+  summary = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert summary["files"] == 2
+  assert summary["good_records"] == 2 + 4
+  assert summary["records"] == 6 + 3
+  got = {(b["file"], b["index"]) for b in summary["bad_records"]}
+  assert got == {(bad, 1), (bad, 3), (truncated, 4)}
+  assert truncated in proc.stdout
+
+  ok = subprocess.run(
+      [sys.executable, "-m", "yt8m_crossmodal.validate", f"--data={frame_data_dir}/*"],
+      capture_output=True, text=True, env=env, timeout=300)
+  assert ok.returncode == 0, ok.stderr
+  summary = json.loads(ok.stdout.strip().splitlines()[-1])
+  assert summary["records"] == 24 and isinstance(summary["records"], int)
+  assert 8 <= summary["frames"]["min"] <= summary["frames"]["median"] <= summary["frames"]["max"] <= 20
+
+  missing = subprocess.run(
+      [sys.executable, "-m", "yt8m_crossmodal.validate", f"--data={tmp_path}/none*"],
+      capture_output=True, text=True, env=env, timeout=300)
+  assert missing.returncode == 2 and "none*" in missing.stderr
+  assert "Traceback" not in missing.stderr

@@ -1,0 +1,110 @@
+"""``yt8m-validate``: reads every record of a data set and reports what it holds.
+
+Example::
+
+  yt8m-validate --data='/data/yt8m/frame/train*.tfrecord'
+  yt8m-validate --data='gs://bucket/video/*.tfrecord' --feature_level=video
+
+Prints a human-readable report and, as its last line, one JSON object::
+
+  {"files": 4, "records": 1000, "good_records": 1000, "frames": {"min": ...,
+   "median": ..., "max": ...}, "bad_records": [{"file": ..., "index": ...,
+   "id": ..., "reason": ...}], ...}
+
+Exits with status 1 when any record (or file tail) is bad, 2 on a usage error
+(e.g. a pattern that matches nothing).
+"""
+
+import collections
+import dataclasses
+import json
+import sys
+
+import numpy as np
+
+from yt8m_crossmodal import cli as cli_lib
+from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import flags
+from yt8m_crossmodal.data import reader
+
+
+def _f(default, help_text, **kw):
+  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateConfig:
+  data: str = _f("", "File pattern(s), comma-separated, local or gs://.")
+  feature_level: str = _f("frame", "frame or video.", choices=("frame", "video"))
+  num_classes: int = _f(config_lib.NUM_CLASSES_2018,
+                        "Label vocabulary size (4716 for 2017 data).")
+  batch_size: int = _f(64, "Records decoded at once.")
+  max_bad_listed: int = _f(1000, "Bad records listed in the JSON (all are counted).")
+
+
+def validate(cfg: ValidateConfig) -> dict:
+  """Reads every record of ``cfg.data``; returns the summary dict."""
+  if not cfg.data:
+    raise cli_lib.UsageError("--data is required")
+  files = reader.list_files(cfg.data)
+  log = reader.BadRecordLog(max_logged=0)
+  ds = reader.make_dataset(
+      cfg.data, feature_level=cfg.feature_level, batch_size=cfg.batch_size,
+      num_classes=cfg.num_classes, max_frames=1 << 20, skip_bad_records=True,
+      bad_record_log=log, include_segments=cfg.feature_level == "frame",
+      with_provenance=True, seed=0)
+  frames, per_file = [], collections.Counter()
+  label_counts = []
+  segments = 0
+  ids = collections.Counter()
+  for batch in ds:
+    frames.extend(batch["num_frames"].numpy().tolist())
+    label_counts.extend(batch["labels"].numpy().sum(axis=1).astype(int).tolist())
+    per_file.update(f.decode() for f in batch["file"].numpy())
+    ids.update(batch["id"].numpy().tolist())
+    if "num_segments" in batch:
+      segments += int(batch["num_segments"].numpy().sum())
+  bad = [r.as_dict() for r in log.records]
+  good = len(frames)
+  summary = {
+      "files": len(files),
+      "records": good + len(bad),
+      "good_records": good,
+      "feature_level": cfg.feature_level,
+      "frames": ({"min": int(np.min(frames)), "median": float(np.median(frames)),
+                  "max": int(np.max(frames)), "total": int(np.sum(frames))}
+                 if frames and cfg.feature_level == "frame" else None),
+      "labels_per_video": ({"min": int(np.min(label_counts)),
+                            "mean": round(float(np.mean(label_counts)), 3),
+                            "max": int(np.max(label_counts))} if label_counts else None),
+      "rated_segments": segments,
+      "duplicate_ids": sum(1 for c in ids.values() if c > 1),
+      "records_per_file": {f: per_file.get(f, 0) for f in files},
+      "bad_record_count": len(bad),
+      "bad_records": bad[:cfg.max_bad_listed],
+  }
+  return summary
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise cli_lib.UsageError(f"unexpected arguments: {argv[1:]}")
+  summary = validate(flags.read(ValidateConfig))
+  print(f"{summary['files']} file(s), {summary['records']} record(s), "
+        f"{summary['good_records']} good, {summary['bad_record_count']} bad")
+  if summary["frames"]:
+    f = summary["frames"]
+    print(f"frames per video: min {f['min']}, median {f['median']}, max {f['max']}")
+  for bad in summary["bad_records"]:
+    print(f"BAD {bad['file']}[{bad['index']}] id={bad['id']!r}: {bad['reason']}")
+  print(json.dumps(summary))
+  sys.exit(1 if summary["bad_record_count"] else 0)
+
+
+def cli():
+  flags.define(ValidateConfig)
+  cli_lib.run(main)
+
+
+if __name__ == "__main__":
+  cli()
