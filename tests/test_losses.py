@@ -1,0 +1,301 @@
+"""Triplet loss math (hand-worked values) and the loss layer."""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from yt8m_crossmodal import losses  # noqa: E402
+from yt8m_crossmodal.config import LossConfig  # noqa: E402
+from yt8m_crossmodal.layers import CrossModalTripletLoss, frame_mask  # noqa: E402
+
+
+def _np(d):
+  return {k: (_np(v) if isinstance(v, dict) else float(v))
+          for k, v in d.items()}
+
+
+# Case A (B=2, 2-D): a0=(1,0) a1=(0,1); v0=(.6,.8) v1=(.8,.6).
+# sim[i, j] = <a_i, v_j> = [[.6, .8], [.8, .6]]; positives .6, negatives .8;
+# every hinge (margin .2) = .2 - .6 + .8 = .4 in both directions.
+A_AUDIO = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+A_VISUAL = np.array([[0.6, 0.8], [0.8, 0.6]], "float32")
+
+# Case B (B=3, 2-D), margin .1, audio anchors:
+#   a0=(1,0)   sims to v0..v2 = .8 | .6, 1.0   hinge(neg) = s - .7
+#   a1=(0,1)                  .8 | .6, 0.0   hinge(neg) = s - .7
+#   a2=(.6,.8)                .6 | .96, 1.0  hinge(neg) = s - .5
+# batch_hard: max(0, .3), max(0, -.1), .5 -> mean .8/3, active 2/3
+# semi_hard (most similar negative below the positive, else hardest):
+#   a0 -> .6 (hinge 0), a1 -> .6 (0), a2 none below .6 -> 1.0 (.5)
+#   -> .5/3, active 1/3
+# all: active hinges .3, .46, .5 of 6 triplets -> 1.26/3 = .42, active 1/2
+B_AUDIO = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], "float32")
+B_VISUAL = np.array([[0.8, 0.6], [0.6, 0.8], [1.0, 0.0]], "float32")
+
+
+def test_case_a_both_directions_and_weights():
+  out = _np(losses.cross_modal_clip_loss(A_AUDIO, A_VISUAL, margin=0.2))
+  assert out["loss"] == pytest.approx(0.8, abs=1e-6)
+  for direction in ("audio_to_visual", "visual_to_audio"):
+    d = out[direction]
+    assert d["loss"] == pytest.approx(0.4, abs=1e-6)
+    assert d["active_fraction"] == pytest.approx(1.0)
+    assert d["positive_similarity"] == pytest.approx(0.6, abs=1e-6)
+    assert d["negative_similarity"] == pytest.approx(0.8, abs=1e-6)
+  weighted = _np(losses.cross_modal_clip_loss(
+      A_AUDIO, A_VISUAL, margin=0.2, audio_to_visual_weight=0.5,
+      visual_to_audio_weight=2.0))
+  assert weighted["loss"] == pytest.approx(0.5 * 0.4 + 2.0 * 0.4, abs=1e-6)
+
+
+@pytest.mark.parametrize("mining,loss,active", [
+    ("batch_hard", 0.8 / 3, 2 / 3),
+    ("semi_hard", 0.5 / 3, 1 / 3),
+    ("all", 1.26 / 3, 0.5),
+])
+def test_case_b_mining_modes_differ(mining, loss, active):
+  out = _np(losses.clip_triplet_loss(B_AUDIO, B_VISUAL, margin=0.1,
+                                     mining=mining))
+  assert out["loss"] == pytest.approx(loss, abs=1e-6)
+  assert out["active_fraction"] == pytest.approx(active, abs=1e-6)
+  assert out["positive_similarity"] == pytest.approx(2.2 / 3, abs=1e-6)
+  assert out["negative_similarity"] == pytest.approx(2.6 / 3, abs=1e-6)
+
+
+def test_exclude_shared_labels():
+  # a0 and a2 share label 0: a0 keeps only v1 (.6 -> hinge 0), a1 keeps v0
+  # and v2 (hardest .6 -> 0), a2 keeps only v1 (1.0 -> .5). Mean .5/3.
+  labels = np.array([[1, 0], [0, 1], [1, 0]], "float32")
+  kwargs = dict(margin=0.1, mining="batch_hard", visual_to_audio_weight=0.0)
+  plain = _np(losses.cross_modal_clip_loss(B_AUDIO, B_VISUAL, **kwargs))
+  assert plain["loss"] == pytest.approx(0.8 / 3, abs=1e-6)
+  out = _np(losses.cross_modal_clip_loss(
+      B_AUDIO, B_VISUAL, labels=labels, exclude_shared_labels=True,
+      **kwargs))
+  assert out["loss"] == pytest.approx(0.5 / 3, abs=1e-6)
+  # Every other video shares a label: no negatives at all -> 0, finite.
+  none = _np(losses.cross_modal_clip_loss(
+      B_AUDIO, B_VISUAL, labels=np.ones((3, 2), "float32"),
+      exclude_shared_labels=True, **kwargs))
+  assert none["loss"] == 0.0
+  assert none["audio_to_visual"]["active_fraction"] == 0.0
+
+
+# Temporal case: B=1, T=4, num_frames=3 (t=3 is padding), guard 2, margin .2.
+#   audio  a0=(1,0) a1=(0,1) a2=(1,0)        visual v0=(.8,.6) v1=(.6,.8) v2=(0,1)
+#   negatives |t - t'| >= 2 among valid: t=0 -> {2}, t=1 -> {} , t=2 -> {0}
+#   a2v: t=0: .2 - .8 + <a0,v2>=0 -> 0;  t=2: .2 - 0 + <a2,v0>=.8 -> 1.0
+#        -> loss (0 + 1)/2 = .5, positives (.8 + .8 + 0)/3, hardest (0 + .8)/2
+#   v2a: t=0: .2 - .8 + <v0,a2>=.8 -> .2;  t=2: .2 - 0 + <v2,a0>=0 -> .2
+#        -> loss .2;  total .7
+T_AUDIO = np.array([[[1, 0], [0, 1], [1, 0], [0.6, 0.8]]], "float32")
+T_VISUAL = np.array([[[0.8, 0.6], [0.6, 0.8], [0, 1], [1, 0]]], "float32")
+
+
+def test_temporal_hand_values_and_padding_ignored():
+  mask = frame_mask(np.array([3]), 4)
+  out = _np(losses.temporal_triplet_loss(T_AUDIO, T_VISUAL, mask,
+                                         margin=0.2, guard=2))
+  assert out["loss"] == pytest.approx(0.7, abs=1e-6)
+  a2v, v2a = out["audio_to_visual"], out["visual_to_audio"]
+  assert a2v["loss"] == pytest.approx(0.5, abs=1e-6)
+  assert a2v["active_fraction"] == pytest.approx(0.5)
+  assert a2v["positive_similarity"] == pytest.approx(1.6 / 3, abs=1e-6)
+  assert a2v["negative_similarity"] == pytest.approx(0.4, abs=1e-6)
+  assert v2a["loss"] == pytest.approx(0.2, abs=1e-6)
+  # Padding values do not matter.
+  audio, visual = T_AUDIO.copy(), T_VISUAL.copy()
+  audio[0, 3] = [0.0, 1.0]
+  visual[0, 3] = [0.0, 1.0]
+  again = _np(losses.temporal_triplet_loss(audio, visual, mask,
+                                           margin=0.2, guard=2))
+  assert again == out
+
+
+def test_temporal_guard_never_uses_the_positive_second():
+  # guard=0 behaves like guard=1: t'=t is never a negative.
+  x = np.tile(np.array([[[1.0, 0.0]]], "float32"), (1, 2, 1))
+  y = np.array([[[1.0, 0.0], [0.0, 1.0]]], "float32")
+  mask = np.ones((1, 2), bool)
+  g0 = _np(losses.temporal_triplet_loss(x, y, mask, margin=0.2, guard=0))
+  g1 = _np(losses.temporal_triplet_loss(x, y, mask, margin=0.2, guard=1))
+  assert g0 == g1
+  # a2v t=0: pos 1, neg <x0, y1>=0 -> 0; t=1: pos 0, neg <x1, y0>=1 -> 1.2
+  assert g1["audio_to_visual"]["loss"] == pytest.approx(0.6, abs=1e-6)
+
+
+def test_sigmoid_cross_entropy_and_ramp():
+  assert float(losses.sigmoid_cross_entropy(
+      np.array([[1.0, 0.0]]), np.zeros((1, 2)))) == pytest.approx(np.log(2))
+  big = float(losses.sigmoid_cross_entropy(np.array([[1.0, 0.0]]),
+                                           np.array([[100.0, -100.0]])))
+  assert 0.0 <= big < 1e-6
+  assert float(losses.ramp_weight(0, 2.0, 4)) == 0.0
+  assert float(losses.ramp_weight(1, 2.0, 4)) == pytest.approx(0.5)
+  assert float(losses.ramp_weight(10, 2.0, 4)) == pytest.approx(2.0)
+  assert float(losses.ramp_weight(0, 2.0, 0)) == pytest.approx(2.0)
+
+
+# --------------------------------------------------------------------------
+# Numerical safety
+
+
+def _finite_loss_and_grads(audio, visual, mining, timelines=None, mask=None):
+  audio, visual = tf.constant(audio), tf.constant(visual)
+  watched = [audio, visual]
+  with tf.GradientTape() as tape:
+    tape.watch(watched)
+    if timelines is not None:
+      watched_tl = [tf.constant(t) for t in timelines]
+      tape.watch(watched_tl)
+      watched += watched_tl
+    out = losses.cross_modal_clip_loss(audio, visual, margin=0.2,
+                                       mining=mining)
+    total = out["loss"]
+    if timelines is not None:
+      total += losses.temporal_triplet_loss(watched_tl[0], watched_tl[1],
+                                            mask)["loss"]
+  grads = tape.gradient(total, watched)
+  assert np.isfinite(float(total))
+  for g in grads:
+    if g is not None:
+      assert np.isfinite(np.asarray(g, "float32")).all()
+  return float(total)
+
+
+@pytest.mark.parametrize("mining", ["batch_hard", "semi_hard", "all"])
+def test_nan_safety(mining):
+  one = np.array([[0.6, 0.8]], "float32")
+  assert _finite_loss_and_grads(one, one, mining) == 0.0  # batch of one
+  same = np.tile(one, (4, 1))
+  # Identical embeddings: every triplet costs exactly the margin.
+  assert _finite_loss_and_grads(same, same, mining) == pytest.approx(
+      2 * 0.2, abs=1e-6)
+  zeros = np.zeros((3, 5, 2), "float32")  # all padding
+  total = _finite_loss_and_grads(
+      B_AUDIO, B_VISUAL, mining, timelines=(zeros, zeros),
+      mask=np.zeros((3, 5), bool))
+  assert total == pytest.approx(float(losses.cross_modal_clip_loss(
+      B_AUDIO, B_VISUAL, 0.2, mining)["loss"]), abs=1e-6)
+
+
+def test_float16_inputs():
+  ref = _np(losses.cross_modal_clip_loss(B_AUDIO, B_VISUAL, margin=0.1))
+  half = _np(losses.cross_modal_clip_loss(B_AUDIO.astype("float16"),
+                                          B_VISUAL.astype("float16"),
+                                          margin=0.1))
+  assert half["loss"] == pytest.approx(ref["loss"], abs=2e-3)
+  mask = frame_mask(np.array([3]), 4)
+  ref_t = _np(losses.temporal_triplet_loss(T_AUDIO, T_VISUAL, mask, guard=2))
+  half_t = _np(losses.temporal_triplet_loss(T_AUDIO.astype("float16"),
+                                            T_VISUAL.astype("float16"), mask,
+                                            guard=2))
+  assert half_t["loss"] == pytest.approx(ref_t["loss"], abs=2e-3)
+
+
+def test_long_timelines_memory_is_quadratic_in_t_only():
+  # B=2, T=300, E=16 on CPU: [B, T, T] is 180k floats, fine.
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(2, 300, 16)).astype("float32")
+  x /= np.linalg.norm(x, axis=-1, keepdims=True)
+  out = losses.temporal_triplet_loss(x, x[:, ::-1], frame_mask(
+      np.array([300, 17]), 300))
+  assert np.isfinite(float(out["loss"]))
+
+
+# --------------------------------------------------------------------------
+# The layer
+
+
+def _layer_inputs(labels=None):
+  inputs = {
+      "audio_embedding": B_AUDIO, "visual_embedding": B_VISUAL,
+      "audio_timeline": np.concatenate([T_AUDIO] * 3),
+      "visual_timeline": np.concatenate([T_VISUAL] * 3),
+      "num_frames": np.array([3, 3, 3], "int32"),
+  }
+  if labels is not None:
+    inputs["labels"] = labels
+  return inputs
+
+
+def test_layer_adds_hand_worked_loss_and_passes_through():
+  # clip (batch_hard, margin .1): a2v .8/3; v2a from the transposed sims:
+  #   v0 anchors: pos .8, negs a1 .6, a2 .96 -> .96 - .7 = .26
+  #   v1: pos .8, negs a0 .6, a2 1.0 -> 1.0 - .7 = .3
+  #   v2: pos .6, negs a0 1.0, a1 0 -> 1.0 - .5 = .5   => 1.06/3
+  # temporal (guard 2, margin .2): .7 per video, same in all 3.
+  layer = CrossModalTripletLoss(margin=0.1, temporal_weight=0.5,
+                                temporal_guard=2)
+  inputs = _layer_inputs()
+  out = layer(inputs)
+  expected = 0.8 / 3 + 1.06 / 3 + 0.5 * 0.7
+  assert float(layer.losses[0]) == pytest.approx(expected, abs=1e-5)
+  for key in ("audio_embedding", "visual_embedding", "audio_timeline",
+              "visual_timeline"):
+    np.testing.assert_array_equal(np.asarray(out[key]), inputs[key])
+  results = {m.name: float(m.result()) for m in layer.metrics}
+  assert results["clip_loss"] == pytest.approx(1.86 / 3, abs=1e-5)
+  assert results["temporal_loss"] == pytest.approx(0.7, abs=1e-5)
+  assert "classification_loss" not in results
+
+
+def test_layer_temporal_off_and_video_level():
+  layer = CrossModalTripletLoss(margin=0.1, temporal_weight=0.0)
+  layer(_layer_inputs())
+  assert float(layer.losses[0]) == pytest.approx(1.86 / 3, abs=1e-5)
+  assert not any(m.name.startswith("temporal") for m in layer.metrics)
+  video = CrossModalTripletLoss(margin=0.1)
+  out = video({"audio_embedding": B_AUDIO, "visual_embedding": B_VISUAL})
+  assert sorted(out) == ["audio_embedding", "visual_embedding"]
+  assert float(video.losses[0]) == pytest.approx(1.86 / 3, abs=1e-5)
+
+
+def test_layer_classification_warmup():
+  labels = np.array([[1, 0], [0, 1], [1, 1]], "float32")
+  layer = CrossModalTripletLoss.from_loss_config(LossConfig(
+      margin=0.1, temporal_weight=0.0, classification_weight=2.0,
+      classification_warmup_steps=2))
+  inputs = _layer_inputs(labels)
+  totals = []
+  for _ in range(4):
+    layer(inputs, training=True)
+    totals.append(float(layer.losses[0]))
+  layer(inputs, training=False)  # inference does not advance the ramp
+  assert int(layer.step.numpy()) == 4
+  clip = 1.86 / 3
+  assert totals[0] == pytest.approx(clip, abs=1e-5)  # weight 0 at step 0
+  cls = (totals[1] - clip) / 1.0  # weight 2 * 1/2
+  assert cls > 0
+  assert totals[2] == pytest.approx(clip + 2.0 * cls, abs=1e-5)
+  assert totals[3] == pytest.approx(totals[2], abs=1e-6)
+  # The head is shared by both modalities: one Dense(C).
+  assert layer.classifier.kernel.shape == (2, 2)
+  assert len(layer.trainable_weights) == 2
+
+
+def test_layer_nan_safe_float16_single_and_padding():
+  layer = CrossModalTripletLoss(classification_weight=1.0,
+                                classification_warmup_steps=0)
+  half = {
+      "audio_embedding": np.array([[0.6, 0.8]], "float16"),
+      "visual_embedding": np.array([[0.6, 0.8]], "float16"),
+      "audio_timeline": np.zeros((1, 5, 2), "float16"),
+      "visual_timeline": np.zeros((1, 5, 2), "float16"),
+      "num_frames": np.array([0], "int32"),
+      "labels": np.array([[1.0, 0.0, 0.0]], "float32"),
+  }
+  out = layer(half)
+  assert out["audio_embedding"].dtype == "float32"
+  assert np.isfinite(float(layer.losses[0]))
+  assert all(np.isfinite(float(m.result())) for m in layer.metrics)
+
+
+def test_invalid_mining():
+  with pytest.raises(ValueError, match="mining"):
+    CrossModalTripletLoss(mining="hard")

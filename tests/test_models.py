@@ -1,0 +1,234 @@
+"""Encoders and the training model (tiny configs, CPU)."""
+
+import os
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from yt8m_crossmodal.config import Config  # noqa: E402
+from yt8m_crossmodal.models import (build_encoders,  # noqa: E402
+                                    build_training_model, model_inputs)
+
+E = 4
+C = 5
+
+
+def _config(**overrides):
+  fields = dict(projection_units=8, dropout=0.0, window_strides=(1, 3),
+                lstm_layers=2, lstm_units=4, embedding_size=E, num_classes=C,
+                audio_tower=(6, 5), visual_tower=(7,), margin=0.2,
+                temporal_guard=2)
+  fields.update(overrides)
+  return Config().replace(**fields)
+
+
+@pytest.fixture(scope="module")
+def frame_encoders():
+  keras.utils.set_random_seed(1)
+  return build_encoders(_config())
+
+
+def _features(batch, steps, dim, seed=0):
+  return np.random.default_rng(seed).normal(size=(batch, steps, dim)).astype(
+      "float32")
+
+
+def _frame_batch(n, steps, seed=0, with_id=True):
+  rng = np.random.default_rng(seed)
+  batch = {
+      "audio": rng.integers(0, 256, (n, steps, 128), dtype="uint8"),
+      "visual": rng.integers(0, 256, (n, steps, 1024), dtype="uint8"),
+      "num_frames": rng.integers(1, steps + 1, (n,)).astype("int32"),
+      "labels": (rng.random((n, C)) < 0.3).astype("float32"),
+  }
+  if with_id:
+    batch["id"] = np.array([f"vid{i}".encode() for i in range(n)])
+  return batch
+
+
+@pytest.mark.parametrize("modality,dim", [("audio", 128), ("visual", 1024)])
+def test_frame_encoder_outputs_and_masking_invariance(frame_encoders,
+                                                      modality, dim):
+  encoder = frame_encoders[0 if modality == "audio" else 1]
+  assert encoder.name == f"{modality}_encoder"
+  steps = 8
+  num_frames = np.array([8, 5, 1, 0], "int32")
+  x = _features(4, steps, dim)
+  out = encoder([x, num_frames])
+  emb, tl = np.asarray(out["embedding"]), np.asarray(out["timeline"])
+  assert sorted(out) == ["embedding", "timeline"]
+  assert emb.shape == (4, E) and tl.shape == (4, steps, E)
+  assert emb.dtype == np.float32 and tl.dtype == np.float32
+  assert np.isfinite(emb).all() and np.isfinite(tl).all()
+  np.testing.assert_allclose(np.linalg.norm(emb[:3], axis=-1), 1.0, rtol=1e-5)
+  valid = np.arange(steps)[None, :] < num_frames[:, None]
+  np.testing.assert_allclose(np.linalg.norm(tl[valid], axis=-1), 1.0,
+                             rtol=1e-5)
+  np.testing.assert_array_equal(tl[~valid], 0.0)  # incl. num_frames=0
+
+  # Padding values do not influence anything (even huge values / NaN).
+  for fill in (1e4, np.nan):
+    x2 = x.copy()
+    x2[~valid] = fill
+    out2 = encoder([x2, num_frames])
+    np.testing.assert_array_equal(np.asarray(out2["embedding"]), emb)
+    np.testing.assert_array_equal(np.asarray(out2["timeline"]), tl)
+  # Nor does extra padding (longer T).
+  x3 = np.concatenate([x, _features(4, 4, dim, seed=9)], axis=1)
+  out3 = encoder([x3, num_frames])
+  np.testing.assert_allclose(np.asarray(out3["embedding"]), emb, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(out3["timeline"])[:, :steps], tl,
+                             atol=1e-6)
+
+
+def test_frame_encoder_sees_the_order_of_frames(frame_encoders):
+  audio_encoder = frame_encoders[0]
+  x = _features(1, 6, 128)
+  n = np.array([6], "int32")
+  tl = np.asarray(audio_encoder([x, n])["timeline"])
+  tl_rev = np.asarray(audio_encoder([x[:, ::-1], n])["timeline"])
+  assert not np.allclose(tl, tl_rev[:, ::-1], atol=1e-4)
+
+
+def test_shared_projection_identity(frame_encoders):
+  audio, visual = frame_encoders
+  shared = audio.get_layer("shared_projection")
+  assert shared is visual.get_layer("shared_projection")
+  assert shared.units == E
+  # Fused width = lstm_units * len(window_strides) for both modalities.
+  assert shared.kernel.shape == (4 * 2, E)
+
+
+def test_frame_encoders_under_mixed_precision():
+  keras.mixed_precision.set_global_policy("mixed_float16")
+  try:
+    audio, _ = build_encoders(_config(lstm_layers=1))
+    num_frames = np.array([6, 0], "int32")
+    out = audio([_features(2, 6, 128) * 100, num_frames])
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
+  emb, tl = np.asarray(out["embedding"]), np.asarray(out["timeline"])
+  assert emb.dtype == np.float32 and tl.dtype == np.float32
+  assert np.isfinite(emb).all() and np.isfinite(tl).all()
+  np.testing.assert_allclose(np.linalg.norm(tl[0], axis=-1), 1.0, rtol=1e-3)
+  np.testing.assert_array_equal(tl[1], 0.0)
+
+
+def test_video_level_encoders():
+  audio, visual = build_encoders(_config(feature_level="video"))
+  assert audio.name == "audio_encoder" and visual.name == "visual_encoder"
+  for encoder, dim, widths in ((audio, 128, [6, 5, E]),
+                               (visual, 1024, [7, E])):
+    x = _features(3, 1, dim)[:, 0]
+    with warnings.catch_warnings():
+      warnings.simplefilter("error")
+      out = encoder(tf.constant(x))  # a bare tensor works too
+      np.testing.assert_allclose(np.asarray(encoder([x])["embedding"]),
+                                 np.asarray(out["embedding"]))
+    assert sorted(out) == ["embedding"]
+    emb = np.asarray(out["embedding"])
+    assert emb.shape == (3, E)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=-1), 1.0, rtol=1e-5)
+    dense = [l for l in encoder.layers if isinstance(l, keras.layers.Dense)]
+    assert [l.units for l in dense] == widths
+
+
+def _dataset(batch, batch_size, map_inputs=True):
+  ds = tf.data.Dataset.from_tensor_slices(batch).batch(batch_size)
+  return ds.map(model_inputs) if map_inputs else ds
+
+
+def test_frame_training_model_fit_metrics_and_save(tmp_path):
+  keras.utils.set_random_seed(0)
+  model = build_training_model(_config(lstm_layers=1,
+                                       classification_weight=0.5,
+                                       classification_warmup_steps=4))
+  assert [t.name for t in model.input] == ["audio", "visual", "num_frames",
+                                           "labels"]
+  audio_encoder = model.get_layer("audio_encoder")
+  visual_encoder = model.get_layer("visual_encoder")
+  assert (audio_encoder.get_layer("shared_projection")
+          is visual_encoder.get_layer("shared_projection"))
+  model.compile(optimizer=keras.optimizers.Adam(1e-2))
+  data = _frame_batch(12, 7)
+  history = model.fit(_dataset(data, 6), epochs=6, verbose=0, shuffle=False)
+  logs = history.history
+  assert logs["loss"][-1] < logs["loss"][0]
+  for name in ("clip_loss", "clip_a2v_loss", "clip_v2a_loss",
+               "clip_active_fraction", "clip_positive_similarity",
+               "clip_negative_similarity", "temporal_loss",
+               "temporal_active_fraction", "temporal_positive_similarity",
+               "temporal_negative_similarity", "classification_loss",
+               "classification_weight"):
+    assert name in logs and len(logs[name]) == 6, name
+    assert all(np.isfinite(logs[name]))
+  assert logs["classification_weight"][0] < logs["classification_weight"][-1]
+  assert logs["classification_weight"][-1] == pytest.approx(0.5)
+
+  # The dataset's string id is tolerated without model_inputs (no XLA) too,
+  # and dict keys are matched by name, whatever their order.
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    model.fit(_dataset(data, 6, map_inputs=False), epochs=1, verbose=0, shuffle=False)
+    small = _frame_batch(2, 4, seed=5)
+    shuffled = {k: small[k] for k in ("labels", "id", "visual", "num_frames",
+                                      "audio")}
+    np.testing.assert_array_equal(
+        np.asarray(model(shuffled)["audio_timeline"]),
+        np.asarray(model(model_inputs(small))["audio_timeline"]))
+
+  batch = model_inputs(_frame_batch(3, 5, seed=3))
+  out = model(batch)
+  assert sorted(out) == ["audio_embedding", "audio_timeline",
+                         "visual_embedding", "visual_timeline"]
+  assert out["audio_timeline"].shape == (3, 5, E)
+  # The outputs are the encoders' outputs on the dequantized features.
+  audio_f = batch["audio"].astype("float32") * 4 / 255 + 4 / 512 - 2
+  direct = audio_encoder([audio_f, batch["num_frames"]])
+  np.testing.assert_allclose(np.asarray(out["audio_embedding"]),
+                             np.asarray(direct["embedding"]), atol=1e-5)
+
+  path = str(tmp_path / "frame.keras")
+  model.save(path)
+  loaded = keras.models.load_model(path)
+  again = loaded(batch)
+  for key in out:
+    np.testing.assert_allclose(np.asarray(out[key]), np.asarray(again[key]),
+                               atol=1e-6)
+  assert (loaded.get_layer("audio_encoder").get_layer("shared_projection")
+          is loaded.get_layer("visual_encoder").get_layer("shared_projection"))
+  assert int(loaded.get_layer("triplet_loss").step.numpy()) == int(
+      model.get_layer("triplet_loss").step.numpy())
+
+
+def test_video_training_model_fit():
+  keras.utils.set_random_seed(0)
+  model = build_training_model(_config(feature_level="video",
+                                       mining="semi_hard"))
+  rng = np.random.default_rng(0)
+  data = {
+      "audio": rng.normal(size=(16, 128)).astype("float32"),
+      "visual": rng.normal(size=(16, 1024)).astype("float32"),
+      "num_frames": np.full((16,), 300, "int32"),
+      "labels": (rng.random((16, C)) < 0.3).astype("float32"),
+      "id": np.array([b"x"] * 16),
+  }
+  model.compile(optimizer=keras.optimizers.Adam(1e-2))
+  history = model.fit(_dataset(data, 8), epochs=5, verbose=0, shuffle=False)
+  logs = history.history
+  assert logs["loss"][-1] < logs["loss"][0]
+  assert "clip_loss" in logs and "temporal_loss" not in logs
+  out = model(model_inputs(data))
+  assert sorted(out) == ["audio_embedding", "visual_embedding"]
+  assert out["visual_embedding"].shape == (16, E)
+
+
+def test_model_inputs_drops_id():
+  batch = {"audio": 1, "visual": 2, "num_frames": 3, "labels": 4, "id": 5}
+  assert model_inputs(batch) == {"audio": 1, "visual": 2, "num_frames": 3,
+                                 "labels": 4}

@@ -1,0 +1,22 @@
+"""Custom Keras layers (backend-agnostic: ``keras`` / ``keras.ops`` only)."""
+
+from yt8m_crossmodal.layers.dequantize import Dequantize
+from yt8m_crossmodal.layers.frame_dense import FrameDense
+from yt8m_crossmodal.layers.l2_normalize import L2Normalize
+from yt8m_crossmodal.layers.masked_mean import MaskedMean
+from yt8m_crossmodal.layers.masking import FrameMask, frame_mask
+from yt8m_crossmodal.layers.triplet_loss import CrossModalTripletLoss
+from yt8m_crossmodal.layers.window_pool import MaskedWindowPool
+from yt8m_crossmodal.layers.window_upsample import WindowUpsample
+
+__all__ = [
+    "CrossModalTripletLoss",
+    "Dequantize",
+    "FrameDense",
+    "FrameMask",
+    "L2Normalize",
+    "MaskedMean",
+    "MaskedWindowPool",
+    "WindowUpsample",
+    "frame_mask",
+]

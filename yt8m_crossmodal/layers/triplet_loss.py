@@ -1,0 +1,206 @@
+"""Layer that adds the cross-modal triplet loss to a model."""
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from yt8m_crossmodal import losses
+from yt8m_crossmodal.layers.masking import frame_mask
+
+_EMBEDDING_KEYS = ("audio_embedding", "visual_embedding", "audio_timeline",
+                   "visual_timeline")
+
+
+@keras.saving.register_keras_serializable(package="yt8m_crossmodal")
+class CrossModalTripletLoss(keras.layers.Layer):
+  """Adds the training loss with ``add_loss`` and passes embeddings through.
+
+  Called on a dict with ``audio_embedding`` and ``visual_embedding``
+  (``[B, E]``), optionally ``audio_timeline``/``visual_timeline``
+  (``[B, T, E]``), ``num_frames`` (``[B]``) and ``labels`` (``[B, C]``
+  multi-hot). Returns the dict of the embeddings/timelines given, unchanged
+  (as float32). The total loss is::
+
+      clip = a2v_w * clip_a2v + v2a_w * clip_v2a        (mining as configured)
+      temporal = a2v_w * temporal_a2v + v2a_w * temporal_v2a     (hardest)
+      classification = mean of the sigmoid CE of both modalities through one
+                       shared Dense(C) head on the clip embeddings
+      total = clip + temporal_weight * temporal
+              + ramp(step) * classification_weight * classification
+
+  The temporal part needs timelines (frame level) and ``temporal_weight > 0``;
+  the classification part needs ``labels`` and ``classification_weight > 0``.
+  The weight ramps linearly from 0 over ``classification_warmup_steps``
+  training calls, counted by the layer's own ``step`` variable.
+
+  The math lives in :mod:`yt8m_crossmodal.losses`. The layer owns
+  ``keras.metrics.Mean`` trackers (see ``metric_names``); Keras collects
+  sub-layer metrics into ``model.metrics``, so they are reset per epoch and
+  appear in ``model.fit`` logs / history (``val_`` prefixed in validation).
+  Runs in float32 by default (embeddings are upcast under mixed precision).
+
+  Constructor arguments are the fields of ``config.LossConfig``; use
+  :meth:`from_loss_config`.
+  """
+
+  def __init__(self, mining="batch_hard", margin=0.2,
+               audio_to_visual_weight=1.0, visual_to_audio_weight=1.0,
+               exclude_shared_labels=False, temporal_weight=1.0,
+               temporal_margin=0.2, temporal_guard=3,
+               classification_weight=0.0, classification_warmup_steps=1000,
+               **kwargs):
+    kwargs.setdefault("dtype", "float32")
+    super().__init__(**kwargs)
+    if mining not in losses.MINING_MODES:
+      raise ValueError(
+          f"mining must be one of {losses.MINING_MODES}, got {mining!r}")
+    self.mining = mining
+    self.margin = float(margin)
+    self.audio_to_visual_weight = float(audio_to_visual_weight)
+    self.visual_to_audio_weight = float(visual_to_audio_weight)
+    self.exclude_shared_labels = bool(exclude_shared_labels)
+    self.temporal_weight = float(temporal_weight)
+    self.temporal_margin = float(temporal_margin)
+    self.temporal_guard = int(temporal_guard)
+    self.classification_weight = float(classification_weight)
+    self.classification_warmup_steps = int(classification_warmup_steps)
+    self.classifier = None
+    self.step = None
+    self.use_temporal = False
+    self.use_classification = False
+    self._trackers = {}
+
+  @classmethod
+  def from_loss_config(cls, loss_config, **kwargs):
+    """Builds the layer from a ``config.LossConfig``."""
+    return cls(**dataclasses.asdict(loss_config), **kwargs)
+
+  @property
+  def metric_names(self):
+    """Names of the tracked metrics (as they appear in fit logs)."""
+    return list(self._trackers)
+
+  def _track(self, name):
+    tracker = keras.metrics.Mean(name=name)
+    self._trackers[name] = tracker  # Tracked by Keras (layer.metrics).
+
+  def build(self, input_shape):
+    for key in ("audio_embedding", "visual_embedding"):
+      if key not in input_shape:
+        raise ValueError(f"{self.name}: missing input {key!r}")
+    has_timelines = ("audio_timeline" in input_shape
+                     and "visual_timeline" in input_shape)
+    self.use_temporal = has_timelines and self.temporal_weight > 0
+    self.use_classification = self.classification_weight > 0
+    if self.exclude_shared_labels and "labels" not in input_shape:
+      raise ValueError(f"{self.name}: exclude_shared_labels needs 'labels'")
+
+    names = ["clip_loss", "clip_a2v_loss", "clip_v2a_loss",
+             "clip_active_fraction", "clip_positive_similarity",
+             "clip_negative_similarity"]
+    if self.use_temporal:
+      names += ["temporal_loss", "temporal_a2v_loss", "temporal_v2a_loss",
+                "temporal_active_fraction", "temporal_positive_similarity",
+                "temporal_negative_similarity"]
+    if self.use_classification:
+      if "labels" not in input_shape:
+        raise ValueError(
+            f"{self.name}: classification_weight > 0 needs 'labels'")
+      num_classes = input_shape["labels"][-1]
+      embedding_shape = tuple(input_shape["audio_embedding"])
+      self.classifier = keras.layers.Dense(
+          num_classes, dtype=self.dtype_policy, name="classifier")
+      self.classifier.build(embedding_shape)
+      self.step = self.add_weight(
+          name="step", shape=(), dtype="int64", initializer="zeros",
+          trainable=False, autocast=False, aggregation="only_first_replica")
+      names += ["classification_loss", "classification_weight"]
+    for name in names:
+      self._track(name)
+    self.built = True
+
+  def _update(self, name, value):
+    self._trackers[name].update_state(value)
+
+  def call(self, inputs, training=None):
+    audio = ops.cast(inputs["audio_embedding"], "float32")
+    visual = ops.cast(inputs["visual_embedding"], "float32")
+    labels = inputs.get("labels")
+
+    clip = losses.cross_modal_clip_loss(
+        audio, visual, margin=self.margin, mining=self.mining, labels=labels,
+        exclude_shared_labels=self.exclude_shared_labels,
+        audio_to_visual_weight=self.audio_to_visual_weight,
+        visual_to_audio_weight=self.visual_to_audio_weight)
+    a2v, v2a = clip["audio_to_visual"], clip["visual_to_audio"]
+    total = clip["loss"]
+    self._update("clip_loss", clip["loss"])
+    self._update("clip_a2v_loss", a2v["loss"])
+    self._update("clip_v2a_loss", v2a["loss"])
+    self._update("clip_active_fraction",
+                 0.5 * (a2v["active_fraction"] + v2a["active_fraction"]))
+    self._update("clip_positive_similarity", a2v["positive_similarity"])
+    self._update("clip_negative_similarity",
+                 0.5 * (a2v["negative_similarity"]
+                        + v2a["negative_similarity"]))
+
+    if self.use_temporal:
+      audio_tl = inputs["audio_timeline"]
+      steps = ops.shape(audio_tl)[1]
+      if inputs.get("num_frames") is not None:
+        mask = frame_mask(inputs["num_frames"], steps)
+      else:
+        mask = ops.ones((ops.shape(audio_tl)[0], steps), dtype="bool")
+      temporal = losses.temporal_triplet_loss(
+          audio_tl, inputs["visual_timeline"], mask,
+          margin=self.temporal_margin, guard=self.temporal_guard,
+          audio_to_visual_weight=self.audio_to_visual_weight,
+          visual_to_audio_weight=self.visual_to_audio_weight)
+      t_a2v, t_v2a = temporal["audio_to_visual"], temporal["visual_to_audio"]
+      total = total + self.temporal_weight * temporal["loss"]
+      self._update("temporal_loss", temporal["loss"])
+      self._update("temporal_a2v_loss", t_a2v["loss"])
+      self._update("temporal_v2a_loss", t_v2a["loss"])
+      self._update("temporal_active_fraction",
+                   0.5 * (t_a2v["active_fraction"]
+                          + t_v2a["active_fraction"]))
+      self._update("temporal_positive_similarity",
+                   t_a2v["positive_similarity"])
+      self._update("temporal_negative_similarity",
+                   0.5 * (t_a2v["negative_similarity"]
+                          + t_v2a["negative_similarity"]))
+
+    if self.use_classification:
+      classification = 0.5 * (
+          losses.sigmoid_cross_entropy(labels, self.classifier(audio))
+          + losses.sigmoid_cross_entropy(labels, self.classifier(visual)))
+      weight = losses.ramp_weight(self.step, self.classification_weight,
+                                  self.classification_warmup_steps)
+      total = total + weight * classification
+      self._update("classification_loss", classification)
+      self._update("classification_weight", weight)
+      if training:
+        self.step.assign_add(ops.ones((), dtype="int64"))
+
+    self.add_loss(total)
+    return {key: ops.cast(inputs[key], "float32")
+            for key in _EMBEDDING_KEYS if key in inputs}
+
+  def compute_output_spec(self, inputs, training=None):
+    return {key: keras.KerasTensor(inputs[key].shape, dtype="float32")
+            for key in _EMBEDDING_KEYS if key in inputs}
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(
+        mining=self.mining, margin=self.margin,
+        audio_to_visual_weight=self.audio_to_visual_weight,
+        visual_to_audio_weight=self.visual_to_audio_weight,
+        exclude_shared_labels=self.exclude_shared_labels,
+        temporal_weight=self.temporal_weight,
+        temporal_margin=self.temporal_margin,
+        temporal_guard=self.temporal_guard,
+        classification_weight=self.classification_weight,
+        classification_warmup_steps=self.classification_warmup_steps)
+    return config

@@ -1,0 +1,237 @@
+"""Cross-modal triplet losses as pure functions (``keras.ops`` only).
+
+Conventions: embeddings are unit vectors, so the dot product is the cosine
+similarity; larger is more similar. A triplet (anchor, positive, negative)
+costs ``relu(margin - sim(anchor, positive) + sim(anchor, negative))``.
+All functions compute in float32 (float16 inputs are upcast) and return
+finite values for degenerate batches: anchors without any usable negative
+contribute nothing and empty means are 0.
+
+Every triplet function returns a dict of scalars:
+
+* ``loss``: the mined triplet loss;
+* ``active_fraction``: fraction of the counted triplets with a positive hinge
+  (for ``batch_hard``/``semi_hard`` one mined triplet per anchor, for ``all``
+  every valid triplet);
+* ``positive_similarity``: mean anchor-positive similarity over valid anchors;
+* ``negative_similarity``: mean similarity of the hardest (most similar)
+  negative over anchors that have one, whatever the mining mode.
+"""
+
+from keras import ops
+
+MINING_MODES = ("batch_hard", "semi_hard", "all")
+
+# Similarities are cosines in [-1, 1]; this stands for "no candidate".
+_NO_CANDIDATE = -1e4
+
+
+def _f32(x):
+  return ops.cast(x, "float32")
+
+
+def _masked_mean(values, mask):
+  weights = ops.cast(mask, "float32")
+  values = ops.where(mask, values, ops.zeros_like(values))
+  return ops.sum(values) / ops.maximum(ops.sum(weights), 1.0)
+
+
+def _masked_max(values, mask, axis=-1):
+  """(max over entries where mask, whether there is any); 0 where none."""
+  has_any = ops.any(mask, axis=axis)
+  filled = ops.where(mask, values, ops.full_like(values, _NO_CANDIDATE))
+  best = ops.max(filled, axis=axis)
+  return ops.where(has_any, best, ops.zeros_like(best)), has_any
+
+
+def pairwise_similarity(x, y):
+  """Cosine similarity of unit vectors: ``x [..., N, E] @ y [..., M, E]^T``."""
+  x, y = _f32(x), _f32(y)
+  return ops.matmul(x, ops.swapaxes(y, -1, -2))
+
+
+def off_diagonal_mask(batch_size):
+  """Bool ``[B, B]``, True off the diagonal (``batch_size`` may be a tensor)."""
+  idx = ops.arange(0, batch_size, 1, dtype="int32")
+  return ops.not_equal(ops.expand_dims(idx, 1), ops.expand_dims(idx, 0))
+
+
+def shared_label_mask(labels):
+  """Bool ``[B, B]``: videos ``i`` and ``j`` share at least one label."""
+  labels = ops.cast(ops.greater(_f32(labels), 0.0), "float32")
+  return ops.greater(ops.matmul(labels, ops.transpose(labels)), 0.5)
+
+
+def triplet_loss_from_similarity(similarity, positive_similarity,
+                                 negative_mask, margin, mining="batch_hard",
+                                 anchor_mask=None):
+  """Mined triplet loss from precomputed similarities.
+
+  Args:
+    similarity: ``[..., A, N]``, similarity of anchor ``a`` to candidate ``n``.
+    positive_similarity: ``[..., A]``, similarity of each anchor to its
+      positive.
+    negative_mask: bool ``[..., A, N]``, which candidates are negatives.
+    margin: Hinge margin.
+    mining: ``batch_hard`` (hardest negative per anchor), ``semi_hard`` (most
+      similar negative that is less similar than the positive; the hardest
+      one when there is none) or ``all`` (mean over all active triplets, i.e.
+      those with a positive hinge).
+    anchor_mask: optional bool ``[..., A]``, valid anchors (others are
+      ignored, also for ``positive_similarity``).
+
+  Returns:
+    The dict described in the module docstring.
+  """
+  if mining not in MINING_MODES:
+    raise ValueError(f"mining must be one of {MINING_MODES}, got {mining!r}")
+  sim = _f32(similarity)
+  pos = _f32(positive_similarity)
+  negatives = ops.cast(negative_mask, "bool")
+  if anchor_mask is None:
+    anchor_mask = ops.ones_like(pos, dtype="bool")
+  else:
+    anchor_mask = ops.cast(anchor_mask, "bool")
+    negatives = ops.logical_and(negatives, ops.expand_dims(anchor_mask, -1))
+
+  hardest, has_negative = _masked_max(sim, negatives)
+  if mining == "all":
+    hinge = ops.relu(margin - ops.expand_dims(pos, -1) + sim)
+    active = ops.logical_and(negatives, ops.greater(hinge, 0.0))
+    n_active = ops.sum(ops.cast(active, "float32"))
+    loss = (ops.sum(ops.where(active, hinge, ops.zeros_like(hinge)))
+            / ops.maximum(n_active, 1.0))
+    active_fraction = n_active / ops.maximum(
+        ops.sum(ops.cast(negatives, "float32")), 1.0)
+  else:
+    mined = hardest
+    if mining == "semi_hard":
+      easier = ops.logical_and(
+          negatives, ops.less(sim, ops.expand_dims(pos, -1)))
+      semi, has_semi = _masked_max(sim, easier)
+      mined = ops.where(has_semi, semi, hardest)
+    hinge = ops.relu(margin - pos + mined)
+    loss = _masked_mean(hinge, has_negative)
+    active_fraction = _masked_mean(
+        ops.cast(ops.greater(hinge, 0.0), "float32"), has_negative)
+  return {
+      "loss": loss,
+      "active_fraction": active_fraction,
+      "positive_similarity": _masked_mean(pos, anchor_mask),
+      "negative_similarity": _masked_mean(hardest, has_negative),
+  }
+
+
+def clip_triplet_loss(anchors, candidates, margin, mining="batch_hard",
+                      negative_mask=None):
+  """One direction of the clip-level loss.
+
+  ``candidates[i]`` is the positive of ``anchors[i]``; the other rows of
+  ``candidates`` are its negatives unless ``negative_mask`` ([B, B] bool)
+  says otherwise (the diagonal is always excluded).
+  """
+  anchors, candidates = _f32(anchors), _f32(candidates)
+  sim = pairwise_similarity(anchors, candidates)
+  pos = ops.sum(anchors * candidates, axis=-1)
+  negatives = off_diagonal_mask(ops.shape(anchors)[0])
+  if negative_mask is not None:
+    negatives = ops.logical_and(negatives, ops.cast(negative_mask, "bool"))
+  return triplet_loss_from_similarity(sim, pos, negatives, margin, mining)
+
+
+def cross_modal_clip_loss(audio, visual, margin=0.2, mining="batch_hard",
+                          labels=None, exclude_shared_labels=False,
+                          audio_to_visual_weight=1.0,
+                          visual_to_audio_weight=1.0):
+  """Bidirectional in-batch clip triplet loss.
+
+  Audio anchors ``audio[i]`` with positive ``visual[i]`` and negatives
+  ``visual[j]`` (j != i), and the reverse; with ``exclude_shared_labels``
+  a ``j`` sharing any label with ``i`` is not a negative (``labels`` is the
+  multi-hot ``[B, C]``).
+
+  Returns:
+    ``loss`` (weighted sum of the directions), ``audio_to_visual`` and
+    ``visual_to_audio`` (the per-direction dicts of
+    :func:`triplet_loss_from_similarity`).
+  """
+  audio, visual = _f32(audio), _f32(visual)
+  sim = pairwise_similarity(audio, visual)  # [i, j] = <audio_i, visual_j>
+  pos = ops.sum(audio * visual, axis=-1)
+  negatives = off_diagonal_mask(ops.shape(audio)[0])
+  if exclude_shared_labels:
+    if labels is None:
+      raise ValueError("exclude_shared_labels needs labels")
+    negatives = ops.logical_and(negatives,
+                                ops.logical_not(shared_label_mask(labels)))
+  a2v = triplet_loss_from_similarity(sim, pos, negatives, margin, mining)
+  v2a = triplet_loss_from_similarity(ops.transpose(sim), pos,
+                                     ops.transpose(negatives), margin, mining)
+  loss = (audio_to_visual_weight * a2v["loss"]
+          + visual_to_audio_weight * v2a["loss"])
+  return {"loss": loss, "audio_to_visual": a2v, "visual_to_audio": v2a}
+
+
+def temporal_negative_mask(mask, guard):
+  """Bool ``[B, T, T]``: ``t'`` is a negative for anchor ``t`` of video ``b``.
+
+  Both seconds valid and ``|t - t'| >= max(guard, 1)`` (the anchor second
+  itself is the positive, never a negative).
+  """
+  mask = ops.cast(mask, "bool")
+  steps = ops.shape(mask)[1]
+  idx = ops.arange(0, steps, 1, dtype="int32")
+  far = ops.greater_equal(
+      ops.abs(ops.expand_dims(idx, 1) - ops.expand_dims(idx, 0)),
+      max(int(guard), 1))
+  return ops.logical_and(
+      ops.expand_dims(far, 0),
+      ops.logical_and(ops.expand_dims(mask, 2), ops.expand_dims(mask, 1)))
+
+
+def temporal_triplet_loss(audio_timeline, visual_timeline, mask, margin=0.2,
+                          guard=3, audio_to_visual_weight=1.0,
+                          visual_to_audio_weight=1.0):
+  """Temporal (within-video) triplets with hardest-negative mining.
+
+  For each valid second ``t`` of video ``b``: anchor ``audio[b, t]``,
+  positive ``visual[b, t]``, negatives ``visual[b, t']`` with ``t'`` valid
+  and ``|t - t'| >= guard``; and the reverse direction. Seconds without a
+  valid negative contribute nothing; the loss is the mean over the others.
+  Memory is ``O(B T^2)`` (a ``[B, T, T]`` similarity), never ``[B, T, T, E]``.
+
+  Args:
+    audio_timeline, visual_timeline: ``[B, T, E]`` unit rows.
+    mask: bool ``[B, T]`` valid seconds.
+
+  Returns:
+    ``loss`` (weighted sum of the directions), ``audio_to_visual``,
+    ``visual_to_audio`` (per-direction dicts).
+  """
+  audio, visual = _f32(audio_timeline), _f32(visual_timeline)
+  mask = ops.cast(mask, "bool")
+  sim = pairwise_similarity(audio, visual)  # [b, t, t'] = <a_bt, v_bt'>
+  pos = ops.sum(audio * visual, axis=-1)
+  negatives = temporal_negative_mask(mask, guard)  # symmetric in (t, t')
+  a2v = triplet_loss_from_similarity(sim, pos, negatives, margin,
+                                     "batch_hard", anchor_mask=mask)
+  v2a = triplet_loss_from_similarity(ops.swapaxes(sim, 1, 2), pos, negatives,
+                                     margin, "batch_hard", anchor_mask=mask)
+  loss = (audio_to_visual_weight * a2v["loss"]
+          + visual_to_audio_weight * v2a["loss"])
+  return {"loss": loss, "audio_to_visual": a2v, "visual_to_audio": v2a}
+
+
+def sigmoid_cross_entropy(labels, logits):
+  """Mean (over batch and classes) sigmoid cross-entropy, stable form."""
+  labels, logits = _f32(labels), _f32(logits)
+  return ops.mean(ops.relu(logits) - logits * labels
+                  + ops.log1p(ops.exp(-ops.abs(logits))))
+
+
+def ramp_weight(step, weight, warmup_steps):
+  """``weight * min(step / warmup_steps, 1)``; ``weight`` if no warm-up."""
+  if warmup_steps <= 0:
+    return ops.convert_to_tensor(float(weight), "float32")
+  fraction = ops.minimum(_f32(step) / float(warmup_steps), 1.0)
+  return weight * fraction

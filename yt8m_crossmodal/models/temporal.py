@@ -1,0 +1,63 @@
+"""Frame-level (temporal) encoders: multi-stride windowed LSTMs."""
+
+import keras
+
+from yt8m_crossmodal.layers import (FrameDense, FrameMask, L2Normalize,
+                                    MaskedMean, MaskedWindowPool,
+                                    WindowUpsample)
+
+
+def build_shared_projection(model_config, name="shared_projection"):
+  """The Dense(E) layer shared by the audio and visual frame encoders."""
+  return keras.layers.Dense(model_config.embedding_size, name=name)
+
+
+def build_frame_encoder(model_config, input_dim, shared_projection,
+                        modality, name=None):
+  """One modality's frame-level encoder.
+
+  ``[features float32 [B, T, input_dim], num_frames int32 [B]] ->
+  {"embedding": [B, E], "timeline": [B, T, E]}``.
+
+  FrameDense -> per stride s: MaskedWindowPool(s) -> stacked LSTMs over the
+  windows (window mask) -> WindowUpsample(s); the strides are concatenated
+  per second into ``fused`` ([B, T, lstm_units * len(strides)]).
+  ``timeline = L2Normalize(shared_projection(fused))`` zeroed past
+  ``num_frames``; ``embedding = L2Normalize(shared_projection(
+  MaskedMean(fused)))``: the clip vector is the same projection of the mean
+  fused state, i.e. it lives in the same space as the timeline rows
+  (before normalization it is exactly the mean of the unnormalized timeline
+  rows, the projection being affine).
+
+  Outputs are float32 also under a mixed precision policy.
+  """
+  mc = model_config
+  if not mc.window_strides:
+    raise ValueError("window_strides must not be empty")
+  if mc.lstm_layers < 1:
+    raise ValueError("lstm_layers must be >= 1")
+  features = keras.Input((None, input_dim), dtype="float32",
+                         name=f"{modality}_features")
+  num_frames = keras.Input((), dtype="int32", name=f"{modality}_num_frames")
+  mask = FrameMask(name="frame_mask")(features, num_frames)
+  x = FrameDense(mc.projection_units, activation="relu", use_norm=True,
+                 dropout=mc.dropout, name="frame_dense")(features)
+  branches = []
+  for stride in mc.window_strides:
+    h, window_mask = MaskedWindowPool(stride, name=f"pool_s{stride}")(x, mask)
+    for i in range(mc.lstm_layers):
+      h = keras.layers.LSTM(mc.lstm_units, return_sequences=True,
+                            name=f"lstm_s{stride}_{i}")(h, mask=window_mask)
+    branches.append(WindowUpsample(stride, name=f"upsample_s{stride}")(h, x))
+  if len(branches) > 1:
+    fused = keras.layers.Concatenate(axis=-1, name="fuse_strides")(branches)
+  else:
+    fused = branches[0]
+  timeline = L2Normalize(dtype="float32", name="timeline_l2")(
+      shared_projection(fused), mask=mask)
+  clip = MaskedMean(name="clip_mean")(fused, mask)
+  embedding = L2Normalize(dtype="float32", name="embedding_l2")(
+      shared_projection(clip))
+  return keras.Model([features, num_frames],
+                     {"embedding": embedding, "timeline": timeline},
+                     name=name or f"{modality}_encoder")
