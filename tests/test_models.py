@@ -100,8 +100,13 @@ def test_shared_projection_identity(frame_encoders):
   shared = audio.get_layer("shared_projection")
   assert shared is visual.get_layer("shared_projection")
   assert shared.units == E
-  # Fused width = lstm_units * len(window_strides) for both modalities.
-  assert shared.kernel.shape == (4 * 2, E)
+  # Fused width = projection_units (frame skip) + lstm_units * len(strides).
+  assert shared.kernel.shape == (8 + 4 * 2, E)
+
+
+def test_frame_skip_off_fuses_only_the_lstm_strides():
+  audio, _ = build_encoders(_config(frame_skip=False))
+  assert audio.get_layer("shared_projection").kernel.shape == (4 * 2, E)
 
 
 def test_frame_encoders_under_mixed_precision():

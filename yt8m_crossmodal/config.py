@@ -62,6 +62,9 @@ class ModelConfig:
   lstm_layers: int = _f(2, "Stacked LSTM layers per stride.")
   lstm_units: int = _f(256, "Units per LSTM layer.")
   embedding_size: int = _f(256, "Dimension of the joint embedding space.")
+  frame_skip: bool = _f(
+      True, "Fuse the per-second projection with the LSTM strides (a skip "
+      "connection that keeps second-to-second detail in the timeline).")
   audio_tower: Tuple[int, ...] = _f(
       (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.")
   visual_tower: Tuple[int, ...] = _f(
@@ -72,17 +75,21 @@ class ModelConfig:
 class LossConfig:
   """Triplet loss and regularizers."""
 
-  mining: str = _f("batch_hard", "Negative mining: batch_hard, semi_hard or all.",
+  mining: str = _f("semi_hard", "Negative mining: batch_hard, semi_hard or all "
+                   "(semi_hard: batch_hard collapsed in some runs, see README).",
                    choices=("batch_hard", "semi_hard", "all"))
   margin: float = _f(0.2, "Triplet margin (cosine similarity units).")
   audio_to_visual_weight: float = _f(1.0, "Weight of audio-anchor triplets.")
   visual_to_audio_weight: float = _f(1.0, "Weight of visual-anchor triplets.")
   exclude_shared_labels: bool = _f(
       False, "Do not use negatives that share a label with the anchor.")
-  temporal_weight: float = _f(1.0, "Weight of temporal triplets (0: off).")
+  temporal_weight: float = _f(
+      0.2, "Weight of temporal triplets (0: off); 1.0 cost clip retrieval "
+      "in the quality benchmark.")
   temporal_margin: float = _f(0.2, "Margin of temporal triplets.")
   temporal_guard: int = _f(
-      3, "Seconds around the anchor second that are never temporal negatives.")
+      1, "Temporal negatives are seconds at least this far from the anchor "
+      "(1: every other second; larger for slowly changing footage).")
   classification_weight: float = _f(
       0.0, "Weight of the label-classification regularizer (0: off).")
   classification_warmup_steps: int = _f(

@@ -79,6 +79,46 @@ def worker_dir(model_dir: str, strategy: tf.distribute.Strategy) -> str:
   return os.path.join(model_dir, "workers", str(strategy.cluster_resolver.task_id))
 
 
+def multi_worker_fit_fixes(model: keras.Model, dataset: tf.data.Dataset,
+                           strategy: tf.distribute.Strategy) -> None:
+  """Lets ``model.fit`` run under ``MultiWorkerMirroredStrategy`` (Keras 3).
+
+  Keras 3's TF trainer has two bugs in multi-worker mode, both in reductions
+  that run outside the model's own computation:
+
+  1. Before training, ``_maybe_symbolic_build`` takes the first distributed
+     batch and calls ``strategy.reduce("MEAN", batch)`` only to read its
+     shapes. ``CollectiveAllReduceExtended`` does not map ``reduce`` over a
+     nested (dict) batch: "Attempt to convert a value ({'audio':
+     PerReplica..." (keras-team/keras#20329, open); per tensor it would
+     all-reduce uint8 frames whose padded length differs between workers.
+     The model is functional (built) and compiled without Keras losses or
+     metrics, so the symbolic build only builds the optimizer: it is done
+     from the dataset's element spec instead.
+  2. The train function reduces every log with
+     ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars:
+     "Invalid reduction dimension 0 for input with 0 dimensions"
+     (tensorflow/tensorflow#72388). ``model.train_function`` (the hook
+     ``make_train_function`` caches) is set to a step that reduces the
+     per-replica logs with ``axis=None``, the mean over replicas that Keras
+     computes for ``MirroredStrategy``.
+  """
+  def symbolic_build(iterator=None, data_batch=None):
+    del iterator, data_batch
+    with strategy.scope():
+      model._symbolic_build(data_batch=dataset.element_spec)  # pylint: disable=protected-access
+
+  object.__setattr__(model, "_maybe_symbolic_build", symbolic_build)
+
+  @tf.function
+  def train_function(iterator):
+    outputs = strategy.run(model.train_step, args=(next(iterator),))
+    return tf.nest.map_structure(
+        lambda v: strategy.reduce("MEAN", v, axis=None), outputs)
+
+  model.train_function = train_function
+
+
 def keras_encode_fn(encoder: keras.Model) -> encode.EncodeFn:
   """Wraps a Keras encoder as an :data:`encode.EncodeFn` (inference mode)."""
   frame_level = len(encoder.inputs) == 2
@@ -270,6 +310,8 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   t = config.train
   keras.utils.set_random_seed(t.seed)
   strategy = make_strategy(t.distribution_strategy)
+  logging.info("distribution strategy %s: %d replica(s) in sync",
+               t.distribution_strategy, strategy.num_replicas_in_sync)
   out_dir = worker_dir(t.model_dir, strategy)
   tf.io.gfile.makedirs(out_dir)
   config_lib.save_config(config, os.path.join(out_dir, "config.json"))
@@ -289,6 +331,8 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     model.compile(optimizer=make_optimizer(t, total_steps))
 
   dataset = train_dataset(config, repeat=True)
+  if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    multi_worker_fit_fixes(model, dataset, strategy)
   callbacks = []
   if config.data.validation_data and is_chief(strategy):
     callbacks.append(ValidationMetrics(config, lambda: validation_dataset(config)))

@@ -3,13 +3,15 @@
 Each video has a latent timeline ``z[t]`` (``latent_dim`` numbers per second),
 the sum of
 
-- **scenes**: consecutive segments (mean ``scene_seconds`` long) whose
-  vector mixes a *topic* from a shared pool (topics are the labels) with a
-  scene-specific vector, so two videos on the same topics still differ;
-- **texture**: a fast AR(1) process shared by both modalities, which gives
-  every second a fingerprint (what synchronization can lock onto);
-- **events**: sparse bursts of a few seconds, drawn from a pool of event
-  types, at the same second in both modalities.
+- **scenes** (in the scene subspace): consecutive segments (about 12 s on
+  average) whose vector mixes a *topic* from a shared pool (topics are the
+  labels) with a scene-specific vector, so two videos on the same topics
+  still differ;
+- **texture** (in the dynamic subspace): a fast AR(1) process shared by both
+  modalities, which gives every second a fingerprint (what synchronization
+  can lock onto) and averages out over a clip;
+- **events** (dynamic subspace): sparse two-second bursts drawn from a pool
+  of event types, at the same second in both modalities.
 
 Audio and visual features are two different random linear read-outs of
 ``z`` with PCA-like decaying variances per feature dimension, plus per-video
@@ -76,6 +78,11 @@ class _World:
 
 
 LATENT_DIM = 32
+# The latent splits into a *scene* subspace (topics, scenes: what a video is
+# about, what survives averaging over time) and a *dynamic* subspace (texture
+# and events: what happens when, averaging to about zero). Clip-level training
+# alone has no reason to keep the dynamic subspace; aligning seconds needs it.
+SCENE_DIM = 16
 
 
 def _decay(dim: int, rng) -> np.ndarray:
@@ -91,9 +98,11 @@ def make_world(num_topics: int, num_classes: int, seed: int) -> _World:
     w = rng.normal(size=(k, dim)) / np.sqrt(k)
     return w * _decay(dim, rng)[None, :]
 
+  scene_part = np.zeros(k)
+  scene_part[:SCENE_DIM] = 1.0
   return _World(
-      topics=rng.normal(size=(num_topics, k)),
-      events=rng.normal(size=(24, k)) * 1.5,
+      topics=rng.normal(size=(num_topics, k)) * scene_part,
+      events=rng.normal(size=(24, k)) * (1.0 - scene_part) * 1.5,
       audio_readout=readout(feat.AUDIO_DIM),
       visual_readout=readout(feat.VISUAL_DIM),
       audio_noise=0.35 * _decay(feat.AUDIO_DIM, rng),
@@ -110,14 +119,15 @@ def _latent(world: _World, length: int, rng, topics: np.ndarray):
   while t < length:
     dur = max(4, int(rng.exponential(12.0)))
     topic = world.topics[rng.choice(topics)]
-    z[t:t + dur] = 0.8 * topic + 0.8 * rng.normal(size=k)
+    z[t:t + dur, :SCENE_DIM] = 0.8 * topic[:SCENE_DIM] + 0.8 * rng.normal(size=SCENE_DIM)
     t += dur
-  texture = np.empty((length, k))
-  texture[0] = rng.normal(size=k)
-  eps = rng.normal(size=(length, k))
+  dynamic = k - SCENE_DIM
+  texture = np.empty((length, dynamic))
+  texture[0] = rng.normal(size=dynamic)
+  eps = rng.normal(size=(length, dynamic))
   for i in range(1, length):
     texture[i] = 0.5 * texture[i - 1] + 0.87 * eps[i]
-  z += 0.6 * texture
+  z[:, SCENE_DIM:] = 0.8 * texture
   n_events = rng.poisson(length / 8.0)
   for _ in range(n_events):
     at = rng.integers(0, length)

@@ -21,7 +21,9 @@ def build_frame_encoder(model_config, input_dim, shared_projection,
 
   FrameDense -> per stride s: MaskedWindowPool(s) -> stacked LSTMs over the
   windows (window mask) -> WindowUpsample(s); the strides are concatenated
-  per second into ``fused`` ([B, T, lstm_units * len(strides)]).
+  per second into ``fused`` ([B, T, lstm_units * len(strides)], plus the
+  FrameDense output itself, ``projection_units`` wide, when
+  ``frame_skip``).
   ``timeline = L2Normalize(shared_projection(fused))`` zeroed past
   ``num_frames``; ``embedding = L2Normalize(shared_projection(
   MaskedMean(fused)))``: the clip vector is the same projection of the mean
@@ -42,7 +44,10 @@ def build_frame_encoder(model_config, input_dim, shared_projection,
   mask = FrameMask(name="frame_mask")(features, num_frames)
   x = FrameDense(mc.projection_units, activation="relu", use_norm=True,
                  dropout=mc.dropout, name="frame_dense")(features)
-  branches = []
+  # The per-second projection itself is fused too: it carries what changes
+  # from one second to the next, which synchronization needs, while the
+  # LSTM strides carry context.
+  branches = [x] if mc.frame_skip else []
   for stride in mc.window_strides:
     h, window_mask = MaskedWindowPool(stride, name=f"pool_s{stride}")(x, mask)
     for i in range(mc.lstm_layers):

@@ -1,0 +1,201 @@
+"""Retrieval and synchronization quality on ``yt8m-synth`` data, model against model.
+
+Writes a training set and a 1000-video evaluation set with ``yt8m-synth``
+(the same videos at frame and video level), trains each model with
+:func:`yt8m_crossmodal.train.train` (the ``yt8m-train`` code path) and
+scores it on the evaluation set with the shared evaluation code:
+
+- ``cca_mean``: linear CCA on mean features (a floor; numpy);
+- ``video_mlp``: the published video-level baseline (two MLP towers);
+- ``lstm_s1``: frame level, one stride (1 s), temporal triplets on;
+- ``multi_notemporal``: strides 1, 5, 15, temporal triplets off;
+- ``multi_temporal``: strides 1, 5, 15, temporal triplets on (ours).
+
+Columns: clip Recall@1/5/10 in both directions with 1000 candidates, timeline
+R@1 (one second against the same second of the 1000 videos), sync exact and
+within 1 s (20-second audio excerpts encoded alone, offsets in [-5, 5]).
+The last stdout line is the table as one JSON object.
+
+  python benchmarks/quality.py --work_dir=/tmp/yt8m_quality
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from yt8m_crossmodal import config as config_lib  # noqa: E402
+from yt8m_crossmodal import models  # noqa: E402
+from yt8m_crossmodal import train as train_lib  # noqa: E402
+from yt8m_crossmodal.data import features as feat  # noqa: E402
+from yt8m_crossmodal.data import reader  # noqa: E402
+from yt8m_crossmodal.data import synthetic  # noqa: E402
+from yt8m_crossmodal.evaluation import encode  # noqa: E402
+
+COLUMNS = ("a2v_r1", "a2v_r5", "a2v_r10", "v2a_r1", "v2a_r5", "v2a_r10",
+           "timeline_r1", "sync_exact", "sync_within_1s")
+
+
+def write_data(work_dir, args):
+  """Train/eval sets at both levels (same seeds: the same videos)."""
+  sets = {}
+  for split, n, seed in (("train", args.train_videos, 1), ("eval", args.eval_videos, 2)):
+    for level in ("frame", "video"):
+      out = os.path.join(work_dir, f"{split}_{level}")
+      pattern = os.path.join(out, "*.tfrecord")
+      sets[(split, level)] = pattern
+      try:
+        if len(reader.list_files(pattern)) == 4:
+          continue
+      except FileNotFoundError:
+        pass
+      synthetic.write_dataset(synthetic.SynthConfig(
+          output_dir=out, prefix=split, feature_level=level, num_videos=n,
+          num_shards=4, min_frames=args.min_frames, max_frames=args.max_frames,
+          seed=seed))
+  return sets
+
+
+def row_from(res):
+  pool = [k for k in res if k.startswith("pool")][0].split("/")[0]
+  get = lambda k: res.get(f"{pool}/{k}", float("nan"))
+  return {
+      "a2v_r1": get("a2v/recall@1"), "a2v_r5": get("a2v/recall@5"),
+      "a2v_r10": get("a2v/recall@10"), "v2a_r1": get("v2a/recall@1"),
+      "v2a_r5": get("v2a/recall@5"), "v2a_r10": get("v2a/recall@10"),
+      "timeline_r1": np.nanmean([res.get("timeline/a2v_recall@1", np.nan),
+                                 res.get("timeline/v2a_recall@1", np.nan)]),
+      "sync_exact": res.get("sync/exact", float("nan")),
+      "sync_within_1s": res.get("sync/within_1s", float("nan")),
+      "pool_size": get("pool_size"),
+  }
+
+
+def cca(x, y, dims, reg=1e-3):
+  """Linear CCA: projections (wx [Dx, k], wy [Dy, k]) and the means."""
+  mx, my = x.mean(0), y.mean(0)
+  x, y = x - mx, y - my
+  n = len(x)
+  cxx = x.T @ x / n + reg * np.eye(x.shape[1])
+  cyy = y.T @ y / n + reg * np.eye(y.shape[1])
+  cxy = x.T @ y / n
+
+  def inv_sqrt(c):
+    w, v = np.linalg.eigh(c)
+    return v @ np.diag(1 / np.sqrt(np.maximum(w, 1e-12))) @ v.T
+
+  ix, iy = inv_sqrt(cxx), inv_sqrt(cyy)
+  u, _, vt = np.linalg.svd(ix @ cxy @ iy)
+  return ix @ u[:, :dims], iy @ vt.T[:, :dims], mx, my
+
+
+def mean_features(pattern):
+  ds = reader.make_dataset(pattern, feature_level="video", batch_size=256)
+  a, v = [], []
+  for b in ds:
+    a.append(b["audio"].numpy())
+    v.append(b["visual"].numpy())
+  return np.concatenate(a), np.concatenate(v)
+
+
+def evaluate_cca(sets, dims, args):
+  a_tr, v_tr = mean_features(sets[("train", "video")])
+  a_ev, v_ev = mean_features(sets[("eval", "video")])
+  wa, wv, ma, mv = cca(a_tr, v_tr, dims)
+  norm = lambda z: z / np.linalg.norm(z, axis=1, keepdims=True)
+  emb = encode.EmbeddedSet(ids=[str(i) for i in range(len(a_ev))],
+                           audio_embedding=norm((a_ev - ma) @ wa),
+                           visual_embedding=norm((v_ev - mv) @ wv),
+                           num_frames=np.ones(len(a_ev), np.int32),
+                           labels=np.zeros((len(a_ev), 1), np.float32))
+  return row_from(encode.evaluate_embedded(emb, None, pool_sizes=(args.pool,), seed=0))
+
+
+def evaluate_model(model_dir, pattern, level, args):
+  model = keras.models.load_model(os.path.join(model_dir, "model.keras"))
+  enc_a = train_lib.keras_encode_fn(model.get_layer(models.AUDIO_ENCODER_NAME))
+  enc_v = train_lib.keras_encode_fn(model.get_layer(models.VISUAL_ENCODER_NAME))
+  ds = reader.make_dataset(pattern, feature_level=level, batch_size=64)
+  emb = encode.embed_dataset(ds, enc_a, enc_v, keep_audio_features=level == "frame")
+  res = encode.evaluate_embedded(emb, enc_a if level == "frame" else None,
+                                 pool_sizes=(args.pool,), max_offset=5,
+                                 excerpt_seconds=20, seed=0)
+  return row_from(res)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--work_dir", default="/tmp/yt8m_quality")
+  parser.add_argument("--train_videos", type=int, default=3000)
+  parser.add_argument("--eval_videos", type=int, default=1000)
+  parser.add_argument("--min_frames", type=int, default=40)
+  parser.add_argument("--max_frames", type=int, default=60)
+  parser.add_argument("--epochs", type=int, default=12)
+  parser.add_argument("--units", type=int, default=64)
+  parser.add_argument("--pool", type=int, default=1000)
+  parser.add_argument("--only", default="", help="comma-separated rows to run")
+  args = parser.parse_args()
+  start = time.time()
+  os.makedirs(args.work_dir, exist_ok=True)
+  sets = write_data(args.work_dir, args)
+  print(f"data ready in {time.time() - start:.0f}s", flush=True)
+
+  u = args.units
+  base = config_lib.Config().replace(
+      batch_size=64, epochs=args.epochs, learning_rate=2e-3, warmup_steps=50,
+      lstm_units=u, projection_units=u, embedding_size=u, lstm_layers=1,
+      temporal_guard=1, validation_data="", num_classes=3862, seed=1)
+  rows = {
+      "video_mlp": base.replace(feature_level="video", audio_tower=(4 * u, 2 * u),
+                                visual_tower=(8 * u, 4 * u), dropout=0.0),
+      "lstm_s1": base.replace(window_strides=(1,)),
+      "multi_notemporal": base.replace(window_strides=(1, 5, 15), temporal_weight=0.0),
+      "multi_temporal": base.replace(window_strides=(1, 5, 15)),
+  }
+  only = set(filter(None, args.only.split(",")))
+  table, seconds = {}, {}
+  if not only or "cca_mean" in only:
+    t0 = time.time()
+    table["cca_mean"] = evaluate_cca(sets, u, args)
+    seconds["cca_mean"] = time.time() - t0
+  for name, cfg in rows.items():
+    if only and name not in only:
+      continue
+    t0 = time.time()
+    level = cfg.data.feature_level
+    model_dir = os.path.join(args.work_dir, "runs", name)
+    tf.io.gfile.rmtree(model_dir) if tf.io.gfile.exists(model_dir) else None
+    cfg = cfg.replace(train_data=sets[("train", level)], model_dir=model_dir)
+    train_lib.train(cfg)
+    table[name] = evaluate_model(model_dir, sets[("eval", level)], level, args)
+    seconds[name] = time.time() - t0
+    print(f"{name}: {time.time() - t0:.0f}s", flush=True)
+
+  header = f"{'model':<18}" + "".join(f"{c:>15}" for c in COLUMNS)
+  print(header)
+  for name, row in table.items():
+    print(f"{name:<18}" + "".join(
+        f"{row[c]:>15.3f}" if np.isfinite(row[c]) else f"{'-':>15}" for c in COLUMNS))
+  ours = table.get("multi_temporal")
+  checks = {}
+  if ours:
+    others = [r["a2v_r1"] + r["v2a_r1"] for n, r in table.items() if n != "multi_temporal"]
+    checks["ours_best_clip_r1"] = bool(all(ours["a2v_r1"] + ours["v2a_r1"] > o for o in others))
+    checks["ours_sync_exact_ge_0.9"] = bool(ours["sync_exact"] >= 0.9)
+  print(f"total {time.time() - start:.0f}s; checks: {checks}")
+  clean = {n: {k: (round(float(v), 4) if np.isfinite(v) else None) for k, v in r.items()}
+           for n, r in table.items()}
+  print(json.dumps({"table": clean, "checks": checks, "seconds": {
+      k: round(v) for k, v in seconds.items()}, "total_seconds": round(time.time() - start),
+                    "candidates": args.pool, "train_videos": args.train_videos}))
+
+
+if __name__ == "__main__":
+  main()
