@@ -1,0 +1,133 @@
+"""yt8m-evaluate: metrics through the exported signatures, files, errors."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import tensorflow as tf
+
+from yt8m_crossmodal import evaluate
+from yt8m_crossmodal import train
+from yt8m_crossmodal.cli import UsageError
+from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.data import synthetic
+from yt8m_crossmodal.evaluation import encode
+
+import test_export
+
+RETRIEVAL_KEYS = ["recall@1", "recall@5", "recall@10", "median_rank", "mean_rank", "map"]
+
+
+@pytest.fixture(scope="module")
+def frame_export(tmp_path_factory):
+  return test_export.shared_export(tmp_path_factory, "frame")
+
+
+@pytest.fixture(scope="module")
+def video_export(tmp_path_factory):
+  return test_export.shared_export(tmp_path_factory, "video")
+
+
+def _config(export_dir, data, **kw):
+  base = dict(export_dir=export_dir, data=data, pool_sizes=(8, 1000), max_offset=2,
+              excerpt_seconds=4, rated_queries=5, rated_candidates=3)
+  base.update(kw)
+  return evaluate.EvaluateConfig(**base)
+
+
+def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
+  out = tmp_path / "eval"
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run(
+      [sys.executable, "-m", "yt8m_crossmodal.evaluate",
+       f"--export_dir={frame_export.export_dir}", f"--data={frame_data_dir}/*.tfrecord",
+       f"--output_dir={out}", "--pool_sizes=8,1000", "--max_offset=2",
+       "--excerpt_seconds=4", "--rated_queries=5", "--rated_candidates=3"],
+      capture_output=True, text=True, env=env)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  result = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert result["num_videos"] == 24
+  assert result["export"] == os.path.abspath(frame_export.version_dir)
+  for prefix in ("all", "pool8", "pool1000"):
+    for direction in ("a2v", "v2a"):
+      for key in RETRIEVAL_KEYS:
+        assert 0 <= result[f"{prefix}/{direction}/{key}"] <= 24, (prefix, direction, key)
+  assert result["pool8/pool_size"] == 8 and result["pool1000/pool_size"] == 24
+  for key in ("sync/exact", "sync/within_1s", "sync/mae_seconds", "sync/tasks",
+              "timeline/a2v_recall@1", "rerank/a2v_recall@1_before",
+              "rerank/a2v_recall@1_after", "rerank/v2a_recall@1_before",
+              "rerank/v2a_recall@1_after", "rerank/a2v_recall@10"):
+    assert key in result, key
+  assert result["sync/tasks"] == 24  # Every video has >= 4 + 2 * 2 seconds.
+
+  with open(out / "metrics.json") as f:
+    assert json.load(f) == result
+  for png in ("recall_at_k.png", "sync_offsets.png"):
+    assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  events = [os.path.join(out / "tensorboard", f) for f in os.listdir(out / "tensorboard")]
+  tags = {v.tag for e in tf.compat.v1.train.summary_iterator(events[0]) for v in e.summary.value}
+  assert "all/a2v/recall@1" in tags and "sync/exact" in tags
+
+  ids = {i.decode() for b in reader.make_dataset(f"{frame_data_dir}/*.tfrecord")
+         for i in b["id"].numpy()}
+  with open(out / "mturk_batch.csv", newline="") as f:
+    rows = list(csv.reader(f))
+  assert rows[0] == ["query_id", "query_modality", "candidate_modality",
+                     "candidate_1_id", "candidate_1_rank", "candidate_2_id",
+                     "candidate_2_rank", "candidate_3_id", "candidate_3_rank"]
+  assert len(rows) == 1 + 2 * 5  # 5 queries per direction.
+  assert {r[1] for r in rows[1:]} == {"audio", "visual"}
+  for row in rows[1:]:
+    assert row[0] in ids and {row[3], row[5], row[7]} <= ids
+    assert row[4::2] == ["1", "2", "3"]
+  page = (out / "index.html").read_text()
+  assert page.startswith("<!DOCTYPE html>")
+  assert all(r[0] in page for r in rows[1:]) and "true match in top 3" in page
+
+
+def test_metrics_equal_the_keras_encoders_in_process(frame_export, frame_data_dir):
+  data = f"{frame_data_dir}/*.tfrecord"
+  result = evaluate.run(_config(frame_export.export_dir, data, pool_sizes=(8,)))
+  ds = reader.make_dataset(data, batch_size=64, max_frames=test_export.MAX_FRAMES, seed=0)
+  embedded = encode.embed_dataset(ds, train.keras_encode_fn(frame_export.audio),
+                                  train.keras_encode_fn(frame_export.visual),
+                                  keep_audio_features=True)
+  want = encode.evaluate_embedded(embedded, train.keras_encode_fn(frame_export.audio),
+                                  pool_sizes=(8, None), max_offset=2, excerpt_seconds=4)
+  for key, value in want.items():
+    assert result[key] == pytest.approx(value, abs=1e-6), key
+  # Re-ranking "before" is exact clip search: the same R@1 as the metrics.
+  assert result["rerank/a2v_recall@1_before"] == pytest.approx(result["all/a2v/recall@1"])
+  assert result["rerank/top"] == 10 and result["rerank/alpha"] == 0.5
+
+
+def test_video_level_export(video_export, tmp_path):
+  synthetic.write_dataset(synthetic.SynthConfig(
+      output_dir=str(tmp_path / "data"), feature_level="video", num_videos=12,
+      num_shards=1, seed=4))
+  out = tmp_path / "eval"
+  result = evaluate.run(_config(video_export.version_dir, str(tmp_path / "data" / "*"),
+                                output_dir=str(out)))
+  assert result["num_videos"] == 12 and result["feature_level"] == "video"
+  assert "all/a2v/recall@1" in result and "pool8/v2a/map" in result
+  assert not [k for k in result if k.startswith(("sync/", "rerank/", "timeline/"))]
+  assert sorted(os.listdir(out)) == ["index.html", "metrics.json", "mturk_batch.csv",
+                                     "recall_at_k.png", "tensorboard"]
+
+
+def test_errors(frame_export, frame_data_dir, tmp_path):
+  data = f"{frame_data_dir}/*.tfrecord"
+  with pytest.raises(UsageError, match="no export at"):
+    evaluate.run(_config(str(tmp_path / "missing"), data))
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(UsageError, match="is not a SavedModel"):
+    evaluate.run(_config(str(tmp_path / "empty"), data))
+  with pytest.raises(UsageError, match="--pool_sizes must be >= 2"):
+    evaluate.run(_config(frame_export.export_dir, data, pool_sizes=(1,)))
+  with pytest.raises(UsageError, match="--data is required"):
+    evaluate.run(_config(frame_export.export_dir, ""))
+  with pytest.raises(FileNotFoundError, match="No files match"):
+    evaluate.run(_config(frame_export.export_dir, str(tmp_path / "none*.tfrecord")))

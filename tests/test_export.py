@@ -1,0 +1,639 @@
+"""yt8m-export: signature contract, fresh-process serving, TF Serving formats.
+
+Also provides the tiny shared exports used by test_evaluate.py and
+test_search.py (:func:`shared_export`, built once per session).
+"""
+
+import base64
+import contextlib
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras
+
+from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import export
+from yt8m_crossmodal import models
+from yt8m_crossmodal import retrieval
+from yt8m_crossmodal.cli import UsageError
+from yt8m_crossmodal.data import reader
+
+import records
+
+E = 6
+MAX_FRAMES = 16
+CATALOGUE_SIZE = 40
+SEARCH_K = 7
+ATOL = 1e-5
+
+# The contract: signature -> (inputs {key: (dtype, shape)}, outputs {...}).
+FRAME_CONTRACT = {
+    "encode_audio": ({"audio": ("float32", [None, None, 128]), "num_frames": ("int32", [None])},
+                     {"embedding": ("float32", [None, E]),
+                      "timeline": ("float32", [None, None, E])}),
+    "encode_visual": ({"visual": ("float32", [None, None, 1024]),
+                       "num_frames": ("int32", [None])},
+                      {"embedding": ("float32", [None, E]),
+                       "timeline": ("float32", [None, None, E])}),
+    "encode_examples": ({"examples": ("string", [None])},
+                        {"id": ("string", [None]), "audio_embedding": ("float32", [None, E]),
+                         "visual_embedding": ("float32", [None, E]),
+                         "audio_timeline": ("float32", [None, None, E]),
+                         "visual_timeline": ("float32", [None, None, E])}),
+    "search_by_audio": ({"audio": ("float32", [None, None, 128]),
+                         "num_frames": ("int32", [None])},
+                        {"ids": ("string", [None, SEARCH_K]),
+                         "scores": ("float32", [None, SEARCH_K])}),
+    "search_by_visual": ({"visual": ("float32", [None, None, 1024]),
+                          "num_frames": ("int32", [None])},
+                         {"ids": ("string", [None, SEARCH_K]),
+                          "scores": ("float32", [None, SEARCH_K])}),
+}
+FRAME_CONTRACT["serving_default"] = FRAME_CONTRACT["encode_examples"]
+VIDEO_CONTRACT = {
+    "encode_audio": ({"audio": ("float32", [None, 128])}, {"embedding": ("float32", [None, E])}),
+    "encode_visual": ({"visual": ("float32", [None, 1024])},
+                      {"embedding": ("float32", [None, E])}),
+    "encode_examples": ({"examples": ("string", [None])},
+                        {"id": ("string", [None]), "audio_embedding": ("float32", [None, E]),
+                         "visual_embedding": ("float32", [None, E])}),
+    "search_by_audio": ({"audio": ("float32", [None, 128])},
+                        {"ids": ("string", [None, SEARCH_K]),
+                         "scores": ("float32", [None, SEARCH_K])}),
+    "search_by_visual": ({"visual": ("float32", [None, 1024])},
+                         {"ids": ("string", [None, SEARCH_K]),
+                          "scores": ("float32", [None, SEARCH_K])}),
+}
+VIDEO_CONTRACT["serving_default"] = VIDEO_CONTRACT["encode_examples"]
+CONTRACTS = {"frame": FRAME_CONTRACT, "video": VIDEO_CONTRACT}
+
+
+# ----------------------------------------------------------------------------
+# Shared tiny exports (also used by test_evaluate.py / test_search.py).
+
+
+def tiny_config(level, **overrides):
+  return config_lib.Config().replace(
+      feature_level=level, lstm_units=8, projection_units=8, embedding_size=E,
+      window_strides=(1, 3), lstm_layers=1, audio_tower=(16,), visual_tower=(16,),
+      max_frames=MAX_FRAMES, **overrides)
+
+
+def make_model_dir(path, level, seed=0, **overrides):
+  """Saves an untrained tiny model as a yt8m-train folder; returns the model."""
+  keras.utils.set_random_seed(seed)
+  config = tiny_config(level, **overrides)
+  model = models.build_training_model(config)
+  os.makedirs(path, exist_ok=True)
+  model.save(os.path.join(path, "model.keras"))
+  config_lib.save_config(config, os.path.join(path, "config.json"))
+  return model
+
+
+def random_catalogue(path, n=CATALOGUE_SIZE, width=E, seed=5):
+  rng = np.random.default_rng(seed)
+  unit = lambda x: (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+  audio, visual = unit(rng.normal(size=(n, width))), unit(rng.normal(size=(n, width)))
+  retrieval.write_catalogue(str(path), [f"cat{i:03d}" for i in range(n)], audio, visual)
+  return audio, visual
+
+
+_SHARED = {}
+
+
+@contextlib.contextmanager
+def gpu_visible_to_keras():
+  """Makes Keras' LSTM believe a GPU is present (it then traces cuDNN ops)."""
+  rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+  original = rnn._is_gpu_available
+  rnn._is_gpu_available = lambda: True
+  try:
+    yield
+  finally:
+    rnn._is_gpu_available = original
+
+
+def shared_export(tmp_path_factory, level):
+  """A tiny exported model of ``level`` with search signatures (cached).
+
+  Exported as if on a GPU machine (:func:`gpu_visible_to_keras`): every test
+  that runs it on this CPU-only machine checks that the export is portable.
+  """
+  if level not in _SHARED:
+    root = tmp_path_factory.mktemp(f"shared_export_{level}")
+    model_dir = str(root / "model")
+    model = make_model_dir(model_dir, level, seed=1 if level == "frame" else 2)
+    cat_audio, cat_visual = random_catalogue(root / "catalogue")
+    with gpu_visible_to_keras():
+      info = export.run(export.ExportConfig(
+          model_dir=model_dir, export_dir=str(root / "saved"),
+          search_catalogue=str(root / "catalogue"), search_k=SEARCH_K))
+    _SHARED[level] = types.SimpleNamespace(
+        root=root, model_dir=model_dir, export_dir=str(root / "saved"),
+        version_dir=info["path"], info=info, model=model,
+        audio=model.get_layer("audio_encoder"), visual=model.get_layer("visual_encoder"),
+        catalogue={"audio": cat_audio, "visual": cat_visual},
+        catalogue_ids=np.array([f"cat{i:03d}" for i in range(CATALOGUE_SIZE)]))
+  return _SHARED[level]
+
+
+@pytest.fixture(scope="module")
+def frame_export(tmp_path_factory):
+  return shared_export(tmp_path_factory, "frame")
+
+
+@pytest.fixture(scope="module")
+def video_export(tmp_path_factory):
+  return shared_export(tmp_path_factory, "video")
+
+
+def keras_encode(exp, modality, features, num_frames=None):
+  encoder = exp.audio if modality == "audio" else exp.visual
+  if num_frames is None:
+    out = encoder([features], training=False)
+  else:
+    out = encoder([features, num_frames], training=False)
+  return {k: np.asarray(v) for k, v in out.items()}
+
+
+def numpy_top_k(queries, matrix, ids, k):
+  scores = queries @ matrix.T
+  order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+  return ids[order], np.take_along_axis(scores, order, axis=1)
+
+
+def frame_records(frame_data_dir, count=6):
+  files = reader.list_files(os.path.join(frame_data_dir, "*.tfrecord"))
+  recs = [r.numpy() for r in tf.data.TFRecordDataset(files).take(count)]
+  return recs
+
+
+def reader_batch(path, level, count):
+  """The reader's dequantized batch of the first ``count`` records of ``path``."""
+  ds = reader.make_dataset(path, feature_level=level, batch_size=count,
+                           max_frames=MAX_FRAMES, dequantize=True, seed=0)
+  return {k: v.numpy() for k, v in next(iter(ds)).items()}
+
+
+# ----------------------------------------------------------------------------
+# Signature contract.
+
+
+@pytest.mark.parametrize("level", ["frame", "video"])
+def test_signature_defs_match_the_contract(level, tmp_path_factory):
+  exp = shared_export(tmp_path_factory, level)
+  defs = export.signature_defs(exp.version_dir)
+  got = {name: ({k: (v["dtype"], v["shape"]) for k, v in d["inputs"].items()},
+                {k: (v["dtype"], v["shape"]) for k, v in d["outputs"].items()})
+         for name, d in defs.items()}
+  assert got == CONTRACTS[level]
+  # export.json carries the same summary plus the export facts.
+  with open(os.path.join(exp.version_dir, "assets.extra", "export.json")) as f:
+    info = json.load(f)
+  assert info["signatures"] == defs
+  assert info["embedding_size"] == E and info["feature_level"] == level
+  assert info["version"] == 1 and info["serving_default"] == "encode_examples"
+  assert info["search"]["k"] == SEARCH_K and info["search"]["num_items"] == CATALOGUE_SIZE
+  assert config_lib.load_config(os.path.join(exp.version_dir, "assets.extra", "config.json")) \
+      == tiny_config(level)
+
+
+def _parse_saved_model_cli_show(text):
+  text = text.split("Concrete Functions")[0]
+  out = {}
+  for section in text.split("signature_def['")[1:]:
+    name = section.split("'")[0]
+    ins, _, outs = section.partition("following output(s):")
+    parse = lambda part, kind: {
+        key: (dtype, shape) for key, dtype, shape in re.findall(
+            kind + r"\['([^']+)'\] tensor_info:\s+dtype: (\w+)\s+shape: ([^\n]+)", part)}
+    out[name] = (parse(ins, "inputs"), parse(outs, "outputs"))
+  return out
+
+
+def test_saved_model_cli_show_and_run(subprocesses, frame_export):
+  show = subprocesses["cli_show"]
+  assert show.returncode == 0, show.stderr[-2000:]
+  listed = _parse_saved_model_cli_show(show.stdout)
+  tf_names = {"float32": "DT_FLOAT", "int32": "DT_INT32", "string": "DT_STRING"}
+  for name, (inputs, outputs) in FRAME_CONTRACT.items():
+    for got, want in ((listed[name][0], inputs), (listed[name][1], outputs)):
+      assert set(got) == set(want), name
+      for key, (dtype, shape) in want.items():
+        cli_shape = "(" + ", ".join("-1" if d is None else str(d) for d in shape) + ")"
+        assert got[key] == (tf_names[dtype], cli_shape), (name, key)
+
+  run = subprocesses["cli_run"]
+  assert run.returncode == 0, run.stderr[-2000:]
+  want = keras_encode(frame_export, "audio", _CLI_AUDIO, np.array([4, 2], np.int32))
+  np.testing.assert_allclose(np.load(run.outdir / "embedding.npy"), want["embedding"],
+                             atol=ATOL)
+  np.testing.assert_allclose(np.load(run.outdir / "timeline.npy"), want["timeline"],
+                             atol=ATOL)
+
+
+# ----------------------------------------------------------------------------
+# A fresh Python process (no project code) serves every signature.
+
+_FRESH_SCRIPT = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+spec = json.load(open(sys.argv[1]))
+inputs = np.load(spec["inputs"])
+examples = {name: [r.numpy() for r in tf.data.TFRecordDataset(path)]
+            for name, path in spec["examples"].items()}
+calls = {}
+for full in inputs.files:
+  level, sig, case, key = full.split("/")
+  calls.setdefault((level, sig, case), {})[key] = tf.constant(inputs[full])
+for name, recs in examples.items():
+  level, sig, case = name.split("/")
+  calls[(level, sig, case)] = {"examples": tf.constant(recs, dtype=tf.string)}
+loaded = {level: tf.saved_model.load(path) for level, path in spec["exports"].items()}
+out = {}
+for (level, sig, case), kwargs in sorted(calls.items()):
+  result = loaded[level].signatures[sig](**kwargs)
+  for key, value in result.items():
+    value = value.numpy()
+    if value.dtype == object:
+      value = value.astype("S")
+    out[f"{level}/{sig}/{case}/{key}"] = value
+project = sorted(m for m in sys.modules if m.split(".")[0] == "yt8m_crossmodal")
+np.savez(spec["outputs"], **out)
+print(json.dumps({"project_modules": project,
+                  "signatures": {k: sorted(v.signatures) for k, v in loaded.items()}}))
+"""
+
+FRAME_CASES = {  # name: (batch, frames, num_frames)
+    "one": (1, 7, [7]),
+    "batch_gt_frames": (5, 3, [3, 1, 2, 3, 3]),
+    "frames_gt_batch": (2, 12, [12, 5]),
+    "padded": (3, 9, [9, 4, 1]),
+}
+
+
+_CLI_AUDIO = np.round(np.random.default_rng(0).uniform(-2, 2, (2, 4, 128)), 3).astype(
+    np.float32)
+
+
+def _run_concurrently(commands, tmp, **kwargs):
+  """Runs ``{name: argv}`` at once (TF start-up overlaps); stdout/stderr text."""
+  procs = {}
+  for name, argv in commands.items():
+    out, err = open(tmp / f"{name}.out", "w"), open(tmp / f"{name}.err", "w")
+    procs[name] = (subprocess.Popen(argv, stdout=out, stderr=err, **kwargs), out, err)
+  results = {}
+  for name, (proc, out, err) in procs.items():
+    proc.wait(timeout=300)
+    out.close()
+    err.close()
+    results[name] = types.SimpleNamespace(
+        returncode=proc.returncode, stdout=(tmp / f"{name}.out").read_text(),
+        stderr=(tmp / f"{name}.err").read_text())
+  return results
+
+
+@pytest.fixture(scope="module")
+def subprocesses(frame_export, video_export, frame_data_dir, tmp_path_factory):
+  """The out-of-process runs, started together.
+
+  ``fresh``: every signature of both exports in a fresh Python process
+  without project code; ``cli_show`` / ``cli_run``: saved_model_cli.
+  """
+  tmp = tmp_path_factory.mktemp("fresh")
+  rng = np.random.default_rng(1)
+  inputs = {}
+  for case, (b, t, n) in FRAME_CASES.items():
+    for modality, dim in (("audio", 128), ("visual", 1024)):
+      inputs[f"frame/encode_{modality}/{case}/{modality}"] = rng.uniform(
+          -2, 2, (b, t, dim)).astype(np.float32)  # Garbage past num_frames too.
+      inputs[f"frame/encode_{modality}/{case}/num_frames"] = np.array(n, np.int32)
+  for modality, dim in (("audio", 128), ("visual", 1024)):
+    inputs[f"frame/search_by_{modality}/q/{modality}"] = rng.uniform(
+        -2, 2, (3, 5, dim)).astype(np.float32)
+    inputs[f"frame/search_by_{modality}/q/num_frames"] = np.array([5, 2, 4], np.int32)
+    for case, b in (("one", 1), ("four", 4)):
+      inputs[f"video/encode_{modality}/{case}/{modality}"] = rng.normal(
+          size=(b, dim)).astype(np.float32)
+    inputs[f"video/search_by_{modality}/q/{modality}"] = rng.normal(
+        size=(3, dim)).astype(np.float32)
+  # The reader's dequantized features of the records sent to encode_examples.
+  frame_file = records.write(tmp / "frame.tfrecord", frame_records(frame_data_dir))
+  frame_batch = reader_batch(frame_file, "frame", 6)
+  for modality in ("audio", "visual"):
+    inputs[f"frame/encode_{modality}/reader/{modality}"] = frame_batch[modality]
+    inputs[f"frame/encode_{modality}/reader/num_frames"] = frame_batch["num_frames"]
+  video_recs = [records.video_record(f"v{i}", seed=i)[0] for i in range(3)]
+  video_recs.append(records.video_record("v3", id_key="video_id", seed=3)[0])
+  video_file = records.write(tmp / "video.tfrecord", video_recs)
+  video_batch = reader_batch(video_file, "video", 4)
+  for modality in ("audio", "visual"):
+    inputs[f"video/encode_{modality}/reader/{modality}"] = video_batch[modality]
+  np.savez(tmp / "inputs.npz", **inputs)
+  spec = {"exports": {"frame": frame_export.version_dir, "video": video_export.version_dir},
+          "inputs": str(tmp / "inputs.npz"), "outputs": str(tmp / "outputs.npz"),
+          "examples": {"frame/encode_examples/reader": frame_file,
+                       "frame/serving_default/reader": frame_file,
+                       "video/encode_examples/reader": video_file,
+                       "video/serving_default/reader": video_file}}
+  (tmp / "spec.json").write_text(json.dumps(spec))
+  (tmp / "serve.py").write_text(_FRESH_SCRIPT)
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env.pop("PYTHONPATH", None)
+  cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+  (tmp / "cli_out").mkdir()
+  exprs = f"audio={json.dumps(_CLI_AUDIO.tolist())};num_frames=[4, 2]"
+  results = _run_concurrently({
+      "fresh": [sys.executable, str(tmp / "serve.py"), str(tmp / "spec.json")],
+      "cli_show": [cli, "show", "--dir", frame_export.version_dir, "--all"],
+      "cli_run": [cli, "run", "--dir", frame_export.version_dir, "--tag_set", "serve",
+                  "--signature_def", "encode_audio", "--input_exprs", exprs,
+                  "--outdir", str(tmp / "cli_out")],
+  }, tmp, cwd=str(tmp), env=env)
+  results["cli_run"].outdir = tmp / "cli_out"
+  proc = results["fresh"]
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  report = json.loads(proc.stdout.strip().splitlines()[-1])
+  outputs = dict(np.load(tmp / "outputs.npz"))
+  results["fresh"] = (inputs, outputs, report, {"frame": frame_batch, "video": video_batch})
+  return results
+
+
+@pytest.fixture(scope="module")
+def fresh(subprocesses):
+  """(inputs, outputs, report, reader batches) of the fresh-process run."""
+  return subprocesses["fresh"]
+
+
+def test_fresh_process_loads_without_project_code(fresh):
+  _, _, report, _ = fresh
+  assert report["project_modules"] == []
+  assert report["signatures"]["frame"] == sorted(FRAME_CONTRACT)
+  assert report["signatures"]["video"] == sorted(VIDEO_CONTRACT)
+
+
+def test_frame_encoders_match_keras(fresh, frame_export):
+  inputs, outputs, _, _ = fresh
+  for case in list(FRAME_CASES) + ["reader"]:
+    for modality in ("audio", "visual"):
+      prefix = f"frame/encode_{modality}/{case}/"
+      x, n = inputs[prefix + modality], inputs[prefix + "num_frames"]
+      want = keras_encode(frame_export, modality, x, n)
+      emb, timeline = outputs[prefix + "embedding"], outputs[prefix + "timeline"]
+      assert emb.shape == (x.shape[0], E) and timeline.shape == x.shape[:2] + (E,)
+      np.testing.assert_allclose(emb, want["embedding"], atol=ATOL, err_msg=prefix)
+      np.testing.assert_allclose(timeline, want["timeline"], atol=ATOL, err_msg=prefix)
+      valid = np.arange(x.shape[1])[None, :] < n[:, None]
+      assert np.all(timeline[~valid] == 0), prefix  # Zeros past num_frames.
+      np.testing.assert_allclose(np.linalg.norm(timeline[valid], axis=-1), 1, atol=1e-5)
+      np.testing.assert_allclose(np.linalg.norm(emb, axis=-1), 1, atol=1e-5)
+
+
+def test_video_encoders_match_keras(fresh, video_export):
+  inputs, outputs, _, _ = fresh
+  for case in ("one", "four", "reader"):
+    for modality in ("audio", "visual"):
+      prefix = f"video/encode_{modality}/{case}/"
+      want = keras_encode(video_export, modality, inputs[prefix + modality])
+      assert set(k.split("/")[-1] for k in outputs if k.startswith(prefix)) == {"embedding"}
+      np.testing.assert_allclose(outputs[prefix + "embedding"], want["embedding"], atol=ATOL)
+
+
+@pytest.mark.parametrize("level", ["frame", "video"])
+@pytest.mark.parametrize("signature", ["encode_examples", "serving_default"])
+def test_encode_examples_equals_encoders_on_reader_features(fresh, level, signature):
+  _, outputs, _, batches = fresh
+  batch = batches[level]
+  prefix = f"{level}/{signature}/reader/"
+  ids = [i.decode() for i in outputs[prefix + "id"]]
+  assert ids == [i.decode() for i in batch["id"]]
+  for modality in ("audio", "visual"):
+    np.testing.assert_allclose(outputs[prefix + f"{modality}_embedding"],
+                               outputs[f"{level}/encode_{modality}/reader/embedding"],
+                               atol=1e-6)
+    if level == "frame":
+      timeline = outputs[prefix + f"{modality}_timeline"]
+      want = outputs[f"frame/encode_{modality}/reader/timeline"]
+      assert timeline.shape == want.shape
+      assert timeline.shape[1] == min(MAX_FRAMES, int(batch["num_frames"].max()))
+      np.testing.assert_allclose(timeline, want, atol=1e-6)
+
+
+@pytest.mark.parametrize("level", ["frame", "video"])
+def test_search_signatures_equal_numpy_exact_search(fresh, tmp_path_factory, level):
+  inputs, outputs, _, _ = fresh
+  exp = shared_export(tmp_path_factory, level)
+  for modality, target in (("audio", "visual"), ("visual", "audio")):
+    prefix = f"{level}/search_by_{modality}/q/"
+    x = inputs[prefix + modality]
+    n = inputs.get(prefix + "num_frames")
+    emb = keras_encode(exp, modality, x, n)["embedding"]
+    want_ids, want_scores = numpy_top_k(emb, exp.catalogue[target], exp.catalogue_ids, SEARCH_K)
+    got_ids = outputs[prefix + "ids"].astype(str)
+    np.testing.assert_array_equal(got_ids, want_ids)
+    np.testing.assert_allclose(outputs[prefix + "scores"], want_scores, atol=ATOL)
+    # Also what retrieval.exact_search returns for the same query embeddings.
+    scores, idx = retrieval.exact_search(emb, exp.catalogue[target], SEARCH_K)
+    np.testing.assert_array_equal(got_ids, exp.catalogue_ids[idx])
+
+
+# ----------------------------------------------------------------------------
+# TF Serving request formats (gRPC PredictRequest, REST JSON).
+
+
+def _check_inputs(sig, inputs):
+  """Asserts keys/dtypes/shapes against the signature; returns tf inputs."""
+  _, specs = sig.structured_input_signature
+  assert set(inputs) == set(specs)
+  feed = {}
+  for key, value in inputs.items():
+    spec = specs[key]
+    assert value.dtype == spec.dtype, key
+    assert spec.shape.is_compatible_with(value.shape), (key, value.shape, spec.shape)
+    feed[key] = value
+  return feed
+
+
+def _grpc_roundtrip(name, inputs):
+  from tensorflow_serving.apis import predict_pb2
+  request = predict_pb2.PredictRequest()
+  request.model_spec.name = "yt8m"
+  request.model_spec.signature_name = name
+  for key, value in inputs.items():
+    request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+  received = predict_pb2.PredictRequest.FromString(request.SerializeToString())
+  assert received.model_spec.signature_name == name
+  return {k: tf.constant(tf.make_ndarray(v)) for k, v in received.inputs.items()}
+
+
+def _rest_roundtrip(name, inputs, specs):
+  def encode(value):
+    if value.dtype == object:
+      return [{"b64": base64.b64encode(v).decode("ascii")} for v in value.tolist()]
+    return value.tolist()
+  body = json.dumps({"signature_name": name,
+                     "inputs": {k: encode(v) for k, v in inputs.items()}})
+  parsed = json.loads(body)
+  assert parsed["signature_name"] == name
+  out = {}
+  for key, value in parsed["inputs"].items():
+    dtype = specs[key].dtype
+    if dtype == tf.string:
+      out[key] = tf.constant([base64.b64decode(v["b64"]) for v in value], tf.string)
+    else:
+      out[key] = tf.constant(np.asarray(value, dtype.as_numpy_dtype))
+  return out
+
+
+def _request_inputs(level, name, recs):
+  rng = np.random.default_rng(3)
+  if name in ("encode_examples", "serving_default"):
+    return {"examples": np.array(recs, dtype=object)}
+  modality = name.split("_")[-1]
+  dim = 128 if modality == "audio" else 1024
+  if level == "frame":
+    return {modality: rng.uniform(-2, 2, (2, 6, dim)).astype(np.float32),
+            "num_frames": np.array([6, 3], np.int32)}
+  return {modality: rng.normal(size=(2, dim)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("level", ["frame", "video"])
+def test_predict_request_and_rest_body_per_signature(level, tmp_path_factory, frame_data_dir):
+  exp = shared_export(tmp_path_factory, level)
+  loaded = tf.saved_model.load(exp.version_dir)
+  if level == "frame":
+    recs = frame_records(frame_data_dir, 3)
+  else:
+    recs = [records.video_record(f"v{i}", seed=i)[0] for i in range(2)]
+  for name in CONTRACTS[level]:
+    sig = loaded.signatures[name]
+    _, specs = sig.structured_input_signature
+    inputs = _request_inputs(level, name, recs)
+    direct = sig(**{k: tf.constant(v) for k, v in inputs.items()})
+    for feed in (_grpc_roundtrip(name, inputs), _rest_roundtrip(name, inputs, specs)):
+      result = sig(**_check_inputs(sig, feed))
+      assert set(result) == set(CONTRACTS[level][name][1])
+      for key, value in result.items():
+        if value.dtype == tf.string:
+          np.testing.assert_array_equal(value.numpy(), direct[key].numpy())
+        else:
+          np.testing.assert_allclose(value.numpy(), direct[key].numpy(), atol=1e-6)
+
+
+def test_bad_record_fails_the_request_with_a_clear_message(frame_export):
+  loaded = tf.saved_model.load(frame_export.version_dir)
+  good, _, _ = records.frame_record("ok", frames=4)
+  bad, _, _ = records.frame_record("broken", frames=4, rgb_width=1000)
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"Bad YT-8M record in request at record index 1 "
+                     r"\(video id \W{1,2}broken\W{1,2}\): rgb bytes per frame"):
+    loaded.signatures["encode_examples"](examples=tf.constant([good, bad]))
+  # Labels out of the model's vocabulary do not matter for encoding.
+  odd_labels, _, _ = records.frame_record("labels", frames=4, labels=(99999,))
+  out = loaded.signatures["encode_examples"](examples=tf.constant([good, odd_labels]))
+  assert out["audio_embedding"].shape == (2, E)
+
+
+# ----------------------------------------------------------------------------
+# Versions, atomic writes, GPU portability, errors.
+
+
+def test_versions_atomic_write_and_config(tmp_path):
+  model_dir = str(tmp_path / "model")
+  make_model_dir(model_dir, "video")
+  export_dir = str(tmp_path / "saved" / "tiny")
+  cfg = export.ExportConfig(model_dir=model_dir, export_dir=export_dir)
+  assert export.run(cfg)["version"] == 1  # The first one.
+  assert export.run(export.ExportConfig(model_dir=model_dir, export_dir=export_dir,
+                                        version=5))["version"] == 5
+  with pytest.raises(UsageError, match="version 5 already exists.*refusing to overwrite"):
+    export.run(export.ExportConfig(model_dir=model_dir, export_dir=export_dir, version=5))
+  info = export.run(cfg)  # Next free: after the highest.
+  assert info["version"] == 6 and info["path"] == os.path.join(export_dir, "6")
+  assert sorted(os.listdir(export_dir)) == ["1", "5", "6"]  # No temp folder left.
+  assert sorted(os.listdir(os.path.join(export_dir, "6", "assets.extra"))) == [
+      "config.json", "export.json"]
+  assert config_lib.load_config(os.path.join(export_dir, "6", "assets.extra",
+                                             "config.json")) == tiny_config("video")
+  assert export.resolve_version_dir(export_dir) == (os.path.join(export_dir, "6"), 6)
+  assert export.resolve_version_dir(os.path.join(export_dir, "5"))[1] == 5
+
+  # A failure after writing leaves neither a version nor a temp folder.
+  original = export.graph_op_types
+  export.graph_op_types = lambda path: {"CudnnRNNV3"}
+  try:
+    with pytest.raises(RuntimeError, match="GPU-only ops"):
+      export.run(cfg)
+  finally:
+    export.graph_op_types = original
+  assert sorted(os.listdir(export_dir)) == ["1", "5", "6"]
+
+
+def test_export_traced_with_a_gpu_visible_has_no_cudnn_ops(frame_export):
+  # With a GPU visible, tracing the Keras encoder picks the cuDNN kernel...
+  with gpu_visible_to_keras():
+    fn = tf.function(lambda x, n: frame_export.audio([x, n], training=False))
+    graph = fn.get_concrete_function(tf.TensorSpec([None, None, 128]),
+                                     tf.TensorSpec([None], tf.int32)).graph.as_graph_def()
+  ops = {node.op for node in graph.node}
+  ops.update(node.op for f in graph.library.function for node in f.node_def)
+  assert any(op.startswith("CudnnRNN") for op in ops)
+  # ... but the export, traced the same way, holds the generic LSTM loop only
+  # (and serves on this CPU-only machine: see the fresh-process tests).
+  ops = export.graph_op_types(frame_export.version_dir)
+  assert not [op for op in ops if "Cudnn" in op]
+  assert "While" in ops
+  assert frame_export.info["lstm_layers_without_cudnn"] == 4  # 2 strides x 2 encoders.
+
+
+def test_export_errors(tmp_path, frame_export):
+  with pytest.raises(UsageError, match="no trained model"):
+    export.run(export.ExportConfig(model_dir=str(tmp_path / "nothing"),
+                                   export_dir=str(tmp_path / "out")))
+  with pytest.raises(UsageError, match="--export_dir is required"):
+    export.run(export.ExportConfig(model_dir=frame_export.model_dir))
+  random_catalogue(tmp_path / "wide", width=E + 1)
+  with pytest.raises(UsageError, match=f"{E + 1}-d embeddings but the model's queries are {E}-d"):
+    export.run(export.ExportConfig(model_dir=frame_export.model_dir,
+                                   export_dir=str(tmp_path / "out"),
+                                   search_catalogue=str(tmp_path / "wide")))
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  (empty / "meta.json").write_text(json.dumps({"num_items": 0, "has_timelines": False}))
+  (empty / "ids.txt").write_text("")
+  for m in ("audio", "visual"):
+    np.save(empty / f"{m}_embeddings.npy", np.zeros((0, E), np.float32))
+  with pytest.raises(UsageError, match="(?i)empty catalogue"):
+    export.run(export.ExportConfig(model_dir=frame_export.model_dir,
+                                   export_dir=str(tmp_path / "out"),
+                                   search_catalogue=str(empty)))
+  with pytest.raises(UsageError, match="Index folder .* does not exist"):
+    export.run(export.ExportConfig(model_dir=frame_export.model_dir,
+                                   export_dir=str(tmp_path / "out"),
+                                   search_catalogue=str(tmp_path / "missing")))
+  assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
+
+
+def test_loaded_export_errors(tmp_path, video_export):
+  with pytest.raises(UsageError, match="no export at"):
+    export.load_export(str(tmp_path / "missing"))
+  (tmp_path / "junk").mkdir()
+  (tmp_path / "junk" / "notes.txt").write_text("hi")
+  with pytest.raises(UsageError, match="is not a SavedModel"):
+    export.load_export(str(tmp_path / "junk"))
+  exp = export.load_export(video_export.export_dir)
+  assert exp.version == 1 and exp.feature_level == "video" and exp.embedding_size == E
+  with pytest.raises(UsageError, match="video-level model.*no 'timeline' output"):
+    exp.require_timelines("for --timelines")
+  with pytest.raises(UsageError, match="has no signature 'nope'"):
+    exp.signature("nope")

@@ -1,0 +1,311 @@
+"""yt8m-embed and yt8m-search: index folders, exact/ANN search, re-ranking, localization."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from yt8m_crossmodal import embed
+from yt8m_crossmodal import export
+from yt8m_crossmodal import retrieval
+from yt8m_crossmodal import search
+from yt8m_crossmodal.cli import UsageError
+from yt8m_crossmodal.data import reader
+
+import records
+import test_export
+
+E = test_export.E
+
+
+@pytest.fixture(scope="module")
+def frame_export(tmp_path_factory):
+  return test_export.shared_export(tmp_path_factory, "frame")
+
+
+@pytest.fixture(scope="module")
+def video_export(tmp_path_factory):
+  return test_export.shared_export(tmp_path_factory, "video")
+
+
+@pytest.fixture(scope="module")
+def data(frame_data_dir):
+  return f"{frame_data_dir}/*.tfrecord"
+
+
+@pytest.fixture(scope="module")
+def videos(data):
+  """The reader's view of the data: ids, dequantized features, num_frames."""
+  ds = reader.make_dataset(data, batch_size=64, max_frames=test_export.MAX_FRAMES,
+                           dequantize=True, seed=0)
+  batch = {k: v.numpy() for k, v in next(iter(ds)).items()}
+  batch["id"] = [i.decode() for i in batch["id"]]
+  return batch
+
+
+@pytest.fixture(scope="module")
+def index(frame_export, data, tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("index") / "catalogue")
+  summary = embed.run(embed.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+                                        output=out, timelines=True, ann="hnsw",
+                                        batch_size=10))
+  return summary
+
+
+@pytest.fixture(scope="module")
+def loaded(frame_export):
+  return export.load_export(frame_export.export_dir)
+
+
+def _search(index, data, **kw):
+  return search.run(search.SearchConfig(index=index["path"], query_data=data, **kw))
+
+
+def _ids(lines):
+  return [[r["id"] for r in line["results"]] for line in lines]
+
+
+def test_embed_writes_the_catalogue(index, frame_export, videos):
+  assert index["num_items"] == 24 and index["embedding_size"] == E
+  assert index["has_timelines"] and index["max_frames"] == test_export.MAX_FRAMES
+  assert index["model"]["export_dir"] == os.path.abspath(frame_export.version_dir)
+  cat = retrieval.load_catalogue(index["path"])
+  assert cat.ids == videos["id"]
+  assert set(cat.indexes) == {"audio", "visual"}
+  np.testing.assert_array_equal(cat.num_frames, videos["num_frames"])
+  for modality in ("audio", "visual"):
+    want = test_export.keras_encode(frame_export, modality, videos[modality],
+                                    videos["num_frames"])
+    np.testing.assert_allclose(cat.embeddings(modality), want["embedding"], atol=1e-5)
+    t = want["timeline"].shape[1]
+    timelines = np.asarray(cat.timelines(modality), np.float32)
+    np.testing.assert_allclose(timelines[:, :t], want["timeline"], atol=2e-3)  # float16
+    assert np.all(timelines[:, t:] == 0)
+
+
+def test_exact_and_ann_search_agree(index, data):
+  exact = _search(index, data, query_modality="audio", k=5)
+  ann = _search(index, data, query_modality="audio", k=5, ann=True)
+  assert len(exact) == 24
+  assert _ids(exact) == _ids(ann)
+  for a, b in zip(exact, ann):
+    assert a["target_modality"] == "visual"
+    np.testing.assert_allclose([r["score"] for r in a["results"]],
+                               [r["score"] for r in b["results"]], atol=1e-5)
+    assert [r["rank"] for r in a["results"]] == [1, 2, 3, 4, 5]
+  # Visual queries are the catalogue's own visual embeddings (same videos).
+  ann = _search(index, data, query_modality="visual", k=5, ann=True)
+  cat = retrieval.load_catalogue(index["path"])
+  scores, idx = retrieval.exact_search(cat.embeddings("visual"), cat.embeddings("audio"), 5)
+  assert _ids(ann) == [[cat.ids[i] for i in row] for row in idx]
+  np.testing.assert_allclose([[r["score"] for r in line["results"]] for line in ann], scores,
+                             atol=1e-5)
+
+
+def test_rerank_scores_are_consistent(index, data, loaded, videos):
+  alpha = 0.3
+  exact = _search(index, data, query_modality="audio", k=24)
+  reranked = _search(index, data, query_modality="audio", k=5, rerank=10, rerank_alpha=alpha)
+  cat = retrieval.load_catalogue(index["path"])
+  _, timelines = loaded.encode_fn("audio")(videos["audio"], videos["num_frames"])
+  changed = 0
+  for q, (ex, rr) in enumerate(zip(exact, reranked)):
+    clip = {r["id"]: r["score"] for r in ex["results"]}
+    top10 = [r["id"] for r in ex["results"][:10]]
+    results = rr["results"]
+    assert [r["rank"] for r in results] == [1, 2, 3, 4, 5]
+    scores = [r["score"] for r in results]
+    assert scores == sorted(scores, reverse=True)
+    idx = np.array([cat.ids.index(r["id"]) for r in results])
+    starts, tl_scores = retrieval.localize(timelines[q], cat.timelines("visual")[idx],
+                                           cat.num_frames[idx], int(videos["num_frames"][q]))
+    for r, start, tl in zip(results, starts, tl_scores):
+      assert r["id"] in top10
+      assert r["clip_score"] == pytest.approx(clip[r["id"]], abs=1e-6)
+      assert r["timeline_score"] == pytest.approx(float(tl), abs=1e-5)
+      assert r["best_start_second"] == int(start)
+      assert r["score"] == pytest.approx(alpha * r["clip_score"] + (1 - alpha) * r["timeline_score"],
+                                         abs=1e-5)
+    changed += [r["id"] for r in results] != top10[:5]
+  assert changed > 0  # Re-ranking reorders some queries.
+
+
+def test_clip_localization_matches_retrieval_localize(index, data, loaded, videos):
+  start, seconds = 3, 4
+  lines = _search(index, data, query_modality="audio", k=4, query_seconds=seconds,
+                  query_start=start)
+  cat = retrieval.load_catalogue(index["path"])
+  n = videos["num_frames"]
+  lengths = np.clip(n - start, 0, seconds).astype(np.int32)
+  emb, timelines = loaded.encode_fn("audio")(videos["audio"][:, start:start + seconds], lengths)
+  want_scores, want_idx = retrieval.exact_search(emb, cat.embeddings("visual"), 4)
+  for q, line in enumerate(lines):
+    assert line["query_id"] == videos["id"][q]
+    assert line["query_seconds"] == [start, start + int(lengths[q])]
+    assert [r["id"] for r in line["results"]] == [cat.ids[i] for i in want_idx[q]]
+    idx = want_idx[q]
+    starts, scores = retrieval.localize(timelines[q], cat.timelines("visual")[idx],
+                                        cat.num_frames[idx], int(lengths[q]))
+    assert [r["best_start_second"] for r in line["results"]] == starts.tolist()
+    np.testing.assert_allclose([r["timeline_score"] for r in line["results"]], scores,
+                               atol=1e-5)
+
+
+def test_localization_finds_the_second_a_clip_was_cut_at(frame_export, loaded, videos,
+                                                         tmp_path):
+  """A catalogue video whose visual timeline holds the clip's audio timeline.
+
+  With an untrained model audio and visual timelines are unrelated, so the
+  catalogue is made "identity-like": the target video's visual timeline at
+  seconds [cut, cut + L) is the clip's own audio timeline (computed through
+  the SavedModel), elsewhere and in the other videos random unit vectors.
+  The search must crop the query to [cut, cut + L), find the target first
+  and report ``best_start_second == cut``.
+  """
+  q = int(np.argmax(videos["num_frames"]))
+  cut, seconds, t = 5, 4, test_export.MAX_FRAMES
+  assert videos["num_frames"][q] >= cut + seconds
+  excerpt = videos["audio"][q:q + 1, cut:cut + seconds]
+  emb, clip_timeline = loaded.encode_fn("audio")(excerpt, np.array([seconds], np.int32))
+  rng = np.random.default_rng(0)
+  unit = lambda x: (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+  n = 6
+  visual_tl = unit(rng.normal(size=(n, t, E)))
+  visual_tl[2, cut:cut + seconds] = clip_timeline[0]
+  visual_emb = unit(rng.normal(size=(n, E)))
+  visual_emb[2] = emb[0]
+  retrieval.write_catalogue(
+      str(tmp_path / "cat"), [f"c{i}" for i in range(n)], unit(rng.normal(size=(n, E))),
+      visual_emb, unit(rng.normal(size=(n, t, E))), visual_tl, np.full([n], t),
+      model_info={"export_dir": frame_export.version_dir})
+  query_file = records.write(tmp_path / "query.tfrecord", [_record_of(videos, q)])
+  for rerank in (0, 6):
+    lines = search.run(search.SearchConfig(
+        index=str(tmp_path / "cat"), query_data=query_file, query_modality="audio", k=3,
+        query_seconds=seconds, query_start=cut, rerank=rerank))
+    (line,) = lines
+    top = line["results"][0]
+    assert top["id"] == "c2" and top["best_start_second"] == cut
+    assert top["timeline_score"] == pytest.approx(1.0, abs=2e-3)  # float16 storage.
+    assert top["score"] == pytest.approx(1.0, abs=2e-3)
+
+
+def _record_of(videos, q):
+  """Re-serializes video ``q`` (quantized exactly: the features came from bytes)."""
+  from yt8m_crossmodal.data import features as feat
+  import tensorflow as tf
+  n = int(videos["num_frames"][q])
+  se = tf.train.SequenceExample()
+  se.context.feature["id"].bytes_list.value.append(videos["id"][q].encode())
+  se.context.feature["labels"].int64_list.value.append(1)
+  for name, key in (("visual", "rgb"), ("audio", "audio")):
+    for row in feat.quantize(videos[name][q, :n]):
+      se.feature_lists.feature_list[key].feature.add().bytes_list.value.append(row.tobytes())
+  return se.SerializeToString()
+
+
+def test_queries_shorter_than_the_start_are_reported(index, data, videos):
+  start = 12
+  lines = _search(index, data, query_modality="visual", k=2, query_seconds=3,
+                  query_start=start)
+  assert len(lines) == 24
+  for line, n in zip(lines, videos["num_frames"]):
+    if n <= start:
+      assert line["results"] == [] and "nothing at or after --query_start=12" in line["error"]
+    else:
+      assert len(line["results"]) == 2 and "best_start_second" in line["results"][0]
+
+
+def test_cli_runs(index, data, tmp_path):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  good = subprocess.Popen(
+      [sys.executable, "-m", "yt8m_crossmodal.search", f"--index={index['path']}",
+       f"--query_data={data}", "--query_modality=visual", "--k=3", "--localize",
+       "--max_queries=5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+  bad = subprocess.Popen(
+      [sys.executable, "-m", "yt8m_crossmodal.search", f"--index={index['path']}",
+       f"--query_data={data}", "--query_modality=text"],
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+  out, err = good.communicate(timeout=300)
+  bad_out, bad_err = bad.communicate(timeout=300)
+  assert good.returncode == 0, err[-3000:]
+  lines = [json.loads(line) for line in out.strip().splitlines()]
+  assert len(lines) == 5
+  for line in lines:
+    assert set(line) == {"query_id", "query_modality", "target_modality", "results"}
+    assert [r["rank"] for r in line["results"]] == [1, 2, 3]
+    assert set(line["results"][0]) == {"id", "score", "rank", "best_start_second",
+                                       "timeline_score"}
+  assert bad.returncode == 2 and bad_out == ""
+  assert bad_err.strip().splitlines()[-1] == (
+      "error: --query_modality must be audio or visual, got 'text'")
+
+
+def test_search_errors(index, data, frame_export, video_export, tmp_path):
+  path = index["path"]
+  cfg = lambda **kw: search.SearchConfig(**dict(dict(index=path, query_data=data), **kw))
+  with pytest.raises(UsageError, match="--query_modality must be audio or visual"):
+    search.run(cfg(query_modality="text"))
+  with pytest.raises(UsageError, match=r"--rerank must be 0 or >= --k \(10\)"):
+    search.run(cfg(rerank=3))
+  # Empty index.
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  (empty / "meta.json").write_text(json.dumps({"num_items": 0, "has_timelines": False}))
+  (empty / "ids.txt").write_text("")
+  for m in ("audio", "visual"):
+    np.save(empty / f"{m}_embeddings.npy", np.zeros((0, E), np.float32))
+  with pytest.raises(UsageError, match="(?i)empty catalogue"):
+    search.run(cfg(index=str(empty)))
+  with pytest.raises(UsageError, match="does not exist"):
+    search.run(cfg(index=str(tmp_path / "missing")))
+  # Query width != catalogue width.
+  test_export.random_catalogue(tmp_path / "wide", width=E + 2)
+  with pytest.raises(UsageError, match=f"query width {E} != catalogue width {E + 2}"):
+    search.run(cfg(index=str(tmp_path / "wide"), export_dir=frame_export.export_dir))
+  # An index that does not name its export, without --export_dir.
+  with pytest.raises(UsageError, match="--export_dir is required"):
+    search.run(cfg(index=str(tmp_path / "wide")))
+  # Missing export / not a SavedModel.
+  with pytest.raises(UsageError, match="no export at"):
+    search.run(cfg(export_dir=str(tmp_path / "nothing")))
+  with pytest.raises(UsageError, match="is not a SavedModel"):
+    search.run(cfg(export_dir=str(tmp_path / "wide")))
+  # No faiss index, no timelines.
+  plain = str(frame_export.root / "catalogue")  # Random, E-wide, no timelines/faiss.
+  with pytest.raises(UsageError, match="no faiss index for 'visual'"):
+    search.run(cfg(index=plain, export_dir=frame_export.export_dir, ann=True))
+  with pytest.raises(UsageError, match="stores no timelines.*yt8m-embed --timelines"):
+    search.run(cfg(index=plain, export_dir=frame_export.export_dir, rerank=10))
+  # A video-level export has no timelines.
+  with pytest.raises(UsageError, match="video-level model.*no 'timeline' output"):
+    search.run(cfg(index=plain, export_dir=video_export.export_dir, localize=True))
+
+
+def test_embed_errors(index, data, video_export, frame_export, tmp_path):
+  with pytest.raises(UsageError, match="video-level model.*needed for --timelines"):
+    embed.run(embed.EmbedConfig(export_dir=video_export.export_dir, data=data,
+                                output=str(tmp_path / "x"), timelines=True))
+  with pytest.raises(UsageError, match="--ann must be one of none, hnsw, ivf"):
+    embed.run(embed.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+                                output=str(tmp_path / "x"), ann="lsh"))
+  with pytest.raises(UsageError, match="already holds a catalogue"):
+    embed.run(embed.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+                                output=index["path"]))
+  with pytest.raises(UsageError, match="is not a SavedModel"):
+    embed.run(embed.EmbedConfig(export_dir=str(tmp_path), data=data,
+                                output=str(tmp_path / "x")))
+
+
+def test_embed_ivf_without_timelines(frame_export, data, tmp_path, index):
+  summary = embed.run(embed.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+                                        output=str(tmp_path / "ivf"), ann="ivf",
+                                        max_videos=20))
+  assert summary["num_items"] == 20 and not summary["has_timelines"]
+  assert summary["faiss"]["visual"]["kind"] == "ivf"
+  cat = retrieval.load_catalogue(str(tmp_path / "ivf"))
+  full = retrieval.load_catalogue(index["path"])
+  np.testing.assert_allclose(cat.embeddings("audio"), full.embeddings("audio")[:20], atol=1e-6)

@@ -1,0 +1,160 @@
+"""``yt8m-embed``: embeds a corpus through an exported model into an index folder.
+
+Example::
+
+  yt8m-embed --export_dir=saved_models/temporal \\
+      --data='/data/yt8m/frame/train*.tfrecord' --output=indexes/train \\
+      --timelines --ann=hnsw
+
+Reads the records with the project's reader (in file order), encodes each
+batch with the SavedModel's ``encode_audio`` / ``encode_visual`` signatures
+(no training code runs) and writes a catalogue folder of
+:mod:`yt8m_crossmodal.retrieval` (``ids.txt``, ``audio_embeddings.npy``,
+``visual_embeddings.npy``, with ``--timelines`` also
+``audio_timelines.npy`` / ``visual_timelines.npy`` ``[N, max_frames, E]``
+(``--timeline_dtype``, float16 by default) and ``num_frames.npy``; with
+``--ann=hnsw|ivf`` a faiss index per modality). ``meta.json`` names the
+export (``model.export_dir``), so ``yt8m-search`` finds it without
+``--export_dir``. Progress is logged every ``--log_every_seconds``.
+
+``--timelines`` needs a frame-level export. The last stdout line is one JSON
+object (the catalogue's meta.json plus ``path``, ``seconds``,
+``videos_per_second``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Dict
+
+from absl import logging
+import numpy as np
+
+from yt8m_crossmodal import cli as cli_lib
+from yt8m_crossmodal import export as export_lib
+from yt8m_crossmodal import flags
+from yt8m_crossmodal import retrieval
+from yt8m_crossmodal.data import features as feat
+from yt8m_crossmodal.data import reader
+
+UsageError = cli_lib.UsageError
+ANN_KINDS = ("none", "hnsw", "ivf")
+
+
+def _f(default, help_text, **kw):
+  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedConfig:
+  """Options of ``yt8m-embed`` (each field is a flag of the same name)."""
+
+  export_dir: str = _f("", "Model folder (highest version used) or version folder.")
+  data: str = _f("", "File pattern(s) of the corpus TFRecords.")
+  output: str = _f("", "Index folder to write.")
+  timelines: bool = _f(False, "Also store per-second timelines (frame level).")
+  ann: str = _f("none", "faiss index per modality: none, hnsw or ivf.")
+  overwrite: bool = _f(False, "Replace a catalogue already in --output.")
+  batch_size: int = _f(64, "Videos encoded per signature call.")
+  max_videos: int = _f(0, "Videos embedded (0: all).")
+  timeline_dtype: str = _f("float16", "dtype of the stored timelines (float16/float32).")
+  skip_bad_records: bool = _f(False, "Skip bad records instead of failing.")
+  log_every_seconds: float = _f(10.0, "Progress log interval.")
+
+
+def _check(cfg: EmbedConfig) -> None:
+  if not cfg.data:
+    raise UsageError("--data is required")
+  if not cfg.output:
+    raise UsageError("--output is required")
+  if cfg.ann not in ANN_KINDS:
+    raise UsageError(f"--ann must be one of {', '.join(ANN_KINDS)}, got {cfg.ann!r}")
+  if cfg.batch_size <= 0 or cfg.max_videos < 0:
+    raise UsageError("--batch_size must be positive and --max_videos >= 0")
+  if cfg.timeline_dtype not in ("float16", "float32"):
+    raise UsageError(f"--timeline_dtype must be float16 or float32, got {cfg.timeline_dtype!r}")
+  if (os.path.exists(os.path.join(cfg.output, retrieval.META_FILE))
+      and not cfg.overwrite):
+    raise UsageError(f"--output {cfg.output!r} already holds a catalogue "
+                     "(pass --overwrite to replace it)")
+
+
+def run(cfg: EmbedConfig) -> Dict[str, Any]:
+  """Embeds ``cfg.data`` into ``cfg.output``; returns the summary dict."""
+  _check(cfg)
+  exp = export_lib.load_export(cfg.export_dir)
+  if cfg.timelines:
+    exp.require_timelines("for --timelines")
+  encode_audio, encode_visual = exp.encode_fn("audio"), exp.encode_fn("visual")
+  ds = reader.make_dataset(
+      cfg.data, feature_level=exp.feature_level, batch_size=cfg.batch_size,
+      num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
+      skip_bad_records=cfg.skip_bad_records)
+  writer = retrieval.CatalogueWriter(
+      cfg.output, exp.embedding_size,
+      max_frames=exp.max_frames if cfg.timelines else None,
+      timeline_dtype=cfg.timeline_dtype, model_info=exp.describe(),
+      overwrite=cfg.overwrite)
+  start = last_log = time.time()
+  try:
+    for batch in ds:
+      ids = batch["id"].numpy()
+      n = len(ids)
+      if cfg.max_videos:
+        n = min(n, cfg.max_videos - writer.count)
+      if n <= 0:
+        break
+      num_frames = batch["num_frames"].numpy()[:n].astype(np.int32)
+      audio = batch["audio"].numpy()[:n]
+      visual = batch["visual"].numpy()[:n]
+      if audio.dtype == np.uint8:
+        audio, visual = feat.dequantize(audio), feat.dequantize(visual)
+      a_emb, a_tl = encode_audio(audio, num_frames)
+      v_emb, v_tl = encode_visual(visual, num_frames)
+      if cfg.timelines:
+        writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames)
+      else:
+        writer.add(ids[:n], a_emb, v_emb)
+      now = time.time()
+      if now - last_log >= cfg.log_every_seconds:
+        last_log = now
+        logging.info("embedded %d videos (%.1f videos/s)", writer.count,
+                     writer.count / max(1e-9, now - start))
+      if cfg.max_videos and writer.count >= cfg.max_videos:
+        break
+  except BaseException:
+    writer.abort()
+    raise
+  meta = writer.close()
+  seconds = time.time() - start
+  logging.info("embedded %d videos in %.1fs into %s", meta["num_items"], seconds, cfg.output)
+  if cfg.ann != "none":
+    catalogue = retrieval.load_catalogue(cfg.output, load_indexes=False)
+    for target in retrieval.MODALITIES:
+      catalogue.build_index(target, kind=cfg.ann, save=True)
+    meta = catalogue.meta
+    logging.info("built %s indexes in %.1fs", cfg.ann, time.time() - start - seconds)
+  return dict(meta, path=os.path.abspath(cfg.output), seconds=round(seconds, 3),
+              videos_per_second=round(meta["num_items"] / max(seconds, 1e-9), 2))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments: {argv[1:]}")
+  summary = run(flags.read(EmbedConfig))
+  print(f"{summary['num_items']} videos embedded into {summary['path']} "
+        f"(E={summary['embedding_size']}, timelines: {summary['has_timelines']}, "
+        f"faiss: {sorted(summary.get('faiss') or {})})")
+  print(json.dumps(summary, sort_keys=True))
+
+
+def cli():
+  flags.define(EmbedConfig)
+  cli_lib.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -1,0 +1,270 @@
+"""``yt8m-search``: cross-modal search of a catalogue with queries from records.
+
+Example::
+
+  yt8m-search --index=indexes/train --query_data='queries/*.tfrecord' \\
+      --query_modality=audio --k=10
+  # a 10-second audio clip (seconds 30..39 of each query), where does it fit?
+  yt8m-search --index=indexes/train --query_data=... --query_modality=audio \\
+      --query_start=30 --query_seconds=10 --rerank=50
+
+Queries are read with the project's reader and encoded through the exported
+model (``--export_dir``, default: the export named in the index's
+``meta.json``) with its ``encode_<query_modality>`` signature. The catalogue
+of the *other* modality is searched (an audio query finds videos by their
+visual embedding): exact inner product, or the faiss index with ``--ann``.
+
+- ``--rerank=N`` (N >= k): the top N clip candidates are re-scored by
+  timeline alignment (:func:`yt8m_crossmodal.retrieval.rerank_by_timeline`,
+  ``score = alpha * clip_score + (1 - alpha) * timeline_score``, alpha =
+  ``--rerank_alpha``) and the best k are reported.
+- ``--query_seconds=L``: only seconds ``[query_start, query_start + L)`` of
+  each query are encoded (a short clip; fewer if the video ends sooner; a
+  query with no second left is reported with an ``error``). Segment
+  localization is then on: each result also gets ``best_start_second``, the
+  start second in that catalogue video where the clip's timeline fits best
+  (:func:`yt8m_crossmodal.retrieval.localize`), and ``timeline_score``.
+  ``--localize`` asks for the same with whole queries.
+
+Timelines (re-ranking, localization, clips) need a frame-level export and a
+catalogue embedded with ``--timelines``.
+
+Output: one JSON line per query::
+
+  {"query_id": "...", "query_modality": "audio", "target_modality": "visual",
+   "query_seconds": [start, end], "results": [{"id": "...", "score": 0.93,
+   "rank": 1, "best_start_second": 41, "timeline_score": 0.88,
+   "clip_score": 0.97}, ...]}
+
+(``clip_score`` with ``--rerank``; ``best_start_second`` / ``timeline_score``
+with timelines in use).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Dict, Iterator, List, Optional
+
+from absl import logging
+import numpy as np
+
+from yt8m_crossmodal import cli as cli_lib
+from yt8m_crossmodal import export as export_lib
+from yt8m_crossmodal import flags
+from yt8m_crossmodal import retrieval
+from yt8m_crossmodal.data import features as feat
+from yt8m_crossmodal.data import reader
+
+UsageError = cli_lib.UsageError
+
+
+def _f(default, help_text, **kw):
+  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+  """Options of ``yt8m-search`` (each field is a flag of the same name)."""
+
+  index: str = _f("", "Index folder written by yt8m-embed.")
+  query_data: str = _f("", "File pattern(s) of the query TFRecords.")
+  query_modality: str = _f("audio", "Modality of the queries: audio or visual "
+                           "(the other modality's catalogue is searched).")
+  k: int = _f(10, "Results per query.")
+  export_dir: str = _f("", "Export encoding the queries (default: the one named "
+                       "in the index's meta.json).")
+  ann: bool = _f(False, "Search the index's faiss index instead of exact search.")
+  nprobe: int = _f(0, "IVF lists visited with --ann (0: the index's setting).")
+  ef_search: int = _f(0, "HNSW beam width with --ann (0: the index's setting).")
+  rerank: int = _f(0, "Re-score the top N (>= k) clip results by timeline alignment.")
+  rerank_alpha: float = _f(0.5, "Weight of the clip score when re-ranking.")
+  localize: bool = _f(False, "Report best_start_second of each result.")
+  query_seconds: int = _f(0, "Use only this many seconds of each query (0: all).")
+  query_start: int = _f(0, "First query second used.")
+  max_queries: int = _f(0, "Queries searched (0: all).")
+  batch_size: int = _f(64, "Queries encoded per signature call.")
+  skip_bad_records: bool = _f(False, "Skip bad query records instead of failing.")
+
+
+def _check(cfg: SearchConfig) -> None:
+  if not cfg.index:
+    raise UsageError("--index is required")
+  if not cfg.query_data:
+    raise UsageError("--query_data is required")
+  if cfg.query_modality not in retrieval.MODALITIES:
+    raise UsageError(f"--query_modality must be audio or visual, got {cfg.query_modality!r}")
+  if cfg.k <= 0:
+    raise UsageError(f"--k must be positive, got {cfg.k}")
+  if cfg.rerank < 0 or (cfg.rerank and cfg.rerank < cfg.k):
+    raise UsageError(f"--rerank must be 0 or >= --k ({cfg.k}), got {cfg.rerank}")
+  if not 0.0 <= cfg.rerank_alpha <= 1.0:
+    raise UsageError(f"--rerank_alpha must be in [0, 1], got {cfg.rerank_alpha}")
+  if cfg.query_seconds < 0 or cfg.query_start < 0:
+    raise UsageError("--query_seconds and --query_start must be >= 0")
+  if cfg.batch_size <= 0 or cfg.max_queries < 0:
+    raise UsageError("--batch_size must be positive and --max_queries >= 0")
+
+
+def _load_catalogue(cfg: SearchConfig) -> retrieval.Catalogue:
+  try:
+    return retrieval.load_catalogue(cfg.index)
+  except ValueError as e:
+    raise UsageError(f"--index: {e}") from e
+
+
+def _gather(timelines: np.ndarray, indices: np.ndarray) -> np.ndarray:
+  """Rows ``indices`` of a (memory-mapped) [N, T, E] array, as float32."""
+  order = np.argsort(indices, kind="stable")
+  out = np.empty((indices.size,) + timelines.shape[1:], np.float32)
+  if indices.size:
+    out[order] = timelines[indices[order]]
+  return out
+
+
+class Searcher:
+  """Everything a search needs, loaded and checked once."""
+
+  def __init__(self, cfg: SearchConfig):
+    _check(cfg)
+    self.cfg = cfg
+    self.catalogue = _load_catalogue(cfg)
+    export_dir = cfg.export_dir or (self.catalogue.meta.get("model") or {}).get("export_dir")
+    if not export_dir:
+      raise UsageError(f"--export_dir is required: the index {cfg.index!r} does not "
+                       "name the export that embedded it")
+    self.export = export_lib.load_export(export_dir)
+    width, cat_width = self.export.embedding_size, self.catalogue.embedding_size
+    if width != cat_width:
+      raise UsageError(f"query width {width} != catalogue width {cat_width}: the "
+                       f"export {self.export.path!r} did not embed {cfg.index!r}")
+    self.target = export_lib.OTHER[cfg.query_modality]
+    self.clip = cfg.query_seconds > 0 or cfg.query_start > 0
+    self.use_timelines = bool(cfg.rerank or cfg.localize or self.clip)
+    if self.use_timelines:
+      why = "for --rerank, --localize and --query_seconds/--query_start"
+      self.export.require_timelines(why)
+      if not self.catalogue.has_timelines:
+        raise UsageError(f"the index {cfg.index!r} stores no timelines (needed {why}): "
+                         "embed it with yt8m-embed --timelines")
+    if cfg.ann and self.target not in self.catalogue.indexes:
+      raise UsageError(f"the index {cfg.index!r} has no faiss index for "
+                       f"{self.target!r}: embed it with yt8m-embed --ann=hnsw (or ivf)")
+    self.encode = self.export.encode_fn(cfg.query_modality)
+
+  def _crop(self, features: np.ndarray, num_frames: np.ndarray):
+    """Seconds [start, start + L) of each query: (features, lengths, starts)."""
+    cfg = self.cfg
+    if not self.clip or features.ndim != 3:
+      return features, num_frames, np.zeros_like(num_frames)
+    start = cfg.query_start
+    stop = start + cfg.query_seconds if cfg.query_seconds else features.shape[1]
+    cropped = features[:, start:stop]
+    lengths = np.clip(num_frames - start, 0, cropped.shape[1]).astype(np.int32)
+    if cropped.shape[1] == 0:  # Every query ends before query_start.
+      cropped = np.zeros((features.shape[0], 1, features.shape[2]), features.dtype)
+    return cropped, lengths, np.full_like(num_frames, start)
+
+  def _results(self, query_timeline: Optional[np.ndarray], length: int,
+               scores: np.ndarray, indices: np.ndarray) -> List[Dict[str, Any]]:
+    cfg, cat = self.cfg, self.catalogue
+    keep = indices >= 0
+    scores, indices = scores[keep], indices[keep]
+    results = []
+    if cfg.rerank:
+      rr = retrieval.rerank_by_timeline(query_timeline, length, indices[:cfg.rerank], cat,
+                                        scores[:cfg.rerank], cfg.rerank_alpha,
+                                        modality=self.target)
+      for rank in range(min(cfg.k, rr.indices.size)):
+        results.append({
+            "id": cat.ids[rr.indices[rank]], "score": float(rr.scores[rank]),
+            "rank": rank + 1, "clip_score": float(rr.clip_scores[rank]),
+            "timeline_score": float(rr.timeline_scores[rank]),
+            "best_start_second": int(rr.starts[rank])})
+      return results
+    indices, scores = indices[:cfg.k], scores[:cfg.k]
+    starts = tl_scores = None
+    if self.use_timelines:
+      refs = _gather(cat.timelines(self.target), indices)
+      starts, tl_scores = retrieval.localize(query_timeline, refs, cat.num_frames[indices],
+                                             length)
+    for rank, (i, s) in enumerate(zip(indices, scores)):
+      item = {"id": cat.ids[i], "score": float(s), "rank": rank + 1}
+      if starts is not None:
+        item["best_start_second"] = int(starts[rank])
+        item["timeline_score"] = float(tl_scores[rank])
+      results.append(item)
+    return results
+
+  def __call__(self) -> Iterator[Dict[str, Any]]:
+    """Yields one result dict per query (see the module docstring)."""
+    cfg, exp = self.cfg, self.export
+    ds = reader.make_dataset(
+        cfg.query_data, feature_level=exp.feature_level, batch_size=cfg.batch_size,
+        num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
+        skip_bad_records=cfg.skip_bad_records)
+    params = {}
+    if cfg.nprobe:
+      params["nprobe"] = cfg.nprobe
+    if cfg.ef_search:
+      params["ef_search"] = cfg.ef_search
+    fetch = max(cfg.k, cfg.rerank)
+    done = 0
+    for batch in ds:
+      ids = [i.decode() for i in batch["id"].numpy()]
+      n = len(ids) if not cfg.max_queries else min(len(ids), cfg.max_queries - done)
+      if n <= 0:
+        break
+      features = batch[cfg.query_modality].numpy()[:n]
+      if features.dtype == np.uint8:
+        features = feat.dequantize(features)
+      num_frames = batch["num_frames"].numpy()[:n].astype(np.int32)
+      features, lengths, starts = self._crop(features, num_frames)
+      valid = lengths > 0
+      embedding = timeline = None
+      if valid.any():
+        embedding, timeline = self.encode(features[valid], lengths[valid])
+        scores, indices = self.catalogue.search(
+            embedding, target=self.target, k=fetch,
+            method="index" if cfg.ann else "exact", **params)
+      row = 0
+      for j in range(n):
+        line: Dict[str, Any] = {"query_id": ids[j], "query_modality": cfg.query_modality,
+                                "target_modality": self.target}
+        if self.clip:
+          line["query_seconds"] = [int(starts[j]), int(starts[j] + lengths[j])]
+        if not valid[j]:
+          line["results"] = []
+          line["error"] = (f"query has {int(num_frames[j])} seconds: nothing at or "
+                           f"after --query_start={cfg.query_start}")
+          logging.warning("query %s skipped: %s", ids[j], line["error"])
+        else:
+          tl = timeline[row] if timeline is not None else None
+          line["results"] = self._results(tl, int(lengths[j]), scores[row], indices[row])
+          row += 1
+        yield line
+      done += n
+      if cfg.max_queries and done >= cfg.max_queries:
+        break
+
+
+def run(cfg: SearchConfig) -> List[Dict[str, Any]]:
+  """Runs the search; returns the per-query result dicts."""
+  return list(Searcher(cfg)())
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise UsageError(f"unexpected arguments: {argv[1:]}")
+  searcher = Searcher(flags.read(SearchConfig))
+  for line in searcher():
+    print(json.dumps(line), flush=True)
+
+
+def cli():
+  flags.define(SearchConfig)
+  cli_lib.run(main)
+
+
+if __name__ == "__main__":
+  cli()
