@@ -14,21 +14,23 @@ EXPORT="$ROOT/saved_models/demo"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 step() { printf '\n== %s\n' "$*"; }
-quiet() { "$@" 2> >(grep -v -E '^(WARNING: All log|I0000|W0000|E0000)' >&2); }
+# Keep TF's and faiss's start-up chatter (absl INFO lines) out of the demo's output.
+quiet() { "$@" 2> >(grep -v -E '^(WARNING: All log|[IWE][0-9]{4} |INFO:tensorflow|ModuleNotFoundError\("No module named .faiss)' >&2); }
 
-step "1/7 sample data (yt8m-synth): 800 training and 300 validation videos, 40-60 s"
-quiet "$BIN/yt8m-synth" --output_dir="$OUT/data/train" --prefix=train --num_videos=800 \
+step "1/7 sample data (yt8m-synth): 1500 training and 300 validation videos, 40-60 s"
+quiet "$BIN/yt8m-synth" --output_dir="$OUT/data/train" --prefix=train --num_videos=1500 \
   --num_shards=4 --min_frames=40 --max_frames=60 --seed=1 | tail -n 1 | cut -c1-200
 quiet "$BIN/yt8m-synth" --output_dir="$OUT/data/validate" --prefix=validate --num_videos=300 \
   --num_shards=2 --min_frames=40 --max_frames=60 --seed=2 | tail -n 1 | cut -c1-200
 
 step "2/7 validate the records (yt8m-validate)"
-quiet "$BIN/yt8m-validate" --data="$OUT/data/train/*.tfrecord" | head -n 2
+quiet "$BIN/yt8m-validate" --data="$OUT/data/train/*.tfrecord" > "$OUT/validate.txt"
+head -n 2 "$OUT/validate.txt"
 
 step "3/7 train (yt8m-train): multi-stride LSTMs (1, 5, 15 s) with clip and temporal triplets"
 quiet "$BIN/yt8m-train" --train_data="$OUT/data/train/*.tfrecord" \
   --validation_data="$OUT/data/validate/*.tfrecord" --model_dir="$OUT/model" \
-  --epochs=6 --batch_size=64 --learning_rate=2e-3 --warmup_steps=30 \
+  --epochs=10 --batch_size=64 --learning_rate=2e-3 --warmup_steps=30 \
   --lstm_layers=1 --lstm_units=64 --projection_units=64 --embedding_size=64 \
   --window_strides=1,5,15 --temporal_guard=1 2>&1 \
   | grep -E '^(Epoch|[0-9]+/[0-9]+ )' | sed -E 's/ - (clip_a2v|clip_v2a|clip_active|clip_neg|clip_pos|temporal_a2v|temporal_v2a|temporal_active|temporal_neg|temporal_pos|val_a2v_recall@[5]|val_v2a_recall@[5]|val_a2v_map|val_v2a_map|val_a2v_mean|val_v2a_mean|val_num|val_sync_tasks|val_sync_skipped|val_sync_mae)[a-z_@0-9]*: [-0-9.e+]+//g' | cut -c1-400
