@@ -333,13 +333,13 @@ def _decode_batch(examples: tf.Tensor, config: config_lib.Config):
   }
   d = config.data
   if d.feature_level == "frame":
-    out, reason = reader._decode_frame_batch(  # pylint: disable=protected-access
+    out, reason = reader.decode_frame_batch(
         batch, d.num_classes, d.max_frames, include_segments=False, dequantize=True)
   else:
-    out, reason = reader._decode_video_batch(batch, d.num_classes)  # pylint: disable=protected-access
+    out, reason = reader.decode_video_batch(batch, d.num_classes)
   # Labels do not matter for encoding: only feature problems fail a request.
   reason = tf.where(tf.strings.regex_full_match(reason, "labels out of .*"), "", reason)
-  message = reader._bad_message(batch, out["id"], reason)  # pylint: disable=protected-access
+  message = reader.bad_message(batch, out["id"], reason)
   check = tf.debugging.Assert(tf.reduce_all(tf.equal(reason, "")), [message])
   with tf.control_dependencies([check]):
     return {k: tf.identity(out[k]) for k in ("id", "audio", "visual", "num_frames")}

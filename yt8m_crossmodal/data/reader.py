@@ -228,7 +228,23 @@ def _pick(reasons: Sequence[tf.Tensor]) -> tf.Tensor:
   return out
 
 
-def _decode_frame_batch(batch, num_classes, max_frames, include_segments, dequantize):
+def decode_frame_batch(batch, num_classes, max_frames, include_segments, dequantize):
+  """Parses and validates a batch of serialized frame-level records.
+
+  Args:
+    batch: dict of ``[B]`` tensors: ``record`` (serialized SequenceExample),
+      ``reason`` ("" or an earlier reason the record is bad), ``file``,
+      ``index``.
+    num_classes: label vocabulary size C.
+    max_frames: frames kept per video.
+    include_segments: also return the 2019 segment fields.
+    dequantize: float32 features in [-2, 2] instead of uint8.
+
+  Returns:
+    ``(element, reason)``: the batch element described in the module
+    docstring and a ``[B]`` string tensor, "" for a good record, else why it
+    is bad. Never fails on bad content: bad records are only flagged.
+  """
   context = dict(_CONTEXT_COMMON)
   context["mean_rgb"] = tf.io.RaggedFeature(tf.float32)
   if include_segments:
@@ -313,7 +329,8 @@ def _decode_frame_batch(batch, num_classes, max_frames, include_segments, dequan
   return out, reason
 
 
-def _decode_video_batch(batch, num_classes):
+def decode_video_batch(batch, num_classes):
+  """Video-level twin of :func:`decode_frame_batch` (Examples with means)."""
   spec = dict(_CONTEXT_COMMON)
   spec["mean_rgb"] = tf.io.RaggedFeature(tf.float32)
   spec["mean_audio"] = tf.io.RaggedFeature(tf.float32)
@@ -357,8 +374,8 @@ def _decode_video_batch(batch, num_classes):
   return out, reason
 
 
-def _bad_message(batch, ids, reason):
-  """Message naming the first bad record of a batch."""
+def bad_message(batch, ids, reason):
+  """Message naming the first bad record of a batch (a scalar string tensor)."""
   i = tf.argmax(tf.cast(reason != "", tf.int32))
   return tf.strings.join([
       "Bad YT-8M record in ", batch["file"][i], " at record index ",
@@ -467,10 +484,10 @@ def make_dataset(pattern: str,
 
   def decode(batch):
     if feature_level == FRAME:
-      out, reason = _decode_frame_batch(batch, num_classes, max_frames,
+      out, reason = decode_frame_batch(batch, num_classes, max_frames,
                                         include_segments, dequantize)
     else:
-      out, reason = _decode_video_batch(batch, num_classes)
+      out, reason = decode_video_batch(batch, num_classes)
     bad = reason != ""
     if skip_bad_records:
       def note(files_, index, ids, reasons):
@@ -492,7 +509,7 @@ def make_dataset(pattern: str,
         out["record_index"] = tf.boolean_mask(batch["index"], keep)
     else:
       check = tf.debugging.Assert(
-          tf.logical_not(tf.reduce_any(bad)), [_bad_message(batch, out["id"], reason)])
+          tf.logical_not(tf.reduce_any(bad)), [bad_message(batch, out["id"], reason)])
       with tf.control_dependencies([check]):
         out = {k: tf.identity(v) for k, v in out.items()}
       if with_provenance:
