@@ -355,9 +355,13 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   if validation is not None and validation.last_embedded is not None:
     write_projector(os.path.join(out_dir, "tensorboard", "projector"),
                     validation.last_embedded, t.projector_samples)
-  if BAD_RECORDS.count:
-    logging.warning("%s during training", BAD_RECORDS.summary())
-  last["bad_records_skipped"] = BAD_RECORDS.count
+  # The training data repeats and the pipeline reads ahead (into the next
+  # pass too), so a bad record may be skipped more than once: count each once.
+  skipped = len({(r.file, r.index) for r in BAD_RECORDS.records})
+  if skipped:
+    logging.warning("%d bad record(s) skipped during training (%d skips)",
+                    skipped, BAD_RECORDS.count)
+  last["bad_records_skipped"] = skipped
   with tf.io.gfile.GFile(os.path.join(out_dir, "final_metrics.json"), "w") as f:
     json.dump(last, f, indent=2, sort_keys=True)
   return last
