@@ -145,7 +145,7 @@ def main():
   parser.add_argument("--min_frames", type=int, default=40)
   parser.add_argument("--max_frames", type=int, default=60)
   parser.add_argument("--epochs", type=int, default=12)
-  parser.add_argument("--units", type=int, default=64)
+  parser.add_argument("--units", type=int, default=128)
   parser.add_argument("--pool", type=int, default=1000)
   parser.add_argument("--only", default="", help="comma-separated rows to run")
   args = parser.parse_args()

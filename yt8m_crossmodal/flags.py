@@ -99,7 +99,3 @@ def read(klass: Type[T]) -> T:
   hints = _hints(klass)
   return klass(**{f.name: _value(f, hints[f.name]) for f in dataclasses.fields(klass)})
 
-
-def explicitly_set() -> set:
-  """Names of flags given on the command line (not left at their default)."""
-  return {name for name in FLAGS if FLAGS[name].present}
