@@ -230,7 +230,7 @@ def test_layer_adds_hand_worked_loss_and_passes_through():
   #   v1: pos .8, negs a0 .6, a2 1.0 -> 1.0 - .7 = .3
   #   v2: pos .6, negs a0 1.0, a1 0 -> 1.0 - .5 = .5   => 1.06/3
   # temporal (guard 2, margin .2): .7 per video, same in all 3.
-  layer = CrossModalTripletLoss(margin=0.1, temporal_weight=0.5,
+  layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1, temporal_weight=0.5,
                                 temporal_guard=2)
   inputs = _layer_inputs()
   out = layer(inputs)
@@ -246,11 +246,11 @@ def test_layer_adds_hand_worked_loss_and_passes_through():
 
 
 def test_layer_temporal_off_and_video_level():
-  layer = CrossModalTripletLoss(margin=0.1, temporal_weight=0.0)
+  layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1, temporal_weight=0.0)
   layer(_layer_inputs())
   assert float(layer.losses[0]) == pytest.approx(1.86 / 3, abs=1e-5)
   assert not any(m.name.startswith("temporal") for m in layer.metrics)
-  video = CrossModalTripletLoss(margin=0.1)
+  video = CrossModalTripletLoss(mining="batch_hard", margin=0.1)
   out = video({"audio_embedding": B_AUDIO, "visual_embedding": B_VISUAL})
   assert sorted(out) == ["audio_embedding", "visual_embedding"]
   assert float(video.losses[0]) == pytest.approx(1.86 / 3, abs=1e-5)
@@ -258,8 +258,9 @@ def test_layer_temporal_off_and_video_level():
 
 def test_layer_classification_warmup():
   labels = np.array([[1, 0], [0, 1], [1, 1]], "float32")
+  # The hand-worked clip value 1.86 / 3 is for batch-hard mining.
   layer = CrossModalTripletLoss.from_loss_config(LossConfig(
-      margin=0.1, temporal_weight=0.0, classification_weight=2.0,
+      mining="batch_hard", margin=0.1, temporal_weight=0.0, classification_weight=2.0,
       classification_warmup_steps=2))
   inputs = _layer_inputs(labels)
   totals = []

@@ -26,7 +26,8 @@ VISUAL_DIM = 1024
 MAX_FRAMES = 300
 
 
-def _f(default: Any, help_text: str, **kw):
+def option(default: Any, help_text: str, **kw):
+  """A dataclass field that becomes an absl flag: ``help`` (and ``choices``)."""
   return dataclasses.field(default=default, metadata={"help": help_text, **kw})
 
 
@@ -34,20 +35,20 @@ def _f(default: Any, help_text: str, **kw):
 class DataConfig:
   """Where the records are and how they are read."""
 
-  train_data: str = _f("", "File pattern (local or gs://) of training TFRecords.")
-  validation_data: str = _f(
+  train_data: str = option("", "File pattern (local or gs://) of training TFRecords.")
+  validation_data: str = option(
       "", "File pattern of validation TFRecords (metrics each epoch).")
-  feature_level: str = _f(
+  feature_level: str = option(
       "frame", "'frame' (SequenceExample, per second) or 'video' (Example, "
       "mean_rgb/mean_audio).", choices=("frame", "video"))
-  num_classes: int = _f(
+  num_classes: int = option(
       NUM_CLASSES_2018, "Label vocabulary size: 3862 (2018+) or 4716 (2017).")
-  max_frames: int = _f(MAX_FRAMES, "Frames (seconds) kept per video.")
-  batch_size: int = _f(64, "Global batch size (split across replicas).")
-  shuffle_buffer: int = _f(2048, "Records in the shuffle buffer (0: none).")
-  skip_bad_records: bool = _f(
+  max_frames: int = option(MAX_FRAMES, "Frames (seconds) kept per video.")
+  batch_size: int = option(64, "Global batch size (split across replicas).")
+  shuffle_buffer: int = option(2048, "Records in the shuffle buffer (0: none).")
+  skip_bad_records: bool = option(
       False, "Skip (count and log) bad records instead of failing.")
-  validation_size: int = _f(
+  validation_size: int = option(
       1000, "Validation videos used for the per-epoch metrics (0: all).")
 
 
@@ -55,19 +56,19 @@ class DataConfig:
 class ModelConfig:
   """Architecture of the encoders."""
 
-  projection_units: int = _f(256, "Per-frame dense projection width.")
-  dropout: float = _f(0.2, "Dropout after the per-frame projection.")
-  window_strides: Tuple[int, ...] = _f(
+  projection_units: int = option(256, "Per-frame dense projection width.")
+  dropout: float = option(0.2, "Dropout after the per-frame projection.")
+  window_strides: Tuple[int, ...] = option(
       (1, 5, 15), "Window strides in seconds, one LSTM stack each.")
-  lstm_layers: int = _f(2, "Stacked LSTM layers per stride.")
-  lstm_units: int = _f(256, "Units per LSTM layer.")
-  embedding_size: int = _f(256, "Dimension of the joint embedding space.")
-  frame_skip: bool = _f(
+  lstm_layers: int = option(2, "Stacked LSTM layers per stride.")
+  lstm_units: int = option(256, "Units per LSTM layer.")
+  embedding_size: int = option(256, "Dimension of the joint embedding space.")
+  frame_skip: bool = option(
       True, "Fuse the per-second projection with the LSTM strides (a skip "
       "connection that keeps second-to-second detail in the timeline).")
-  audio_tower: Tuple[int, ...] = _f(
+  audio_tower: Tuple[int, ...] = option(
       (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.")
-  visual_tower: Tuple[int, ...] = _f(
+  visual_tower: Tuple[int, ...] = option(
       (2000, 2000, 700, 700), "Video-level model: hidden sizes of the visual MLP.")
 
 
@@ -75,24 +76,24 @@ class ModelConfig:
 class LossConfig:
   """Triplet loss and regularizers."""
 
-  mining: str = _f("semi_hard", "Negative mining: batch_hard, semi_hard or all "
+  mining: str = option("semi_hard", "Negative mining: batch_hard, semi_hard or all "
                    "(semi_hard: batch_hard collapsed in some runs, see README).",
                    choices=("batch_hard", "semi_hard", "all"))
-  margin: float = _f(0.2, "Triplet margin (cosine similarity units).")
-  audio_to_visual_weight: float = _f(1.0, "Weight of audio-anchor triplets.")
-  visual_to_audio_weight: float = _f(1.0, "Weight of visual-anchor triplets.")
-  exclude_shared_labels: bool = _f(
+  margin: float = option(0.2, "Triplet margin (cosine similarity units).")
+  audio_to_visual_weight: float = option(1.0, "Weight of audio-anchor triplets.")
+  visual_to_audio_weight: float = option(1.0, "Weight of visual-anchor triplets.")
+  exclude_shared_labels: bool = option(
       False, "Do not use negatives that share a label with the anchor.")
-  temporal_weight: float = _f(
+  temporal_weight: float = option(
       0.2, "Weight of temporal triplets (0: off); 1.0 cost clip retrieval "
       "in the quality benchmark.")
-  temporal_margin: float = _f(0.2, "Margin of temporal triplets.")
-  temporal_guard: int = _f(
+  temporal_margin: float = option(0.2, "Margin of temporal triplets.")
+  temporal_guard: int = option(
       1, "Temporal negatives are seconds at least this far from the anchor "
       "(1: every other second; larger for slowly changing footage).")
-  classification_weight: float = _f(
+  classification_weight: float = option(
       0.0, "Weight of the label-classification regularizer (0: off).")
-  classification_warmup_steps: int = _f(
+  classification_warmup_steps: int = option(
       1000, "Steps over which the classification weight ramps up from 0.")
 
 
@@ -100,23 +101,23 @@ class LossConfig:
 class TrainConfig:
   """Optimization and run control."""
 
-  model_dir: str = _f("", "Checkpoints, logs, TensorBoard and config.json.")
-  epochs: int = _f(10, "Training epochs.")
-  steps_per_epoch: int = _f(0, "Steps per epoch (0: one pass over the data).")
-  learning_rate: float = _f(1e-3, "Peak learning rate.")
-  lr_schedule: str = _f("cosine", "constant or cosine (with warm-up).",
+  model_dir: str = option("", "Checkpoints, logs, TensorBoard and config.json.")
+  epochs: int = option(10, "Training epochs.")
+  steps_per_epoch: int = option(0, "Steps per epoch (0: one pass over the data).")
+  learning_rate: float = option(1e-3, "Peak learning rate.")
+  lr_schedule: str = option("cosine", "constant or cosine (with warm-up).",
                         choices=("constant", "cosine"))
-  warmup_steps: int = _f(200, "Linear learning-rate warm-up steps.")
-  clipnorm: float = _f(1.0, "Gradient clipping by global norm (0: off).")
-  weight_decay: float = _f(1e-4, "AdamW weight decay.")
-  seed: int = _f(42, "Seed of weights, shuffling and dropout.")
-  distribution_strategy: str = _f(
+  warmup_steps: int = option(200, "Linear learning-rate warm-up steps.")
+  clipnorm: float = option(1.0, "Gradient clipping by global norm (0: off).")
+  weight_decay: float = option(1e-4, "AdamW weight decay.")
+  seed: int = option(42, "Seed of weights, shuffling and dropout.")
+  distribution_strategy: str = option(
       "none", "none, mirrored or multi_worker (reads TF_CONFIG).",
       choices=("none", "mirrored", "multi_worker"))
-  projector_samples: int = _f(
+  projector_samples: int = option(
       200, "Validation clips written to the TensorBoard embedding projector.")
-  sync_max_offset: int = _f(5, "Validation sync: offsets in [-S, S] seconds.")
-  sync_excerpt_seconds: int = _f(20, "Validation sync: excerpt length L.")
+  sync_max_offset: int = option(5, "Validation sync: offsets in [-S, S] seconds.")
+  sync_excerpt_seconds: int = option(20, "Validation sync: excerpt length L.")
 
 
 _SECTIONS = (("data", DataConfig), ("model", ModelConfig), ("loss", LossConfig),

@@ -39,30 +39,28 @@ from yt8m_crossmodal import flags
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.config import option
 
 UsageError = cli_lib.UsageError
 ANN_KINDS = ("none", "hnsw", "ivf")
 
-
-def _f(default, help_text, **kw):
-  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
 
 
 @dataclasses.dataclass(frozen=True)
 class EmbedConfig:
   """Options of ``yt8m-embed`` (each field is a flag of the same name)."""
 
-  export_dir: str = _f("", "Model folder (highest version used) or version folder.")
-  data: str = _f("", "File pattern(s) of the corpus TFRecords.")
-  output: str = _f("", "Index folder to write.")
-  timelines: bool = _f(False, "Also store per-second timelines (frame level).")
-  ann: str = _f("none", "faiss index per modality: none, hnsw or ivf.")
-  overwrite: bool = _f(False, "Replace a catalogue already in --output.")
-  batch_size: int = _f(64, "Videos encoded per signature call.")
-  max_videos: int = _f(0, "Videos embedded (0: all).")
-  timeline_dtype: str = _f("float16", "dtype of the stored timelines (float16/float32).")
-  skip_bad_records: bool = _f(False, "Skip bad records instead of failing.")
-  log_every_seconds: float = _f(10.0, "Progress log interval.")
+  export_dir: str = option("", "Model folder (highest version used) or version folder.")
+  data: str = option("", "File pattern(s) of the corpus TFRecords.")
+  output: str = option("", "Index folder to write.")
+  timelines: bool = option(False, "Also store per-second timelines (frame level).")
+  ann: str = option("none", "faiss index per modality: none, hnsw or ivf.")
+  overwrite: bool = option(False, "Replace a catalogue already in --output.")
+  batch_size: int = option(64, "Videos encoded per signature call.")
+  max_videos: int = option(0, "Videos embedded (0: all).")
+  timeline_dtype: str = option("float16", "dtype of the stored timelines (float16/float32).")
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+  log_every_seconds: float = option(10.0, "Progress log interval.")
 
 
 def _check(cfg: EmbedConfig) -> None:

@@ -62,6 +62,7 @@ from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.data import reader
 from yt8m_crossmodal.evaluation import encode
 from yt8m_crossmodal.evaluation import metrics as metrics_lib
+from yt8m_crossmodal.config import option
 
 import tensorflow as tf  # noqa: E402
 
@@ -69,32 +70,29 @@ UsageError = cli_lib.UsageError
 DIRECTIONS = (("a2v", "audio", "visual"), ("v2a", "visual", "audio"))
 
 
-def _f(default, help_text, **kw):
-  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
-
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
   """Options of ``yt8m-evaluate`` (each field is a flag of the same name)."""
 
-  export_dir: str = _f("", "Model folder (highest version used) or version folder.")
-  data: str = _f("", "File pattern(s) of the evaluation TFRecords.")
-  output_dir: str = _f("", "Where metrics.json, plots, TensorBoard, mturk_batch.csv "
+  export_dir: str = option("", "Model folder (highest version used) or version folder.")
+  data: str = option("", "File pattern(s) of the evaluation TFRecords.")
+  output_dir: str = option("", "Where metrics.json, plots, TensorBoard, mturk_batch.csv "
                        "and index.html go ('': stdout only).")
-  pool_sizes: Tuple[int, ...] = _f((256, 1000), "Candidate pool sizes (the whole "
+  pool_sizes: Tuple[int, ...] = option((256, 1000), "Candidate pool sizes (the whole "
                                    "set is always scored too).")
-  max_offset: int = _f(5, "Sync: offsets in [-S, S] seconds.")
-  excerpt_seconds: int = _f(20, "Sync: audio excerpt length L in seconds.")
-  max_videos: int = _f(0, "Videos evaluated (0: all).")
-  batch_size: int = _f(64, "Videos encoded per signature call.")
-  rerank_top: int = _f(10, "Temporal re-ranking: clip candidates re-scored per query.")
-  rerank_alpha: float = _f(0.5, "Temporal re-ranking: weight of the clip score.")
-  rated_queries: int = _f(100, "Queries per direction in mturk_batch.csv and "
+  max_offset: int = option(5, "Sync: offsets in [-S, S] seconds.")
+  excerpt_seconds: int = option(20, "Sync: audio excerpt length L in seconds.")
+  max_videos: int = option(0, "Videos evaluated (0: all).")
+  batch_size: int = option(64, "Videos encoded per signature call.")
+  rerank_top: int = option(10, "Temporal re-ranking: clip candidates re-scored per query.")
+  rerank_alpha: float = option(0.5, "Temporal re-ranking: weight of the clip score.")
+  rated_queries: int = option(100, "Queries per direction in mturk_batch.csv and "
                           "index.html (0: all).")
-  rated_candidates: int = _f(5, "Top results per query in mturk_batch.csv / index.html.")
-  sync_plots: int = _f(4, "Sync tasks drawn in sync_offsets.png.")
-  seed: int = _f(0, "Seed of the pools and sync tasks.")
-  skip_bad_records: bool = _f(False, "Skip bad records instead of failing.")
+  rated_candidates: int = option(5, "Top results per query in mturk_batch.csv / index.html.")
+  sync_plots: int = option(4, "Sync tasks drawn in sync_offsets.png.")
+  seed: int = option(0, "Seed of the pools and sync tasks.")
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
 
 
 def _check(cfg: EvaluateConfig) -> None:

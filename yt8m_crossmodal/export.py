@@ -103,6 +103,7 @@ from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import flags
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.config import option
 
 import tensorflow as tf  # noqa: E402
 
@@ -126,21 +127,18 @@ TMP_PREFIX = ".tmp-export-"
 _REQUEST_FILE = "request"
 
 
-def _f(default, help_text, **kw):
-  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
-
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
   """Options of ``yt8m-export`` (each field is a flag of the same name)."""
 
-  model_dir: str = _f("", "yt8m-train output folder (config.json, model.keras).")
-  export_dir: str = _f("", "Model folder of TF Serving, e.g. saved_models/NAME; "
+  model_dir: str = option("", "yt8m-train output folder (config.json, model.keras).")
+  export_dir: str = option("", "Model folder of TF Serving, e.g. saved_models/NAME; "
                        "the version goes into <export_dir>/<version>/.")
-  version: int = _f(0, "Version number (0: one more than the highest existing).")
-  search_catalogue: str = _f(
+  version: int = option(0, "Version number (0: one more than the highest existing).")
+  search_catalogue: str = option(
       "", "Index folder (yt8m-embed) to bake into search_by_audio/visual.")
-  search_k: int = _f(10, "Results per query of the search signatures (fixed; "
+  search_k: int = option(10, "Results per query of the search signatures (fixed; "
                      "capped at the catalogue size).")
 
 

@@ -55,36 +55,34 @@ from yt8m_crossmodal import flags
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.config import option
 
 UsageError = cli_lib.UsageError
 
-
-def _f(default, help_text, **kw):
-  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
 
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
   """Options of ``yt8m-search`` (each field is a flag of the same name)."""
 
-  index: str = _f("", "Index folder written by yt8m-embed.")
-  query_data: str = _f("", "File pattern(s) of the query TFRecords.")
-  query_modality: str = _f("audio", "Modality of the queries: audio or visual "
+  index: str = option("", "Index folder written by yt8m-embed.")
+  query_data: str = option("", "File pattern(s) of the query TFRecords.")
+  query_modality: str = option("audio", "Modality of the queries: audio or visual "
                            "(the other modality's catalogue is searched).")
-  k: int = _f(10, "Results per query.")
-  export_dir: str = _f("", "Export encoding the queries (default: the one named "
+  k: int = option(10, "Results per query.")
+  export_dir: str = option("", "Export encoding the queries (default: the one named "
                        "in the index's meta.json).")
-  ann: bool = _f(False, "Search the index's faiss index instead of exact search.")
-  nprobe: int = _f(0, "IVF lists visited with --ann (0: the index's setting).")
-  ef_search: int = _f(0, "HNSW beam width with --ann (0: the index's setting).")
-  rerank: int = _f(0, "Re-score the top N (>= k) clip results by timeline alignment.")
-  rerank_alpha: float = _f(0.5, "Weight of the clip score when re-ranking.")
-  localize: bool = _f(False, "Report best_start_second of each result.")
-  query_seconds: int = _f(0, "Use only this many seconds of each query (0: all).")
-  query_start: int = _f(0, "First query second used.")
-  max_queries: int = _f(0, "Queries searched (0: all).")
-  batch_size: int = _f(64, "Queries encoded per signature call.")
-  skip_bad_records: bool = _f(False, "Skip bad query records instead of failing.")
+  ann: bool = option(False, "Search the index's faiss index instead of exact search.")
+  nprobe: int = option(0, "IVF lists visited with --ann (0: the index's setting).")
+  ef_search: int = option(0, "HNSW beam width with --ann (0: the index's setting).")
+  rerank: int = option(0, "Re-score the top N (>= k) clip results by timeline alignment.")
+  rerank_alpha: float = option(0.5, "Weight of the clip score when re-ranking.")
+  localize: bool = option(False, "Report best_start_second of each result.")
+  query_seconds: int = option(0, "Use only this many seconds of each query (0: all).")
+  query_start: int = option(0, "First query second used.")
+  max_queries: int = option(0, "Queries searched (0: all).")
+  batch_size: int = option(64, "Queries encoded per signature call.")
+  skip_bad_records: bool = option(False, "Skip bad query records instead of failing.")
 
 
 def _check(cfg: SearchConfig) -> None:

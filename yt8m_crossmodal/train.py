@@ -193,10 +193,6 @@ BAD_RECORDS = reader.BadRecordLog()
 # Callbacks.
 
 
-def _flat_metric_name(key: str) -> str:
-  return "val_" + key.replace("pool", "p").replace("/", "_")
-
-
 class ValidationMetrics(keras.callbacks.Callback):
   """Adds validation retrieval and sync metrics to the epoch logs.
 

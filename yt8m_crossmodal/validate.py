@@ -26,20 +26,18 @@ from yt8m_crossmodal import cli as cli_lib
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import flags
 from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.config import option
 
-
-def _f(default, help_text, **kw):
-  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
 
 
 @dataclasses.dataclass(frozen=True)
 class ValidateConfig:
-  data: str = _f("", "File pattern(s), comma-separated, local or gs://.")
-  feature_level: str = _f("frame", "frame or video.", choices=("frame", "video"))
-  num_classes: int = _f(config_lib.NUM_CLASSES_2018,
+  data: str = option("", "File pattern(s), comma-separated, local or gs://.")
+  feature_level: str = option("frame", "frame or video.", choices=("frame", "video"))
+  num_classes: int = option(config_lib.NUM_CLASSES_2018,
                         "Label vocabulary size (4716 for 2017 data).")
-  batch_size: int = _f(64, "Records decoded at once.")
-  max_bad_listed: int = _f(1000, "Bad records listed in the JSON (all are counted).")
+  batch_size: int = option(64, "Records decoded at once.")
+  max_bad_listed: int = option(1000, "Bad records listed in the JSON (all are counted).")
 
 
 def validate(cfg: ValidateConfig) -> dict:

@@ -33,34 +33,32 @@ from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
+from yt8m_crossmodal.config import option
 from yt8m_crossmodal.data import features as feat
 
 RELEASES = ("2017", "2018", "2019")
 
-
-def _f(default, help_text, **kw):
-  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
 
 
 @dataclasses.dataclass(frozen=True)
 class SynthConfig:
   """Options of ``yt8m-synth`` (each field is a flag of the same name)."""
 
-  output_dir: str = _f("", "Folder to write the shards into (created).")
-  prefix: str = _f("train", "Shard file name prefix: <prefix>0000.tfrecord ...")
-  feature_level: str = _f("frame", "frame or video.", choices=("frame", "video"))
-  release: str = _f("2018", "Field layout: 2017 (video_id, 4716 classes), 2018, "
+  output_dir: str = option("", "Folder to write the shards into (created).")
+  prefix: str = option("train", "Shard file name prefix: <prefix>0000.tfrecord ...")
+  feature_level: str = option("frame", "frame or video.", choices=("frame", "video"))
+  release: str = option("2018", "Field layout: 2017 (video_id, 4716 classes), 2018, "
                     "2019 (adds segment fields).", choices=RELEASES)
-  num_videos: int = _f(1000, "Videos to write.")
-  num_shards: int = _f(4, "Shards (files) to spread them over.")
-  min_frames: int = _f(120, "Shortest video in seconds.")
-  max_frames: int = _f(300, "Longest video in seconds.")
-  seed: int = _f(0, "Random seed; the same seed writes the same bytes.")
-  max_offset: int = _f(0, "Shift each video's audio by a known offset in "
+  num_videos: int = option(1000, "Videos to write.")
+  num_shards: int = option(4, "Shards (files) to spread them over.")
+  min_frames: int = option(120, "Shortest video in seconds.")
+  max_frames: int = option(300, "Longest video in seconds.")
+  seed: int = option(0, "Random seed; the same seed writes the same bytes.")
+  max_offset: int = option(0, "Shift each video's audio by a known offset in "
                        "[-max_offset, max_offset] seconds (sidecar offsets.json).")
-  unrelated_fraction: float = _f(0.05, "Fraction of videos whose soundtrack is unrelated.")
-  num_topics: int = _f(200, "Topics in the shared pool (labels are drawn from them).")
-  world_seed: int = _f(1234, "Seed of the shared 'world' (topics, read-outs): keep it "
+  unrelated_fraction: float = option(0.05, "Fraction of videos whose soundtrack is unrelated.")
+  num_topics: int = option(200, "Topics in the shared pool (labels are drawn from them).")
+  world_seed: int = option(1234, "Seed of the shared 'world' (topics, read-outs): keep it "
                        "equal across train/validation sets.")
 
 

@@ -6,7 +6,11 @@ import keras
 from keras import ops
 
 from yt8m_crossmodal import losses
+from yt8m_crossmodal.config import LossConfig
 from yt8m_crossmodal.layers.masking import frame_mask
+
+# Constructor defaults are the LossConfig defaults: one source of truth.
+_DEFAULTS = LossConfig()
 
 _EMBEDDING_KEYS = ("audio_embedding", "visual_embedding", "audio_timeline",
                    "visual_timeline")
@@ -44,11 +48,15 @@ class CrossModalTripletLoss(keras.layers.Layer):
   :meth:`from_loss_config`.
   """
 
-  def __init__(self, mining="batch_hard", margin=0.2,
-               audio_to_visual_weight=1.0, visual_to_audio_weight=1.0,
-               exclude_shared_labels=False, temporal_weight=1.0,
-               temporal_margin=0.2, temporal_guard=3,
-               classification_weight=0.0, classification_warmup_steps=1000,
+  def __init__(self, mining=_DEFAULTS.mining, margin=_DEFAULTS.margin,
+               audio_to_visual_weight=_DEFAULTS.audio_to_visual_weight,
+               visual_to_audio_weight=_DEFAULTS.visual_to_audio_weight,
+               exclude_shared_labels=_DEFAULTS.exclude_shared_labels,
+               temporal_weight=_DEFAULTS.temporal_weight,
+               temporal_margin=_DEFAULTS.temporal_margin,
+               temporal_guard=_DEFAULTS.temporal_guard,
+               classification_weight=_DEFAULTS.classification_weight,
+               classification_warmup_steps=_DEFAULTS.classification_warmup_steps,
                **kwargs):
     kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
