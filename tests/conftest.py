@@ -16,3 +16,17 @@ def frame_data_dir(tmp_path_factory):
       output_dir=str(out), prefix="train", num_videos=24, num_shards=3,
       min_frames=8, max_frames=20, seed=3))
   return str(out)
+
+
+@pytest.fixture(scope="session")
+def frame_export(tmp_path_factory):
+  """A tiny exported frame-level model with search signatures (tests/test_export.py)."""
+  import test_export
+  return test_export.shared_export(tmp_path_factory, "frame")
+
+
+@pytest.fixture(scope="session")
+def video_export(tmp_path_factory):
+  """The video-level twin of :func:`frame_export`."""
+  import test_export
+  return test_export.shared_export(tmp_path_factory, "video")

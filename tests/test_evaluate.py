@@ -21,16 +21,6 @@ import test_export
 RETRIEVAL_KEYS = ["recall@1", "recall@5", "recall@10", "median_rank", "mean_rank", "map"]
 
 
-@pytest.fixture(scope="module")
-def frame_export(tmp_path_factory):
-  return test_export.shared_export(tmp_path_factory, "frame")
-
-
-@pytest.fixture(scope="module")
-def video_export(tmp_path_factory):
-  return test_export.shared_export(tmp_path_factory, "video")
-
-
 def _config(export_dir, data, **kw):
   base = dict(export_dir=export_dir, data=data, pool_sizes=(8, 1000), max_offset=2,
               excerpt_seconds=4, rated_queries=5, rated_candidates=3)

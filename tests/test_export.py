@@ -146,16 +146,6 @@ def shared_export(tmp_path_factory, level):
   return _SHARED[level]
 
 
-@pytest.fixture(scope="module")
-def frame_export(tmp_path_factory):
-  return shared_export(tmp_path_factory, "frame")
-
-
-@pytest.fixture(scope="module")
-def video_export(tmp_path_factory):
-  return shared_export(tmp_path_factory, "video")
-
-
 def keras_encode(exp, modality, features, num_frames=None):
   encoder = exp.audio if modality == "audio" else exp.visual
   if num_frames is None:

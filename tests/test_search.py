@@ -22,16 +22,6 @@ E = test_export.E
 
 
 @pytest.fixture(scope="module")
-def frame_export(tmp_path_factory):
-  return test_export.shared_export(tmp_path_factory, "frame")
-
-
-@pytest.fixture(scope="module")
-def video_export(tmp_path_factory):
-  return test_export.shared_export(tmp_path_factory, "video")
-
-
-@pytest.fixture(scope="module")
 def data(frame_data_dir):
   return f"{frame_data_dir}/*.tfrecord"
 

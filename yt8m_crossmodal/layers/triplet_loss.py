@@ -201,14 +201,6 @@ class CrossModalTripletLoss(keras.layers.Layer):
 
   def get_config(self):
     config = super().get_config()
-    config.update(
-        mining=self.mining, margin=self.margin,
-        audio_to_visual_weight=self.audio_to_visual_weight,
-        visual_to_audio_weight=self.visual_to_audio_weight,
-        exclude_shared_labels=self.exclude_shared_labels,
-        temporal_weight=self.temporal_weight,
-        temporal_margin=self.temporal_margin,
-        temporal_guard=self.temporal_guard,
-        classification_weight=self.classification_weight,
-        classification_warmup_steps=self.classification_warmup_steps)
+    config.update({f.name: getattr(self, f.name)
+                   for f in dataclasses.fields(LossConfig)})
     return config
