@@ -99,6 +99,16 @@ def make_model_dir(path, level, seed=0, **overrides):
   return model
 
 
+def empty_catalogue(path):
+  """An index folder with zero items (E-wide), for the empty-catalogue errors."""
+  path.mkdir()
+  (path / "meta.json").write_text(json.dumps({"num_items": 0, "has_timelines": False}))
+  (path / "ids.txt").write_text("")
+  for m in ("audio", "visual"):
+    np.save(path / f"{m}_embeddings.npy", np.zeros((0, E), np.float32))
+  return path
+
+
 def random_catalogue(path, n=CATALOGUE_SIZE, width=E, seed=5):
   rng = np.random.default_rng(seed)
   unit = lambda x: (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
@@ -597,12 +607,7 @@ def test_export_errors(tmp_path, frame_export):
     export.run(export.ExportConfig(model_dir=frame_export.model_dir,
                                    export_dir=str(tmp_path / "out"),
                                    search_catalogue=str(tmp_path / "wide")))
-  empty = tmp_path / "empty"
-  empty.mkdir()
-  (empty / "meta.json").write_text(json.dumps({"num_items": 0, "has_timelines": False}))
-  (empty / "ids.txt").write_text("")
-  for m in ("audio", "visual"):
-    np.save(empty / f"{m}_embeddings.npy", np.zeros((0, E), np.float32))
+  empty = empty_catalogue(tmp_path / "empty")
   with pytest.raises(UsageError, match="(?i)empty catalogue"):
     export.run(export.ExportConfig(model_dir=frame_export.model_dir,
                                    export_dir=str(tmp_path / "out"),

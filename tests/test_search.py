@@ -242,12 +242,7 @@ def test_search_errors(index, data, frame_export, video_export, tmp_path):
   with pytest.raises(UsageError, match=r"--rerank must be 0 or >= --k \(10\)"):
     search.run(cfg(rerank=3))
   # Empty index.
-  empty = tmp_path / "empty"
-  empty.mkdir()
-  (empty / "meta.json").write_text(json.dumps({"num_items": 0, "has_timelines": False}))
-  (empty / "ids.txt").write_text("")
-  for m in ("audio", "visual"):
-    np.save(empty / f"{m}_embeddings.npy", np.zeros((0, E), np.float32))
+  empty = test_export.empty_catalogue(tmp_path / "empty")
   with pytest.raises(UsageError, match="(?i)empty catalogue"):
     search.run(cfg(index=str(empty)))
   with pytest.raises(UsageError, match="does not exist"):
