@@ -13,7 +13,7 @@ and times, on 300-second videos (dequantized features):
 for the SavedModel (``tf.saved_model.load(...).signatures[...]``, as a
 serving client inside Python calls it) and for the Keras encoders in the
 process (wrapped in a ``tf.function``, the way training's validation
-callback runs them: :func:`yt8m_crossmodal.train.keras_encode_fn`). The two
+callback runs them: :func:`yt8m_crossmodal.serving.encode.keras_encode_fn`). The two
 take turns so that machine noise hits both alike. The last stdout line is one
 JSON object; ``*_ratio`` = SavedModel / Keras (latency: > 1 is slower;
 throughput: < 1 is slower).
@@ -30,13 +30,16 @@ import time
 
 import numpy as np
 
-from yt8m_crossmodal import cli as _cli  # noqa: F401  (TF log level)
-from yt8m_crossmodal import config as config_lib
-from yt8m_crossmodal import export as export_lib
-from yt8m_crossmodal import models
-from yt8m_crossmodal import train
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
+
+from yt8m_crossmodal import config as config_lib  # noqa: E402
+from yt8m_crossmodal import models  # noqa: E402
+from yt8m_crossmodal.data.features import DIMS  # noqa: E402
+from yt8m_crossmodal.serving import exporter  # noqa: E402
+from yt8m_crossmodal.serving.encode import keras_encode_fn  # noqa: E402
+from yt8m_crossmodal.serving.signatures import ENCODE_SIGNATURES  # noqa: E402
 
 
 def main():
@@ -58,18 +61,18 @@ def main():
     model.save(os.path.join(model_dir, "model.keras"))
     config_lib.save_config(config, os.path.join(model_dir, "config.json"))
     start = time.perf_counter()
-    info = export_lib.run(export_lib.ExportConfig(model_dir=model_dir,
-                                                  export_dir=os.path.join(tmp, "saved")))
+    info = exporter.export_model_dir(exporter.ExportConfig(
+        model_dir=model_dir, export_dir=os.path.join(tmp, "saved")))
     export_seconds = time.perf_counter() - start
     loaded = tf.saved_model.load(info["path"])
-    sm = {m: loaded.signatures[export_lib.ENCODE_SIGNATURES[m]] for m in ("audio", "visual")}
-    keras_fns = {"audio": train.keras_encode_fn(audio_encoder),
-                 "visual": train.keras_encode_fn(visual_encoder)}
+    sm = {m: loaded.signatures[ENCODE_SIGNATURES[m]] for m in ("audio", "visual")}
+    keras_fns = {"audio": keras_encode_fn(audio_encoder),
+                 "visual": keras_encode_fn(visual_encoder)}
     rng = np.random.default_rng(0)
 
     def inputs(batch):
       n = np.full([batch], args.frames, np.int32)
-      return {m: (rng.uniform(-2, 2, (batch, args.frames, export_lib.DIMS[m])).astype(np.float32), n)
+      return {m: (rng.uniform(-2, 2, (batch, args.frames, DIMS[m])).astype(np.float32), n)
               for m in ("audio", "visual")}
 
     def run_saved_model(x):

@@ -7,7 +7,7 @@ one run and on the same files, records per second of
 - ``starter``: the YT-8M starter code's way: parse each example on its own,
   dequantize to float32 in the pipeline, pad every video to ``max_frames``,
   batch;
-- ``ours``: :func:`yt8m_crossmodal.data.reader.make_dataset` as training uses
+- ``ours``: :func:`yt8m_crossmodal.data.pipeline.make_dataset` as training uses
   it (shuffle, interleave, provenance and validation of every record, uint8
   features padded to the longest video of the batch);
 - ``ours_float``: ours with ``dequantize=True`` (float32 in the pipeline),
@@ -27,7 +27,7 @@ import time
 import tensorflow as tf
 
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.data import synthetic
 
 
@@ -77,7 +77,7 @@ def main():
 
   pattern = os.path.join(args.data_dir, "bench*.tfrecord")
   try:
-    files = reader.list_files(pattern)
+    files = pipeline.list_files(pattern)
   except FileNotFoundError:
     files = []
   if len(files) != args.num_shards:
@@ -85,15 +85,15 @@ def main():
     synthetic.write_dataset(synthetic.SynthConfig(
         output_dir=args.data_dir, prefix="bench", num_videos=args.num_videos,
         num_shards=args.num_shards, seed=7))
-    files = reader.list_files(pattern)
+    files = pipeline.list_files(pattern)
   size_mb = sum(tf.io.gfile.stat(f).length for f in files) / 1e6
 
   pipelines = {
       "raw": lambda: tf.data.TFRecordDataset(files).batch(args.batch_size),
       "starter": lambda: starter_dataset(files, args.batch_size, 300, 3862),
-      "ours": lambda: reader.make_dataset(
+      "ours": lambda: pipeline.make_dataset(
           pattern, batch_size=args.batch_size, shuffle_buffer=1024, seed=1),
-      "ours_float": lambda: reader.make_dataset(
+      "ours_float": lambda: pipeline.make_dataset(
           pattern, batch_size=args.batch_size, shuffle_buffer=1024, seed=1,
           dequantize=True),
   }

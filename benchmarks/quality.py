@@ -2,7 +2,7 @@
 
 Writes a training set and a 1000-video evaluation set with ``yt8m-synth``
 (the same videos at frame and video level), trains each model with
-:func:`yt8m_crossmodal.train.train` (the ``yt8m-train`` code path) and
+:func:`yt8m_crossmodal.training.trainer.train` (the ``yt8m-train`` code path) and
 scores it on the evaluation set with the shared evaluation code:
 
 - ``cca_mean``: linear CCA on mean features (a floor; numpy);
@@ -34,13 +34,13 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from yt8m_crossmodal import config as config_lib  # noqa: E402
-from yt8m_crossmodal import evaluate as evaluate_lib  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
-from yt8m_crossmodal import train as train_lib  # noqa: E402
-from yt8m_crossmodal.data import features as feat  # noqa: E402
-from yt8m_crossmodal.data import reader  # noqa: E402
+from yt8m_crossmodal.data import pipeline  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
-from yt8m_crossmodal.evaluation import encode  # noqa: E402
+from yt8m_crossmodal.evaluation import embedding  # noqa: E402
+from yt8m_crossmodal.evaluation.rerank import rerank_metrics  # noqa: E402
+from yt8m_crossmodal.serving.encode import keras_encode_fn  # noqa: E402
+from yt8m_crossmodal.training.trainer import train  # noqa: E402
 
 COLUMNS = ("a2v_r1", "a2v_r5", "a2v_r10", "v2a_r1", "v2a_r5", "v2a_r10",
            "timeline_r1", "sync_exact", "sync_within_1s", "rerank_r1")
@@ -55,7 +55,7 @@ def write_data(work_dir, args):
       pattern = os.path.join(out, "*.tfrecord")
       sets[(split, level)] = pattern
       try:
-        if len(reader.list_files(pattern)) == 4:
+        if len(pipeline.list_files(pattern)) == 4:
           continue
       except FileNotFoundError:
         pass
@@ -102,7 +102,7 @@ def cca(x, y, dims, reg=1e-3):
 
 
 def mean_features(pattern):
-  ds = reader.make_dataset(pattern, feature_level="video", batch_size=256)
+  ds = pipeline.make_dataset(pattern, feature_level="video", batch_size=256)
   a, v = [], []
   for b in ds:
     a.append(b["audio"].numpy())
@@ -115,25 +115,25 @@ def evaluate_cca(sets, dims, args):
   a_ev, v_ev = mean_features(sets[("eval", "video")])
   wa, wv, ma, mv = cca(a_tr, v_tr, dims)
   norm = lambda z: z / np.linalg.norm(z, axis=1, keepdims=True)
-  emb = encode.EmbeddedSet(ids=[str(i) for i in range(len(a_ev))],
+  emb = embedding.EmbeddedSet(ids=[str(i) for i in range(len(a_ev))],
                            audio_embedding=norm((a_ev - ma) @ wa),
                            visual_embedding=norm((v_ev - mv) @ wv),
                            num_frames=np.ones(len(a_ev), np.int32),
                            labels=np.zeros((len(a_ev), 1), np.float32))
-  return row_from(encode.evaluate_embedded(emb, None, pool_sizes=(args.pool,), seed=0))
+  return row_from(embedding.evaluate_embedded(emb, None, pool_sizes=(args.pool,), seed=0))
 
 
 def evaluate_model(model_dir, pattern, level, args):
   model = keras.models.load_model(os.path.join(model_dir, "model.keras"))
-  enc_a = train_lib.keras_encode_fn(model.get_layer(models.AUDIO_ENCODER_NAME))
-  enc_v = train_lib.keras_encode_fn(model.get_layer(models.VISUAL_ENCODER_NAME))
-  ds = reader.make_dataset(pattern, feature_level=level, batch_size=64)
-  emb = encode.embed_dataset(ds, enc_a, enc_v, keep_audio_features=level == "frame")
-  res = encode.evaluate_embedded(emb, enc_a if level == "frame" else None,
+  enc_a = keras_encode_fn(model.get_layer(models.AUDIO_ENCODER_NAME))
+  enc_v = keras_encode_fn(model.get_layer(models.VISUAL_ENCODER_NAME))
+  ds = pipeline.make_dataset(pattern, feature_level=level, batch_size=64)
+  emb = embedding.embed_dataset(ds, enc_a, enc_v, keep_audio_features=level == "frame")
+  res = embedding.evaluate_embedded(emb, enc_a if level == "frame" else None,
                                  pool_sizes=(args.pool,), max_offset=5,
                                  excerpt_seconds=20, seed=0)
   if emb.has_timelines:
-    res.update(evaluate_lib.rerank_metrics(emb, top=10, alpha=0.5))
+    res.update(rerank_metrics(emb, top=10, alpha=0.5))
   return row_from(res)
 
 
@@ -180,7 +180,7 @@ def main():
     model_dir = os.path.join(args.work_dir, "runs", name)
     tf.io.gfile.rmtree(model_dir) if tf.io.gfile.exists(model_dir) else None
     cfg = cfg.replace(train_data=sets[("train", level)], model_dir=model_dir)
-    train_lib.train(cfg)
+    train(cfg)
     table[name] = evaluate_model(model_dir, sets[("eval", level)], level, args)
     seconds[name] = time.time() - t0
     print(f"{name}: {time.time() - t0:.0f}s", flush=True)

@@ -4,7 +4,7 @@ Writes (or reuses) frame-level ``yt8m-synth`` shards and trains a small but
 real temporal model (``--lstm_units`` 64, strides 1,5,15) with ``model.fit``:
 
 (a) **files vs memory**: the real training pipeline
-    (:func:`yt8m_crossmodal.train.train_dataset`: read, shuffle, parse,
+    (:func:`yt8m_crossmodal.training.trainer.train_dataset`: read, shuffle, parse,
     validate, batch) against the very same batches held in memory (the first
     ``warmup + steps`` batches of that pipeline, decoded once into a
     ``Dataset.cache()`` that is filled before timing, so the in-memory run
@@ -31,14 +31,17 @@ import time
 
 import numpy as np
 
-from yt8m_crossmodal import config as config_lib
-from yt8m_crossmodal import models
-from yt8m_crossmodal import train
-from yt8m_crossmodal.data import reader
-from yt8m_crossmodal.data import synthetic
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402  (after yt8m_crossmodal: TF log level)
+import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+from yt8m_crossmodal import config as config_lib  # noqa: E402
+from yt8m_crossmodal import models  # noqa: E402
+from yt8m_crossmodal.data import pipeline  # noqa: E402
+from yt8m_crossmodal.data import synthetic  # noqa: E402
+from yt8m_crossmodal.training import trainer  # noqa: E402
+from yt8m_crossmodal.training.optimizer import make_optimizer  # noqa: E402
 
 
 class BatchClock(keras.callbacks.Callback):
@@ -69,7 +72,7 @@ def timed_fit(model, dataset, warmup, steps):
 
 def build_model(config, total_steps):
   model = models.build_training_model(config)
-  model.compile(optimizer=train.make_optimizer(config.train, total_steps))
+  model.compile(optimizer=make_optimizer(config.train, total_steps))
   return model
 
 
@@ -108,7 +111,7 @@ def main():
   args = parser.parse_args()
 
   pattern = ensure_data(args)
-  files = reader.list_files(pattern)
+  files = pipeline.list_files(pattern)
   size_mb = sum(tf.io.gfile.stat(f).length for f in files) / 1e6
   config = config_lib.Config().replace(
       train_data=pattern, batch_size=args.batch_size, shuffle_buffer=args.shuffle_buffer,
@@ -124,7 +127,7 @@ def main():
   model_single = build_model(single, total_steps)
 
   # The first warmup + steps batches of the real pipeline, decoded once.
-  in_memory = train.train_dataset(config, repeat=True).take(per_run).cache()
+  in_memory = trainer.train_dataset(config, repeat=True, bad_records=pipeline.BadRecordLog()).take(per_run).cache()
   held = 0
   nbytes = 0
   for batch in in_memory:
@@ -135,7 +138,7 @@ def main():
 
   def from_files():
     # A fresh, identically seeded pipeline: the same batches in the same order.
-    return train.train_dataset(config, repeat=True)
+    return trainer.train_dataset(config, repeat=True, bad_records=pipeline.BadRecordLog())
 
   print(f"data: {len(files)} shards, {args.num_videos} videos of {args.min_frames}-"
         f"{args.max_frames} s, {size_mb:.0f} MB; {held} batches of {args.batch_size} "

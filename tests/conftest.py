@@ -20,13 +20,13 @@ def frame_data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def frame_export(tmp_path_factory):
-  """A tiny exported frame-level model with search signatures (tests/test_export.py)."""
-  import test_export
-  return test_export.shared_export(tmp_path_factory, "frame")
+  """A tiny exported frame-level model with search signatures (tests/helpers.py)."""
+  import helpers
+  return helpers.shared_export(tmp_path_factory, "frame")
 
 
 @pytest.fixture(scope="session")
 def video_export(tmp_path_factory):
   """The video-level twin of :func:`frame_export`."""
-  import test_export
-  return test_export.shared_export(tmp_path_factory, "video")
+  import helpers
+  return helpers.shared_export(tmp_path_factory, "video")

@@ -1,9 +1,9 @@
-"""Tests of yt8m_crossmodal.alignment."""
+"""Tests of yt8m_crossmodal.retrieval.alignment."""
 
 import numpy as np
 import pytest
 
-from yt8m_crossmodal import alignment
+from yt8m_crossmodal.retrieval import alignment
 
 
 def _unit(rng, *shape):

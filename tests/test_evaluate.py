@@ -9,14 +9,14 @@ import sys
 import pytest
 import tensorflow as tf
 
-from yt8m_crossmodal import evaluate
-from yt8m_crossmodal import train
-from yt8m_crossmodal.cli import UsageError
-from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.evaluation import export_evaluation
+from yt8m_crossmodal.serving.encode import keras_encode_fn
+from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.data import synthetic
-from yt8m_crossmodal.evaluation import encode
+from yt8m_crossmodal.evaluation import embedding
 
-import test_export
+import helpers
 
 RETRIEVAL_KEYS = ["recall@1", "recall@5", "recall@10", "median_rank", "mean_rank", "map"]
 
@@ -25,14 +25,14 @@ def _config(export_dir, data, **kw):
   base = dict(export_dir=export_dir, data=data, pool_sizes=(8, 1000), max_offset=2,
               excerpt_seconds=4, rated_queries=5, rated_candidates=3)
   base.update(kw)
-  return evaluate.EvaluateConfig(**base)
+  return export_evaluation.EvaluateConfig(**base)
 
 
 def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
   out = tmp_path / "eval"
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   proc = subprocess.run(
-      [sys.executable, "-m", "yt8m_crossmodal.evaluate",
+      [sys.executable, "-m", "yt8m_crossmodal.tools.evaluate",
        f"--export_dir={frame_export.export_dir}", f"--data={frame_data_dir}/*.tfrecord",
        f"--output_dir={out}", "--pool_sizes=8,1000", "--max_offset=2",
        "--excerpt_seconds=4", "--rated_queries=5", "--rated_candidates=3"],
@@ -41,11 +41,19 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
   result = json.loads(proc.stdout.strip().splitlines()[-1])
   assert result["num_videos"] == 24
   assert result["export"] == os.path.abspath(frame_export.version_dir)
-  for prefix in ("all", "pool8", "pool1000"):
-    for direction in ("a2v", "v2a"):
-      for key in RETRIEVAL_KEYS:
-        assert 0 <= result[f"{prefix}/{direction}/{key}"] <= 24, (prefix, direction, key)
   assert result["pool8/pool_size"] == 8 and result["pool1000/pool_size"] == 24
+  for prefix, pool in (("all", 24), ("pool8", 8), ("pool1000", 24)):
+    for direction in ("a2v", "v2a"):
+      r = {key: result[f"{prefix}/{direction}/{key}"] for key in RETRIEVAL_KEYS}
+      assert 0 <= r["recall@1"] <= r["recall@5"] <= r["recall@10"] <= 1, (prefix, r)
+      assert 1 <= r["median_rank"] <= pool and 1 <= r["mean_rank"] <= pool, (prefix, r)
+      assert 1 / pool <= r["map"] <= 1, (prefix, r)
+  # The tool prints exactly what the library computes for the same options.
+  again = export_evaluation.evaluate_export(_config(
+      frame_export.export_dir, f"{frame_data_dir}/*.tfrecord", pool_sizes=(8, 1000)))
+  for key, value in again.items():
+    if isinstance(value, float):
+      assert result[key] == pytest.approx(value, abs=1e-6), key
   for key in ("sync/exact", "sync/within_1s", "sync/mae_seconds", "sync/tasks",
               "timeline/a2v_recall@1", "rerank/a2v_recall@1_before",
               "rerank/a2v_recall@1_after", "rerank/v2a_recall@1_before",
@@ -61,7 +69,7 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
   tags = {v.tag for e in tf.compat.v1.train.summary_iterator(events[0]) for v in e.summary.value}
   assert "all/a2v/recall@1" in tags and "sync/exact" in tags
 
-  ids = {i.decode() for b in reader.make_dataset(f"{frame_data_dir}/*.tfrecord")
+  ids = {i.decode() for b in pipeline.make_dataset(f"{frame_data_dir}/*.tfrecord")
          for i in b["id"].numpy()}
   with open(out / "mturk_batch.csv", newline="") as f:
     rows = list(csv.reader(f))
@@ -80,12 +88,12 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
 
 def test_metrics_equal_the_keras_encoders_in_process(frame_export, frame_data_dir):
   data = f"{frame_data_dir}/*.tfrecord"
-  result = evaluate.run(_config(frame_export.export_dir, data, pool_sizes=(8,)))
-  ds = reader.make_dataset(data, batch_size=64, max_frames=test_export.MAX_FRAMES, seed=0)
-  embedded = encode.embed_dataset(ds, train.keras_encode_fn(frame_export.audio),
-                                  train.keras_encode_fn(frame_export.visual),
+  result = export_evaluation.evaluate_export(_config(frame_export.export_dir, data, pool_sizes=(8,)))
+  ds = pipeline.make_dataset(data, batch_size=64, max_frames=helpers.MAX_FRAMES, seed=0)
+  embedded = embedding.embed_dataset(ds, keras_encode_fn(frame_export.audio),
+                                  keras_encode_fn(frame_export.visual),
                                   keep_audio_features=True)
-  want = encode.evaluate_embedded(embedded, train.keras_encode_fn(frame_export.audio),
+  want = embedding.evaluate_embedded(embedded, keras_encode_fn(frame_export.audio),
                                   pool_sizes=(8, None), max_offset=2, excerpt_seconds=4)
   for key, value in want.items():
     assert result[key] == pytest.approx(value, abs=1e-6), key
@@ -99,7 +107,7 @@ def test_video_level_export(video_export, tmp_path):
       output_dir=str(tmp_path / "data"), feature_level="video", num_videos=12,
       num_shards=1, seed=4))
   out = tmp_path / "eval"
-  result = evaluate.run(_config(video_export.version_dir, str(tmp_path / "data" / "*"),
+  result = export_evaluation.evaluate_export(_config(video_export.version_dir, str(tmp_path / "data" / "*"),
                                 output_dir=str(out)))
   assert result["num_videos"] == 12 and result["feature_level"] == "video"
   assert "all/a2v/recall@1" in result and "pool8/v2a/map" in result
@@ -111,13 +119,13 @@ def test_video_level_export(video_export, tmp_path):
 def test_errors(frame_export, frame_data_dir, tmp_path):
   data = f"{frame_data_dir}/*.tfrecord"
   with pytest.raises(UsageError, match="no export at"):
-    evaluate.run(_config(str(tmp_path / "missing"), data))
+    export_evaluation.evaluate_export(_config(str(tmp_path / "missing"), data))
   (tmp_path / "empty").mkdir()
   with pytest.raises(UsageError, match="is not a SavedModel"):
-    evaluate.run(_config(str(tmp_path / "empty"), data))
+    export_evaluation.evaluate_export(_config(str(tmp_path / "empty"), data))
   with pytest.raises(UsageError, match="--pool_sizes must be >= 2"):
-    evaluate.run(_config(frame_export.export_dir, data, pool_sizes=(1,)))
+    export_evaluation.evaluate_export(_config(frame_export.export_dir, data, pool_sizes=(1,)))
   with pytest.raises(UsageError, match="--data is required"):
-    evaluate.run(_config(frame_export.export_dir, ""))
+    export_evaluation.evaluate_export(_config(frame_export.export_dir, ""))
   with pytest.raises(FileNotFoundError, match="No files match"):
-    evaluate.run(_config(frame_export.export_dir, str(tmp_path / "none*.tfrecord")))
+    export_evaluation.evaluate_export(_config(frame_export.export_dir, str(tmp_path / "none*.tfrecord")))

@@ -5,8 +5,6 @@ test_search.py (:func:`shared_export`, built once per session).
 """
 
 import base64
-import contextlib
-import importlib
 import json
 import os
 import re
@@ -21,18 +19,17 @@ import tensorflow as tf
 import keras
 
 from yt8m_crossmodal import config as config_lib
-from yt8m_crossmodal import export
-from yt8m_crossmodal import models
 from yt8m_crossmodal import retrieval
-from yt8m_crossmodal.cli import UsageError
-from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.serving import exporter, loading, saved_model_info
+from yt8m_crossmodal.data import pipeline
 
+import helpers
 import records
+from helpers import (CATALOGUE_SIZE, E, MAX_FRAMES, SEARCH_K, empty_catalogue,
+                     keras_encode, make_model_dir, numpy_top_k, random_catalogue,
+                     tiny_config)
 
-E = 6
-MAX_FRAMES = 16
-CATALOGUE_SIZE = 40
-SEARCH_K = 7
 ATOL = 1e-5
 
 # The contract: signature -> (inputs {key: (dtype, shape)}, outputs {...}).
@@ -77,109 +74,15 @@ VIDEO_CONTRACT["serving_default"] = VIDEO_CONTRACT["encode_examples"]
 CONTRACTS = {"frame": FRAME_CONTRACT, "video": VIDEO_CONTRACT}
 
 
-# ----------------------------------------------------------------------------
-# Shared tiny exports (also used by test_evaluate.py / test_search.py).
-
-
-def tiny_config(level, **overrides):
-  return config_lib.Config().replace(
-      feature_level=level, lstm_units=8, projection_units=8, embedding_size=E,
-      window_strides=(1, 3), lstm_layers=1, audio_tower=(16,), visual_tower=(16,),
-      max_frames=MAX_FRAMES, **overrides)
-
-
-def make_model_dir(path, level, seed=0, **overrides):
-  """Saves an untrained tiny model as a yt8m-train folder; returns the model."""
-  keras.utils.set_random_seed(seed)
-  config = tiny_config(level, **overrides)
-  model = models.build_training_model(config)
-  os.makedirs(path, exist_ok=True)
-  model.save(os.path.join(path, "model.keras"))
-  config_lib.save_config(config, os.path.join(path, "config.json"))
-  return model
-
-
-def empty_catalogue(path):
-  """An index folder with zero items (E-wide), for the empty-catalogue errors."""
-  path.mkdir()
-  (path / "meta.json").write_text(json.dumps({"num_items": 0, "has_timelines": False}))
-  (path / "ids.txt").write_text("")
-  for m in ("audio", "visual"):
-    np.save(path / f"{m}_embeddings.npy", np.zeros((0, E), np.float32))
-  return path
-
-
-def random_catalogue(path, n=CATALOGUE_SIZE, width=E, seed=5):
-  rng = np.random.default_rng(seed)
-  unit = lambda x: (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-  audio, visual = unit(rng.normal(size=(n, width))), unit(rng.normal(size=(n, width)))
-  retrieval.write_catalogue(str(path), [f"cat{i:03d}" for i in range(n)], audio, visual)
-  return audio, visual
-
-
-_SHARED = {}
-
-
-@contextlib.contextmanager
-def gpu_visible_to_keras():
-  """Makes Keras' LSTM believe a GPU is present (it then traces cuDNN ops)."""
-  rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
-  original = rnn._is_gpu_available
-  rnn._is_gpu_available = lambda: True
-  try:
-    yield
-  finally:
-    rnn._is_gpu_available = original
-
-
-def shared_export(tmp_path_factory, level):
-  """A tiny exported model of ``level`` with search signatures (cached).
-
-  Exported as if on a GPU machine (:func:`gpu_visible_to_keras`): every test
-  that runs it on this CPU-only machine checks that the export is portable.
-  """
-  if level not in _SHARED:
-    root = tmp_path_factory.mktemp(f"shared_export_{level}")
-    model_dir = str(root / "model")
-    model = make_model_dir(model_dir, level, seed=1 if level == "frame" else 2)
-    cat_audio, cat_visual = random_catalogue(root / "catalogue")
-    with gpu_visible_to_keras():
-      info = export.run(export.ExportConfig(
-          model_dir=model_dir, export_dir=str(root / "saved"),
-          search_catalogue=str(root / "catalogue"), search_k=SEARCH_K))
-    _SHARED[level] = types.SimpleNamespace(
-        root=root, model_dir=model_dir, export_dir=str(root / "saved"),
-        version_dir=info["path"], info=info, model=model,
-        audio=model.get_layer("audio_encoder"), visual=model.get_layer("visual_encoder"),
-        catalogue={"audio": cat_audio, "visual": cat_visual},
-        catalogue_ids=np.array([f"cat{i:03d}" for i in range(CATALOGUE_SIZE)]))
-  return _SHARED[level]
-
-
-def keras_encode(exp, modality, features, num_frames=None):
-  encoder = exp.audio if modality == "audio" else exp.visual
-  if num_frames is None:
-    out = encoder([features], training=False)
-  else:
-    out = encoder([features, num_frames], training=False)
-  return {k: np.asarray(v) for k, v in out.items()}
-
-
-def numpy_top_k(queries, matrix, ids, k):
-  scores = queries @ matrix.T
-  order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-  return ids[order], np.take_along_axis(scores, order, axis=1)
-
-
 def frame_records(frame_data_dir, count=6):
-  files = reader.list_files(os.path.join(frame_data_dir, "*.tfrecord"))
+  files = pipeline.list_files(os.path.join(frame_data_dir, "*.tfrecord"))
   recs = [r.numpy() for r in tf.data.TFRecordDataset(files).take(count)]
   return recs
 
 
 def reader_batch(path, level, count):
   """The reader's dequantized batch of the first ``count`` records of ``path``."""
-  ds = reader.make_dataset(path, feature_level=level, batch_size=count,
+  ds = pipeline.make_dataset(path, feature_level=level, batch_size=count,
                            max_frames=MAX_FRAMES, dequantize=True, seed=0)
   return {k: v.numpy() for k, v in next(iter(ds)).items()}
 
@@ -190,8 +93,8 @@ def reader_batch(path, level, count):
 
 @pytest.mark.parametrize("level", ["frame", "video"])
 def test_signature_defs_match_the_contract(level, tmp_path_factory):
-  exp = shared_export(tmp_path_factory, level)
-  defs = export.signature_defs(exp.version_dir)
+  exp = helpers.shared_export(tmp_path_factory, level)
+  defs = saved_model_info.signature_defs(exp.version_dir)
   got = {name: ({k: (v["dtype"], v["shape"]) for k, v in d["inputs"].items()},
                 {k: (v["dtype"], v["shape"]) for k, v in d["outputs"].items()})
          for name, d in defs.items()}
@@ -203,8 +106,10 @@ def test_signature_defs_match_the_contract(level, tmp_path_factory):
   assert info["embedding_size"] == E and info["feature_level"] == level
   assert info["version"] == 1 and info["serving_default"] == "encode_examples"
   assert info["search"]["k"] == SEARCH_K and info["search"]["num_items"] == CATALOGUE_SIZE
+  model = "temporal" if level == "frame" else "video_level"
+  assert info["model"] == model
   assert config_lib.load_config(os.path.join(exp.version_dir, "assets.extra", "config.json")) \
-      == tiny_config(level)
+      == tiny_config(level, model=model)
 
 
 def _parse_saved_model_cli_show(text):
@@ -432,7 +337,7 @@ def test_encode_examples_equals_encoders_on_reader_features(fresh, level, signat
 @pytest.mark.parametrize("level", ["frame", "video"])
 def test_search_signatures_equal_numpy_exact_search(fresh, tmp_path_factory, level):
   inputs, outputs, _, _ = fresh
-  exp = shared_export(tmp_path_factory, level)
+  exp = helpers.shared_export(tmp_path_factory, level)
   for modality, target in (("audio", "visual"), ("visual", "audio")):
     prefix = f"{level}/search_by_{modality}/q/"
     x = inputs[prefix + modality]
@@ -509,7 +414,7 @@ def _request_inputs(level, name, recs):
 
 @pytest.mark.parametrize("level", ["frame", "video"])
 def test_predict_request_and_rest_body_per_signature(level, tmp_path_factory, frame_data_dir):
-  exp = shared_export(tmp_path_factory, level)
+  exp = helpers.shared_export(tmp_path_factory, level)
   loaded = tf.saved_model.load(exp.version_dir)
   if level == "frame":
     recs = frame_records(frame_data_dir, 3)
@@ -552,68 +457,75 @@ def test_versions_atomic_write_and_config(tmp_path):
   model_dir = str(tmp_path / "model")
   make_model_dir(model_dir, "video")
   export_dir = str(tmp_path / "saved" / "tiny")
-  cfg = export.ExportConfig(model_dir=model_dir, export_dir=export_dir)
-  assert export.run(cfg)["version"] == 1  # The first one.
-  assert export.run(export.ExportConfig(model_dir=model_dir, export_dir=export_dir,
+  cfg = exporter.ExportConfig(model_dir=model_dir, export_dir=export_dir)
+  assert exporter.export_model_dir(cfg)["version"] == 1  # The first one.
+  assert exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir, export_dir=export_dir,
                                         version=5))["version"] == 5
   with pytest.raises(UsageError, match="version 5 already exists.*refusing to overwrite"):
-    export.run(export.ExportConfig(model_dir=model_dir, export_dir=export_dir, version=5))
-  info = export.run(cfg)  # Next free: after the highest.
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir, export_dir=export_dir, version=5))
+  info = exporter.export_model_dir(cfg)  # Next free: after the highest.
   assert info["version"] == 6 and info["path"] == os.path.join(export_dir, "6")
   assert sorted(os.listdir(export_dir)) == ["1", "5", "6"]  # No temp folder left.
   assert sorted(os.listdir(os.path.join(export_dir, "6", "assets.extra"))) == [
       "config.json", "export.json"]
   assert config_lib.load_config(os.path.join(export_dir, "6", "assets.extra",
-                                             "config.json")) == tiny_config("video")
-  assert export.resolve_version_dir(export_dir) == (os.path.join(export_dir, "6"), 6)
-  assert export.resolve_version_dir(os.path.join(export_dir, "5"))[1] == 5
+                                             "config.json")) == tiny_config("video", model="video_level")
+  assert loading.resolve_version_dir(export_dir) == (os.path.join(export_dir, "6"), 6)
+  assert loading.resolve_version_dir(os.path.join(export_dir, "5"))[1] == 5
 
   # A failure after writing leaves neither a version nor a temp folder.
-  original = export.graph_op_types
-  export.graph_op_types = lambda path: {"CudnnRNNV3"}
+  original = saved_model_info.graph_op_types
+  saved_model_info.graph_op_types = lambda path: {"CudnnRNNV3"}
   try:
     with pytest.raises(RuntimeError, match="GPU-only ops"):
-      export.run(cfg)
+      exporter.export_model_dir(cfg)
   finally:
-    export.graph_op_types = original
+    saved_model_info.graph_op_types = original
   assert sorted(os.listdir(export_dir)) == ["1", "5", "6"]
 
 
-def test_export_traced_with_a_gpu_visible_has_no_cudnn_ops(frame_export):
-  # With a GPU visible, tracing the Keras encoder picks the cuDNN kernel...
-  with gpu_visible_to_keras():
-    fn = tf.function(lambda x, n: frame_export.audio([x, n], training=False))
-    graph = fn.get_concrete_function(tf.TensorSpec([None, None, 128]),
-                                     tf.TensorSpec([None], tf.int32)).graph.as_graph_def()
-  ops = {node.op for node in graph.node}
-  ops.update(node.op for f in graph.library.function for node in f.node_def)
-  assert any(op.startswith("CudnnRNN") for op in ops)
-  # ... but the export, traced the same way, holds the generic LSTM loop only
-  # (and serves on this CPU-only machine: see the fresh-process tests).
-  ops = export.graph_op_types(frame_export.version_dir)
+def test_export_builds_lstms_without_cudnn_and_holds_no_cudnn_ops(frame_export):
+  # The trained encoders' LSTMs pick cuDNN at trace time when a GPU is visible
+  # ("auto"); the export rebuilds them with use_cudnn=False, which never does,
+  # whatever the machine, and carries the trained weights over.
+  assert all(layer.use_cudnn == "auto" for layer in frame_export.audio.layers
+             if isinstance(layer, keras.layers.LSTM))
+  config, model = exporter.load_model_dir(frame_export.model_dir)
+  audio, visual, count = exporter.portable_encoders(config, model)
+  lstms = [layer for enc in (audio, visual) for layer in enc.layers
+           if isinstance(layer, keras.layers.LSTM)]
+  assert count == len(lstms) == 4  # 2 strides x 2 encoders.
+  assert all(layer.use_cudnn is False for layer in lstms)
+  x = np.random.default_rng(0).normal(size=(2, 9, 128)).astype(np.float32)
+  n = np.array([9, 5], np.int32)
+  np.testing.assert_allclose(audio([x, n])["timeline"], frame_export.audio([x, n])["timeline"],
+                             atol=1e-6)
+  # The written graph holds the generic LSTM loop only (and serves on this
+  # CPU-only machine: see the fresh-process tests).
+  ops = saved_model_info.graph_op_types(frame_export.version_dir)
   assert not [op for op in ops if "Cudnn" in op]
   assert "While" in ops
-  assert frame_export.info["lstm_layers_without_cudnn"] == 4  # 2 strides x 2 encoders.
+  assert frame_export.info["lstm_layers_without_cudnn"] == 4
 
 
 def test_export_errors(tmp_path, frame_export):
   with pytest.raises(UsageError, match="no trained model"):
-    export.run(export.ExportConfig(model_dir=str(tmp_path / "nothing"),
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=str(tmp_path / "nothing"),
                                    export_dir=str(tmp_path / "out")))
   with pytest.raises(UsageError, match="--export_dir is required"):
-    export.run(export.ExportConfig(model_dir=frame_export.model_dir))
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir))
   random_catalogue(tmp_path / "wide", width=E + 1)
   with pytest.raises(UsageError, match=f"{E + 1}-d embeddings but the model's queries are {E}-d"):
-    export.run(export.ExportConfig(model_dir=frame_export.model_dir,
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
                                    export_dir=str(tmp_path / "out"),
                                    search_catalogue=str(tmp_path / "wide")))
   empty = empty_catalogue(tmp_path / "empty")
   with pytest.raises(UsageError, match="(?i)empty catalogue"):
-    export.run(export.ExportConfig(model_dir=frame_export.model_dir,
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
                                    export_dir=str(tmp_path / "out"),
                                    search_catalogue=str(empty)))
   with pytest.raises(UsageError, match="Index folder .* does not exist"):
-    export.run(export.ExportConfig(model_dir=frame_export.model_dir,
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
                                    export_dir=str(tmp_path / "out"),
                                    search_catalogue=str(tmp_path / "missing")))
   assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
@@ -621,12 +533,12 @@ def test_export_errors(tmp_path, frame_export):
 
 def test_loaded_export_errors(tmp_path, video_export):
   with pytest.raises(UsageError, match="no export at"):
-    export.load_export(str(tmp_path / "missing"))
+    loading.load_export(str(tmp_path / "missing"))
   (tmp_path / "junk").mkdir()
   (tmp_path / "junk" / "notes.txt").write_text("hi")
   with pytest.raises(UsageError, match="is not a SavedModel"):
-    export.load_export(str(tmp_path / "junk"))
-  exp = export.load_export(video_export.export_dir)
+    loading.load_export(str(tmp_path / "junk"))
+  exp = loading.load_export(video_export.export_dir)
   assert exp.version == 1 and exp.feature_level == "video" and exp.embedding_size == E
   with pytest.raises(UsageError, match="video-level model.*no 'timeline' output"):
     exp.require_timelines("for --timelines")

@@ -39,7 +39,8 @@ B_VISUAL = np.array([[0.8, 0.6], [0.6, 0.8], [1.0, 0.0]], "float32")
 
 
 def test_case_a_both_directions_and_weights():
-  out = _np(losses.cross_modal_clip_loss(A_AUDIO, A_VISUAL, margin=0.2))
+  out = _np(losses.cross_modal_clip_loss(A_AUDIO, A_VISUAL, margin=0.2,
+                                         mining="batch_hard"))
   assert out["loss"] == pytest.approx(0.8, abs=1e-6)
   for direction in ("audio_to_visual", "visual_to_audio"):
     d = out[direction]
@@ -48,7 +49,7 @@ def test_case_a_both_directions_and_weights():
     assert d["positive_similarity"] == pytest.approx(0.6, abs=1e-6)
     assert d["negative_similarity"] == pytest.approx(0.8, abs=1e-6)
   weighted = _np(losses.cross_modal_clip_loss(
-      A_AUDIO, A_VISUAL, margin=0.2, audio_to_visual_weight=0.5,
+      A_AUDIO, A_VISUAL, margin=0.2, mining="batch_hard", audio_to_visual_weight=0.5,
       visual_to_audio_weight=2.0))
   assert weighted["loss"] == pytest.approx(0.5 * 0.4 + 2.0 * 0.4, abs=1e-6)
 
@@ -159,7 +160,7 @@ def _finite_loss_and_grads(audio, visual, mining, timelines=None, mask=None):
     total = out["loss"]
     if timelines is not None:
       total += losses.temporal_triplet_loss(watched_tl[0], watched_tl[1],
-                                            mask)["loss"]
+                                            mask, margin=0.2, guard=1)["loss"]
   grads = tape.gradient(total, watched)
   assert np.isfinite(float(total))
   for g in grads:
@@ -181,31 +182,60 @@ def test_nan_safety(mining):
       B_AUDIO, B_VISUAL, mining, timelines=(zeros, zeros),
       mask=np.zeros((3, 5), bool))
   assert total == pytest.approx(float(losses.cross_modal_clip_loss(
-      B_AUDIO, B_VISUAL, 0.2, mining)["loss"]), abs=1e-6)
+      B_AUDIO, B_VISUAL, margin=0.2, mining=mining)["loss"]), abs=1e-6)
 
 
 def test_float16_inputs():
-  ref = _np(losses.cross_modal_clip_loss(B_AUDIO, B_VISUAL, margin=0.1))
+  ref = _np(losses.cross_modal_clip_loss(B_AUDIO, B_VISUAL, margin=0.1,
+                                         mining="batch_hard"))
   half = _np(losses.cross_modal_clip_loss(B_AUDIO.astype("float16"),
                                           B_VISUAL.astype("float16"),
-                                          margin=0.1))
+                                          margin=0.1, mining="batch_hard"))
   assert half["loss"] == pytest.approx(ref["loss"], abs=2e-3)
   mask = frame_mask(np.array([3]), 4)
-  ref_t = _np(losses.temporal_triplet_loss(T_AUDIO, T_VISUAL, mask, guard=2))
+  ref_t = _np(losses.temporal_triplet_loss(T_AUDIO, T_VISUAL, mask, margin=0.2,
+                                           guard=2))
   half_t = _np(losses.temporal_triplet_loss(T_AUDIO.astype("float16"),
                                             T_VISUAL.astype("float16"), mask,
-                                            guard=2))
+                                            margin=0.2, guard=2))
   assert half_t["loss"] == pytest.approx(ref_t["loss"], abs=2e-3)
 
 
-def test_long_timelines_memory_is_quadratic_in_t_only():
-  # B=2, T=300, E=16 on CPU: [B, T, T] is 180k floats, fine.
+def _numpy_temporal_loss(a, v, lengths, margin, guard):
+  """Brute-force batch-hard temporal triplets, both directions (reference)."""
+  total = 0.0
+  for x, y in ((a, v), (v, a)):
+    hinges = []
+    for b, n in enumerate(lengths):
+      sim = x[b, :n] @ y[b, :n].T
+      for t in range(n):
+        negatives = [sim[t, u] for u in range(n) if abs(t - u) >= max(guard, 1)]
+        if negatives:
+          hinges.append(max(0.0, margin - sim[t, t] + max(negatives)))
+    total += np.mean(hinges)
+  return total
+
+
+def test_long_timelines_value_and_memory_quadratic_in_t_only():
+  b, t, e = 2, 300, 16
   rng = np.random.default_rng(0)
-  x = rng.normal(size=(2, 300, 16)).astype("float32")
+  x = rng.normal(size=(b, t, e)).astype("float32")
   x /= np.linalg.norm(x, axis=-1, keepdims=True)
-  out = losses.temporal_triplet_loss(x, x[:, ::-1], frame_mask(
-      np.array([300, 17]), 300))
-  assert np.isfinite(float(out["loss"]))
+  y = x[:, ::-1].copy()
+  lengths = np.array([300, 17])
+  mask = frame_mask(lengths, t)
+  out = losses.temporal_triplet_loss(x, y, mask, margin=0.2, guard=1)
+  assert float(out["loss"]) == pytest.approx(
+      _numpy_temporal_loss(x, y, lengths, 0.2, 1), abs=1e-4)
+  # No intermediate tensor holds more than the [B, T, T] similarity: a
+  # [B, T, T, E] one would be E = 16 times larger.
+  fn = tf.function(lambda a, c, m: losses.temporal_triplet_loss(
+      a, c, m, margin=0.2, guard=1)["loss"])
+  graph = fn.get_concrete_function(tf.TensorSpec([b, t, e]), tf.TensorSpec([b, t, e]),
+                                   tf.TensorSpec([b, t], tf.bool)).graph
+  largest = max(int(np.prod(out.shape.as_list())) for op in graph.get_operations()
+                for out in op.outputs if out.shape.is_fully_defined())
+  assert largest == b * t * t
 
 
 # --------------------------------------------------------------------------

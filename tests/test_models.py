@@ -1,7 +1,9 @@
 """Encoders and the training model (tiny configs, CPU)."""
 
+import json
 import os
 import warnings
+import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -11,8 +13,9 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from yt8m_crossmodal.config import Config  # noqa: E402
-from yt8m_crossmodal.models import (build_encoders,  # noqa: E402
-                                    build_training_model, model_inputs)
+from yt8m_crossmodal.models import (CrossModalTrainingModel,  # noqa: E402
+                                    build_encoders, build_training_model,
+                                    model_inputs, model_name)
 
 E = 4
 C = 5
@@ -30,7 +33,7 @@ def _config(**overrides):
 @pytest.fixture(scope="module")
 def frame_encoders():
   keras.utils.set_random_seed(1)
-  return build_encoders(_config())
+  return build_encoders(_config().model)
 
 
 def _features(batch, steps, dim, seed=0):
@@ -105,14 +108,14 @@ def test_shared_projection_identity(frame_encoders):
 
 
 def test_frame_skip_off_fuses_only_the_lstm_strides():
-  audio, _ = build_encoders(_config(frame_skip=False))
+  audio, _ = build_encoders(_config(frame_skip=False).model)
   assert audio.get_layer("shared_projection").kernel.shape == (4 * 2, E)
 
 
 def test_frame_encoders_under_mixed_precision():
   keras.mixed_precision.set_global_policy("mixed_float16")
   try:
-    audio, _ = build_encoders(_config(lstm_layers=1))
+    audio, _ = build_encoders(_config(lstm_layers=1).model)
     num_frames = np.array([6, 0], "int32")
     out = audio([_features(2, 6, 128) * 100, num_frames])
   finally:
@@ -125,7 +128,7 @@ def test_frame_encoders_under_mixed_precision():
 
 
 def test_video_level_encoders():
-  audio, visual = build_encoders(_config(feature_level="video"))
+  audio, visual = build_encoders(_config().model, "video_level")
   assert audio.name == "audio_encoder" and visual.name == "visual_encoder"
   for encoder, dim, widths in ((audio, 128, [6, 5, E]),
                                (visual, 1024, [7, E])):
@@ -237,3 +240,56 @@ def test_model_inputs_drops_id():
   batch = {"audio": 1, "visual": 2, "num_frames": 3, "labels": 4, "id": 5}
   assert model_inputs(batch) == {"audio": 1, "visual": 2, "num_frames": 3,
                                  "labels": 4}
+
+
+def test_explicit_model_choice():
+  assert model_name(_config()) == "temporal"
+  assert model_name(_config(feature_level="video")) == "video_level"
+  assert model_name(_config(model="video_level", feature_level="video")) == "video_level"
+  with pytest.raises(ValueError, match="--model=temporal reads frame-level data"):
+    model_name(_config(model="temporal", feature_level="video"))
+  with pytest.raises(ValueError, match="--model=video_level reads video-level data"):
+    model_name(_config(model="video_level"))
+  model = build_training_model(_config(model="video_level", feature_level="video"))
+  assert model.model_name == "video_level" and len(model.inputs) == 4
+  assert model.get_layer("audio_encoder").inputs[0].shape == (None, 128)
+
+
+def test_training_model_config_holds_its_own_arguments(tmp_path):
+  keras.utils.set_random_seed(0)
+  config = _config(lstm_units=3, learning_rate=0.5)
+  model = build_training_model(config)
+  saved = model.get_config()
+  assert sorted(saved) == ["loss_config", "model", "model_config", "name",
+                           "num_classes", "trainable"]
+  assert saved["model"] == "temporal" and saved["num_classes"] == C
+  assert saved["model_config"]["lstm_units"] == 3
+  assert saved["loss_config"]["temporal_guard"] == 2
+  assert "learning_rate" not in json.dumps(saved)  # Run settings stay out.
+  # A .keras file whose model_config names a field this version lacks (a
+  # renamed field, say) still loads, with the same weights.
+  path = tmp_path / "m.keras"
+  model.save(path)
+  edited = tmp_path / "edited.keras"
+  with zipfile.ZipFile(path) as src, zipfile.ZipFile(edited, "w") as dst:
+    for item in src.infolist():
+      data = src.read(item.filename)
+      if item.filename == "config.json":
+        doc = json.loads(data)
+        doc["config"]["model_config"]["a_field_from_another_version"] = 1
+        data = json.dumps(doc).encode()
+      dst.writestr(item, data)
+  loaded = keras.models.load_model(edited)
+  assert loaded.model_config == model.model_config
+  for a, b in zip(loaded.get_weights(), model.get_weights()):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_training_model_loads_the_pre_0_2_config_layout():
+  """Models saved before 0.2 stored the whole run config under ``config``."""
+  config = _config(lstm_units=3)
+  old = {"config": config.to_dict(), "name": "crossmodal_frame_training_model",
+         "trainable": True}
+  model = CrossModalTrainingModel.from_config(old)
+  assert model.model_name == "temporal" and model.model_config.lstm_units == 3
+  assert model.num_classes == C

@@ -11,13 +11,13 @@ import tensorflow as tf
 
 import records
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.data import pipeline
 
 
 def read_all(pattern, **kw):
   kw.setdefault("batch_size", 4)
   out = []
-  for batch in reader.make_dataset(pattern, **kw):
+  for batch in pipeline.make_dataset(pattern, **kw):
     out.append({k: v.numpy() for k, v in batch.items()})
   return out
 
@@ -108,16 +108,16 @@ def test_synthetic_data_reads_back_and_order_is_seeded(frame_data_dir):
 
 def test_provenance_and_sharding_by_file(frame_data_dir):
   pattern = os.path.join(frame_data_dir, "*.tfrecord")
-  files = reader.list_files(pattern)
+  files = pipeline.list_files(pattern)
   batches = read_all(pattern, with_provenance=True, batch_size=24, seed=0)
   seen = {(f.decode(), i) for b in batches for f, i in zip(b["file"], b["record_index"])}
   assert seen == {(f, i) for f in files for i in range(8)}
 
   ids = []
-  for pipeline in range(3):
-    ctx = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=pipeline)
+  for pipe in range(3):
+    ctx = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=pipe)
     got = read_all(pattern, input_context=ctx, with_provenance=True, batch_size=24)
-    assert {f for b in got for f in b["file"]} == {files[pipeline].encode()}
+    assert {f for b in got for f in b["file"]} == {files[pipe].encode()}
     ids += [i for b in got for i in b["id"].tolist()]
   assert len(ids) == 24 and len(set(ids)) == 24
 
@@ -126,7 +126,7 @@ def test_provenance_and_sharding_by_file(frame_data_dir):
   per_worker = []
   for worker in range(3):
     ds = dist_ops._AutoShardDataset(
-        reader.make_dataset(pattern, batch_size=24, with_provenance=True),
+        pipeline.make_dataset(pattern, batch_size=24, with_provenance=True),
         num_workers=3, index=worker)
     got = [b["file"].numpy() for b in ds]
     per_worker.append({f for fs in got for f in fs})
@@ -167,14 +167,14 @@ def test_bad_frame_record_fails_with_file_index_and_id(tmp_path, case):
   path = records.write(tmp_path / "bad.tfrecord", [_good(0), _good(1), make(), _good(2)])
   with pytest.raises(tf.errors.InvalidArgumentError) as info:
     read_all(path)
-  message = reader.bad_record_message(info.value)
+  message = pipeline.bad_record_message(info.value)
   assert message is not None
   assert f"Bad YT-8M record in {path} at record index 2" in message
   assert reason in message
   if case != "video_level_as_frame":
     assert "(video id '" in message and "'')" not in message
 
-  log = reader.BadRecordLog()
+  log = pipeline.BadRecordLog()
   kept = read_all(path, skip_bad_records=True, bad_record_log=log)
   assert sum(len(b["id"]) for b in kept) == 3
   assert log.count == 1
@@ -204,9 +204,9 @@ def test_bad_video_record(tmp_path, case):
   path = records.write(tmp_path / "bad.tfrecord", [good[0], make(), good[1]])
   with pytest.raises(tf.errors.InvalidArgumentError) as info:
     read_all(path, feature_level="video")
-  message = reader.bad_record_message(info.value)
+  message = pipeline.bad_record_message(info.value)
   assert f"{path} at record index 1" in message and reason in message
-  log = reader.BadRecordLog()
+  log = pipeline.BadRecordLog()
   kept = read_all(path, feature_level="video", skip_bad_records=True, bad_record_log=log)
   assert sum(len(b["id"]) for b in kept) == 2 and log.count == 1
 
@@ -226,9 +226,9 @@ def test_truncated_or_corrupted_file_is_named(tmp_path, damage, records_kept):
   path = _write_then_damage(tmp_path, damage)
   with pytest.raises(tf.errors.InvalidArgumentError) as info:
     read_all(path)
-  message = reader.bad_record_message(info.value)
+  message = pipeline.bad_record_message(info.value)
   assert path in message and "file truncated or corrupted at byte" in message
-  log = reader.BadRecordLog()
+  log = pipeline.BadRecordLog()
   kept = read_all(path, skip_bad_records=True, bad_record_log=log)
   assert sum(len(b["id"]) for b in kept) == records_kept
   assert log.count == 1 and log.records[0].file == path
@@ -238,7 +238,7 @@ def test_truncated_or_corrupted_file_is_named(tmp_path, damage, records_kept):
 def test_pattern_matching_nothing_shows_the_pattern(tmp_path):
   pattern = str(tmp_path / "nothing*.tfrecord")
   with pytest.raises(FileNotFoundError, match="nothing\\*.tfrecord"):
-    reader.make_dataset(pattern)
+    pipeline.make_dataset(pattern)
 
 
 def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
@@ -248,7 +248,7 @@ def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
   truncated = _write_then_damage(tmp_path, lambda d: d[:-10])
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
   proc = subprocess.run(
-      [sys.executable, "-m", "yt8m_crossmodal.validate", f"--data={tmp_path}/*.tfrecord"],
+      [sys.executable, "-m", "yt8m_crossmodal.tools.validate", f"--data={tmp_path}/*.tfrecord"],
       capture_output=True, text=True, env=env, timeout=300)
   assert proc.returncode == 1, proc.stderr
   summary = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -260,7 +260,7 @@ def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
   assert truncated in proc.stdout
 
   ok = subprocess.run(
-      [sys.executable, "-m", "yt8m_crossmodal.validate", f"--data={frame_data_dir}/*"],
+      [sys.executable, "-m", "yt8m_crossmodal.tools.validate", f"--data={frame_data_dir}/*"],
       capture_output=True, text=True, env=env, timeout=300)
   assert ok.returncode == 0, ok.stderr
   summary = json.loads(ok.stdout.strip().splitlines()[-1])
@@ -268,7 +268,7 @@ def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
   assert 8 <= summary["frames"]["min"] <= summary["frames"]["median"] <= summary["frames"]["max"] <= 20
 
   missing = subprocess.run(
-      [sys.executable, "-m", "yt8m_crossmodal.validate", f"--data={tmp_path}/none*"],
+      [sys.executable, "-m", "yt8m_crossmodal.tools.validate", f"--data={tmp_path}/none*"],
       capture_output=True, text=True, env=env, timeout=300)
   assert missing.returncode == 2 and "none*" in missing.stderr
   assert "Traceback" not in missing.stderr

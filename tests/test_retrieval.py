@@ -168,18 +168,18 @@ def test_catalogue_round_trip(tmp_path):
     again.search(np.ones([1, 5]), "visual", 3)
 
 
-def test_ids_json_and_no_timelines(tmp_path):
+def test_no_timelines_and_a_missing_ids_file(tmp_path):
   rng = np.random.default_rng(4)
   folder = str(tmp_path / "c")
   retrieval.write_catalogue(folder, ["a", "b", "c"], _unit(rng, 3, 4),
                             _unit(rng, 3, 4))
-  os.remove(os.path.join(folder, "ids.txt"))
-  with open(os.path.join(folder, "ids.json"), "w") as f:
-    json.dump(["x", "y", "z"], f)
   cat = retrieval.load_catalogue(folder, mmap=False)
-  assert cat.ids == ["x", "y", "z"] and not cat.has_timelines
+  assert cat.ids == ["a", "b", "c"] and not cat.has_timelines
   with pytest.raises(ValueError, match="stores no timelines"):
     cat.timelines("visual")
+  os.remove(os.path.join(folder, "ids.txt"))
+  with pytest.raises(ValueError, match="missing 'ids.txt'"):
+    retrieval.load_catalogue(folder)
 
 
 @pytest.mark.parametrize("expected", [None, 20])
@@ -293,3 +293,14 @@ def test_rerank_by_timeline(tmp_path):
                               cat.visual_embeddings)
   with pytest.raises(ValueError, match="no timelines"):
     retrieval.rerank_by_timeline(query, 8, candidates, no_tl, clip)
+
+
+def test_gather_rows_keeps_the_order_of_indices(tmp_path):
+  x = np.arange(5 * 3 * 2, dtype=np.float16).reshape(5, 3, 2)
+  np.save(tmp_path / "x.npy", x)
+  mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+  idx = np.array([4, 0, 4, 2])
+  got = retrieval.gather_rows(mapped, idx)
+  assert got.dtype == np.float32 and got.shape == (4, 3, 2)
+  np.testing.assert_array_equal(got, x[idx].astype(np.float32))
+  assert retrieval.gather_rows(mapped, np.array([], np.int64)).shape == (0, 3, 2)

@@ -8,17 +8,16 @@ import sys
 import numpy as np
 import pytest
 
-from yt8m_crossmodal import embed
-from yt8m_crossmodal import export
 from yt8m_crossmodal import retrieval
-from yt8m_crossmodal import search
-from yt8m_crossmodal.cli import UsageError
-from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.retrieval import indexing, searcher
+from yt8m_crossmodal.serving import loading
+from yt8m_crossmodal.data import pipeline
 
 import records
-import test_export
+import helpers
 
-E = test_export.E
+E = helpers.E
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,7 @@ def data(frame_data_dir):
 @pytest.fixture(scope="module")
 def videos(data):
   """The reader's view of the data: ids, dequantized features, num_frames."""
-  ds = reader.make_dataset(data, batch_size=64, max_frames=test_export.MAX_FRAMES,
+  ds = pipeline.make_dataset(data, batch_size=64, max_frames=helpers.MAX_FRAMES,
                            dequantize=True, seed=0)
   batch = {k: v.numpy() for k, v in next(iter(ds)).items()}
   batch["id"] = [i.decode() for i in batch["id"]]
@@ -39,7 +38,7 @@ def videos(data):
 @pytest.fixture(scope="module")
 def index(frame_export, data, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("index") / "catalogue")
-  summary = embed.run(embed.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+  summary = indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                         output=out, timelines=True, ann="hnsw",
                                         batch_size=10))
   return summary
@@ -47,11 +46,11 @@ def index(frame_export, data, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def loaded(frame_export):
-  return export.load_export(frame_export.export_dir)
+  return loading.load_export(frame_export.export_dir)
 
 
 def _search(index, data, **kw):
-  return search.run(search.SearchConfig(index=index["path"], query_data=data, **kw))
+  return searcher.search_queries(searcher.SearchConfig(index=index["path"], query_data=data, **kw))
 
 
 def _ids(lines):
@@ -60,14 +59,14 @@ def _ids(lines):
 
 def test_embed_writes_the_catalogue(index, frame_export, videos):
   assert index["num_items"] == 24 and index["embedding_size"] == E
-  assert index["has_timelines"] and index["max_frames"] == test_export.MAX_FRAMES
+  assert index["has_timelines"] and index["max_frames"] == helpers.MAX_FRAMES
   assert index["model"]["export_dir"] == os.path.abspath(frame_export.version_dir)
   cat = retrieval.load_catalogue(index["path"])
   assert cat.ids == videos["id"]
   assert set(cat.indexes) == {"audio", "visual"}
   np.testing.assert_array_equal(cat.num_frames, videos["num_frames"])
   for modality in ("audio", "visual"):
-    want = test_export.keras_encode(frame_export, modality, videos[modality],
+    want = helpers.keras_encode(frame_export, modality, videos[modality],
                                     videos["num_frames"])
     np.testing.assert_allclose(cat.embeddings(modality), want["embedding"], atol=1e-5)
     t = want["timeline"].shape[1]
@@ -156,7 +155,7 @@ def test_localization_finds_the_second_a_clip_was_cut_at(frame_export, loaded, v
   and report ``best_start_second == cut``.
   """
   q = int(np.argmax(videos["num_frames"]))
-  cut, seconds, t = 5, 4, test_export.MAX_FRAMES
+  cut, seconds, t = 5, 4, helpers.MAX_FRAMES
   assert videos["num_frames"][q] >= cut + seconds
   excerpt = videos["audio"][q:q + 1, cut:cut + seconds]
   emb, clip_timeline = loaded.encode_fn("audio")(excerpt, np.array([seconds], np.int32))
@@ -173,7 +172,7 @@ def test_localization_finds_the_second_a_clip_was_cut_at(frame_export, loaded, v
       model_info={"export_dir": frame_export.version_dir})
   query_file = records.write(tmp_path / "query.tfrecord", [_record_of(videos, q)])
   for rerank in (0, 6):
-    lines = search.run(search.SearchConfig(
+    lines = searcher.search_queries(searcher.SearchConfig(
         index=str(tmp_path / "cat"), query_data=query_file, query_modality="audio", k=3,
         query_seconds=seconds, query_start=cut, rerank=rerank))
     (line,) = lines
@@ -212,11 +211,11 @@ def test_queries_shorter_than_the_start_are_reported(index, data, videos):
 def test_cli_runs(index, data, tmp_path):
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   good = subprocess.Popen(
-      [sys.executable, "-m", "yt8m_crossmodal.search", f"--index={index['path']}",
+      [sys.executable, "-m", "yt8m_crossmodal.tools.search", f"--index={index['path']}",
        f"--query_data={data}", "--query_modality=visual", "--k=3", "--localize",
        "--max_queries=5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
   bad = subprocess.Popen(
-      [sys.executable, "-m", "yt8m_crossmodal.search", f"--index={index['path']}",
+      [sys.executable, "-m", "yt8m_crossmodal.tools.search", f"--index={index['path']}",
        f"--query_data={data}", "--query_modality=text"],
       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
   out, err = good.communicate(timeout=300)
@@ -236,57 +235,57 @@ def test_cli_runs(index, data, tmp_path):
 
 def test_search_errors(index, data, frame_export, video_export, tmp_path):
   path = index["path"]
-  cfg = lambda **kw: search.SearchConfig(**dict(dict(index=path, query_data=data), **kw))
+  cfg = lambda **kw: searcher.SearchConfig(**dict(dict(index=path, query_data=data), **kw))
   with pytest.raises(UsageError, match="--query_modality must be audio or visual"):
-    search.run(cfg(query_modality="text"))
+    searcher.search_queries(cfg(query_modality="text"))
   with pytest.raises(UsageError, match=r"--rerank must be 0 or >= --k \(10\)"):
-    search.run(cfg(rerank=3))
+    searcher.search_queries(cfg(rerank=3))
   # Empty index.
-  empty = test_export.empty_catalogue(tmp_path / "empty")
+  empty = helpers.empty_catalogue(tmp_path / "empty")
   with pytest.raises(UsageError, match="(?i)empty catalogue"):
-    search.run(cfg(index=str(empty)))
+    searcher.search_queries(cfg(index=str(empty)))
   with pytest.raises(UsageError, match="does not exist"):
-    search.run(cfg(index=str(tmp_path / "missing")))
+    searcher.search_queries(cfg(index=str(tmp_path / "missing")))
   # Query width != catalogue width.
-  test_export.random_catalogue(tmp_path / "wide", width=E + 2)
+  helpers.random_catalogue(tmp_path / "wide", width=E + 2)
   with pytest.raises(UsageError, match=f"query width {E} != catalogue width {E + 2}"):
-    search.run(cfg(index=str(tmp_path / "wide"), export_dir=frame_export.export_dir))
+    searcher.search_queries(cfg(index=str(tmp_path / "wide"), export_dir=frame_export.export_dir))
   # An index that does not name its export, without --export_dir.
   with pytest.raises(UsageError, match="--export_dir is required"):
-    search.run(cfg(index=str(tmp_path / "wide")))
+    searcher.search_queries(cfg(index=str(tmp_path / "wide")))
   # Missing export / not a SavedModel.
   with pytest.raises(UsageError, match="no export at"):
-    search.run(cfg(export_dir=str(tmp_path / "nothing")))
+    searcher.search_queries(cfg(export_dir=str(tmp_path / "nothing")))
   with pytest.raises(UsageError, match="is not a SavedModel"):
-    search.run(cfg(export_dir=str(tmp_path / "wide")))
+    searcher.search_queries(cfg(export_dir=str(tmp_path / "wide")))
   # No faiss index, no timelines.
   plain = str(frame_export.root / "catalogue")  # Random, E-wide, no timelines/faiss.
   with pytest.raises(UsageError, match="no faiss index for 'visual'"):
-    search.run(cfg(index=plain, export_dir=frame_export.export_dir, ann=True))
+    searcher.search_queries(cfg(index=plain, export_dir=frame_export.export_dir, ann=True))
   with pytest.raises(UsageError, match="stores no timelines.*yt8m-embed --timelines"):
-    search.run(cfg(index=plain, export_dir=frame_export.export_dir, rerank=10))
+    searcher.search_queries(cfg(index=plain, export_dir=frame_export.export_dir, rerank=10))
   # A video-level export has no timelines.
   with pytest.raises(UsageError, match="video-level model.*no 'timeline' output"):
-    search.run(cfg(index=plain, export_dir=video_export.export_dir, localize=True))
+    searcher.search_queries(cfg(index=plain, export_dir=video_export.export_dir, localize=True))
 
 
 def test_embed_errors(index, data, video_export, frame_export, tmp_path):
   with pytest.raises(UsageError, match="video-level model.*needed for --timelines"):
-    embed.run(embed.EmbedConfig(export_dir=video_export.export_dir, data=data,
+    indexing.embed_corpus(indexing.EmbedConfig(export_dir=video_export.export_dir, data=data,
                                 output=str(tmp_path / "x"), timelines=True))
   with pytest.raises(UsageError, match="--ann must be one of none, hnsw, ivf"):
-    embed.run(embed.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+    indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                 output=str(tmp_path / "x"), ann="lsh"))
   with pytest.raises(UsageError, match="already holds a catalogue"):
-    embed.run(embed.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+    indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                 output=index["path"]))
   with pytest.raises(UsageError, match="is not a SavedModel"):
-    embed.run(embed.EmbedConfig(export_dir=str(tmp_path), data=data,
+    indexing.embed_corpus(indexing.EmbedConfig(export_dir=str(tmp_path), data=data,
                                 output=str(tmp_path / "x")))
 
 
 def test_embed_ivf_without_timelines(frame_export, data, tmp_path, index):
-  summary = embed.run(embed.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+  summary = indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                         output=str(tmp_path / "ivf"), ann="ivf",
                                         max_videos=20))
   assert summary["num_items"] == 20 and not summary["has_timelines"]

@@ -1,3 +1,3 @@
 """yt8m-crossmodal: temporal-aware joint audio-visual embeddings from YouTube-8M features."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -3,7 +3,8 @@
 Every tunable of training lives in one of the dataclasses below. Each field
 name is unique across the sections, so the absl flag that sets it carries the
 same name (``--lstm_units`` sets ``ModelConfig.lstm_units``); the mapping is
-built in :mod:`yt8m_crossmodal.flags`, the only module that reads absl FLAGS.
+built in :mod:`yt8m_crossmodal.tools.flag_config`, the only module that reads
+absl FLAGS.
 Help text for a flag comes from the field's ``metadata["help"]``.
 
 The resolved :class:`Config` is written as JSON next to checkpoints
@@ -21,8 +22,6 @@ from typing import Any, Dict, Tuple
 NUM_CLASSES_2017 = 4716
 NUM_CLASSES_2018 = 3862
 
-AUDIO_DIM = 128
-VISUAL_DIM = 1024
 MAX_FRAMES = 300
 
 
@@ -56,6 +55,10 @@ class DataConfig:
 class ModelConfig:
   """Architecture of the encoders."""
 
+  model: str = option(
+      "auto", "Model: temporal (multi-stride LSTMs over frame-level data) or "
+      "video_level (the published MLP baseline over video-level means); auto "
+      "picks by --feature_level.", choices=("auto", "temporal", "video_level"))
   projection_units: int = option(256, "Per-frame dense projection width.")
   dropout: float = option(0.2, "Dropout after the per-frame projection.")
   window_strides: Tuple[int, ...] = option(
@@ -165,10 +168,6 @@ class Config:
         name: dataclasses.replace(getattr(self, name), **updates[name])
         for name, _ in _SECTIONS
     })
-
-  @property
-  def model_level(self) -> str:
-    return self.data.feature_level
 
 
 def field_section(name: str) -> str:

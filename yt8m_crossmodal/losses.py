@@ -63,7 +63,7 @@ def shared_label_mask(labels):
 
 
 def triplet_loss_from_similarity(similarity, positive_similarity,
-                                 negative_mask, margin, mining="batch_hard",
+                                 negative_mask, margin, mining,
                                  anchor_mask=None):
   """Mined triplet loss from precomputed similarities.
 
@@ -122,7 +122,7 @@ def triplet_loss_from_similarity(similarity, positive_similarity,
   }
 
 
-def clip_triplet_loss(anchors, candidates, margin, mining="batch_hard",
+def clip_triplet_loss(anchors, candidates, *, margin, mining,
                       negative_mask=None):
   """One direction of the clip-level loss.
 
@@ -139,7 +139,7 @@ def clip_triplet_loss(anchors, candidates, margin, mining="batch_hard",
   return triplet_loss_from_similarity(sim, pos, negatives, margin, mining)
 
 
-def cross_modal_clip_loss(audio, visual, margin=0.2, mining="batch_hard",
+def cross_modal_clip_loss(audio, visual, *, margin, mining,
                           labels=None, exclude_shared_labels=False,
                           audio_to_visual_weight=1.0,
                           visual_to_audio_weight=1.0):
@@ -154,6 +154,9 @@ def cross_modal_clip_loss(audio, visual, margin=0.2, mining="batch_hard",
     ``loss`` (weighted sum of the directions), ``audio_to_visual`` and
     ``visual_to_audio`` (the per-direction dicts of
     :func:`triplet_loss_from_similarity`).
+
+  ``margin`` and ``mining`` have no defaults: the one source of the defaults
+  is ``config.LossConfig`` (through ``CrossModalTripletLoss``).
   """
   audio, visual = _f32(audio), _f32(visual)
   sim = pairwise_similarity(audio, visual)  # [i, j] = <audio_i, visual_j>
@@ -189,8 +192,8 @@ def temporal_negative_mask(mask, guard):
       ops.logical_and(ops.expand_dims(mask, 2), ops.expand_dims(mask, 1)))
 
 
-def temporal_triplet_loss(audio_timeline, visual_timeline, mask, margin=0.2,
-                          guard=3, audio_to_visual_weight=1.0,
+def temporal_triplet_loss(audio_timeline, visual_timeline, mask, *, margin,
+                          guard, audio_to_visual_weight=1.0,
                           visual_to_audio_weight=1.0):
   """Temporal (within-video) triplets with hardest-negative mining.
 
@@ -203,6 +206,8 @@ def temporal_triplet_loss(audio_timeline, visual_timeline, mask, margin=0.2,
   Args:
     audio_timeline, visual_timeline: ``[B, T, E]`` unit rows.
     mask: bool ``[B, T]`` valid seconds.
+    margin, guard: as ``config.LossConfig``'s ``temporal_margin`` and
+      ``temporal_guard`` (no defaults here: the config is their one source).
 
   Returns:
     ``loss`` (weighted sum of the directions), ``audio_to_visual``,

@@ -16,9 +16,21 @@ MAX_QUANTIZED_VALUE = 2.0
 AUDIO_DIM = 128
 VISUAL_DIM = 1024
 
-_RANGE = MAX_QUANTIZED_VALUE - MIN_QUANTIZED_VALUE
-DEQUANTIZE_SCALE = np.float32(_RANGE / 255.0)          # 4/255
-DEQUANTIZE_BIAS = np.float32(_RANGE / 512.0 + MIN_QUANTIZED_VALUE)  # 4/512 - 2
+DIMS = {"audio": AUDIO_DIM, "visual": VISUAL_DIM}
+
+
+def dequantize_params(max_quantized_value: float = MAX_QUANTIZED_VALUE,
+                      min_quantized_value: float = MIN_QUANTIZED_VALUE):
+  """``(scale, bias)`` float32 of ``x = q * scale + bias``: the one formula.
+
+  ``scale = (max - min) / 255`` and ``bias = (max - min) / 512 + min``
+  (4/255 and 4/512 - 2 for the released range [-2, 2]).
+  """
+  span = float(max_quantized_value) - float(min_quantized_value)
+  return np.float32(span / 255.0), np.float32(span / 512.0 + float(min_quantized_value))
+
+
+DEQUANTIZE_SCALE, DEQUANTIZE_BIAS = dequantize_params()
 
 
 def dequantize(q):
@@ -39,6 +51,12 @@ def dequantize(q):
     return np.asarray(q).astype(np.float32) * DEQUANTIZE_SCALE + DEQUANTIZE_BIAS
   import tensorflow as tf  # Only for TF tensors.
   return tf.cast(q, tf.float32) * DEQUANTIZE_SCALE + DEQUANTIZE_BIAS
+
+
+def to_float(x: np.ndarray) -> np.ndarray:
+  """float32 features: uint8 are dequantized, floats are cast."""
+  x = np.asarray(x)
+  return dequantize(x) if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def quantize(x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Cross-modal retrieval and synchronization metrics (pure numpy).
+"""Cross-modal retrieval metrics (pure numpy).
 
 Used by the training callbacks and the evaluation CLI; no TensorFlow needed.
 
@@ -28,12 +28,7 @@ plus ``P - 1`` distinct random distractors, drawn from one
 set is used, a warning is logged and the actual pool size ``N`` is reported.
 Every result dict states ``pool_size`` (actual) and ``pool_size_requested``.
 
-Synchronization. :func:`make_sync_tasks` draws ``(video, t0, d)`` tasks: the
-audio excerpt is audio seconds ``[t0 + d, t0 + d + L)`` and the visual
-reference window is ``[t0 - S, t0 + L + S)``. :func:`estimate_offset` scores
-every candidate offset ``o`` in ``-S .. S`` by
-``mean_t <audio_excerpt[t], visual[t0 + o + t]>`` (audio second ``u`` belongs
-with visual second ``u``), so the true offset ``d`` is the best match.
+Synchronization metrics are in :mod:`yt8m_crossmodal.evaluation.sync`.
 """
 
 from __future__ import annotations
@@ -43,7 +38,6 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
-from yt8m_crossmodal import alignment
 
 __all__ = [
     "true_match_ranks",
@@ -53,10 +47,6 @@ __all__ = [
     "average_precision",
     "retrieval_metrics",
     "cross_modal_retrieval",
-    "make_sync_tasks",
-    "estimate_offset",
-    "sync_metrics",
-    "evaluate_sync",
 ]
 
 # Similarity entries per chunk (float32): 2**25 entries = 128 MiB.
@@ -350,153 +340,4 @@ def cross_modal_retrieval(audio_emb: np.ndarray,
   out.update({k: v for k, v in v2a.items() if "/" in k})
   for key in ("pool_size", "pool_size_requested", "num_queries"):
     out[key] = a2v[key]
-  return out
-
-
-# ----------------------------------------------------------------------------
-# Synchronization.
-
-
-def make_sync_tasks(num_frames: np.ndarray,
-                    max_offset: int,
-                    excerpt_seconds: int,
-                    seed: int = 0) -> Tuple[np.ndarray, int]:
-  """Draws one synchronization task per video that is long enough.
-
-  A task ``(i, t0, d)`` asks to recover the offset ``d`` of the audio excerpt
-  (audio seconds ``[t0 + d, t0 + d + L)`` of video i) against the visual
-  reference window ``[t0 - S, t0 + L + S)``. ``t0`` is uniform in
-  ``[S, num_frames - L - S]`` and ``d`` uniform in ``-S .. S`` (integers), so
-  both windows lie within ``[0, num_frames)``; a video needs
-  ``num_frames >= L + 2 S``.
-
-  Args:
-    num_frames: [N] valid seconds per video.
-    max_offset: S >= 0.
-    excerpt_seconds: L >= 1.
-    seed: random seed (deterministic tasks for a seed).
-
-  Returns:
-    ``(tasks, num_skipped)``: tasks is an int64 array [M, 3] of
-    ``(video_index, t0, true_offset)`` rows in video order; num_skipped is the
-    number of videos too short for a task (N = M + num_skipped).
-  """
-  max_offset, excerpt_seconds = int(max_offset), int(excerpt_seconds)
-  if max_offset < 0:
-    raise ValueError(f"max_offset must be >= 0, got {max_offset}")
-  if excerpt_seconds < 1:
-    raise ValueError(f"excerpt_seconds must be >= 1, got {excerpt_seconds}")
-  num_frames = np.asarray(num_frames, np.int64).reshape(-1)
-  rng = np.random.default_rng(seed)
-  ok = num_frames >= excerpt_seconds + 2 * max_offset
-  videos = np.nonzero(ok)[0]
-  hi = num_frames[videos] - excerpt_seconds - max_offset  # inclusive
-  t0 = rng.integers(max_offset, hi + 1) if videos.size else hi
-  offsets = rng.integers(-max_offset, max_offset + 1, size=videos.size)
-  tasks = np.stack([videos, t0, offsets], axis=1).astype(np.int64)
-  return tasks.reshape(-1, 3), int(np.count_nonzero(~ok))
-
-
-def estimate_offset(audio_excerpt_timeline: np.ndarray,
-                    visual_timeline: np.ndarray,
-                    t0: int,
-                    max_offset: int,
-                    visual_len: Optional[int] = None
-                    ) -> Tuple[int, np.ndarray]:
-  """Estimates the offset of an audio excerpt against a visual timeline.
-
-  Args:
-    audio_excerpt_timeline: [L, E] audio embeddings of the excerpt (audio
-      seconds ``[t0 + d, t0 + d + L)`` for an unknown d).
-    visual_timeline: [T, E] visual timeline of the video.
-    t0: start of the excerpt at offset 0.
-    max_offset: S; offsets ``-S .. S`` are scored.
-    visual_len: valid seconds of ``visual_timeline`` (default T).
-
-  Returns:
-    ``(offset, scores)``: scores is float32 [2S + 1] with
-    ``scores[o + S] = mean_t <audio_excerpt[t], visual[t0 + o + t]>``
-    (computed by :func:`yt8m_crossmodal.alignment.diagonal_scores`);
-    offsets whose window leaves ``[0, visual_len)`` score -inf. The estimate
-    is the best-scoring offset (ties: the smallest |o|, then the negative
-    one); 0 if no offset is feasible.
-  """
-  max_offset, t0 = int(max_offset), int(t0)
-  excerpt = np.asarray(audio_excerpt_timeline)
-  visual = np.asarray(visual_timeline)
-  length = excerpt.shape[0]
-  total = visual.shape[0] if visual_len is None else min(int(visual_len),
-                                                          visual.shape[0])
-  scores = np.full([2 * max_offset + 1], -np.inf, np.float32)
-  lo = max(-max_offset, -t0)  # smallest feasible offset
-  hi = min(max_offset, total - length - t0)  # largest feasible offset
-  if length > 0 and hi >= lo:
-    window = visual[t0 + lo:t0 + hi + length]
-    scores[lo + max_offset:hi + max_offset + 1] = alignment.diagonal_scores(
-        excerpt, window)
-  if not np.any(np.isfinite(scores)):
-    return 0, scores
-  offsets = np.arange(-max_offset, max_offset + 1)
-  best = scores.max()
-  tied = offsets[scores == best]
-  return int(tied[np.lexsort((tied, np.abs(tied)))[0]]), scores
-
-
-def sync_metrics(estimated: np.ndarray, true: np.ndarray) -> Dict[str, float]:
-  """Synchronization accuracy.
-
-  Args:
-    estimated: [M] estimated offsets (seconds).
-    true: [M] true offsets.
-
-  Returns:
-    ``{"sync/exact": fraction |est - true| == 0, "sync/within_1s": fraction
-    <= 1, "sync/mae_seconds": mean |est - true|, "sync/tasks": M}``; the
-    rates are NaN when M == 0.
-  """
-  estimated = np.asarray(estimated, np.float64).reshape(-1)
-  true = np.asarray(true, np.float64).reshape(-1)
-  if estimated.shape != true.shape:
-    raise ValueError(f"{estimated.size} estimates for {true.size} true offsets")
-  if estimated.size == 0:
-    nan = float("nan")
-    return {"sync/exact": nan, "sync/within_1s": nan,
-            "sync/mae_seconds": nan, "sync/tasks": 0}
-  err = np.abs(estimated - true)
-  return {
-      "sync/exact": float(np.mean(err == 0)),
-      "sync/within_1s": float(np.mean(err <= 1)),
-      "sync/mae_seconds": float(np.mean(err)),
-      "sync/tasks": int(estimated.size),
-  }
-
-
-def evaluate_sync(audio_timelines: np.ndarray,
-                  visual_timelines: np.ndarray,
-                  num_frames: np.ndarray,
-                  max_offset: int,
-                  excerpt_seconds: int,
-                  seed: int = 0) -> Dict[str, float]:
-  """Draws sync tasks, estimates every offset and scores them.
-
-  Args:
-    audio_timelines: [N, T, E] audio timelines (zero past num_frames).
-    visual_timelines: [N, T, E] visual timelines.
-    num_frames: [N] valid seconds per video.
-    max_offset: S.
-    excerpt_seconds: L.
-    seed: seed of :func:`make_sync_tasks`.
-
-  Returns:
-    :func:`sync_metrics` plus ``"sync/skipped"`` (videos too short).
-  """
-  tasks, skipped = make_sync_tasks(num_frames, max_offset, excerpt_seconds,
-                                   seed)
-  estimated = np.zeros([tasks.shape[0]], np.int64)
-  for j, (i, t0, d) in enumerate(tasks):
-    excerpt = audio_timelines[i, t0 + d:t0 + d + excerpt_seconds]
-    estimated[j], _ = estimate_offset(excerpt, visual_timelines[i], t0,
-                                      max_offset, int(num_frames[i]))
-  out = sync_metrics(estimated, tasks[:, 2])
-  out["sync/skipped"] = skipped
   return out

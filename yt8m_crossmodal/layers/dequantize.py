@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from yt8m_crossmodal.data.features import dequantize_params
+
 
 @keras.saving.register_keras_serializable(package="yt8m_crossmodal")
 class Dequantize(keras.layers.Layer):
@@ -33,10 +35,9 @@ class Dequantize(keras.layers.Layer):
     dtype = keras.backend.standardize_dtype(inputs.dtype)
     if "float" in dtype:
       return inputs
-    quantized_range = self.max_quantized_value - self.min_quantized_value
-    scale = quantized_range / 255.0
-    bias = quantized_range / 512.0 + self.min_quantized_value
-    return ops.cast(inputs, "float32") * scale + bias
+    scale, bias = dequantize_params(self.max_quantized_value,
+                                    self.min_quantized_value)
+    return ops.cast(inputs, "float32") * float(scale) + float(bias)
 
   def compute_output_spec(self, inputs):
     dtype = keras.backend.standardize_dtype(inputs.dtype)

@@ -13,7 +13,7 @@ def build_shared_projection(model_config, name="shared_projection"):
 
 
 def build_frame_encoder(model_config, input_dim, shared_projection,
-                        modality, name=None):
+                        modality, name=None, use_cudnn="auto"):
   """One modality's frame-level encoder.
 
   ``[features float32 [B, T, input_dim], num_frames int32 [B]] ->
@@ -31,7 +31,9 @@ def build_frame_encoder(model_config, input_dim, shared_projection,
   (before normalization it is exactly the mean of the unnormalized timeline
   rows, the projection being affine).
 
-  Outputs are float32 also under a mixed precision policy.
+  Outputs are float32 also under a mixed precision policy. ``use_cudnn`` goes
+  to every LSTM ("auto": cuDNN when a GPU is visible at trace time; the export
+  builds with False so that its graph runs on CPU and GPU alike).
   """
   mc = model_config
   if not mc.window_strides:
@@ -52,6 +54,7 @@ def build_frame_encoder(model_config, input_dim, shared_projection,
     h, window_mask = MaskedWindowPool(stride, name=f"pool_s{stride}")(x, mask)
     for i in range(mc.lstm_layers):
       h = keras.layers.LSTM(mc.lstm_units, return_sequences=True,
+                            use_cudnn=use_cudnn,
                             name=f"lstm_s{stride}_{i}")(h, mask=window_mask)
     branches.append(WindowUpsample(stride, name=f"upsample_s{stride}")(h, x))
   if len(branches) > 1:

@@ -2,26 +2,21 @@
 
 The same code serves the training callback (Keras encoders in the process)
 and ``yt8m-evaluate`` (the exported SavedModel's signatures, as a serving
-client would call them). An *encode function* takes dequantized features and
-lengths and returns embeddings and timelines:
-
-  encode(features float32 [B, T, D], num_frames int32 [B])
-      -> (embedding float32 [B, E], timeline float32 [B, T, E] or None)
-
-Video-level encoders take ``[B, D]`` and return ``(embedding, None)``.
+client would call them), through an *encode function*
+(:mod:`yt8m_crossmodal.serving.encode`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.evaluation import metrics
-
-EncodeFn = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, Optional[np.ndarray]]]
+from yt8m_crossmodal.evaluation import sync
+from yt8m_crossmodal.serving.encode import EncodeFn
 
 
 @dataclasses.dataclass
@@ -59,10 +54,6 @@ class EmbeddedSet:
     return out
 
 
-def _as_float(x: np.ndarray) -> np.ndarray:
-  return feat.dequantize(x) if x.dtype == np.uint8 else x.astype(np.float32)
-
-
 def embed_dataset(dataset, encode_audio: EncodeFn, encode_visual: EncodeFn,
                   limit: int = 0, keep_audio_features: bool = False,
                   progress: Optional[Callable[[int], None]] = None) -> EmbeddedSet:
@@ -74,7 +65,7 @@ def embed_dataset(dataset, encode_audio: EncodeFn, encode_visual: EncodeFn,
     encode_audio / encode_visual: encode functions (module docstring).
     limit: stop after this many videos (0: all).
     keep_audio_features: keep each video's uint8 audio features (for
-      :func:`sync_evaluation`, which re-encodes audio excerpts).
+      :func:`yt8m_crossmodal.evaluation.sync.sync_from_encoded_excerpts`).
     progress: called with the number of videos done after each batch.
 
   Returns:
@@ -92,8 +83,8 @@ def embed_dataset(dataset, encode_audio: EncodeFn, encode_visual: EncodeFn,
       break
     audio, visual = batch["audio"][:n], batch["visual"][:n]
     lengths = batch["num_frames"][:n].astype(np.int32)
-    ae, at = encode_audio(_as_float(audio), lengths)
-    ve, vt = encode_visual(_as_float(visual), lengths)
+    ae, at = encode_audio(feat.to_float(audio), lengths)
+    ve, vt = encode_visual(feat.to_float(visual), lengths)
     timelines = at is not None and vt is not None
     ids += [x.decode() if isinstance(x, bytes) else str(x) for x in batch["id"][:n]]
     a_emb.append(np.asarray(ae, np.float32))
@@ -118,60 +109,6 @@ def embed_dataset(dataset, encode_audio: EncodeFn, encode_visual: EncodeFn,
       audio_timelines=a_tl if timelines else None,
       visual_timelines=v_tl if timelines else None,
       audio_features=a_feat if keep_audio_features and a_feat else None)
-
-
-def sync_tasks_and_excerpts(embedded: EmbeddedSet, max_offset: int, excerpt_seconds: int,
-                            seed: int = 0):
-  """Draws sync tasks and cuts their audio excerpts.
-
-  Returns:
-    ``(tasks [M, 3] int64 rows (video, t0, true offset), excerpts uint8 or
-    float [M, L, 128], skipped)``: the excerpt of task j is audio seconds
-    ``[t0 + d, t0 + d + L)`` of its video: the audio shifted by ``d``.
-  """
-  if embedded.audio_features is None:
-    raise ValueError("sync evaluation needs the audio features (keep_audio_features=True)")
-  tasks, skipped = metrics.make_sync_tasks(embedded.num_frames, max_offset,
-                                           excerpt_seconds, seed)
-  excerpts = np.stack([
-      embedded.audio_features[i][t0 + d:t0 + d + excerpt_seconds] for i, t0, d in tasks
-  ]) if len(tasks) else np.zeros((0, excerpt_seconds, feat.AUDIO_DIM), np.uint8)
-  return tasks, excerpts, skipped
-
-
-def sync_evaluation(embedded: EmbeddedSet, encode_audio: EncodeFn, max_offset: int,
-                    excerpt_seconds: int, seed: int = 0, batch_size: int = 128,
-                    return_details: bool = False):
-  """Synchronization accuracy with audio excerpts encoded on their own.
-
-  For each video long enough, audio seconds ``[t0 + d, t0 + d + L)`` are cut
-  out (the soundtrack shifted by a true offset ``d`` in ``[-S, S]``), encoded
-  alone, as a user's clip would be, and aligned against the video's visual
-  timeline around ``t0`` (:func:`metrics.estimate_offset`).
-
-  Returns:
-    :func:`metrics.sync_metrics` plus ``sync/skipped``; with
-    ``return_details`` also ``(tasks, estimated, scores [M, 2S + 1])``.
-  """
-  if not embedded.has_timelines:
-    raise ValueError("synchronization needs timelines (a frame-level model)")
-  tasks, excerpts, skipped = sync_tasks_and_excerpts(embedded, max_offset,
-                                                     excerpt_seconds, seed)
-  estimated = np.zeros([len(tasks)], np.int64)
-  scores = np.zeros([len(tasks), 2 * max_offset + 1], np.float32)
-  for start in range(0, len(tasks), batch_size):
-    chunk = excerpts[start:start + batch_size]
-    lengths = np.full([len(chunk)], excerpt_seconds, np.int32)
-    _, timelines = encode_audio(_as_float(chunk), lengths)
-    for j, tl in enumerate(np.asarray(timelines)):
-      i, t0, _ = tasks[start + j]
-      estimated[start + j], scores[start + j] = metrics.estimate_offset(
-          tl, embedded.visual_timelines[i], t0, max_offset)
-  out = metrics.sync_metrics(estimated, tasks[:, 2] if len(tasks) else estimated)
-  out["sync/skipped"] = skipped
-  if return_details:
-    return out, (tasks, estimated, scores)
-  return out
 
 
 def timeline_retrieval(embedded: EmbeddedSet, pool_size: Optional[int] = None,
@@ -214,5 +151,6 @@ def evaluate_embedded(embedded: EmbeddedSet, encode_audio: Optional[EncodeFn],
   if embedded.has_timelines:
     out.update(timeline_retrieval(embedded, pool_size=pool_sizes[-1], seed=seed))
     if encode_audio is not None and embedded.audio_features is not None:
-      out.update(sync_evaluation(embedded, encode_audio, max_offset, excerpt_seconds, seed))
+      out.update(sync.sync_from_encoded_excerpts(embedded, encode_audio, max_offset,
+                                                 excerpt_seconds, seed))
   return out

@@ -1,32 +1,15 @@
-"""``yt8m-validate``: reads every record of a data set and reports what it holds.
+"""Reading every record of a data set and reporting what it holds (``yt8m-validate``)."""
 
-Example::
-
-  yt8m-validate --data='/data/yt8m/frame/train*.tfrecord'
-  yt8m-validate --data='gs://bucket/video/*.tfrecord' --feature_level=video
-
-Prints a human-readable report and, as its last line, one JSON object::
-
-  {"files": 4, "records": 1000, "good_records": 1000, "frames": {"min": ...,
-   "median": ..., "max": ...}, "bad_records": [{"file": ..., "index": ...,
-   "id": ..., "reason": ...}], ...}
-
-Exits with status 1 when any record (or file tail) is bad, 2 on a usage error
-(e.g. a pattern that matches nothing).
-"""
 
 import collections
 import dataclasses
-import json
-import sys
 
 import numpy as np
 
-from yt8m_crossmodal import cli as cli_lib
 from yt8m_crossmodal import config as config_lib
-from yt8m_crossmodal import flags
-from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.config import option
+from yt8m_crossmodal.errors import UsageError
 
 
 
@@ -43,10 +26,10 @@ class ValidateConfig:
 def validate(cfg: ValidateConfig) -> dict:
   """Reads every record of ``cfg.data``; returns the summary dict."""
   if not cfg.data:
-    raise cli_lib.UsageError("--data is required")
-  files = reader.list_files(cfg.data)
-  log = reader.BadRecordLog(max_logged=0)
-  ds = reader.make_dataset(
+    raise UsageError("--data is required")
+  files = pipeline.list_files(cfg.data)
+  log = pipeline.BadRecordLog(max_logged=0)
+  ds = pipeline.make_dataset(
       cfg.data, feature_level=cfg.feature_level, batch_size=cfg.batch_size,
       num_classes=cfg.num_classes, max_frames=1 << 20, skip_bad_records=True,
       bad_record_log=log, include_segments=cfg.feature_level == "frame",
@@ -82,27 +65,3 @@ def validate(cfg: ValidateConfig) -> dict:
       "bad_records": bad[:cfg.max_bad_listed],
   }
   return summary
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise cli_lib.UsageError(f"unexpected arguments: {argv[1:]}")
-  summary = validate(flags.read(ValidateConfig))
-  print(f"{summary['files']} file(s), {summary['records']} record(s), "
-        f"{summary['good_records']} good, {summary['bad_record_count']} bad")
-  if summary["frames"]:
-    f = summary["frames"]
-    print(f"frames per video: min {f['min']}, median {f['median']}, max {f['max']}")
-  for bad in summary["bad_records"]:
-    print(f"BAD {bad['file']}[{bad['index']}] id={bad['id']!r}: {bad['reason']}")
-  print(json.dumps(summary))
-  sys.exit(1 if summary["bad_record_count"] else 0)
-
-
-def cli():
-  flags.define(ValidateConfig)
-  cli_lib.run(main)
-
-
-if __name__ == "__main__":
-  cli()

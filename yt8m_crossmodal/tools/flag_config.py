@@ -1,19 +1,14 @@
 """absl flags built from frozen dataclasses; the only module that reads FLAGS.
 
+(Named so as not to shadow ``absl.flags``.)
+
 Every command-line tool describes its options as a frozen dataclass whose
 fields carry ``metadata={"help": ...}`` (see :mod:`yt8m_crossmodal.config`).
 :func:`define` turns the fields into absl flags of the same names and
 :func:`read` turns the parsed flags back into a dataclass instance, so a flag
 is always named after the config field it sets.
 
-Typical tool main::
-
-    def main(argv):
-      run(flags.read(SynthConfig))
-
-    def cli():
-      flags.define(SynthConfig)
-      app.run(main)
+The tools call it through :func:`yt8m_crossmodal.tools.runner.run_tool`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``yt8m-embed``: embeds a corpus through an exported model into an index folder.
+"""Embedding a corpus through an export into an index folder (``yt8m-embed``).
 
 Example::
 
@@ -25,7 +25,6 @@ object (the catalogue's meta.json plus ``path``, ``seconds``,
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from typing import Any, Dict
@@ -33,15 +32,15 @@ from typing import Any, Dict
 from absl import logging
 import numpy as np
 
-from yt8m_crossmodal import cli as cli_lib
-from yt8m_crossmodal import export as export_lib
-from yt8m_crossmodal import flags
-from yt8m_crossmodal import retrieval
+from yt8m_crossmodal.serving.loading import load_export
+from yt8m_crossmodal.retrieval.catalogue import load_catalogue
+from yt8m_crossmodal.retrieval.catalogue_writer import CatalogueWriter
+from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.config import option
+from yt8m_crossmodal.errors import UsageError
 
-UsageError = cli_lib.UsageError
 ANN_KINDS = ("none", "hnsw", "ivf")
 
 
@@ -74,24 +73,24 @@ def _check(cfg: EmbedConfig) -> None:
     raise UsageError("--batch_size must be positive and --max_videos >= 0")
   if cfg.timeline_dtype not in ("float16", "float32"):
     raise UsageError(f"--timeline_dtype must be float16 or float32, got {cfg.timeline_dtype!r}")
-  if (os.path.exists(os.path.join(cfg.output, retrieval.META_FILE))
+  if (os.path.exists(os.path.join(cfg.output, META_FILE))
       and not cfg.overwrite):
     raise UsageError(f"--output {cfg.output!r} already holds a catalogue "
                      "(pass --overwrite to replace it)")
 
 
-def run(cfg: EmbedConfig) -> Dict[str, Any]:
+def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
   """Embeds ``cfg.data`` into ``cfg.output``; returns the summary dict."""
   _check(cfg)
-  exp = export_lib.load_export(cfg.export_dir)
+  exp = load_export(cfg.export_dir)
   if cfg.timelines:
     exp.require_timelines("for --timelines")
   encode_audio, encode_visual = exp.encode_fn("audio"), exp.encode_fn("visual")
-  ds = reader.make_dataset(
+  ds = pipeline.make_dataset(
       cfg.data, feature_level=exp.feature_level, batch_size=cfg.batch_size,
       num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
       skip_bad_records=cfg.skip_bad_records)
-  writer = retrieval.CatalogueWriter(
+  writer = CatalogueWriter(
       cfg.output, exp.embedding_size,
       max_frames=exp.max_frames if cfg.timelines else None,
       timeline_dtype=cfg.timeline_dtype, model_info=exp.describe(),
@@ -130,29 +129,10 @@ def run(cfg: EmbedConfig) -> Dict[str, Any]:
   seconds = time.time() - start
   logging.info("embedded %d videos in %.1fs into %s", meta["num_items"], seconds, cfg.output)
   if cfg.ann != "none":
-    catalogue = retrieval.load_catalogue(cfg.output, load_indexes=False)
-    for target in retrieval.MODALITIES:
+    catalogue = load_catalogue(cfg.output, load_indexes=False)
+    for target in MODALITIES:
       catalogue.build_index(target, kind=cfg.ann, save=True)
     meta = catalogue.meta
     logging.info("built %s indexes in %.1fs", cfg.ann, time.time() - start - seconds)
   return dict(meta, path=os.path.abspath(cfg.output), seconds=round(seconds, 3),
               videos_per_second=round(meta["num_items"] / max(seconds, 1e-9), 2))
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise UsageError(f"unexpected arguments: {argv[1:]}")
-  summary = run(flags.read(EmbedConfig))
-  print(f"{summary['num_items']} videos embedded into {summary['path']} "
-        f"(E={summary['embedding_size']}, timelines: {summary['has_timelines']}, "
-        f"faiss: {sorted(summary.get('faiss') or {})})")
-  print(json.dumps(summary, sort_keys=True))
-
-
-def cli():
-  flags.define(EmbedConfig)
-  cli_lib.run(main)
-
-
-if __name__ == "__main__":
-  cli()

@@ -1,4 +1,4 @@
-"""``yt8m-search``: cross-modal search of a catalogue with queries from records.
+"""Cross-modal search of a catalogue with queries from records (``yt8m-search``).
 
 Example::
 
@@ -43,21 +43,19 @@ with timelines in use).
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any, Dict, Iterator, List, Optional
 
 from absl import logging
 import numpy as np
 
-from yt8m_crossmodal import cli as cli_lib
-from yt8m_crossmodal import export as export_lib
-from yt8m_crossmodal import flags
+from yt8m_crossmodal.serving.loading import load_export
+from yt8m_crossmodal.serving.signatures import OTHER
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.data import reader
+from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.config import option
+from yt8m_crossmodal.errors import UsageError
 
-UsageError = cli_lib.UsageError
 
 
 
@@ -111,15 +109,6 @@ def _load_catalogue(cfg: SearchConfig) -> retrieval.Catalogue:
     raise UsageError(f"--index: {e}") from e
 
 
-def _gather(timelines: np.ndarray, indices: np.ndarray) -> np.ndarray:
-  """Rows ``indices`` of a (memory-mapped) [N, T, E] array, as float32."""
-  order = np.argsort(indices, kind="stable")
-  out = np.empty((indices.size,) + timelines.shape[1:], np.float32)
-  if indices.size:
-    out[order] = timelines[indices[order]]
-  return out
-
-
 class Searcher:
   """Everything a search needs, loaded and checked once."""
 
@@ -131,12 +120,12 @@ class Searcher:
     if not export_dir:
       raise UsageError(f"--export_dir is required: the index {cfg.index!r} does not "
                        "name the export that embedded it")
-    self.export = export_lib.load_export(export_dir)
+    self.export = load_export(export_dir)
     width, cat_width = self.export.embedding_size, self.catalogue.embedding_size
     if width != cat_width:
       raise UsageError(f"query width {width} != catalogue width {cat_width}: the "
                        f"export {self.export.path!r} did not embed {cfg.index!r}")
-    self.target = export_lib.OTHER[cfg.query_modality]
+    self.target = OTHER[cfg.query_modality]
     self.clip = cfg.query_seconds > 0 or cfg.query_start > 0
     self.use_timelines = bool(cfg.rerank or cfg.localize or self.clip)
     if self.use_timelines:
@@ -183,7 +172,7 @@ class Searcher:
     indices, scores = indices[:cfg.k], scores[:cfg.k]
     starts = tl_scores = None
     if self.use_timelines:
-      refs = _gather(cat.timelines(self.target), indices)
+      refs = retrieval.gather_rows(cat.timelines(self.target), indices)
       starts, tl_scores = retrieval.localize(query_timeline, refs, cat.num_frames[indices],
                                              length)
     for rank, (i, s) in enumerate(zip(indices, scores)):
@@ -197,7 +186,7 @@ class Searcher:
   def __call__(self) -> Iterator[Dict[str, Any]]:
     """Yields one result dict per query (see the module docstring)."""
     cfg, exp = self.cfg, self.export
-    ds = reader.make_dataset(
+    ds = pipeline.make_dataset(
         cfg.query_data, feature_level=exp.feature_level, batch_size=cfg.batch_size,
         num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
         skip_bad_records=cfg.skip_bad_records)
@@ -246,23 +235,6 @@ class Searcher:
         break
 
 
-def run(cfg: SearchConfig) -> List[Dict[str, Any]]:
+def search_queries(cfg: SearchConfig) -> List[Dict[str, Any]]:
   """Runs the search; returns the per-query result dicts."""
   return list(Searcher(cfg)())
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise UsageError(f"unexpected arguments: {argv[1:]}")
-  searcher = Searcher(flags.read(SearchConfig))
-  for line in searcher():
-    print(json.dumps(line), flush=True)
-
-
-def cli():
-  flags.define(SearchConfig)
-  cli_lib.run(main)
-
-
-if __name__ == "__main__":
-  cli()

@@ -15,10 +15,10 @@ The pipeline, in order:
    serialized records.
 4. **Decode** (batched ``tf.io.parse_sequence_example`` /
    ``tf.io.parse_example``, the fast vectorized parsers) and **validate** every
-   record: bytes per frame, zero frames, missing modality, NaN/Inf, labels out
-   of range, records of the other level. Bad records either fail the pipeline
-   with a :class:`BadRecordError`-style message naming file, record index and
-   video id (default) or, with ``skip_bad_records=True``, are dropped, logged
+   record (:mod:`yt8m_crossmodal.data.decode`): bytes per frame, zero frames,
+   missing modality, NaN/Inf, labels out of range, records of the other level.
+   Bad records either fail the pipeline with a message naming file, record
+   index and video id (default) or, with ``skip_bad_records=True``, are dropped, logged
    and counted in a :class:`BadRecordLog`.
 5. **Prefetch**.
 
@@ -58,17 +58,13 @@ from typing import List, Optional, Sequence
 from absl import logging
 import tensorflow as tf
 
-from yt8m_crossmodal.data import features as feat
+from yt8m_crossmodal.data import decode as decode_lib
 
 FRAME = "frame"
 VIDEO = "video"
 
 # Sentinel reason prefix of a file whose tail could not be read.
 _UNREADABLE = "unreadable"
-
-
-class BadRecordError(ValueError):
-  """A record (or a file) that does not hold valid YT-8M data."""
 
 
 @dataclasses.dataclass
@@ -107,9 +103,6 @@ class BadRecordLog:
                       record.index, record.id, record.reason)
     elif n == self.max_logged + 1:
       logging.warning("More bad records skipped; only the count is logged now.")
-
-  def summary(self) -> str:
-    return f"{self.count} bad record(s) skipped"
 
 
 def list_files(pattern: str) -> List[str]:
@@ -180,208 +173,6 @@ def _records_of_file(filename, size, block_size):
   # Drop the sentinel of a file that was read to its end.
   blocks = blocks.filter(lambda out, is_end: tf.logical_not(is_end) | (out["reason"][0] != ""))
   return blocks.map(lambda out, is_end: out)
-
-
-# ----------------------------------------------------------------------------
-# Decoding (parse) and validation of a batch of serialized records.
-
-_CONTEXT_COMMON = {
-    "id": tf.io.RaggedFeature(tf.string),
-    "video_id": tf.io.RaggedFeature(tf.string),
-    "labels": tf.io.RaggedFeature(tf.int64),
-}
-
-
-def _first_id(parsed):
-  ids = tf.where(parsed["id"].row_lengths() > 0,
-                 parsed["id"].to_tensor(default_value="", shape=[None, 1])[:, 0],
-                 parsed["video_id"].to_tensor(default_value="", shape=[None, 1])[:, 0])
-  return ids
-
-
-def _label_checks(labels: tf.RaggedTensor, num_classes: int):
-  """Returns (multi_hot float32 [B, C], reason [B] strings, "" when valid)."""
-  values = labels.flat_values
-  in_range = (values >= 0) & (values < num_classes)
-  rows = tf.cast(labels.value_rowids(), tf.int64)
-  keep = tf.where(in_range)[:, 0]
-  indices = tf.stack([tf.gather(rows, keep), tf.gather(values, keep)], axis=1)
-  batch = tf.shape(labels.row_lengths(), out_type=tf.int64)[0]
-  counts = tf.scatter_nd(indices, tf.ones_like(keep, tf.float32),
-                         tf.stack([batch, tf.constant(num_classes, tf.int64)]))
-  multi_hot = tf.minimum(counts, 1.0)
-  bad = tf.reduce_any((labels < 0) | (labels >= num_classes), axis=1)
-  max_label = tf.reduce_max(labels, axis=1)
-  min_label = tf.reduce_min(labels, axis=1)
-  reason = tf.where(bad, tf.strings.join([
-      f"labels out of [0, {num_classes}): min ",
-      tf.strings.as_string(min_label), ", max ", tf.strings.as_string(max_label)
-  ]), "")
-  return multi_hot, reason
-
-
-def _pick(reasons: Sequence[tf.Tensor]) -> tf.Tensor:
-  """First non-empty reason per record; [B] strings."""
-  out = reasons[-1]
-  for r in reversed(reasons[:-1]):
-    out = tf.where(r != "", r, out)
-  return out
-
-
-def decode_frame_batch(batch, num_classes, max_frames, include_segments, dequantize):
-  """Parses and validates a batch of serialized frame-level records.
-
-  Args:
-    batch: dict of ``[B]`` tensors: ``record`` (serialized SequenceExample),
-      ``reason`` ("" or an earlier reason the record is bad), ``file``,
-      ``index``.
-    num_classes: label vocabulary size C.
-    max_frames: frames kept per video.
-    include_segments: also return the 2019 segment fields.
-    dequantize: float32 features in [-2, 2] instead of uint8.
-
-  Returns:
-    ``(element, reason)``: the batch element described in the module
-    docstring and a ``[B]`` string tensor, "" for a good record, else why it
-    is bad. Never fails on bad content: bad records are only flagged.
-  """
-  context = dict(_CONTEXT_COMMON)
-  context["mean_rgb"] = tf.io.RaggedFeature(tf.float32)
-  if include_segments:
-    context["segment_start_times"] = tf.io.RaggedFeature(tf.int64)
-    context["segment_labels"] = tf.io.RaggedFeature(tf.int64)
-    context["segment_scores"] = tf.io.RaggedFeature(tf.float32)
-  sequence = {
-      "rgb": tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True),
-      "audio": tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True),
-  }
-  ctx, seq, lengths = tf.io.parse_sequence_example(
-      batch["record"], context_features=context, sequence_features=sequence)
-  ids = _first_id(ctx)
-  rgb_len = tf.cast(lengths["rgb"], tf.int32)
-  audio_len = tf.cast(lengths["audio"], tf.int32)
-  rgb_bytes = tf.strings.length(seq["rgb"])   # [B, Tr], 0 on padding
-  audio_bytes = tf.strings.length(seq["audio"])
-  rgb_valid = tf.sequence_mask(rgb_len, tf.shape(rgb_bytes)[1])
-  audio_valid = tf.sequence_mask(audio_len, tf.shape(audio_bytes)[1])
-  bad_rgb_width = tf.reduce_any(rgb_valid & (rgb_bytes != feat.VISUAL_DIM), axis=1)
-  bad_audio_width = tf.reduce_any(audio_valid & (audio_bytes != feat.AUDIO_DIM), axis=1)
-
-  def width_reason(bad, widths, valid, dim, name):
-    wrong = tf.where(valid & (widths != dim), widths, -1)
-    first_wrong = tf.reduce_max(wrong, axis=1)
-    return tf.where(bad, tf.strings.join([
-        f"{name} bytes per frame not {dim}: found a frame of ",
-        tf.strings.as_string(first_wrong), " bytes"]), "")
-
-  has_mean = ctx["mean_rgb"].row_lengths() > 0
-  multi_hot, label_reason = _label_checks(ctx["labels"], num_classes)
-  reason = _pick([
-      batch["reason"],
-      tf.where(has_mean & (rgb_len == 0),
-               "video-level record (mean_rgb, no rgb frames): read it with "
-               "feature_level=video", ""),
-      tf.where((rgb_len == 0) & (audio_len == 0), "zero frames (no rgb, no audio)", ""),
-      tf.where((rgb_len == 0) & (audio_len > 0), "missing modality: no rgb frames", ""),
-      tf.where((audio_len == 0) & (rgb_len > 0), "missing modality: no audio frames", ""),
-      width_reason(bad_rgb_width, rgb_bytes, rgb_valid, feat.VISUAL_DIM, "rgb"),
-      width_reason(bad_audio_width, audio_bytes, audio_valid, feat.AUDIO_DIM, "audio"),
-      label_reason,
-  ])
-  num_frames = tf.minimum(tf.minimum(rgb_len, audio_len), max_frames)
-  t = tf.reduce_max(tf.concat([num_frames, [0]], axis=0))
-  # decode_raw pads or truncates every frame to its width, so frames of a wrong
-  # width cannot make it fail (their records are bad anyway). Strings are not
-  # sliced or selected before decoding: each such op copies every frame.
-  visual = tf.io.decode_raw(seq["rgb"], tf.uint8, fixed_length=feat.VISUAL_DIM)
-  audio = tf.io.decode_raw(seq["audio"], tf.uint8, fixed_length=feat.AUDIO_DIM)
-
-  def crop(x):
-    return tf.cond(tf.shape(x)[1] > t, lambda: x[:, :t], lambda: x)
-
-  visual = tf.reshape(crop(visual), [-1, t, feat.VISUAL_DIM])
-  audio = tf.reshape(crop(audio), [-1, t, feat.AUDIO_DIM])
-
-  def zero_tails(x):
-    mask = tf.sequence_mask(num_frames, t)[:, :, None]
-    return tf.where(mask, x, tf.zeros_like(x))
-
-  # Frames past num_frames exist only where rgb and audio lengths differ.
-  uneven = tf.reduce_any(tf.minimum(rgb_len, max_frames) != tf.minimum(audio_len, max_frames))
-  visual, audio = tf.cond(uneven, lambda: (zero_tails(visual), zero_tails(audio)),
-                          lambda: (visual, audio))
-  if dequantize:
-    visual = feat.dequantize(visual)
-    audio = feat.dequantize(audio)
-  out = {
-      "id": ids,
-      "audio": audio,
-      "visual": visual,
-      "num_frames": num_frames,
-      "labels": multi_hot,
-  }
-  if include_segments:
-    out["segment_start_times"] = tf.cast(
-        ctx["segment_start_times"].to_tensor(default_value=-1), tf.int32)
-    out["segment_labels"] = tf.cast(ctx["segment_labels"].to_tensor(default_value=-1), tf.int32)
-    out["segment_scores"] = ctx["segment_scores"].to_tensor(default_value=0.0)
-    out["num_segments"] = tf.cast(ctx["segment_labels"].row_lengths(), tf.int32)
-  return out, reason
-
-
-def decode_video_batch(batch, num_classes):
-  """Video-level twin of :func:`decode_frame_batch` (Examples with means)."""
-  spec = dict(_CONTEXT_COMMON)
-  spec["mean_rgb"] = tf.io.RaggedFeature(tf.float32)
-  spec["mean_audio"] = tf.io.RaggedFeature(tf.float32)
-  parsed = tf.io.parse_example(batch["record"], spec)
-  ids = _first_id(parsed)
-  rgb_len = tf.cast(parsed["mean_rgb"].row_lengths(), tf.int32)
-  audio_len = tf.cast(parsed["mean_audio"].row_lengths(), tf.int32)
-  multi_hot, label_reason = _label_checks(parsed["labels"], num_classes)
-
-  def len_reason(n, dim, name):
-    return tf.where((n != dim) & (n > 0), tf.strings.join(
-        [f"{name} has ", tf.strings.as_string(n), f" values, expected {dim}"]), "")
-
-  def pad_to(r, dim):
-    return r.to_tensor(default_value=0.0, shape=[None, dim])
-
-  visual = pad_to(parsed["mean_rgb"], feat.VISUAL_DIM)
-  audio = pad_to(parsed["mean_audio"], feat.AUDIO_DIM)
-  nonfinite_rgb = tf.logical_not(tf.reduce_all(tf.math.is_finite(visual), axis=1))
-  nonfinite_audio = tf.logical_not(tf.reduce_all(tf.math.is_finite(audio), axis=1))
-  reason = _pick([
-      batch["reason"],
-      tf.where((rgb_len == 0) & (audio_len == 0),
-               "no mean_rgb/mean_audio: a frame-level record? read it with "
-               "feature_level=frame", ""),
-      tf.where((rgb_len == 0) & (audio_len > 0), "missing modality: no mean_rgb", ""),
-      tf.where((audio_len == 0) & (rgb_len > 0), "missing modality: no mean_audio", ""),
-      len_reason(rgb_len, feat.VISUAL_DIM, "mean_rgb"),
-      len_reason(audio_len, feat.AUDIO_DIM, "mean_audio"),
-      tf.where(nonfinite_rgb, "mean_rgb holds NaN or Inf", ""),
-      tf.where(nonfinite_audio, "mean_audio holds NaN or Inf", ""),
-      label_reason,
-  ])
-  out = {
-      "id": ids,
-      "audio": audio,
-      "visual": visual,
-      "num_frames": tf.ones_like(rgb_len),
-      "labels": multi_hot,
-  }
-  return out, reason
-
-
-def bad_message(batch, ids, reason):
-  """Message naming the first bad record of a batch (a scalar string tensor)."""
-  i = tf.argmax(tf.cast(reason != "", tf.int32))
-  return tf.strings.join([
-      "Bad YT-8M record in ", batch["file"][i], " at record index ",
-      tf.strings.as_string(batch["index"][i]), " (video id '", ids[i], "'): ",
-      reason[i]
-  ])
 
 
 def make_dataset(pattern: str,
@@ -484,10 +275,11 @@ def make_dataset(pattern: str,
 
   def decode(batch):
     if feature_level == FRAME:
-      out, reason = decode_frame_batch(batch, num_classes, max_frames,
-                                        include_segments, dequantize)
+      out, reason = decode_lib.decode_frame_records(
+          batch["record"], num_classes, max_frames, include_segments, dequantize)
     else:
-      out, reason = decode_video_batch(batch, num_classes)
+      out, reason = decode_lib.decode_video_records(batch["record"], num_classes)
+    reason = decode_lib.pick_reason([batch["reason"], reason])
     bad = reason != ""
     if skip_bad_records:
       def note(files_, index, ids, reasons):
@@ -509,7 +301,9 @@ def make_dataset(pattern: str,
         out["record_index"] = tf.boolean_mask(batch["index"], keep)
     else:
       check = tf.debugging.Assert(
-          tf.logical_not(tf.reduce_any(bad)), [bad_message(batch, out["id"], reason)])
+          tf.logical_not(tf.reduce_any(bad)),
+          [decode_lib.first_bad_record_message(batch["file"], batch["index"],
+                                                out["id"], reason)])
       with tf.control_dependencies([check]):
         out = {k: tf.identity(v) for k, v in out.items()}
       if with_provenance:

@@ -1,0 +1,58 @@
+"""The package layout's rules, checked on the source (no imports needed)."""
+
+import ast
+import os
+import re
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+PACKAGE = os.path.join(ROOT, "yt8m_crossmodal")
+
+
+def _sources(*folders):
+  for folder in folders:
+    for dirpath, _, names in os.walk(folder):
+      for name in names:
+        if name.endswith(".py"):
+          path = os.path.join(dirpath, name)
+          with open(path) as f:
+            yield os.path.relpath(path, ROOT), f.read()
+
+
+def _imports(text):
+  for node in ast.walk(ast.parse(text)):
+    if isinstance(node, ast.Import):
+      yield from (a.name for a in node.names)
+    elif isinstance(node, ast.ImportFrom) and node.module:
+      yield node.module
+      yield from (f"{node.module}.{a.name}" for a in node.names)
+
+
+def test_no_module_imports_a_tool():
+  offenders = [(path, name) for path, text in _sources(PACKAGE, os.path.join(ROOT, "tests"),
+                                                        os.path.join(ROOT, "benchmarks"))
+               if not path.startswith(os.path.join("yt8m_crossmodal", "tools"))
+               for name in _imports(text) if name.startswith("yt8m_crossmodal.tools")]
+  assert not offenders
+
+
+def test_tools_import_runner_and_library_only():
+  for path, text in _sources(os.path.join(PACKAGE, "tools")):
+    tools = {n for n in _imports(text) if n.startswith("yt8m_crossmodal.tools.")}
+    assert tools <= {"yt8m_crossmodal.tools.runner", "yt8m_crossmodal.tools.runner.run_tool",
+                     "yt8m_crossmodal.tools.flag_config"}, path
+
+
+def test_no_private_keras_or_tf_api_outside_the_guarded_workaround():
+  private = re.compile(r"keras\.src|_flatten_layers|tensorflow\.python|\._symbolic_build"
+                       r"|_maybe_symbolic_build")
+  hits = [path for path, text in _sources(PACKAGE) if private.search(text)]
+  assert hits == [os.path.join("yt8m_crossmodal", "training", "distribution.py")]
+
+
+def test_one_source_for_feature_dims_and_the_dequantize_formula():
+  dims = re.compile(r"^(AUDIO_DIM|VISUAL_DIM)\s*=", re.M)
+  formula = re.compile(r"/\s*255\.0|/\s*512\.0")
+  assert [p for p, t in _sources(PACKAGE) if dims.search(t)] == [
+      os.path.join("yt8m_crossmodal", "data", "features.py")]
+  assert [p for p, t in _sources(PACKAGE) if formula.search(t)] == [
+      os.path.join("yt8m_crossmodal", "data", "features.py")]

@@ -1,0 +1,74 @@
+"""Tests of yt8m_crossmodal.evaluation.sync."""
+
+import numpy as np
+import pytest
+
+from yt8m_crossmodal.evaluation import sync
+
+
+def _unit(rng, *shape):
+  x = rng.standard_normal(shape).astype(np.float32)
+  return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_make_sync_tasks_windows_fit():
+  num_frames = np.array([10, 29, 30, 31, 60, 300, 5])
+  s, length = 5, 20
+  tasks, skipped = sync.make_sync_tasks(num_frames, s, length, seed=0)
+  assert skipped == 3  # 10, 29 and 5 < L + 2S = 30
+  np.testing.assert_array_equal(tasks[:, 0], [2, 3, 4, 5])
+  for _ in range(20):
+    tasks, _ = sync.make_sync_tasks(num_frames, s, length, seed=_)
+    for i, t0, d in tasks:
+      assert -s <= d <= s
+      assert t0 - s >= 0 and t0 + length + s <= num_frames[i]
+      assert t0 + d >= 0 and t0 + d + length <= num_frames[i]
+  a, _ = sync.make_sync_tasks(num_frames, s, length, seed=7)
+  b, _ = sync.make_sync_tasks(num_frames, s, length, seed=7)
+  np.testing.assert_array_equal(a, b)
+
+
+def test_estimate_offset_sign_convention():
+  rng = np.random.default_rng(0)
+  timeline = _unit(rng, 60, 16)  # The same content in both modalities.
+  t0, s, length = 20, 5, 10
+  for d in (-5, -2, 0, 3, 5):
+    excerpt = timeline[t0 + d:t0 + d + length]  # audio seconds [t0+d, ...)
+    est, scores = sync.estimate_offset(excerpt, timeline, t0, s)
+    assert est == d
+    assert scores.shape == (2 * s + 1,)
+    assert scores[d + s] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_estimate_offset_edges_and_ties():
+  constant = np.ones([30, 4], np.float32) / 2
+  est, scores = sync.estimate_offset(constant[:5], constant, 2, 3)
+  assert est == 0  # All tied: the smallest |offset|.
+  assert np.all(np.isinf(scores[:1]))  # o = -3 would start at second -1.
+  est, scores = sync.estimate_offset(constant[:5], constant, 0, 2,
+                                        visual_len=3)
+  assert est == 0 and np.all(np.isinf(scores))  # Nothing fits.
+
+
+def test_sync_metrics_hand_worked():
+  out = sync.sync_metrics([0, 1, -3], [0, 0, 0])
+  assert out["sync/exact"] == pytest.approx(1 / 3)
+  assert out["sync/within_1s"] == pytest.approx(2 / 3)
+  assert out["sync/mae_seconds"] == pytest.approx(4 / 3)
+  assert out["sync/tasks"] == 3
+  assert sync.sync_metrics([], [])["sync/tasks"] == 0
+
+
+def test_evaluate_sync_recoverable_and_not():
+  rng = np.random.default_rng(5)
+  n, t, e = 12, 60, 16
+  num_frames = np.array([60, 45, 40, 20] * 3)
+  visual = _unit(rng, n, t, e)
+  visual[np.arange(t)[None, :] >= num_frames[:, None]] = 0
+  out = sync.sync_from_timelines(visual.copy(), visual, num_frames, 5, 20, seed=1)
+  assert out["sync/exact"] == 1.0 and out["sync/mae_seconds"] == 0.0
+  assert out["sync/tasks"] == 9 and out["sync/skipped"] == 3
+  # Unrelated audio: the offset cannot be recovered.
+  audio = _unit(rng, n, t, e)
+  out = sync.sync_from_timelines(audio, visual, num_frames, 5, 20, seed=1)
+  assert out["sync/exact"] < 1.0 and out["sync/mae_seconds"] > 0.0

@@ -1,0 +1,275 @@
+"""Decoding of serialized YT-8M records, a batch at a time (no file I/O).
+
+Parsing uses the vectorized ``tf.io.parse_sequence_example`` /
+``tf.io.parse_example``. Each step is its own function: :func:`parse_frame_records`
+(protobuf -> raw tensors), :func:`frame_record_problems` (why a record is bad,
+"" when it is fine), :func:`frame_features` (bytes -> uint8 or float32
+frames, cropped, zero past ``num_frames``) and :func:`segment_fields` (2019).
+:func:`decode_frame_records` / :func:`decode_video_records` chain them. They
+never fail on bad content: bad records are only flagged, and the caller
+decides (the pipeline fails or skips with the file and record index, a
+serving signature fails the request naming the record's index in it).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence, Tuple
+
+import tensorflow as tf
+
+from yt8m_crossmodal.data import features as feat
+
+_CONTEXT_COMMON = {
+    "id": tf.io.RaggedFeature(tf.string),
+    "video_id": tf.io.RaggedFeature(tf.string),
+    "labels": tf.io.RaggedFeature(tf.int64),
+}
+
+
+def _first_id(parsed):
+  ids = tf.where(parsed["id"].row_lengths() > 0,
+                 parsed["id"].to_tensor(default_value="", shape=[None, 1])[:, 0],
+                 parsed["video_id"].to_tensor(default_value="", shape=[None, 1])[:, 0])
+  return ids
+
+
+def _label_checks(labels: tf.RaggedTensor, num_classes: int):
+  """Returns (multi_hot float32 [B, C], reason [B] strings, "" when valid)."""
+  values = labels.flat_values
+  in_range = (values >= 0) & (values < num_classes)
+  rows = tf.cast(labels.value_rowids(), tf.int64)
+  keep = tf.where(in_range)[:, 0]
+  indices = tf.stack([tf.gather(rows, keep), tf.gather(values, keep)], axis=1)
+  batch = tf.shape(labels.row_lengths(), out_type=tf.int64)[0]
+  counts = tf.scatter_nd(indices, tf.ones_like(keep, tf.float32),
+                         tf.stack([batch, tf.constant(num_classes, tf.int64)]))
+  multi_hot = tf.minimum(counts, 1.0)
+  bad = tf.reduce_any((labels < 0) | (labels >= num_classes), axis=1)
+  max_label = tf.reduce_max(labels, axis=1)
+  min_label = tf.reduce_min(labels, axis=1)
+  reason = tf.where(bad, tf.strings.join([
+      f"labels out of [0, {num_classes}): min ",
+      tf.strings.as_string(min_label), ", max ", tf.strings.as_string(max_label)
+  ]), "")
+  return multi_hot, reason
+
+
+def pick_reason(reasons: Sequence[tf.Tensor]) -> tf.Tensor:
+  """First non-empty reason per record; [B] strings."""
+  out = reasons[-1]
+  for r in reversed(reasons[:-1]):
+    out = tf.where(r != "", r, out)
+  return out
+
+
+def parse_frame_records(records: tf.Tensor, include_segments: bool = False):
+  """Parses serialized frame-level SequenceExamples.
+
+  Args:
+    records: string [B].
+    include_segments: also parse the 2019 segment fields.
+
+  Returns:
+    ``(context, sequence, lengths)`` of ``tf.io.parse_sequence_example``:
+    context ``id``, ``video_id``, ``labels``, ``mean_rgb`` (ragged) and the
+    segment fields; sequence ``rgb`` / ``audio`` string [B, T'] (one string
+    per second); lengths int64 [B] per sequence feature.
+  """
+  context = dict(_CONTEXT_COMMON)
+  context["mean_rgb"] = tf.io.RaggedFeature(tf.float32)
+  if include_segments:
+    context["segment_start_times"] = tf.io.RaggedFeature(tf.int64)
+    context["segment_labels"] = tf.io.RaggedFeature(tf.int64)
+    context["segment_scores"] = tf.io.RaggedFeature(tf.float32)
+  sequence = {
+      "rgb": tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True),
+      "audio": tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True),
+  }
+  return tf.io.parse_sequence_example(
+      records, context_features=context, sequence_features=sequence)
+
+
+def _width_reason(widths, valid, dim, name):
+  """Why a record has frames of the wrong byte width ([B] strings)."""
+  wrong = tf.where(valid & (widths != dim), widths, -1)
+  bad = tf.reduce_any(valid & (widths != dim), axis=1)
+  return tf.where(bad, tf.strings.join([
+      f"{name} bytes per frame not {dim}: found a frame of ",
+      tf.strings.as_string(tf.reduce_max(wrong, axis=1)), " bytes"]), "")
+
+
+def frame_record_problems(context, sequence, lengths, num_classes: int):
+  """Validates parsed frame-level records.
+
+  Returns:
+    ``(multi_hot float32 [B, C], reason string [B])``: reason is "" for a good
+    record, else the first problem found (a video-level record, zero frames, a
+    missing modality, a wrong frame width, labels out of range).
+  """
+  rgb_len = tf.cast(lengths["rgb"], tf.int32)
+  audio_len = tf.cast(lengths["audio"], tf.int32)
+  rgb_bytes = tf.strings.length(sequence["rgb"])   # [B, Tr], 0 on padding
+  audio_bytes = tf.strings.length(sequence["audio"])
+  rgb_valid = tf.sequence_mask(rgb_len, tf.shape(rgb_bytes)[1])
+  audio_valid = tf.sequence_mask(audio_len, tf.shape(audio_bytes)[1])
+  has_mean = context["mean_rgb"].row_lengths() > 0
+  multi_hot, label_reason = _label_checks(context["labels"], num_classes)
+  reason = pick_reason([
+      tf.where(has_mean & (rgb_len == 0),
+               "video-level record (mean_rgb, no rgb frames): read it with "
+               "feature_level=video", ""),
+      tf.where((rgb_len == 0) & (audio_len == 0), "zero frames (no rgb, no audio)", ""),
+      tf.where((rgb_len == 0) & (audio_len > 0), "missing modality: no rgb frames", ""),
+      tf.where((audio_len == 0) & (rgb_len > 0), "missing modality: no audio frames", ""),
+      _width_reason(rgb_bytes, rgb_valid, feat.VISUAL_DIM, "rgb"),
+      _width_reason(audio_bytes, audio_valid, feat.AUDIO_DIM, "audio"),
+      label_reason,
+  ])
+  return multi_hot, reason
+
+
+def frame_features(sequence, lengths, max_frames: int, dequantize: bool
+                   ) -> Dict[str, tf.Tensor]:
+  """Frames of parsed records, cropped to ``max_frames``.
+
+  Returns:
+    ``audio`` [B, T, 128] and ``visual`` [B, T, 1024] (uint8, or float32
+    when ``dequantize``), zero past ``num_frames`` int32 [B] =
+    ``min(len(rgb), len(audio), max_frames)``; T is the longest kept video.
+  """
+  rgb_len = tf.cast(lengths["rgb"], tf.int32)
+  audio_len = tf.cast(lengths["audio"], tf.int32)
+  num_frames = tf.minimum(tf.minimum(rgb_len, audio_len), max_frames)
+  t = tf.reduce_max(tf.concat([num_frames, [0]], axis=0))
+  # decode_raw pads or truncates every frame to its width, so frames of a wrong
+  # width cannot make it fail (their records are bad anyway). Strings are not
+  # sliced or selected before decoding: each such op copies every frame.
+  visual = tf.io.decode_raw(sequence["rgb"], tf.uint8, fixed_length=feat.VISUAL_DIM)
+  audio = tf.io.decode_raw(sequence["audio"], tf.uint8, fixed_length=feat.AUDIO_DIM)
+
+  def crop(x):
+    return tf.cond(tf.shape(x)[1] > t, lambda: x[:, :t], lambda: x)
+
+  visual = tf.reshape(crop(visual), [-1, t, feat.VISUAL_DIM])
+  audio = tf.reshape(crop(audio), [-1, t, feat.AUDIO_DIM])
+
+  def zero_tails(x):
+    mask = tf.sequence_mask(num_frames, t)[:, :, None]
+    return tf.where(mask, x, tf.zeros_like(x))
+
+  # Frames past num_frames exist only where rgb and audio lengths differ.
+  uneven = tf.reduce_any(tf.minimum(rgb_len, max_frames) != tf.minimum(audio_len, max_frames))
+  visual, audio = tf.cond(uneven, lambda: (zero_tails(visual), zero_tails(audio)),
+                          lambda: (visual, audio))
+  if dequantize:
+    visual = feat.dequantize(visual)
+    audio = feat.dequantize(audio)
+  return {"audio": audio, "visual": visual, "num_frames": num_frames}
+
+
+def segment_fields(context) -> Dict[str, tf.Tensor]:
+  """The 2019 segment fields, padded: starts and labels with -1, scores with 0."""
+  return {
+      "segment_start_times": tf.cast(
+          context["segment_start_times"].to_tensor(default_value=-1), tf.int32),
+      "segment_labels": tf.cast(context["segment_labels"].to_tensor(default_value=-1),
+                                tf.int32),
+      "segment_scores": context["segment_scores"].to_tensor(default_value=0.0),
+      "num_segments": tf.cast(context["segment_labels"].row_lengths(), tf.int32),
+  }
+
+
+def decode_frame_records(records: tf.Tensor, num_classes: int, max_frames: int,
+                         include_segments: bool = False, dequantize: bool = False
+                         ) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+  """Parses, validates and decodes serialized frame-level records.
+
+  Args:
+    records: string [B] serialized SequenceExamples.
+    num_classes: label vocabulary size C.
+    max_frames: frames kept per video.
+    include_segments: also return the 2019 segment fields.
+    dequantize: float32 features in [-2, 2] instead of uint8.
+
+  Returns:
+    ``(element, reason)``: ``id`` string [B], ``audio``, ``visual``,
+    ``num_frames`` (see :func:`frame_features`), ``labels`` float32 [B, C]
+    (and the segment fields); ``reason`` string [B], "" for a good record.
+  """
+  context, sequence, lengths = parse_frame_records(records, include_segments)
+  multi_hot, reason = frame_record_problems(context, sequence, lengths, num_classes)
+  out = {"id": _first_id(context)}
+  out.update(frame_features(sequence, lengths, max_frames, dequantize))
+  out["labels"] = multi_hot
+  if include_segments:
+    out.update(segment_fields(context))
+  return out, reason
+
+
+def decode_video_records(records: tf.Tensor, num_classes: int
+                         ) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+  """Video-level twin of :func:`decode_frame_records` (Examples with means).
+
+  Returns:
+    ``(element, reason)``: ``audio`` float32 [B, 128] (``mean_audio``),
+    ``visual`` float32 [B, 1024] (``mean_rgb``), ``num_frames`` 1,
+    ``id``, ``labels``; reason as for frames (wrong lengths, NaN/Inf...).
+  """
+  spec = dict(_CONTEXT_COMMON)
+  spec["mean_rgb"] = tf.io.RaggedFeature(tf.float32)
+  spec["mean_audio"] = tf.io.RaggedFeature(tf.float32)
+  parsed = tf.io.parse_example(records, spec)
+  ids = _first_id(parsed)
+  rgb_len = tf.cast(parsed["mean_rgb"].row_lengths(), tf.int32)
+  audio_len = tf.cast(parsed["mean_audio"].row_lengths(), tf.int32)
+  multi_hot, label_reason = _label_checks(parsed["labels"], num_classes)
+
+  def len_reason(n, dim, name):
+    return tf.where((n != dim) & (n > 0), tf.strings.join(
+        [f"{name} has ", tf.strings.as_string(n), f" values, expected {dim}"]), "")
+
+  def pad_to(r, dim):
+    return r.to_tensor(default_value=0.0, shape=[None, dim])
+
+  visual = pad_to(parsed["mean_rgb"], feat.VISUAL_DIM)
+  audio = pad_to(parsed["mean_audio"], feat.AUDIO_DIM)
+  nonfinite_rgb = tf.logical_not(tf.reduce_all(tf.math.is_finite(visual), axis=1))
+  nonfinite_audio = tf.logical_not(tf.reduce_all(tf.math.is_finite(audio), axis=1))
+  reason = pick_reason([
+      tf.where((rgb_len == 0) & (audio_len == 0),
+               "no mean_rgb/mean_audio: a frame-level record? read it with "
+               "feature_level=frame", ""),
+      tf.where((rgb_len == 0) & (audio_len > 0), "missing modality: no mean_rgb", ""),
+      tf.where((audio_len == 0) & (rgb_len > 0), "missing modality: no mean_audio", ""),
+      len_reason(rgb_len, feat.VISUAL_DIM, "mean_rgb"),
+      len_reason(audio_len, feat.AUDIO_DIM, "mean_audio"),
+      tf.where(nonfinite_rgb, "mean_rgb holds NaN or Inf", ""),
+      tf.where(nonfinite_audio, "mean_audio holds NaN or Inf", ""),
+      label_reason,
+  ])
+  out = {
+      "id": ids,
+      "audio": audio,
+      "visual": visual,
+      "num_frames": tf.ones_like(rgb_len),
+      "labels": multi_hot,
+  }
+  return out, reason
+
+
+def first_bad_record_message(where, index, ids, reason) -> tf.Tensor:
+  """Message naming the first bad record of a batch (scalar string).
+
+  Args:
+    where: string [B] file of each record, or a scalar ("request").
+    index: int64 [B] record index (in its file, or in the request).
+    ids: string [B] video ids.
+    reason: string [B], "" for good records.
+  """
+  i = tf.argmax(tf.cast(reason != "", tf.int32))
+  where = tf.convert_to_tensor(where)
+  source = where[i] if where.shape.rank else where
+  return tf.strings.join([
+      "Bad YT-8M record in ", source, " at record index ",
+      tf.strings.as_string(index[i]), " (video id '", ids[i], "'): ", reason[i]
+  ])

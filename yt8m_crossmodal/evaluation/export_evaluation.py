@@ -1,0 +1,163 @@
+"""Evaluating an export through its serving signatures (``yt8m-evaluate``).
+
+Example::
+
+  yt8m-evaluate --export_dir=saved_models/temporal \\
+      --data='/data/yt8m/frame/validate00*.tfrecord' --output_dir=eval/temporal
+  yt8m-evaluate --export_dir=saved_models/temporal/3 --data=... --max_videos=2000
+
+``--export_dir`` is a model folder (its highest version is used) or a version
+folder. Nothing of the training code runs: the SavedModel is loaded with
+``tf.saved_model.load`` and its ``encode_audio`` / ``encode_visual``
+signatures, wrapped as encode functions, embed the data (read with the
+project's reader, which gives the features the signatures take after
+dequantization) for :mod:`yt8m_crossmodal.evaluation.embedding`.
+
+Metrics (keys of the JSON line and of ``metrics.json``):
+
+- clip retrieval, both directions (``a2v`` = audio query, visual candidates;
+  ``v2a``): ``recall@1/5/10``, ``median_rank``, ``mean_rank``, ``map`` over
+  the whole set (``all/...``) and a fixed random pool per ``--pool_sizes``
+  entry (``pool256/...``), see :mod:`yt8m_crossmodal.evaluation.metrics`;
+- frame level: ``timeline/a2v_recall@1`` ..., sync (``sync/exact``,
+  ``sync/within_1s``, ``sync/mae_seconds``, ``sync/tasks``, ``sync/skipped``:
+  audio excerpts of ``--excerpt_seconds`` encoded alone, offsets within
+  ``--max_offset``);
+- frame level, temporal re-ranking: each query's top ``--rerank_top`` clip
+  candidates (exact search over the whole set) are re-scored with
+  :func:`yt8m_crossmodal.retrieval.rerank_by_timeline` (``--rerank_alpha``
+  weight of the clip score): ``rerank/a2v_recall@1_before`` / ``_after`` and
+  ``rerank/a2v_recall@<N>`` (the ceiling: true match among the N).
+
+With ``--output_dir``: ``metrics.json``, TensorBoard scalars
+(``tensorboard/``, step = export version), ``recall_at_k.png`` (Recall@K per
+direction), ``sync_offsets.png`` (similarity vs offset of a few sync tasks,
+estimated and true offsets marked), ``mturk_batch.csv`` (Mechanical Turk batch
+input: one row per query and direction, ``query_id, query_modality,
+candidate_modality, candidate_1_id, candidate_1_rank, ...``) and
+``index.html`` (the same queries with their top results, scores and whether
+the true match is among them).
+
+The last stdout line is one JSON object (NaN written as null).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Any, Dict, Tuple
+
+from absl import logging
+
+from yt8m_crossmodal.config import option
+from yt8m_crossmodal.data import pipeline
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.evaluation import embedding, reports, sync
+from yt8m_crossmodal.evaluation.rerank import rerank_metrics
+from yt8m_crossmodal.serving.loading import LoadedExport, load_export
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+  """Options of ``yt8m-evaluate`` (each field is a flag of the same name)."""
+
+  export_dir: str = option("", "Model folder (highest version used) or version folder.")
+  data: str = option("", "File pattern(s) of the evaluation TFRecords.")
+  output_dir: str = option("", "Where metrics.json, plots, TensorBoard, mturk_batch.csv "
+                       "and index.html go ('': stdout only).")
+  pool_sizes: Tuple[int, ...] = option((256, 1000), "Candidate pool sizes (the whole "
+                                   "set is always scored too).")
+  max_offset: int = option(5, "Sync: offsets in [-S, S] seconds.")
+  excerpt_seconds: int = option(20, "Sync: audio excerpt length L in seconds.")
+  max_videos: int = option(0, "Videos evaluated (0: all).")
+  batch_size: int = option(64, "Videos encoded per signature call.")
+  rerank_top: int = option(10, "Temporal re-ranking: clip candidates re-scored per query.")
+  rerank_alpha: float = option(0.5, "Temporal re-ranking: weight of the clip score.")
+  rated_queries: int = option(100, "Queries per direction in mturk_batch.csv and "
+                          "index.html (0: all).")
+  rated_candidates: int = option(5, "Top results per query in mturk_batch.csv / index.html.")
+  sync_plots: int = option(4, "Sync tasks drawn in sync_offsets.png.")
+  seed: int = option(0, "Seed of the pools and sync tasks.")
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+
+
+def _check(cfg: EvaluateConfig) -> None:
+  if not cfg.data:
+    raise UsageError("--data is required")
+  if any(p < 2 for p in cfg.pool_sizes):
+    raise UsageError(f"--pool_sizes must be >= 2, got {list(cfg.pool_sizes)}")
+  for name in ("batch_size", "rerank_top", "rated_candidates", "excerpt_seconds"):
+    if getattr(cfg, name) <= 0:
+      raise UsageError(f"--{name} must be positive")
+  if cfg.max_offset < 0 or cfg.max_videos < 0 or cfg.rated_queries < 0:
+    raise UsageError("--max_offset, --max_videos and --rated_queries must be >= 0")
+  if not 0.0 <= cfg.rerank_alpha <= 1.0:
+    raise UsageError(f"--rerank_alpha must be in [0, 1], got {cfg.rerank_alpha}")
+
+
+def embed_with_export(exp: LoadedExport, pattern: str, batch_size: int = 64,
+          max_videos: int = 0, skip_bad_records: bool = False) -> embedding.EmbeddedSet:
+  """Embeds the videos of ``pattern`` through the export's signatures."""
+  frame = exp.feature_level == "frame"
+  ds = pipeline.make_dataset(
+      pattern, feature_level=exp.feature_level, batch_size=batch_size,
+      num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
+      skip_bad_records=skip_bad_records)
+  start = time.time()
+
+  def progress(n):
+    logging.info("embedded %d videos (%.1f videos/s)", n, n / max(1e-9, time.time() - start))
+
+  return embedding.embed_dataset(ds, exp.encode_fn("audio"), exp.encode_fn("visual"),
+                              limit=max_videos, keep_audio_features=frame,
+                              progress=progress)
+
+
+def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
+  """Evaluates as configured; returns the flat result dict (also written)."""
+  _check(cfg)
+  exp = load_export(cfg.export_dir)
+  frame = exp.feature_level == "frame"
+  embedded = embed_with_export(exp, cfg.data, cfg.batch_size, cfg.max_videos, cfg.skip_bad_records)
+  n = len(embedded)
+  logging.info("embedded %d videos with %s", n, exp.path)
+  pools = tuple(int(p) for p in cfg.pool_sizes) + (None,)
+  result: Dict[str, Any] = {"export": os.path.abspath(exp.path), "version": exp.version,
+                            "feature_level": exp.feature_level,
+                            "embedding_size": exp.embedding_size}
+  result.update(embedding.evaluate_embedded(embedded, None, pool_sizes=pools,
+                                         max_offset=cfg.max_offset,
+                                         excerpt_seconds=cfg.excerpt_seconds,
+                                         seed=cfg.seed))
+  details = None
+  if frame and embedded.has_timelines:
+    sync_result, details = sync.sync_from_encoded_excerpts(
+        embedded, exp.encode_fn("audio"), cfg.max_offset, cfg.excerpt_seconds,
+        seed=cfg.seed, batch_size=cfg.batch_size, return_details=True)
+    result.update(sync_result)
+    result.update(rerank_metrics(embedded, cfg.rerank_top, cfg.rerank_alpha))
+  result = {k: reports.jsonable(v) for k, v in result.items()}
+
+  if cfg.output_dir:
+    out = cfg.output_dir
+    os.makedirs(out, exist_ok=True)
+    files = {"metrics": os.path.join(out, "metrics.json"),
+             "tensorboard": os.path.join(out, "tensorboard"),
+             "recall_plot": os.path.join(out, "recall_at_k.png"),
+             "mturk_csv": os.path.join(out, "mturk_batch.csv"),
+             "html": os.path.join(out, "index.html")}
+    reports.plot_recall_curves(embedded, files["recall_plot"])
+    if details is not None:
+      sync_path = os.path.join(out, "sync_offsets.png")
+      if reports.plot_sync(details, embedded.ids, cfg.max_offset, cfg.sync_plots, sync_path):
+        files["sync_plot"] = sync_path
+    tops = reports.top_results(embedded, cfg.rated_queries, cfg.rated_candidates)
+    reports.write_mturk_csv(embedded, tops, min(cfg.rated_candidates, n), files["mturk_csv"])
+    reports.write_html(embedded, tops, result, files["html"])
+    reports.write_tensorboard(result, files["tensorboard"], step=exp.version or 0)
+    result["files"] = files
+    with open(files["metrics"], "w") as f:
+      json.dump(result, f, indent=2, sort_keys=True)
+  return result

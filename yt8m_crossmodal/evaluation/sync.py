@@ -1,0 +1,245 @@
+"""Synchronization: offset tasks, the offset estimate and its accuracy.
+
+:func:`make_sync_tasks` draws ``(video, t0, d)`` tasks: the audio excerpt is
+audio seconds ``[t0 + d, t0 + d + L)`` and the visual reference window is
+``[t0 - S, t0 + L + S)``. :func:`estimate_offset` scores every candidate
+offset ``o`` in ``-S .. S`` by ``mean_t <audio_excerpt[t], visual[t0 + o +
+t]>`` (audio second ``u`` belongs with visual second ``u``), so the true
+offset ``d`` is the best match.
+
+Two protocols, one estimation loop (:func:`estimate_offsets`):
+
+- :func:`sync_from_timelines`: the excerpt is cut from the full-length audio
+  timeline (the encoder saw the whole video);
+- :func:`sync_from_encoded_excerpts`: the excerpt's audio is encoded on its
+  own, as a user's clip would be.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from yt8m_crossmodal.data import features as feat
+from yt8m_crossmodal.retrieval import alignment
+
+if TYPE_CHECKING:
+  from yt8m_crossmodal.evaluation.embedding import EmbeddedSet
+  from yt8m_crossmodal.serving.encode import EncodeFn
+
+def make_sync_tasks(num_frames: np.ndarray,
+                    max_offset: int,
+                    excerpt_seconds: int,
+                    seed: int = 0) -> Tuple[np.ndarray, int]:
+  """Draws one synchronization task per video that is long enough.
+
+  A task ``(i, t0, d)`` asks to recover the offset ``d`` of the audio excerpt
+  (audio seconds ``[t0 + d, t0 + d + L)`` of video i) against the visual
+  reference window ``[t0 - S, t0 + L + S)``. ``t0`` is uniform in
+  ``[S, num_frames - L - S]`` and ``d`` uniform in ``-S .. S`` (integers), so
+  both windows lie within ``[0, num_frames)``; a video needs
+  ``num_frames >= L + 2 S``.
+
+  Args:
+    num_frames: [N] valid seconds per video.
+    max_offset: S >= 0.
+    excerpt_seconds: L >= 1.
+    seed: random seed (deterministic tasks for a seed).
+
+  Returns:
+    ``(tasks, num_skipped)``: tasks is an int64 array [M, 3] of
+    ``(video_index, t0, true_offset)`` rows in video order; num_skipped is the
+    number of videos too short for a task (N = M + num_skipped).
+  """
+  max_offset, excerpt_seconds = int(max_offset), int(excerpt_seconds)
+  if max_offset < 0:
+    raise ValueError(f"max_offset must be >= 0, got {max_offset}")
+  if excerpt_seconds < 1:
+    raise ValueError(f"excerpt_seconds must be >= 1, got {excerpt_seconds}")
+  num_frames = np.asarray(num_frames, np.int64).reshape(-1)
+  rng = np.random.default_rng(seed)
+  ok = num_frames >= excerpt_seconds + 2 * max_offset
+  videos = np.nonzero(ok)[0]
+  hi = num_frames[videos] - excerpt_seconds - max_offset  # inclusive
+  t0 = rng.integers(max_offset, hi + 1) if videos.size else hi
+  offsets = rng.integers(-max_offset, max_offset + 1, size=videos.size)
+  tasks = np.stack([videos, t0, offsets], axis=1).astype(np.int64)
+  return tasks.reshape(-1, 3), int(np.count_nonzero(~ok))
+
+
+def estimate_offset(audio_excerpt_timeline: np.ndarray,
+                    visual_timeline: np.ndarray,
+                    t0: int,
+                    max_offset: int,
+                    visual_len: Optional[int] = None
+                    ) -> Tuple[int, np.ndarray]:
+  """Estimates the offset of an audio excerpt against a visual timeline.
+
+  Args:
+    audio_excerpt_timeline: [L, E] audio embeddings of the excerpt (audio
+      seconds ``[t0 + d, t0 + d + L)`` for an unknown d).
+    visual_timeline: [T, E] visual timeline of the video.
+    t0: start of the excerpt at offset 0.
+    max_offset: S; offsets ``-S .. S`` are scored.
+    visual_len: valid seconds of ``visual_timeline`` (default T).
+
+  Returns:
+    ``(offset, scores)``: scores is float32 [2S + 1] with
+    ``scores[o + S] = mean_t <audio_excerpt[t], visual[t0 + o + t]>``
+    (computed by :func:`yt8m_crossmodal.retrieval.alignment.diagonal_scores`);
+    offsets whose window leaves ``[0, visual_len)`` score -inf. The estimate
+    is the best-scoring offset (ties: the smallest |o|, then the negative
+    one); 0 if no offset is feasible.
+  """
+  max_offset, t0 = int(max_offset), int(t0)
+  excerpt = np.asarray(audio_excerpt_timeline)
+  visual = np.asarray(visual_timeline)
+  length = excerpt.shape[0]
+  total = visual.shape[0] if visual_len is None else min(int(visual_len),
+                                                          visual.shape[0])
+  scores = np.full([2 * max_offset + 1], -np.inf, np.float32)
+  lo = max(-max_offset, -t0)  # smallest feasible offset
+  hi = min(max_offset, total - length - t0)  # largest feasible offset
+  if length > 0 and hi >= lo:
+    window = visual[t0 + lo:t0 + hi + length]
+    scores[lo + max_offset:hi + max_offset + 1] = alignment.diagonal_scores(
+        excerpt, window)
+  if not np.any(np.isfinite(scores)):
+    return 0, scores
+  offsets = np.arange(-max_offset, max_offset + 1)
+  best = scores.max()
+  tied = offsets[scores == best]
+  return int(tied[np.lexsort((tied, np.abs(tied)))[0]]), scores
+
+
+def sync_metrics(estimated: np.ndarray, true: np.ndarray) -> Dict[str, float]:
+  """Synchronization accuracy.
+
+  Args:
+    estimated: [M] estimated offsets (seconds).
+    true: [M] true offsets.
+
+  Returns:
+    ``{"sync/exact": fraction |est - true| == 0, "sync/within_1s": fraction
+    <= 1, "sync/mae_seconds": mean |est - true|, "sync/tasks": M}``; the
+    rates are NaN when M == 0.
+  """
+  estimated = np.asarray(estimated, np.float64).reshape(-1)
+  true = np.asarray(true, np.float64).reshape(-1)
+  if estimated.shape != true.shape:
+    raise ValueError(f"{estimated.size} estimates for {true.size} true offsets")
+  if estimated.size == 0:
+    nan = float("nan")
+    return {"sync/exact": nan, "sync/within_1s": nan,
+            "sync/mae_seconds": nan, "sync/tasks": 0}
+  err = np.abs(estimated - true)
+  return {
+      "sync/exact": float(np.mean(err == 0)),
+      "sync/within_1s": float(np.mean(err <= 1)),
+      "sync/mae_seconds": float(np.mean(err)),
+      "sync/tasks": int(estimated.size),
+  }
+
+
+def estimate_offsets(tasks: np.ndarray, excerpts, visual_timelines,
+                     max_offset: int, num_frames=None) -> Tuple[np.ndarray, np.ndarray]:
+  """Estimates the offset of every task.
+
+  Args:
+    tasks: int [M, 3] rows ``(video, t0, true offset)``.
+    excerpts: M audio excerpt timelines, each [L, E].
+    visual_timelines: per video [T_i, E] (a list or an [N, T, E] array).
+    max_offset: S.
+    num_frames: [N] valid seconds per video (default: each timeline's length).
+
+  Returns:
+    ``(estimated int64 [M], scores float32 [M, 2S + 1])``.
+  """
+  estimated = np.zeros([len(tasks)], np.int64)
+  scores = np.zeros([len(tasks), 2 * max_offset + 1], np.float32)
+  for j, (i, t0, _) in enumerate(tasks):
+    length = None if num_frames is None else int(num_frames[i])
+    estimated[j], scores[j] = estimate_offset(excerpts[j], visual_timelines[i], t0,
+                                              max_offset, length)
+  return estimated, scores
+
+
+def _score(tasks, estimated, skipped) -> Dict[str, float]:
+  out = sync_metrics(estimated, tasks[:, 2] if len(tasks) else estimated)
+  out["sync/skipped"] = skipped
+  return out
+
+
+def sync_from_timelines(audio_timelines, visual_timelines, num_frames,
+                        max_offset: int, excerpt_seconds: int, seed: int = 0
+                        ) -> Dict[str, float]:
+  """Sync accuracy with excerpts cut from full-length audio timelines.
+
+  Args:
+    audio_timelines / visual_timelines: per video [T_i, E] (lists, or
+      [N, T, E] arrays zero past num_frames).
+    num_frames: [N] valid seconds per video.
+    max_offset: S.
+    excerpt_seconds: L.
+    seed: seed of :func:`make_sync_tasks`.
+
+  Returns:
+    :func:`sync_metrics` plus ``"sync/skipped"`` (videos too short).
+  """
+  tasks, skipped = make_sync_tasks(num_frames, max_offset, excerpt_seconds, seed)
+  excerpts = [audio_timelines[i][t0 + d:t0 + d + excerpt_seconds] for i, t0, d in tasks]
+  estimated, _ = estimate_offsets(tasks, excerpts, visual_timelines, max_offset,
+                                  num_frames)
+  return _score(tasks, estimated, skipped)
+
+
+def sync_tasks_and_excerpts(embedded: "EmbeddedSet", max_offset: int, excerpt_seconds: int,
+                            seed: int = 0):
+  """Draws sync tasks and cuts their audio excerpts.
+
+  Returns:
+    ``(tasks [M, 3] int64 rows (video, t0, true offset), excerpts uint8 or
+    float [M, L, 128], skipped)``: the excerpt of task j is audio seconds
+    ``[t0 + d, t0 + d + L)`` of its video: the audio shifted by ``d``.
+  """
+  if embedded.audio_features is None:
+    raise ValueError("sync evaluation needs the audio features (keep_audio_features=True)")
+  tasks, skipped = make_sync_tasks(embedded.num_frames, max_offset,
+                                   excerpt_seconds, seed)
+  excerpts = np.stack([
+      embedded.audio_features[i][t0 + d:t0 + d + excerpt_seconds] for i, t0, d in tasks
+  ]) if len(tasks) else np.zeros((0, excerpt_seconds, feat.AUDIO_DIM), np.uint8)
+  return tasks, excerpts, skipped
+
+
+def sync_from_encoded_excerpts(embedded: "EmbeddedSet", encode_audio: "EncodeFn",
+                               max_offset: int, excerpt_seconds: int, seed: int = 0,
+                               batch_size: int = 128, return_details: bool = False):
+  """Sync accuracy with audio excerpts encoded on their own.
+
+  For each video long enough, audio seconds ``[t0 + d, t0 + d + L)`` are cut
+  out (the soundtrack shifted by a true offset ``d`` in ``[-S, S]``), encoded
+  alone, as a user's clip would be, and aligned against the video's visual
+  timeline around ``t0`` (:func:`estimate_offset`).
+
+  Returns:
+    :func:`sync_metrics` plus ``sync/skipped``; with ``return_details`` also
+    ``(tasks, estimated, scores [M, 2S + 1])``.
+  """
+  if not embedded.has_timelines:
+    raise ValueError("synchronization needs timelines (a frame-level model)")
+  tasks, excerpts, skipped = sync_tasks_and_excerpts(embedded, max_offset,
+                                                     excerpt_seconds, seed)
+  timelines: List[np.ndarray] = []
+  for start in range(0, len(tasks), batch_size):
+    chunk = excerpts[start:start + batch_size]
+    lengths = np.full([len(chunk)], excerpt_seconds, np.int32)
+    _, encoded = encode_audio(feat.to_float(chunk), lengths)
+    timelines.extend(np.asarray(encoded))
+  estimated, scores = estimate_offsets(tasks, timelines, embedded.visual_timelines,
+                                       max_offset)
+  out = _score(tasks, estimated, skipped)
+  if return_details:
+    return out, (tasks, estimated, scores)
+  return out

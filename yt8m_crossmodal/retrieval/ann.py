@@ -1,0 +1,182 @@
+"""Approximate search with faiss: HNSW and IVF indexes over clip embeddings."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from yt8m_crossmodal.retrieval.exact import (check_catalogue_matrix, check_k,
+                                             check_queries)
+
+
+def _faiss():
+  import faiss  # Lazy: the exact path and the metrics need numpy only.
+  return faiss
+
+
+def _default_nlist(n: int) -> int:
+  """About 4 sqrt(N) lists (a power of 2), at least 39 training points each."""
+  target = 4.0 * np.sqrt(n)
+  nlist = 1 << max(0, int(round(np.log2(max(target, 1.0)))))
+  return int(max(1, min(nlist, n // 39)))
+
+
+def build_index(matrix: np.ndarray,
+                kind: str = "hnsw",
+                *,
+                hnsw_m: int = 32,
+                ef_construction: int = 80,
+                ef_search: int = 128,
+                nlist: Optional[int] = None,
+                nprobe: int = 16,
+                train_size: Optional[int] = None,
+                niter: int = 10,
+                seed: int = 0,
+                add_chunk: int = 65536):
+  """Builds an inner-product faiss index over ``matrix``.
+
+  Args:
+    matrix: [N, E] embeddings (unit vectors).
+    kind: ``"hnsw"`` (``IndexHNSWFlat``, METRIC_INNER_PRODUCT), ``"ivf"``
+      (``IndexIVFFlat`` over a flat inner-product quantizer) or ``"flat"``
+      (``IndexFlatIP``, exact).
+    hnsw_m: HNSW neighbours per node (M).
+    ef_construction: HNSW build beam width.
+    ef_search: HNSW default search beam width (>= k is needed).
+    nlist: IVF lists (default: about 4 sqrt(N), a power of 2).
+    nprobe: IVF default lists visited per query.
+    train_size: IVF k-means training points (default min(N, 64 nlist)),
+      sampled without replacement with ``seed``.
+    niter: IVF k-means iterations.
+    seed: seed of the training sample and k-means.
+    add_chunk: rows converted to float32 and added per call.
+
+  Returns:
+    The faiss index (``index_params(index)`` describes it).
+
+  Raises:
+    ValueError: empty matrix or unknown kind.
+  """
+  faiss = _faiss()
+  matrix = check_catalogue_matrix(matrix)
+  n, width = matrix.shape
+  kind = kind.lower()
+  if kind == "hnsw":
+    index = faiss.IndexHNSWFlat(width, int(hnsw_m), faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efConstruction = int(ef_construction)
+    index.hnsw.efSearch = int(ef_search)
+  elif kind == "ivf":
+    nlist = _default_nlist(n) if nlist is None else int(nlist)
+    nlist = max(1, min(nlist, n))
+    quantizer = faiss.IndexFlatIP(width)
+    index = faiss.IndexIVFFlat(quantizer, width, nlist,
+                               faiss.METRIC_INNER_PRODUCT)
+    index.cp.niter = int(niter)
+    index.cp.seed = int(seed)
+    index.cp.spherical = True  # Unit-norm centroids suit inner product.
+    index.cp.max_points_per_centroid = 1 << 30  # We sample ourselves.
+    size = min(n, 64 * nlist) if train_size is None else min(n, train_size)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, size=max(size, nlist), replace=False))
+    index.train(np.ascontiguousarray(matrix[sample], dtype=np.float32))
+    index.nprobe = int(nprobe)
+    # Keep the quantizer alive with the index (SWIG ownership).
+    index.own_fields = True
+    quantizer.this.disown()
+  elif kind == "flat":
+    index = faiss.IndexFlatIP(width)
+  else:
+    raise ValueError(f"Unknown index kind {kind!r}: hnsw, ivf or flat")
+  for start in range(0, n, add_chunk):
+    index.add(np.ascontiguousarray(matrix[start:start + add_chunk],
+                                   dtype=np.float32))
+  return index
+
+
+def _ivf(index):
+  faiss = _faiss()
+  try:
+    return faiss.extract_index_ivf(index)
+  except RuntimeError:
+    return None
+
+
+def index_params(index) -> Dict[str, Any]:
+  """JSON-able description of a faiss index (kind and parameters)."""
+  faiss = _faiss()
+  params: Dict[str, Any] = {"dimension": int(index.d),
+                            "ntotal": int(index.ntotal),
+                            "metric": "inner_product"}
+  if isinstance(index, faiss.IndexHNSW):
+    params.update(kind="hnsw", M=int(index.hnsw.nb_neighbors(1)),
+                  ef_construction=int(index.hnsw.efConstruction),
+                  ef_search=int(index.hnsw.efSearch))
+  elif _ivf(index) is not None:
+    ivf = _ivf(index)
+    params.update(kind="ivf", nlist=int(ivf.nlist), nprobe=int(ivf.nprobe))
+  elif isinstance(index, faiss.IndexFlat):
+    params.update(kind="flat")
+  else:
+    params.update(kind=type(index).__name__)
+  return params
+
+
+def set_search_params(index, nprobe: Optional[int] = None,
+                      ef_search: Optional[int] = None) -> None:
+  """Sets IVF ``nprobe`` / HNSW ``efSearch`` on ``index`` (None: unchanged)."""
+  faiss = _faiss()
+  if nprobe is not None and _ivf(index) is not None:
+    _ivf(index).nprobe = int(nprobe)
+  if ef_search is not None and isinstance(index, faiss.IndexHNSW):
+    index.hnsw.efSearch = int(ef_search)
+
+
+def search(index, queries: np.ndarray, k: int,
+           nprobe: Optional[int] = None,
+           ef_search: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+  """Top-k search of a faiss index; same return shapes as exact_search.
+
+  Args:
+    index: a faiss index built by :func:`build_index` (or loaded).
+    queries: [Q, E] queries (1-D: one query).
+    k: results per query (> 0; more than ntotal returns ntotal).
+    nprobe: IVF lists to visit (None: the index's setting).
+    ef_search: HNSW beam width (None: the index's setting; raised to k).
+
+  Returns:
+    ``(scores [Q, k'] float32, indices [Q, k'] int64)``, ``k' = min(k,
+    ntotal)``, best first. An approximate index may find fewer than k'
+    results for a query: those slots hold index -1 and score -inf.
+  """
+  faiss = _faiss()
+  k = check_k(k)
+  if index.ntotal == 0:
+    raise ValueError("Empty catalogue: the faiss index holds no vectors")
+  queries = check_queries(queries, int(index.d))
+  k = min(k, int(index.ntotal))
+  if ef_search is not None or isinstance(index, faiss.IndexHNSW):
+    if isinstance(index, faiss.IndexHNSW):
+      wanted = ef_search if ef_search is not None else index.hnsw.efSearch
+      set_search_params(index, ef_search=max(int(wanted), k))
+  set_search_params(index, nprobe=nprobe)
+  scores, indices = index.search(queries, k)
+  scores = scores.astype(np.float32, copy=False)
+  indices = indices.astype(np.int64, copy=False)
+  scores[indices < 0] = -np.inf
+  return scores, indices
+
+
+def save_index(index, path: str) -> None:
+  """Writes a faiss index to ``path``."""
+  _faiss().write_index(index, str(path))
+
+
+def load_index(path: str):
+  """Reads a faiss index written by :func:`save_index`."""
+  if not os.path.exists(path):
+    raise ValueError(f"No faiss index file {os.path.basename(path)!r} in "
+                     f"{os.path.dirname(path) or '.'!r}")
+  return _faiss().read_index(str(path))
+

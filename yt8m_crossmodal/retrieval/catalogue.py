@@ -1,0 +1,227 @@
+"""The in-memory catalogue: ids, clip embeddings, timelines and indexes.
+
+Arrays are memory-mapped on load (see :mod:`.folder` for the format). The
+modality named in a search is the *target*: audio->visual retrieval searches
+``visual`` with audio query embeddings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from yt8m_crossmodal.retrieval import ann
+from yt8m_crossmodal.retrieval.exact import exact_search
+from yt8m_crossmodal.retrieval.folder import (
+    IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, check_modality,
+    embeddings_file, index_file, infer_num_frames, require, timelines_file,
+    write_json)
+
+
+@dataclasses.dataclass
+class Catalogue:
+  """Embedded corpus: ids, clip embeddings, optional timelines and indexes.
+
+  Attributes:
+    ids: N video ids.
+    audio_embeddings: [N, E] float32.
+    visual_embeddings: [N, E] float32.
+    audio_timelines: [N, T, E] or None.
+    visual_timelines: [N, T, E] or None.
+    num_frames: [N] valid seconds per timeline, or None.
+    meta: contents of meta.json.
+    indexes: faiss index per modality (over that modality's embeddings).
+    path: folder it was loaded from / saved to, or None.
+  """
+
+  ids: List[str]
+  audio_embeddings: np.ndarray
+  visual_embeddings: np.ndarray
+  audio_timelines: Optional[np.ndarray] = None
+  visual_timelines: Optional[np.ndarray] = None
+  num_frames: Optional[np.ndarray] = None
+  meta: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  indexes: Dict[str, Any] = dataclasses.field(default_factory=dict)
+  path: Optional[str] = None
+
+  def __post_init__(self):
+    self.ids = [str(i) for i in self.ids]
+    a, v = self.audio_embeddings, self.visual_embeddings
+    if a.ndim != 2 or v.ndim != 2:
+      raise ValueError(f"Embeddings must be [N, E]: audio {a.shape}, visual "
+                       f"{v.shape}")
+    if a.shape != v.shape:
+      raise ValueError(f"Audio embeddings {a.shape} and visual embeddings "
+                       f"{v.shape} differ in shape")
+    if a.shape[0] == 0:
+      raise ValueError("Empty catalogue: no items")
+    if len(self.ids) != a.shape[0]:
+      raise ValueError(f"{len(self.ids)} ids for {a.shape[0]} embeddings")
+    if (self.audio_timelines is None) != (self.visual_timelines is None):
+      raise ValueError("Give both audio and visual timelines or neither")
+    if self.audio_timelines is not None:
+      for name in ("audio_timelines", "visual_timelines"):
+        t = getattr(self, name)
+        if t.ndim != 3 or t.shape[0] != a.shape[0] or t.shape[2] != a.shape[1]:
+          raise ValueError(f"{name} must be [{a.shape[0]}, T, {a.shape[1]}], "
+                           f"got {t.shape}")
+      if self.audio_timelines.shape != self.visual_timelines.shape:
+        raise ValueError("Audio and visual timelines differ in shape")
+      if self.num_frames is None:
+        self.num_frames = infer_num_frames(self.audio_timelines,
+                                            self.visual_timelines)
+      self.num_frames = np.asarray(self.num_frames).reshape(-1)
+      if self.num_frames.shape[0] != a.shape[0]:
+        raise ValueError(f"{self.num_frames.shape[0]} num_frames for "
+                         f"{a.shape[0]} items")
+
+  @property
+  def size(self) -> int:
+    return int(self.audio_embeddings.shape[0])
+
+  def __len__(self) -> int:
+    return self.size
+
+  @property
+  def embedding_size(self) -> int:
+    return int(self.audio_embeddings.shape[1])
+
+  @property
+  def has_timelines(self) -> bool:
+    return self.audio_timelines is not None
+
+  def embeddings(self, modality: str) -> np.ndarray:
+    """[N, E] clip embeddings of ``modality`` ("audio" or "visual")."""
+    return getattr(self, f"{check_modality(modality)}_embeddings")
+
+  def timelines(self, modality: str) -> np.ndarray:
+    """[N, T, E] timelines of ``modality``; ValueError if not stored."""
+    check_modality(modality)
+    if not self.has_timelines:
+      where = f" in {self.path!r}" if self.path else ""
+      raise ValueError(f"The catalogue{where} stores no timelines "
+                       f"({timelines_file(modality)})")
+    return getattr(self, f"{modality}_timelines")
+
+  def search(self, queries: np.ndarray, target: str = "visual", k: int = 10,
+             method: str = "auto", **search_params
+             ) -> Tuple[np.ndarray, np.ndarray]:
+    """Top-k items of modality ``target`` for ``queries``.
+
+    Args:
+      queries: [Q, E] query embeddings of the other modality.
+      target: modality searched ("visual" for audio->visual).
+      k: results per query.
+      method: "exact", "index" (faiss index of ``target``; ValueError if
+        none) or "auto" (index if present, else exact).
+      **search_params: ``nprobe`` / ``ef_search`` for the index.
+
+    Returns:
+      ``(scores [Q, k'], indices [Q, k'])`` as :func:`exact_search`.
+    """
+    check_modality(target)
+    if method not in ("auto", "exact", "index"):
+      raise ValueError(f"method must be auto, exact or index, got {method!r}")
+    if method == "index" and target not in self.indexes:
+      raise ValueError(f"No faiss index for {target!r} in this catalogue")
+    if method != "exact" and target in self.indexes:
+      return ann.search(self.indexes[target], queries, k, **search_params)
+    return exact_search(queries, self.embeddings(target), k)
+
+  def build_index(self, target: str = "visual", kind: str = "hnsw",
+                  save: bool = True, **params):
+    """Builds (and, when the catalogue has a path, saves) a faiss index.
+
+    Args:
+      target: modality indexed.
+      kind: see :func:`build_index`.
+      save: write ``<target>.faiss`` and update meta.json in ``self.path``.
+      **params: forwarded to :func:`build_index`.
+
+    Returns:
+      The index (also stored in ``self.indexes[target]``).
+    """
+    index = ann.build_index(self.embeddings(target), kind, **params)
+    self.add_index(target, index, save=save)
+    return index
+
+  def add_index(self, target: str, index, save: bool = True) -> None:
+    """Attaches ``index`` for ``target``; saves it to the folder if any."""
+    check_modality(target)
+    if index.ntotal != self.size or index.d != self.embedding_size:
+      raise ValueError(f"Index holds {index.ntotal} x {index.d} vectors, the "
+                       f"catalogue {self.size} x {self.embedding_size}")
+    self.indexes[target] = index
+    entry = dict(ann.index_params(index), file=index_file(target))
+    self.meta.setdefault("faiss", {})[target] = entry
+    if save and self.path:
+      ann.save_index(index, os.path.join(self.path, index_file(target)))
+      write_json(os.path.join(self.path, META_FILE), self.meta)
+
+
+def gather_rows(array: np.ndarray, indices: np.ndarray) -> np.ndarray:
+  """Rows ``indices`` of a (memory-mapped) [N, ...] array, as float32.
+
+  The memory map is read in index order (sequential reads), then the rows are
+  put back in the order of ``indices``.
+  """
+  indices = np.asarray(indices, np.int64).reshape(-1)
+  order = np.argsort(indices, kind="stable")
+  out = np.empty((indices.size,) + array.shape[1:], np.float32)
+  if indices.size:
+    out[order] = array[indices[order]]
+  return out
+
+
+def load_catalogue(path: str, mmap: bool = True,
+                   load_indexes: bool = True) -> Catalogue:
+  """Reads an index folder.
+
+  Args:
+    path: the folder.
+    mmap: memory-map the .npy arrays (read-only) instead of reading them.
+    load_indexes: read the faiss index files listed in meta.json.
+
+  Returns:
+    The :class:`Catalogue`.
+
+  Raises:
+    ValueError: missing folder or file (named), empty catalogue, or
+      inconsistent shapes.
+  """
+  path = str(path)
+  if not os.path.isdir(path):
+    raise ValueError(f"Index folder {path!r} does not exist")
+  with open(require(path, META_FILE)) as f:
+    meta = json.load(f)
+  mode = "r" if mmap else None
+  with open(require(path, IDS_TXT)) as f:
+    ids = f.read().split("\n")
+  if ids and ids[-1] == "":
+    ids.pop()
+  arrays = {m: np.load(require(path, embeddings_file(m)), mmap_mode=mode)
+            for m in MODALITIES}
+  timelines = {m: None for m in MODALITIES}
+  num_frames = None
+  has_timelines = meta.get("has_timelines", os.path.exists(
+      os.path.join(path, timelines_file("audio"))))
+  if has_timelines:
+    for m in MODALITIES:
+      timelines[m] = np.load(require(path, timelines_file(m)),
+                             mmap_mode=mode)
+    num_frames = np.load(require(path, NUM_FRAMES_FILE))
+  catalogue = Catalogue(
+      ids=ids, audio_embeddings=arrays["audio"],
+      visual_embeddings=arrays["visual"], audio_timelines=timelines["audio"],
+      visual_timelines=timelines["visual"], num_frames=num_frames, meta=meta,
+      path=path)
+  if load_indexes:
+    for target, entry in (meta.get("faiss") or {}).items():
+      catalogue.indexes[target] = ann.load_index(
+          require(path, entry.get("file", index_file(target))))
+  return catalogue
+

@@ -1,0 +1,299 @@
+"""Writing index folders batch by batch (:class:`CatalogueWriter`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from yt8m_crossmodal.retrieval.folder import (
+    FORMAT_VERSION, IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, PARTS_DIR,
+    embeddings_file, index_file, infer_num_frames, timelines_file, write_json)
+
+
+class CatalogueWriter:
+  """Writes an index folder batch by batch without holding the corpus in RAM.
+
+  With ``expected_count`` the final .npy files are created up front (memory
+  mapped) and filled in place; otherwise each batch goes to a part file under
+  ``_parts/`` and :meth:`close` concatenates them chunk by chunk. meta.json is
+  written last by :meth:`close`.
+
+  Example::
+
+    with CatalogueWriter(folder, embedding_size=256) as writer:
+      for batch in batches:
+        writer.add(batch.ids, batch.audio, batch.visual,
+                   batch.audio_timelines, batch.visual_timelines,
+                   batch.num_frames)
+  """
+
+  def __init__(self, path: str, embedding_size: int,
+               max_frames: Optional[int] = None,
+               expected_count: Optional[int] = None,
+               timeline_dtype: Any = "float16",
+               model_info: Optional[Dict[str, Any]] = None,
+               overwrite: bool = False):
+    """Opens the folder.
+
+    Args:
+      path: the index folder (created if needed).
+      embedding_size: E.
+      max_frames: T of the timelines (default: from the first batch with
+        timelines; shorter batches are zero-padded, longer ones rejected).
+      expected_count: final N if known (pre-allocated files).
+      timeline_dtype: dtype of the stored timelines.
+      model_info: free-form JSON-able model description for meta.json.
+      overwrite: replace a complete catalogue already in ``path``.
+    """
+    self.path = str(path)
+    self.embedding_size = int(embedding_size)
+    self.max_frames = None if max_frames is None else int(max_frames)
+    self.expected_count = (None if expected_count is None
+                           else int(expected_count))
+    self.timeline_dtype = np.dtype(timeline_dtype)
+    self.model_info = model_info or {}
+    self.count = 0
+    self._with_timelines: Optional[bool] = None
+    self._parts: List[int] = []
+    self._maps: Dict[str, np.ndarray] = {}
+    self._closed = False
+    if os.path.exists(os.path.join(self.path, META_FILE)) and not overwrite:
+      raise ValueError(f"Index folder {self.path!r} already holds a catalogue "
+                       "(pass overwrite=True)")
+    os.makedirs(self.path, exist_ok=True)
+    ours = {META_FILE, IDS_TXT, NUM_FRAMES_FILE}
+    for m in MODALITIES:
+      ours |= {embeddings_file(m), timelines_file(m), index_file(m)}
+    for name in os.listdir(self.path):  # Only files of this format.
+      if name == PARTS_DIR:
+        shutil.rmtree(os.path.join(self.path, name))
+      elif name in ours:
+        os.remove(os.path.join(self.path, name))
+    self._ids_file = open(os.path.join(self.path, IDS_TXT), "w")
+
+  def __enter__(self) -> "CatalogueWriter":
+    return self
+
+  def __exit__(self, exc_type, exc, tb) -> None:
+    if exc_type is None:
+      self.close()
+    else:
+      self.abort()
+
+  def _shapes(self) -> Dict[str, Tuple[Tuple[int, ...], np.dtype]]:
+    e = self.embedding_size
+    shapes = {embeddings_file(m): ((e,), np.dtype(np.float32))
+              for m in MODALITIES}
+    if self._with_timelines:
+      for m in MODALITIES:
+        shapes[timelines_file(m)] = ((self.max_frames, e),
+                                      self.timeline_dtype)
+      shapes[NUM_FRAMES_FILE] = ((), np.dtype(np.int32))
+    return shapes
+
+  def _timeline(self, t: np.ndarray, b: int, name: str) -> np.ndarray:
+    t = np.asarray(t)
+    if t.ndim != 3 or t.shape[0] != b or t.shape[2] != self.embedding_size:
+      raise ValueError(f"{name} must be [{b}, T, {self.embedding_size}], got "
+                       f"{t.shape}")
+    if self.max_frames is None:
+      self.max_frames = t.shape[1]
+    if t.shape[1] > self.max_frames:
+      raise ValueError(f"{name} has {t.shape[1]} seconds > max_frames "
+                       f"{self.max_frames}")
+    if t.shape[1] < self.max_frames:
+      t = np.pad(t, [(0, 0), (0, self.max_frames - t.shape[1]), (0, 0)])
+    return t.astype(self.timeline_dtype, copy=False)
+
+  def add(self, ids: Sequence[Any], audio_embeddings: np.ndarray,
+          visual_embeddings: np.ndarray,
+          audio_timelines: Optional[np.ndarray] = None,
+          visual_timelines: Optional[np.ndarray] = None,
+          num_frames: Optional[np.ndarray] = None) -> None:
+    """Appends a batch of B items.
+
+    Args:
+      ids: B ids (str or bytes; no newlines).
+      audio_embeddings: [B, E].
+      visual_embeddings: [B, E].
+      audio_timelines: [B, T', E] (T' <= max_frames), optional.
+      visual_timelines: [B, T', E], given iff audio_timelines is.
+      num_frames: [B] valid seconds (default: inferred from the non-zero
+        rows of the timelines).
+    """
+    if self._closed:
+      raise ValueError("CatalogueWriter is closed")
+    ids = [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+    b = len(ids)
+    if any("\n" in i or "\r" in i for i in ids):
+      raise ValueError("Ids must not contain newlines")
+    batch: Dict[str, np.ndarray] = {}
+    for m, x in (("audio", audio_embeddings), ("visual", visual_embeddings)):
+      x = np.asarray(x, np.float32)
+      if x.shape != (b, self.embedding_size):
+        raise ValueError(f"{m} embeddings must be [{b}, {self.embedding_size}]"
+                         f", got {x.shape}")
+      batch[embeddings_file(m)] = x
+    with_timelines = audio_timelines is not None
+    if with_timelines != (visual_timelines is not None):
+      raise ValueError("Give both audio and visual timelines or neither")
+    if self._with_timelines is None:
+      self._with_timelines = with_timelines
+    elif self._with_timelines != with_timelines:
+      raise ValueError("Every batch must carry timelines, or none")
+    if with_timelines:
+      a = self._timeline(audio_timelines, b, "audio_timelines")
+      v = self._timeline(visual_timelines, b, "visual_timelines")
+      if num_frames is None:
+        num_frames = infer_num_frames(a, v)
+      num_frames = np.asarray(num_frames, np.int32).reshape(-1)
+      if num_frames.shape[0] != b:
+        raise ValueError(f"{num_frames.shape[0]} num_frames for {b} items")
+      batch[timelines_file("audio")] = a
+      batch[timelines_file("visual")] = v
+      batch[NUM_FRAMES_FILE] = num_frames
+    if b == 0:
+      return
+    if self.expected_count is not None:
+      if self.count + b > self.expected_count:
+        raise ValueError(f"More than expected_count={self.expected_count} "
+                         "items added")
+      if not self._maps:
+        for name, (shape, dtype) in self._shapes().items():
+          self._maps[name] = np.lib.format.open_memmap(
+              os.path.join(self.path, name), mode="w+", dtype=dtype,
+              shape=(self.expected_count,) + shape)
+      for name, x in batch.items():
+        self._maps[name][self.count:self.count + b] = x
+    else:
+      parts = os.path.join(self.path, PARTS_DIR)
+      os.makedirs(parts, exist_ok=True)
+      part = len(self._parts)
+      for name, x in batch.items():
+        np.save(os.path.join(parts, f"{part:06d}.{name}"), x)
+      self._parts.append(b)
+    for i in ids:
+      self._ids_file.write(i + "\n")
+    self.count += b
+
+  def abort(self) -> None:
+    """Stops without writing meta.json (the folder stays incomplete)."""
+    if not self._closed:
+      self._closed = True
+      self._ids_file.close()
+      self._maps.clear()
+      shutil.rmtree(os.path.join(self.path, PARTS_DIR), ignore_errors=True)
+
+  def close(self) -> Dict[str, Any]:
+    """Finalizes the files and writes meta.json.
+
+    Returns:
+      The meta.json contents.
+
+    Raises:
+      ValueError: no items were added (empty catalogue) or fewer than
+        ``expected_count``.
+    """
+    if self._closed:
+      raise ValueError("CatalogueWriter is closed")
+    if self.count == 0:
+      self.abort()
+      raise ValueError(f"Empty catalogue: no items were added to "
+                       f"{self.path!r}")
+    if self.expected_count is not None and self.count != self.expected_count:
+      self.abort()
+      raise ValueError(f"{self.count} items added but expected_count="
+                       f"{self.expected_count}")
+    self._ids_file.close()
+    if self.expected_count is not None:
+      for m in self._maps.values():
+        m.flush()
+      self._maps.clear()
+    else:
+      parts = os.path.join(self.path, PARTS_DIR)
+      for name, (shape, dtype) in self._shapes().items():
+        out = np.lib.format.open_memmap(
+            os.path.join(self.path, name), mode="w+", dtype=dtype,
+            shape=(self.count,) + shape)
+        pos = 0
+        for part, b in enumerate(self._parts):
+          part_file = os.path.join(parts, f"{part:06d}.{name}")
+          out[pos:pos + b] = np.load(part_file, mmap_mode="r")
+          pos += b
+          os.remove(part_file)
+        out.flush()
+        del out
+      shutil.rmtree(parts, ignore_errors=True)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "embedding_size": self.embedding_size,
+        "num_items": self.count,
+        "has_timelines": bool(self._with_timelines),
+        "max_frames": self.max_frames if self._with_timelines else None,
+        "timeline_dtype": (self.timeline_dtype.name
+                           if self._with_timelines else None),
+        "ids_file": IDS_TXT,
+        "model": self.model_info,
+        "faiss": {},
+    }
+    write_json(os.path.join(self.path, META_FILE), meta)
+    self._closed = True
+    return meta
+
+
+def write_catalogue(path: str, ids: Sequence[Any],
+                    audio_embeddings: np.ndarray,
+                    visual_embeddings: np.ndarray,
+                    audio_timelines: Optional[np.ndarray] = None,
+                    visual_timelines: Optional[np.ndarray] = None,
+                    num_frames: Optional[np.ndarray] = None,
+                    model_info: Optional[Dict[str, Any]] = None,
+                    timeline_dtype: Any = "float16",
+                    overwrite: bool = False,
+                    batch_size: int = 4096) -> Dict[str, Any]:
+  """Writes a whole catalogue to an index folder (see the module docstring).
+
+  Args:
+    path: the index folder.
+    ids: N ids.
+    audio_embeddings: [N, E].
+    visual_embeddings: [N, E].
+    audio_timelines: [N, T, E] or None.
+    visual_timelines: [N, T, E] or None.
+    num_frames: [N] or None (inferred from the timelines).
+    model_info: JSON-able model description.
+    timeline_dtype: dtype of the stored timelines.
+    overwrite: replace an existing catalogue.
+    batch_size: items converted per write.
+
+  Returns:
+    The meta.json contents.
+  """
+  audio_embeddings = np.asarray(audio_embeddings)
+  if audio_embeddings.ndim != 2:
+    raise ValueError(f"Embeddings must be [N, E], got {audio_embeddings.shape}")
+  n = len(ids)
+  if n == 0:
+    raise ValueError("Empty catalogue: no items to write")
+  writer = CatalogueWriter(
+      path, audio_embeddings.shape[1],
+      max_frames=None if audio_timelines is None else audio_timelines.shape[1],
+      expected_count=n, timeline_dtype=timeline_dtype, model_info=model_info,
+      overwrite=overwrite)
+  try:
+    ids = list(ids)
+    for s in range(0, n, batch_size):
+      sl = slice(s, s + batch_size)
+      writer.add(
+          ids[sl], audio_embeddings[sl], visual_embeddings[sl],
+          None if audio_timelines is None else audio_timelines[sl],
+          None if visual_timelines is None else visual_timelines[sl],
+          None if num_frames is None else np.asarray(num_frames)[sl])
+  except BaseException:
+    writer.abort()
+    raise
+  return writer.close()
+

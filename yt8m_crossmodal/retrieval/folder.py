@@ -1,0 +1,76 @@
+"""The index folder ("catalogue") format: file names and small I/O helpers.
+
+One folder per embedded corpus::
+
+    meta.json                 format_version, embedding_size, num_items,
+                              has_timelines, max_frames, timeline_dtype,
+                              ids_file, model (free-form model info), faiss
+                              ({modality: {"file": ..., "kind": ..., params}})
+    ids.txt                   one video id per line
+    audio_embeddings.npy      [N, E] float32 audio clip embeddings
+    visual_embeddings.npy     [N, E] float32 visual clip embeddings
+    audio_timelines.npy       [N, T, E] (float16 by default), optional
+    visual_timelines.npy      [N, T, E], optional (both or neither)
+    num_frames.npy            [N] int32 valid seconds, with the timelines
+    audio.faiss, visual.faiss optional faiss index over that modality's clip
+                              embeddings (named in meta["faiss"])
+
+``meta.json`` is written last, so a folder without it is incomplete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+MODALITIES = ("audio", "visual")
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+IDS_TXT = "ids.txt"
+NUM_FRAMES_FILE = "num_frames.npy"
+PARTS_DIR = "_parts"
+
+
+def embeddings_file(modality: str) -> str:
+  return f"{modality}_embeddings.npy"
+
+
+def timelines_file(modality: str) -> str:
+  return f"{modality}_timelines.npy"
+
+
+def index_file(modality: str) -> str:
+  return f"{modality}.faiss"
+
+
+def check_modality(modality: str) -> str:
+  if modality not in MODALITIES:
+    raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
+  return modality
+
+
+def infer_num_frames(*timelines: np.ndarray) -> np.ndarray:
+  """Valid seconds = 1 + last non-zero second over the given timelines."""
+  nonzero = np.zeros(timelines[0].shape[:2], bool)
+  for t in timelines:
+    nonzero |= np.any(np.asarray(t) != 0, axis=2)
+  last = nonzero.shape[1] - np.argmax(nonzero[:, ::-1], axis=1)
+  return np.where(nonzero.any(axis=1), last, 0).astype(np.int32)
+
+
+def write_json(path: str, obj: Any) -> None:
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def require(folder: str, name: str) -> str:
+  path = os.path.join(folder, name)
+  if not os.path.exists(path):
+    raise ValueError(f"Index folder {folder!r} is missing {name!r}")
+  return path
+

@@ -1,0 +1,32 @@
+"""``yt8m-search``: cross-modal search of a catalogue with queries from records.
+
+Example::
+
+  yt8m-search --index=indexes/train --query_data='queries/*.tfrecord' \\
+      --query_modality=audio --k=10
+  # a 10-second audio clip (seconds 30..39 of each query), where does it fit?
+  yt8m-search --index=indexes/train --query_data=... --query_modality=audio \\
+      --query_start=30 --query_seconds=10 --rerank=50
+
+What each flag does and the JSON line printed per query are described in
+:mod:`yt8m_crossmodal.retrieval.searcher`.
+"""
+
+import json
+
+from yt8m_crossmodal.retrieval.searcher import SearchConfig, Searcher
+from yt8m_crossmodal.tools.runner import run_tool
+
+
+def main(config: SearchConfig):
+  searcher = Searcher(config)
+  for line in searcher():
+    print(json.dumps(line), flush=True)
+
+
+def cli():
+  run_tool(SearchConfig, main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -1,0 +1,102 @@
+"""Training callbacks: validation metrics, the learning rate, the projector."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Dict, Optional
+
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import models
+from yt8m_crossmodal.evaluation import embedding
+from yt8m_crossmodal.serving.encode import keras_encode_fn
+
+
+class ValidationMetrics(keras.callbacks.Callback):
+  """Adds validation retrieval and sync metrics to the epoch logs.
+
+  Runs the model's own encoders (inference mode) over ``validation_size``
+  validation videos and adds, e.g., ``val_a2v_recall@1``,
+  ``val_v2a_median_rank``, ``val_timeline_a2v_recall@1`` and
+  ``val_sync_exact`` to the logs, so that TensorBoard, the CSV log and the
+  history all get them (this callback must come before those in the list).
+  Retrieval is over a pool of ``min(1000, N)`` candidates, stated as
+  ``val_pool_size``.
+  """
+
+  def __init__(self, config: config_lib.Config, dataset_fn):
+    super().__init__()
+    self.config = config
+    self.dataset_fn = dataset_fn
+    self.last_embedded: Optional[embedding.EmbeddedSet] = None
+    self._encoders = None
+
+  def compute(self) -> Dict[str, float]:
+    if self._encoders is None:
+      self._encoders = (
+          keras_encode_fn(self.model.get_layer(models.AUDIO_ENCODER_NAME)),
+          keras_encode_fn(self.model.get_layer(models.VISUAL_ENCODER_NAME)))
+    enc_a, enc_v = self._encoders
+    frame = self.config.data.feature_level == "frame"
+    embedded = embedding.embed_dataset(self.dataset_fn(), enc_a, enc_v,
+                                    limit=self.config.data.validation_size,
+                                    keep_audio_features=frame)
+    self.last_embedded = embedded
+    pool = min(1000, len(embedded))
+    t = self.config.train
+    res = embedding.evaluate_embedded(embedded, enc_a if frame else None, pool_sizes=(pool,),
+                                   max_offset=t.sync_max_offset,
+                                   excerpt_seconds=t.sync_excerpt_seconds, seed=0)
+    out = {}
+    for key, value in res.items():
+      if key.startswith(f"pool{pool}/"):
+        key = key[len(f"pool{pool}/"):]
+      if key in ("pool_size_requested", "num_queries"):
+        continue
+      out["val_" + key.replace("/", "_")] = float(value)
+    return out
+
+  def on_epoch_end(self, epoch, logs=None):
+    start = time.time()
+    metrics = self.compute()
+    if logs is not None:
+      logs.update(metrics)
+    shown = {k: round(v, 4) for k, v in metrics.items()
+             if k.endswith(("recall@1", "median_rank", "sync_exact", "within_1s"))}
+    logging.info("epoch %d validation (%.1fs): %s", epoch + 1, time.time() - start, shown)
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+  """Adds the optimizer's current learning rate to the epoch logs."""
+
+  def on_epoch_end(self, epoch, logs=None):
+    if logs is not None:
+      logs["learning_rate"] = float(keras.ops.convert_to_numpy(
+          self.model.optimizer.learning_rate))
+
+
+def write_projector(log_dir: str, embedded: embedding.EmbeddedSet, samples: int) -> None:
+  """Writes clip embeddings of both modalities for TensorBoard's projector."""
+  from tensorboard.plugins import projector
+  n = min(samples, len(embedded))
+  if n == 0:
+    return
+  tf.io.gfile.makedirs(log_dir)
+  vectors = np.concatenate([embedded.audio_embedding[:n], embedded.visual_embedding[:n]])
+  with tf.io.gfile.GFile(os.path.join(log_dir, "metadata.tsv"), "w") as f:
+    f.write("id\tmodality\n")
+    for modality in ("audio", "visual"):
+      for video_id in embedded.ids[:n]:
+        f.write(f"{video_id}\t{modality}\n")
+  var = tf.Variable(vectors, name="clip_embeddings")
+  tf.train.Checkpoint(embedding=var).save(os.path.join(log_dir, "embedding.ckpt"))
+  cfg = projector.ProjectorConfig()
+  emb = cfg.embeddings.add()
+  emb.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
+  emb.metadata_path = "metadata.tsv"
+  projector.visualize_embeddings(log_dir, cfg)
