@@ -4,6 +4,9 @@ Run one as ``yt8m-<name>`` or ``python -m yt8m_crossmodal.tools.<name>``."""
 
 import os
 
-# Keep TF's C++ start-up chatter out of the tools' output. This package is
+from yt8m_crossmodal.tools import quiet
+
+# Keep TF's start-up chatter out of the tools' output. This package is
 # imported before any tool module, so before TensorFlow loads.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet.begin()

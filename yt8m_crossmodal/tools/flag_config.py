@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Type, TypeVar
+from typing import Any, List, Type, TypeVar
 
 from absl import flags as absl_flags
 
@@ -52,20 +52,27 @@ def _hints(klass: type) -> dict:
   return typing.get_type_hints(klass)
 
 
-def define(*klasses: type) -> None:
+def define(*klasses: type) -> List[str]:
   """Defines one absl flag per field of each dataclass in ``klasses``.
 
   ``Config`` (the nested training config) defines the fields of all sections.
+
+  Returns:
+    The flag names, in field order.
   """
+  names = []
   for klass in klasses:
     if klass is config_lib.Config:
       for section, f in config_lib.all_fields():
         sec_klass = type(getattr(config_lib.Config(), section))
         _define_field(f, _hints(sec_klass)[f.name])
+        names.append(f.name)
       continue
     hints = _hints(klass)
     for f in dataclasses.fields(klass):
       _define_field(f, hints[f.name])
+      names.append(f.name)
+  return names
 
 
 def _value(f: dataclasses.Field, hint: Any) -> Any:

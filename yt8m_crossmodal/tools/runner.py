@@ -10,6 +10,7 @@ exits with 2; anything else keeps its traceback (a bug).
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from typing import Any, Callable, Optional
 
@@ -17,6 +18,10 @@ from absl import app
 
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.tools import flag_config
+from yt8m_crossmodal.tools import quiet
+
+HELP_FLAGS = ("--help", "-help", "-?", "--helpshort", "-helpshort")
+HELPFULL_FLAGS = ("--helpfull", "-helpfull")
 
 
 def error_message(error: BaseException) -> str:
@@ -52,14 +57,48 @@ def friendly_errors(main: Callable[[list], Any]) -> Callable[[list], Any]:
   return wrapped
 
 
+def _tool_name(tool_module: str) -> str:
+  """``yt8m-<tool>`` for ``yt8m_crossmodal.tools.<tool>`` (or ``python -m``)."""
+  module = sys.modules.get(tool_module)
+  path = getattr(module, "__file__", None) or sys.argv[0]
+  return "yt8m-" + os.path.splitext(os.path.basename(path))[0]
+
+
+def print_help(tool_module: str, full: bool) -> None:
+  """The tool's docstring and its own flags (``full``: every flag), stdout."""
+  from absl import flags
+  module = sys.modules.get(tool_module)
+  name = _tool_name(tool_module)
+  print(f"usage: {name} [flags]\n")
+  if module is not None and module.__doc__:
+    print(module.__doc__.strip() + "\n")
+  if full:
+    print(flags.FLAGS.get_help())
+  else:
+    print("Flags:")
+    print(flags.FLAGS.module_help(name))
+    print("\n(--helpfull lists every flag, TensorFlow's and absl's too.)")
+
+
 def run_tool(config_class: type, main: Callable[[Any], Optional[int]]) -> None:
   """Runs ``main(config)`` with ``config`` built from the command line.
+
+  ``--help`` prints the tool's docstring and its own flags, ``--helpfull``
+  every flag; both exit with 0.
 
   Args:
     config_class: the tool's frozen config dataclass (one flag per field).
     main: the tool; its return value is the exit status (None: 0).
   """
-  flag_config.define(config_class)
+  from absl import flags
+  names = flag_config.define(config_class)
+  for name in names:
+    flags.FLAGS.register_key_flag_for_module(_tool_name(main.__module__), flags.FLAGS[name])
+  quiet.settle_tensorflow()
+  quiet.end()
+  if any(a in HELP_FLAGS or a in HELPFULL_FLAGS for a in sys.argv[1:]):
+    print_help(main.__module__, full=any(a in HELPFULL_FLAGS for a in sys.argv[1:]))
+    sys.exit(0)
 
   def absl_main(argv):
     if len(argv) > 1:

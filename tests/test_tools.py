@@ -1,0 +1,51 @@
+"""What every console tool shows a user: help, one-line errors, no start-up noise."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+TOOLS = ("synth", "validate", "train", "export", "evaluate", "embed", "search")
+
+
+def _run(tool, *args, **env):
+  full_env = dict(os.environ, **env)
+  full_env.pop("TF_CPP_MIN_LOG_LEVEL", None)  # What a user has: nothing set.
+  return subprocess.run([sys.executable, "-m", f"yt8m_crossmodal.tools.{tool}", *args],
+                        capture_output=True, text=True, env=full_env, timeout=300)
+
+
+def test_help_lists_the_tools_own_flags_and_exits_0():
+  proc = _run("validate", "--help")
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.startswith("usage: ")
+  assert "--data: File pattern(s)" in proc.stdout and "--max_bad_listed" in proc.stdout
+  assert "tt_check_filter" not in proc.stdout and "--helpfull" in proc.stdout
+  assert proc.stderr == ""
+  full = _run("validate", "--helpfull")
+  assert full.returncode == 0 and "--data" in full.stdout and "--verbosity" in full.stdout
+
+
+@pytest.mark.parametrize("tool", ["validate", "search"])
+def test_a_usage_error_is_one_line_on_stderr_without_start_up_noise(tool, tmp_path):
+  args = {"validate": [f"--data={tmp_path}/none*"],
+          "search": ["--index=", "--query_data=x"]}[tool]
+  proc = _run(tool, *args)
+  assert proc.returncode == 2
+  assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr
+  # --verbosity brings TensorFlow's own start-up lines back.
+  loud = _run(tool, *args, "--verbosity=0")
+  assert loud.returncode == 2 and loud.stderr.rstrip().splitlines()[-1].startswith("error: ")
+  assert len(loud.stderr.splitlines()) > 1
+
+
+def test_an_import_time_failure_is_not_swallowed(tmp_path):
+  # A broken module on the path of the tool: its traceback must reach the user.
+  (tmp_path / "yt8m_crossmodal_broken.py").write_text("raise RuntimeError('boom')\n")
+  code = ("import yt8m_crossmodal.tools.validate\n"
+          "import yt8m_crossmodal_broken\n")
+  proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        env=dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}"
+                                 + os.environ.get("PYTHONPATH", "")), timeout=300)
+  assert proc.returncode != 0 and "RuntimeError: boom" in proc.stderr

@@ -1,0 +1,66 @@
+"""Start-up noise of TensorFlow and faiss kept off the terminal.
+
+TensorFlow's C++ code prints several lines to file descriptor 2 when it loads
+and when it first looks for devices (oneDNN, CUDA stubs, ``failed call to
+cuInit`` on machines without a GPU), whatever ``TF_CPP_MIN_LOG_LEVEL`` says;
+faiss logs a ``ModuleNotFoundError`` for its AVX-512 build. :func:`begin`
+sends fd 2 to a temporary file (the ``tools`` package calls it before any
+tool module imports TensorFlow); :func:`end` restores it once TensorFlow is
+up. What was captured is dropped, or written out when the process dies
+before :func:`end` (an import error must not vanish). ``--verbosity`` / ``-v``
+on the command line, or ``YT8M_VERBOSE=1``, keeps everything.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import tempfile
+from typing import Optional
+
+_saved_fd: Optional[int] = None
+_capture = None
+
+
+def wanted_verbose(argv=None) -> bool:
+  argv = sys.argv if argv is None else argv
+  return (os.environ.get("YT8M_VERBOSE", "") not in ("", "0") or
+          any(a.startswith(("--verbosity", "-v")) for a in argv[1:]))
+
+
+def begin() -> None:
+  """Captures fd 2 (no-op when verbose output is wanted or already capturing)."""
+  global _saved_fd, _capture
+  if _saved_fd is not None or wanted_verbose():
+    return
+  logging.getLogger("faiss.loader").setLevel(logging.ERROR)
+  sys.stderr.flush()
+  _capture = tempfile.TemporaryFile()
+  _saved_fd = os.dup(2)
+  os.dup2(_capture.fileno(), 2)
+  atexit.register(end, replay=True)
+
+
+def end(replay: bool = False) -> None:
+  """Restores fd 2; with ``replay`` writes what was captured to it."""
+  global _saved_fd, _capture
+  if _saved_fd is None:
+    return
+  sys.stderr.flush()
+  os.dup2(_saved_fd, 2)
+  os.close(_saved_fd)
+  _saved_fd = None
+  if replay:
+    _capture.seek(0)
+    sys.stderr.write(_capture.read().decode(errors="replace"))
+    sys.stderr.flush()
+  _capture.close()
+  _capture = None
+
+
+def settle_tensorflow() -> None:
+  """Loads TensorFlow and lists its devices (where the noise is printed)."""
+  import tensorflow as tf
+  tf.config.list_physical_devices()
