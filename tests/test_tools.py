@@ -49,3 +49,22 @@ def test_an_import_time_failure_is_not_swallowed(tmp_path):
                         env=dict(os.environ, PYTHONPATH=f"{tmp_path}{os.pathsep}"
                                  + os.environ.get("PYTHONPATH", "")), timeout=300)
   assert proc.returncode != 0 and "RuntimeError: boom" in proc.stderr
+
+
+def test_progress_line_counts_rate_and_eta():
+  import io
+  from yt8m_crossmodal.progress import Progress
+  out = io.StringIO()
+  bar = Progress("videos", total=10, stream=out, interval=0.0, force=True)
+  for i in range(1, 5):
+    bar.update(i)
+  bar.close()
+  text = out.getvalue()
+  assert text.endswith("\n") and text.count("\r") == 5
+  last = text.rsplit("\r", 1)[-1]
+  assert last.startswith("videos: 4/10 (40%), ") and "/s" in last and "ETA" in last
+  quiet = io.StringIO()  # Not a terminal and not forced: nothing at all.
+  bar = Progress("videos", total=10, stream=quiet, interval=0.0)
+  bar.update(3)
+  bar.close()
+  assert quiet.getvalue() == ""

@@ -35,6 +35,7 @@ import numpy as np
 
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.data import features as feat
+from yt8m_crossmodal.progress import Progress
 
 RELEASES = ("2017", "2018", "2019")
 
@@ -241,14 +242,17 @@ def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
   writers = [tf.io.TFRecordWriter(p) for p in paths]
   serialize = frame_example if cfg.feature_level == "frame" else video_example
   offsets, unrelated, frames = {}, [], []
+  bar = Progress("videos written", cfg.num_videos)
   try:
     for i, video in enumerate(generate_videos(cfg)):
       writers[i % shards].write(serialize(video, cfg.release))
+      bar.update(i + 1)
       offsets[video.id] = video.offset
       frames.append(len(video.visual))
       if not video.related:
         unrelated.append(video.id)
   finally:
+    bar.close()
     for w in writers:
       w.close()
   summary = {"files": paths, "videos": cfg.num_videos, "feature_level": cfg.feature_level,

@@ -46,7 +46,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from typing import Any, Dict, Tuple
 
 from absl import logging
@@ -54,6 +53,7 @@ from absl import logging
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.progress import Progress
 from yt8m_crossmodal.evaluation import embedding, reports, sync
 from yt8m_crossmodal.evaluation.rerank import rerank_metrics
 from yt8m_crossmodal.serving.loading import LoadedExport, load_export
@@ -105,14 +105,13 @@ def embed_with_export(exp: LoadedExport, pattern: str, batch_size: int = 64,
       pattern, feature_level=exp.feature_level, batch_size=batch_size,
       num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
       skip_bad_records=skip_bad_records)
-  start = time.time()
-
-  def progress(n):
-    logging.info("embedded %d videos (%.1f videos/s)", n, n / max(1e-9, time.time() - start))
-
-  return embedding.embed_dataset(ds, exp.encode_fn("audio"), exp.encode_fn("visual"),
-                              limit=max_videos, keep_audio_features=frame,
-                              progress=progress)
+  bar = Progress("embedded videos", max_videos or None)
+  try:
+    return embedding.embed_dataset(ds, exp.encode_fn("audio"), exp.encode_fn("visual"),
+                                   limit=max_videos, keep_audio_features=frame,
+                                   progress=bar.update)
+  finally:
+    bar.close()
 
 
 def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:

@@ -40,6 +40,7 @@ from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.progress import Progress
 
 ANN_KINDS = ("none", "hnsw", "ivf")
 
@@ -96,6 +97,7 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
       timeline_dtype=cfg.timeline_dtype, model_info=exp.describe(),
       overwrite=cfg.overwrite)
   start = last_log = time.time()
+  bar = Progress("embedded videos", cfg.max_videos or None)
   try:
     for batch in ds:
       ids = batch["id"].numpy()
@@ -115,6 +117,7 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
         writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames)
       else:
         writer.add(ids[:n], a_emb, v_emb)
+      bar.update(writer.count)
       now = time.time()
       if now - last_log >= cfg.log_every_seconds:
         last_log = now
@@ -125,6 +128,8 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
   except BaseException:
     writer.abort()
     raise
+  finally:
+    bar.close()
   meta = writer.close()
   seconds = time.time() - start
   logging.info("embedded %d videos in %.1fs into %s", meta["num_items"], seconds, cfg.output)

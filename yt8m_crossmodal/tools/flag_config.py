@@ -75,6 +75,17 @@ def define(*klasses: type) -> List[str]:
   return names
 
 
+def define_switch(name: str, default: bool, help_text: str) -> None:
+  """A boolean flag of the tools themselves (not of a config), e.g. --progress."""
+  if name not in FLAGS:
+    absl_flags.DEFINE_bool(name, default, help_text)
+
+
+def switch(name: str) -> bool:
+  """The parsed value of a :func:`define_switch` flag."""
+  return bool(FLAGS[name].value)
+
+
 def _value(f: dataclasses.Field, hint: Any) -> Any:
   value = FLAGS[f.name].value
   if typing.get_origin(hint) is tuple:

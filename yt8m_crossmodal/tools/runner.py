@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 
 from absl import app
 
+from yt8m_crossmodal import progress
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.tools import flag_config
 from yt8m_crossmodal.tools import quiet
@@ -92,6 +93,10 @@ def run_tool(config_class: type, main: Callable[[Any], Optional[int]]) -> None:
   """
   from absl import flags
   names = flag_config.define(config_class)
+  flag_config.define_switch(
+      "progress", True, "Show a progress line (count, rate, ETA) on a terminal; "
+      "--noprogress: never.")
+  names.append("progress")
   for name in names:
     flags.FLAGS.register_key_flag_for_module(_tool_name(main.__module__), flags.FLAGS[name])
   quiet.settle_tensorflow()
@@ -103,6 +108,7 @@ def run_tool(config_class: type, main: Callable[[Any], Optional[int]]) -> None:
   def absl_main(argv):
     if len(argv) > 1:
       raise UsageError(f"unexpected arguments: {argv[1:]}")
+    progress.ENABLED = flag_config.switch("progress")
     return main(flag_config.read(config_class))
 
   app.run(friendly_errors(absl_main))
