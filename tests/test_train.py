@@ -403,25 +403,57 @@ def _scalars(event_dir):
   return out
 
 
+def _tensorboard_json(logdir, paths):
+  """Starts TensorBoard on ``logdir`` and GETs each of ``paths`` (JSON)."""
+  import urllib.request
+  port = free_ports(1)[0]
+  proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", f"--logdir={logdir}",
+                           f"--port={port}", "--host=127.0.0.1",
+                           "--load_fast=false"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+  try:
+    out, deadline = {}, time.time() + 120
+    for path in paths:
+      while True:
+        try:
+          with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            out[path] = json.loads(r.read())
+          if out[path] or time.time() > deadline:
+            break
+        except OSError:
+          if time.time() > deadline:
+            raise
+        time.sleep(1)
+    return out
+  finally:
+    proc.kill()
+    proc.wait()
+
+
 def test_cli_tensorboard_scalars_and_projector(jobs):
+  from yt8m_crossmodal.training.callbacks import scalar_tag
   fields, proc = jobs.get("cli")
   assert proc.returncode == 0, _tail(proc)
   board = Path(fields["model_dir"]) / "tensorboard"
   rows = read_csv(Path(fields["model_dir"]) / "training_log.csv")
-  train_scalars = _scalars(board / "train")
-  val_scalars = _scalars(board / "validation")
-  for name in LOSS_COLUMNS + ("learning_rate",):
-    tag = f"epoch_{name}"
-    assert set(train_scalars.get(tag, {})) == set(range(EPOCHS_E2E)), tag
+  runs = {"train": _scalars(board / "train"), "validation": _scalars(board / "validation")}
+  assert not [t for r in runs.values() for t in r if t.startswith("epoch_")]
+  keys = [name for name in LOSS_COLUMNS + ("learning_rate",)]
+  keys += [f"val_{name}" for name in LOSS_COLUMNS]  # The same loss parts on validation.
+  keys += [f"val_{name}" for name in ("a2v_recall@1", "v2a_median_rank", "sync_exact")]
+  for key in keys:
+    run, tag = scalar_tag(key)
+    assert set(runs[run].get(tag, {})) == set(range(EPOCHS_E2E)), (run, tag)
     for epoch, row in enumerate(rows):
-      assert train_scalars[tag][epoch] == pytest.approx(float(row[name]), rel=1e-5), tag
-  for name in ("a2v_recall@1", "v2a_median_rank", "sync_exact"):
-    tag = f"epoch_{name}"
-    assert set(val_scalars.get(tag, {})) == set(range(EPOCHS_E2E)), tag
-    for epoch, row in enumerate(rows):
-      assert val_scalars[tag][epoch] == pytest.approx(float(row[f"val_{name}"]), rel=1e-5)
+      assert runs[run][tag][epoch] == pytest.approx(float(row[key]), rel=1e-5), (run, tag)
+  # Train and validation share the loss tags (overlaid curves), in groups.
+  assert scalar_tag("clip_a2v_loss") == ("train", "loss/clip_a2v")
+  assert scalar_tag("val_loss") == ("validation", "loss/total")
+  assert scalar_tag("val_sync_exact") == ("validation", "sync/exact")
+  assert scalar_tag("val_a2v_recall@1") == ("validation", "retrieval/a2v_recall@1")
+  assert {t for t in runs["train"] if t.startswith("loss/")} <= set(runs["validation"])
 
-  projector = board / "projector"
+  projector = board / "validation"
   assert (projector / "projector_config.pbtxt").exists()
   assert "metadata.tsv" in (projector / "projector_config.pbtxt").read_text()
   lines = (projector / "metadata.tsv").read_text().splitlines()
@@ -431,6 +463,14 @@ def test_cli_tensorboard_scalars_and_projector(jobs):
   reader_ = tf.train.load_checkpoint(str(projector))
   shapes = reader_.get_variable_to_shape_map()
   assert shapes["embedding/.ATTRIBUTES/VARIABLE_VALUE"] == [2 * n, TINY["embedding_size"]]
+
+  # TensorBoard itself, pointed at the folder the README names, serves both.
+  got = _tensorboard_json(board, ["/data/plugin/projector/runs",
+                                  "/data/plugin/scalars/tags"])
+  assert got["/data/plugin/projector/runs"] == ["validation"]
+  tags = got["/data/plugin/scalars/tags"]
+  assert "loss/total" in tags["train"] and "loss/total" in tags["validation"]
+  assert "sync/exact" in tags["validation"] and "retrieval/a2v_recall@1" in tags["validation"]
 
 
 def test_cli_missing_train_data_is_a_usage_error(jobs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from absl import logging
 import keras
@@ -100,3 +100,65 @@ def write_projector(log_dir: str, embedded: embedding.EmbeddedSet, samples: int)
   emb.tensor_name = "embedding/.ATTRIBUTES/VARIABLE_VALUE"
   emb.metadata_path = "metadata.tsv"
   projector.visualize_embeddings(log_dir, cfg)
+
+
+def scalar_tag(key: str) -> Tuple[str, str]:
+  """``(run, tag)`` of an epoch-log key, grouped for TensorBoard.
+
+  ``val_`` keys go to the ``validation`` run, the others to ``train``, under
+  the same tag so that the two curves overlay: ``loss/total``,
+  ``loss/<part>`` (``clip_a2v_loss`` -> ``loss/clip_a2v``),
+  ``triplets/<name>`` (active fractions, similarities),
+  ``retrieval/<name>`` (Recall@K, ranks, mAP, timeline R@1),
+  ``sync/<name>``, ``optimizer/learning_rate``, ``other/<name>``.
+  """
+  run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
+  if name == "loss":
+    return run, "loss/total"
+  if name.endswith("_loss"):
+    return run, "loss/" + name[:-len("_loss")]
+  if name.startswith(("clip_", "temporal_", "classification_")):
+    return run, "triplets/" + name
+  if name.startswith("sync_"):
+    return run, "sync/" + name[len("sync_"):]
+  if name.startswith(("a2v_", "v2a_", "timeline_")):
+    return run, "retrieval/" + name
+  if name == "learning_rate":
+    return run, "optimizer/learning_rate"
+  return run, "other/" + name
+
+
+class GroupedTensorBoard(keras.callbacks.Callback):
+  """Writes every epoch log as a scalar under :func:`scalar_tag` (one step an epoch).
+
+  ``<log_dir>/train`` and ``<log_dir>/validation`` are the two runs; the
+  validation run also gets the projector sample (:func:`write_projector`),
+  so that TensorBoard pointed at ``<log_dir>`` shows it.
+  """
+
+  def __init__(self, log_dir: str):
+    super().__init__()
+    self.log_dir = log_dir
+    self._writers: Dict[str, tf.summary.SummaryWriter] = {}
+
+  def _writer(self, run: str):
+    if run not in self._writers:
+      self._writers[run] = tf.summary.create_file_writer(os.path.join(self.log_dir, run))
+    return self._writers[run]
+
+  def on_epoch_end(self, epoch, logs=None):
+    for key, value in sorted((logs or {}).items()):
+      try:
+        value = float(value)
+      except (TypeError, ValueError):
+        continue
+      run, tag = scalar_tag(key)
+      with self._writer(run).as_default():
+        tf.summary.scalar(tag, value, step=epoch)
+    for writer in self._writers.values():
+      writer.flush()
+
+  def on_train_end(self, logs=None):
+    for writer in self._writers.values():
+      writer.close()
+    self._writers.clear()

@@ -66,6 +66,23 @@ def validation_dataset(config: config_lib.Config,
       skip_bad_records=d.skip_bad_records, bad_record_log=bad_records)
 
 
+def fit_validation_data(config: config_lib.Config, strategy, bad_records):
+  """The validation batches ``model.fit`` computes the loss parts on (val_*).
+
+  At most ``validation_size`` videos (the ones the retrieval metrics use);
+  None without validation data, and under multi-worker training (the
+  validation metrics run on the chief only).
+  """
+  d = config.data
+  if not d.validation_data or isinstance(
+      strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return None
+  ds = validation_dataset(config, bad_records).map(models.model_inputs)
+  if d.validation_size:
+    ds = ds.take(-(-d.validation_size // min(d.batch_size, 128)))
+  return ds
+
+
 def validate_config(config: config_lib.Config) -> None:
   d, m, t = config.data, config.model, config.train
   if not d.train_data:
@@ -134,17 +151,18 @@ def train(config: config_lib.Config) -> Dict[str, float]:
           os.path.join(out_dir, "checkpoints", "epoch_{epoch:03d}.weights.h5"),
           save_weights_only=True),
       keras.callbacks.CSVLogger(os.path.join(out_dir, "training_log.csv"), append=True),
-      keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard"), update_freq="epoch"),
+      callbacks_lib.GroupedTensorBoard(os.path.join(out_dir, "tensorboard")),
       keras.callbacks.TerminateOnNaN(),
   ]
   tf.io.gfile.makedirs(os.path.join(out_dir, "checkpoints"))
   history = model.fit(dataset, epochs=t.epochs, steps_per_epoch=steps,
+                      validation_data=fit_validation_data(config, strategy, bad_records),
                       callbacks=callbacks, verbose=2)
   last = {k: float(v[-1]) for k, v in history.history.items() if v}
   validation = next((c for c in callbacks
                      if isinstance(c, callbacks_lib.ValidationMetrics)), None)
   if validation is not None and validation.last_embedded is not None:
-    callbacks_lib.write_projector(os.path.join(out_dir, "tensorboard", "projector"),
+    callbacks_lib.write_projector(os.path.join(out_dir, "tensorboard", "validation"),
                                   validation.last_embedded, t.projector_samples)
   # The training data repeats and the pipeline reads ahead (into the next
   # pass too), so a bad record may be skipped more than once: count each once.
