@@ -17,11 +17,18 @@ step() { printf '\n== %s\n' "$*"; }
 # Keep TF's and faiss's start-up chatter (absl INFO lines) out of the demo's output.
 quiet() { "$@" 2> >(grep -v -E '^(WARNING: All log|[IWE][0-9]{4} |INFO:tensorflow|ModuleNotFoundError\("No module named .faiss)' >&2); }
 
+summary() {  # The last stdout line of a tool is JSON: print the fields asked for.
+  "$BIN/python" -c 'import json, sys
+d = json.loads(sys.stdin.read().strip().splitlines()[-1])
+print("  " + ", ".join(f"{k}: {len(d[k]) if isinstance(d[k], list) else d[k]}" for k in sys.argv[1:]))' "$@"
+}
+
 step "1/7 sample data (yt8m-synth): 1500 training and 300 validation videos, 40-60 s"
-quiet "$BIN/yt8m-synth" --output_dir="$OUT/data/train" --prefix=train --num_videos=1500 \
-  --num_shards=4 --min_frames=40 --max_frames=60 --seed=1 | tail -n 1 | cut -c1-200
-quiet "$BIN/yt8m-synth" --output_dir="$OUT/data/validate" --prefix=validate --num_videos=300 \
-  --num_shards=2 --min_frames=40 --max_frames=60 --seed=2 | tail -n 1 | cut -c1-200
+quiet "$BIN/yt8m-synth" --noprogress --output_dir="$OUT/data/train" --prefix=train --num_videos=1500 \
+  --num_shards=4 --min_frames=40 --max_frames=60 --seed=1 | summary files videos frames_total
+quiet "$BIN/yt8m-synth" --noprogress --output_dir="$OUT/data/validate" --prefix=validate \
+  --num_videos=300 --num_shards=2 --min_frames=40 --max_frames=60 --seed=2 \
+  | summary files videos frames_total
 
 step "2/7 validate the records (yt8m-validate)"
 quiet "$BIN/yt8m-validate" --data="$OUT/data/train/*.tfrecord" > "$OUT/validate.txt"
@@ -32,15 +39,26 @@ quiet "$BIN/yt8m-train" --train_data="$OUT/data/train/*.tfrecord" \
   --validation_data="$OUT/data/validate/*.tfrecord" --model_dir="$OUT/model" \
   --epochs=10 --batch_size=64 --learning_rate=2e-3 --warmup_steps=30 \
   --lstm_layers=1 --lstm_units=64 --projection_units=64 --embedding_size=64 \
-  --window_strides=1,5,15 --temporal_guard=1 2>&1 \
-  | grep -E '^(Epoch|[0-9]+/[0-9]+ )' | sed -E 's/ - (clip_a2v|clip_v2a|clip_active|clip_neg|clip_pos|temporal_a2v|temporal_v2a|temporal_active|temporal_neg|temporal_pos|val_a2v_recall@[5]|val_v2a_recall@[5]|val_a2v_map|val_v2a_map|val_a2v_mean|val_v2a_mean|val_num|val_sync_tasks|val_sync_skipped|val_sync_mae)[a-z_@0-9]*: [-0-9.e+]+//g' | cut -c1-400
+  --window_strides=1,5,15 --temporal_guard=1 > "$OUT/train.log" 2>&1 \
+  || { tail -n 20 "$OUT/train.log"; exit 1; }
+"$BIN/python" - "$OUT/model/training_log.csv" <<'EOF'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+cols = [("epoch", "epoch"), ("loss", "loss"), ("val_loss", "val loss"),
+        ("val_a2v_recall@1", "val a2v R@1"), ("val_v2a_recall@1", "val v2a R@1"),
+        ("val_sync_exact", "val sync exact")]
+print("  " + "".join(f"{title:>16}" for _, title in cols))
+for r in rows:
+  print("  " + "".join(f"{int(r[k]) + 1:>16}" if k == "epoch" else f"{float(r[k]):>16.3f}"
+                       for k, _ in cols))
+EOF
 
 step "4/7 export a SavedModel for TF Serving (yt8m-export)"
 rm -rf "$EXPORT"
-quiet "$BIN/yt8m-export" --model_dir="$OUT/model" --export_dir="$EXPORT" | tail -n 1
+quiet "$BIN/yt8m-export" --model_dir="$OUT/model" --export_dir="$EXPORT" | sed '$d'
 
 step "5/7 evaluate through the exported signatures (yt8m-evaluate)"
-quiet "$BIN/yt8m-evaluate" --export_dir="$EXPORT" --data="$OUT/data/validate/*.tfrecord" \
+quiet "$BIN/yt8m-evaluate" --noprogress --export_dir="$EXPORT" --data="$OUT/data/validate/*.tfrecord" \
   --output_dir="$OUT/eval" --pool_sizes=256 --max_offset=5 --excerpt_seconds=20 \
   | tail -n 1 > "$OUT/eval_metrics.json"
 "$BIN/python" - "$OUT/eval_metrics.json" <<'EOF'
@@ -54,16 +72,17 @@ for k in keys:
 EOF
 
 step "6/7 catalogue search (yt8m-embed, yt8m-search): soundtrack -> videos, re-ranked by timelines"
-quiet "$BIN/yt8m-embed" --export_dir="$EXPORT" --data="$OUT/data/validate/*.tfrecord" \
-  --output="$OUT/index" --timelines --ann=hnsw | tail -n 1
+quiet "$BIN/yt8m-embed" --noprogress --export_dir="$EXPORT" \
+  --data="$OUT/data/validate/*.tfrecord" --output="$OUT/index" --timelines --ann=hnsw | sed '$d'
 quiet "$BIN/yt8m-search" --index="$OUT/index" --export_dir="$EXPORT" \
   --query_data="$OUT/data/validate/validate0000.tfrecord" --query_modality=audio \
-  --k=5 --rerank=20 > "$OUT/search.jsonl"
+  --k=5 --rerank=20 --ann > "$OUT/search.jsonl"
 "$BIN/python" - "$OUT/search.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 hits = sum(r["query_id"] == r["results"][0]["id"] for r in rows)
-print(f"  {len(rows)} audio queries; the query's own video ranked first for {hits}")
+print(f"  {len(rows)} audio queries (HNSW index, re-ranked by timelines); "
+      f"the query's own video ranked first for {hits}")
 for r in rows[:3]:
   top = ", ".join(f"{x['id']} ({x['score']:.2f})" for x in r["results"][:3])
   print(f"  {r['query_id']}: {top}")

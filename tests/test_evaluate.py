@@ -84,6 +84,13 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
   page = (out / "index.html").read_text()
   assert page.startswith("<!DOCTYPE html>")
   assert all(r[0] in page for r in rows[1:]) and "true match in top 3" in page
+  # Relative names, rounded figures, what is shown and in which order, the plots.
+  assert str(tmp_path) not in page and "<h1>Retrieval results: saved, version 1</h1>" in page
+  assert f"audio&rarr;visual {result['all/a2v/recall@1']:.3f}," in page
+  assert page.count("5 of 24 queries, the first by id, in id order") == 2
+  assert "<img src='recall_at_k.png'" in page and "<img src='sync_offsets.png'" in page
+  a2v_ids = [r[0] for r in rows[1:] if r[1] == "audio"]
+  assert a2v_ids == sorted(ids)[:5]
 
 
 def test_metrics_equal_the_keras_encoders_in_process(frame_export, frame_data_dir):

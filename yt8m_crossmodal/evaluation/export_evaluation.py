@@ -154,7 +154,8 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
         files["sync_plot"] = sync_path
     tops = reports.top_results(embedded, cfg.rated_queries, cfg.rated_candidates)
     reports.write_mturk_csv(embedded, tops, min(cfg.rated_candidates, n), files["mturk_csv"])
-    reports.write_html(embedded, tops, result, files["html"])
+    plots = [files[k] for k in ("recall_plot", "sync_plot") if k in files]
+    reports.write_html(embedded, tops, result, files["html"], plots)
     reports.write_tensorboard(result, files["tensorboard"], step=exp.version or 0)
     result["files"] = files
     with open(files["metrics"], "w") as f:

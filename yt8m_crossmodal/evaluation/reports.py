@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 import html
 import math
-from typing import Any, Dict, List
+import os
+from typing import Any, Dict, List, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -49,32 +50,54 @@ def plot_recall_curves(embedded: embedding.EmbeddedSet, path: str) -> None:
   plt.close(fig)
 
 
+def _sync_examples(tasks, estimated, count: int) -> List[int]:
+  """Task rows to draw: the first ones, plus the first miss if there is one."""
+  missed = np.nonzero(estimated != tasks[:, 2])[0]
+  rows = list(range(min(count, len(tasks))))
+  if len(missed) and missed[0] not in rows:
+    rows[-1] = int(missed[0])
+  return rows
+
+
 def plot_sync(details, ids: List[str], max_offset: int, count: int, path: str) -> bool:
-  """Similarity vs offset of the first ``count`` sync tasks; False if none."""
+  """Similarity vs offset of ``count`` sync tasks (one a miss if any); False if none.
+
+  Each panel: an audio excerpt shifted by a known offset d (audio seconds
+  ``[t0 + d, t0 + d + L)``) scored against the pictures at every candidate
+  offset; the true d (thick green) and the estimate (dashed red) are marked,
+  so both show when they agree.
+  """
   tasks, estimated, scores = details
-  count = min(count, len(tasks))
-  if count == 0:
+  rows = _sync_examples(tasks, estimated, count)
+  if not rows:
     return False
   plt = _plt()
   offsets = np.arange(-max_offset, max_offset + 1)
-  cols = min(count, 2)
-  rows = int(math.ceil(count / cols))
-  fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3 * rows), squeeze=False)
-  for j in range(rows * cols):
+  cols = min(len(rows), 2)
+  grid = int(math.ceil(len(rows) / cols))
+  fig, axes = plt.subplots(grid, cols, figsize=(5.5 * cols, 3.2 * grid + 0.8), squeeze=False)
+  for j in range(grid * cols):
     ax = axes[j // cols][j % cols]
-    if j >= count:
+    if j >= len(rows):
       ax.axis("off")
       continue
-    video, t0, true = tasks[j]
-    ax.plot(offsets, np.where(np.isfinite(scores[j]), scores[j], np.nan), "o-")
-    ax.axvline(true, color="green", linestyle="-", label=f"true {true:+d}s")
-    ax.axvline(estimated[j], color="red", linestyle="--",
-               label=f"estimated {int(estimated[j]):+d}s")
-    ax.set_title(f"{ids[video]} (t0={t0}s)", fontsize=9)
+    row = rows[j]
+    video, t0, true = tasks[row]
+    est = int(estimated[row])
+    ax.plot(offsets, np.where(np.isfinite(scores[row]), scores[row], np.nan), "o-",
+            color="tab:blue", zorder=3)
+    ax.axvline(true, color="tab:green", linewidth=6, alpha=0.35, label=f"true {true:+d} s",
+               zorder=1)
+    ax.axvline(est, color="tab:red", linestyle="--", linewidth=1.5,
+               label=f"estimated {est:+d} s", zorder=2)
+    verdict = "right" if est == true else f"MISSED by {abs(est - true)} s"
+    ax.set_title(f"{ids[video]}: excerpt from {t0 + true} s, {verdict}", fontsize=9)
     ax.set_xticks(offsets)
-    ax.set_xlabel("offset (s)")
+    ax.set_xlabel("candidate offset d (s)")
     ax.set_ylabel("mean similarity")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="best")
+  fig.suptitle("Audio excerpt vs pictures at each offset. d > 0: the excerpt comes d s "
+               "later in the soundtrack than the pictures it is scored against.", fontsize=9)
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
@@ -82,9 +105,13 @@ def plot_sync(details, ids: List[str], max_offset: int, count: int, path: str) -
 
 
 def top_results(embedded: embedding.EmbeddedSet, queries: int, k: int):
-  """Per direction: (query rows, scores [Q, k], indices [Q, k])."""
+  """Per direction: (query rows, scores [Q, k], indices [Q, k]).
+
+  The queries are the first ``queries`` videos by id (0: all), in id order.
+  """
   n = len(embedded)
-  rows = np.arange(n if queries == 0 else min(queries, n))
+  order = np.argsort(np.asarray(embedded.ids, dtype=object), kind="stable")
+  rows = order[:n if queries == 0 else min(queries, n)]
   out = {}
   for name, query, target in DIRECTIONS:
     q = embedded.audio_embedding if query == "audio" else embedded.visual_embedding
@@ -117,30 +144,59 @@ def write_mturk_csv(embedded: embedding.EmbeddedSet, tops, k: int, path: str) ->
   return count
 
 
-def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], path: str) -> None:
-  """A static page listing the queries and their top results."""
+def _figure(value) -> str:
+  return "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
+
+
+def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], path: str,
+               plots: Sequence[str] = ()) -> None:
+  """A static page: headline figures, the plots, the queries and their top results.
+
+  Args:
+    embedded: the evaluated set.
+    tops: :func:`top_results`.
+    result: the metrics (``export``, ``version``, ``all/...`` keys).
+    path: the page to write (names in it are relative to its folder).
+    plots: PNG files in the page's folder to show.
+  """
   esc = html.escape
+  folder = os.path.dirname(os.path.abspath(path))
+  export = result.get("export") or ""
+  name = os.path.basename(os.path.dirname(export.rstrip("/"))) or export
+  version = result.get("version")
+  n = len(embedded)
+  shown = len(next(iter(tops.values()))[0]) if tops else 0
   parts = [
       "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-      "<title>yt8m-evaluate</title><style>body{font-family:sans-serif}"
+      "<title>yt8m-evaluate</title><style>body{font-family:sans-serif;max-width:75em}"
       "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
-      ".hit{background:#cfc;font-weight:bold}.miss{color:#a00}</style></head><body>",
-      f"<h1>Retrieval results: {esc(str(result.get('export')))}</h1>",
-      f"<p>{len(embedded)} videos. R@1 a2v {result.get('all/a2v/recall@1')}, "
-      f"v2a {result.get('all/v2a/recall@1')}. Highlighted: the true match.</p>",
+      ".hit{background:#cfc;font-weight:bold}.miss{color:#a00}img{max-width:100%}</style>"
+      "</head><body>",
+      f"<h1>Retrieval results: {esc(name)}"
+      + (f", version {esc(str(version))}" if version is not None else "") + "</h1>",
+      f"<p>{n} videos. Recall@1 audio&rarr;visual {_figure(result.get('all/a2v/recall@1'))}, "
+      f"visual&rarr;audio {_figure(result.get('all/v2a/recall@1'))}"
+      + (f"; sync exact {_figure(result.get('sync/exact'))}, within 1 s "
+         f"{_figure(result.get('sync/within_1s'))}" if "sync/exact" in result else "")
+      + ". Full figures: <a href='metrics.json'>metrics.json</a>.</p>",
   ]
-  for name, query, target in DIRECTIONS:
-    rows, scores, indices = tops[name]
+  for plot in plots:
+    rel = os.path.relpath(os.path.abspath(plot), folder)
+    parts.append(f"<p><a href='{esc(rel)}'><img src='{esc(rel)}' alt='{esc(rel)}'></a></p>")
+  for direction, query, target in DIRECTIONS:
+    rows, scores, indices = tops[direction]
     k = indices.shape[1]
-    parts.append(f"<h2>{esc(name)}: {esc(query)} query &rarr; {esc(target)} results</h2>")
+    parts.append(f"<h2>{esc(direction)}: {esc(query)} query &rarr; {esc(target)} results</h2>")
+    parts.append(f"<p>{shown} of {n} queries, the first by id, in id order; each with its "
+                 f"top {k} results (score below the id). Highlighted: the true match.</p>")
     parts.append("<table><tr><th>query id</th><th>true match in top "
                  f"{k}</th>" + "".join(f"<th>#{j + 1}</th>" for j in range(k)) + "</tr>")
     for row, sc, cand in zip(rows, scores, indices):
       hit = bool(np.any(cand == row))
       cells = []
-      for s, c in zip(sc, cand):
+      for sim, c in zip(sc, cand):
         cls = " class='hit'" if c == row else ""
-        cells.append(f"<td{cls}>{esc(embedded.ids[c])}<br><small>{s:.4f}</small></td>")
+        cells.append(f"<td{cls}>{esc(embedded.ids[c])}<br><small>{sim:.3f}</small></td>")
       found = "yes" if hit else "<span class='miss'>no</span>"
       parts.append(f"<tr><td>{esc(embedded.ids[row])}</td><td>{found}</td>"
                    + "".join(cells) + "</tr>")
