@@ -76,7 +76,7 @@ quiet "$BIN/yt8m-embed" --noprogress --export_dir="$EXPORT" \
   --data="$OUT/data/validate/*.tfrecord" --output="$OUT/index" --timelines --ann=hnsw | sed '$d'
 quiet "$BIN/yt8m-search" --index="$OUT/index" --export_dir="$EXPORT" \
   --query_data="$OUT/data/validate/validate0000.tfrecord" --query_modality=audio \
-  --k=5 --rerank=20 --ann > "$OUT/search.jsonl"
+  --k=5 --rerank=20 --ann=hnsw > "$OUT/search.jsonl"
 "$BIN/python" - "$OUT/search.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]

@@ -77,7 +77,7 @@ def test_embed_writes_the_catalogue(index, frame_export, videos):
 
 def test_exact_and_ann_search_agree(index, data):
   exact = _search(index, data, query_modality="audio", k=5)
-  ann = _search(index, data, query_modality="audio", k=5, ann=True)
+  ann = _search(index, data, query_modality="audio", k=5, ann="hnsw")
   assert len(exact) == 24
   assert _ids(exact) == _ids(ann)
   for a, b in zip(exact, ann):
@@ -86,7 +86,7 @@ def test_exact_and_ann_search_agree(index, data):
                                [r["score"] for r in b["results"]], atol=1e-5)
     assert [r["rank"] for r in a["results"]] == [1, 2, 3, 4, 5]
   # Visual queries are the catalogue's own visual embeddings (same videos).
-  ann = _search(index, data, query_modality="visual", k=5, ann=True)
+  ann = _search(index, data, query_modality="visual", k=5, ann="hnsw")
   cat = retrieval.load_catalogue(index["path"])
   scores, idx = retrieval.exact_search(cat.embeddings("visual"), cat.embeddings("audio"), 5)
   assert _ids(ann) == [[cat.ids[i] for i in row] for row in idx]
@@ -261,7 +261,9 @@ def test_search_errors(index, data, frame_export, video_export, tmp_path):
   # No faiss index, no timelines.
   plain = str(frame_export.root / "catalogue")  # Random, E-wide, no timelines/faiss.
   with pytest.raises(UsageError, match="no faiss index for 'visual'"):
-    searcher.search_queries(cfg(index=plain, export_dir=frame_export.export_dir, ann=True))
+    searcher.search_queries(cfg(index=plain, export_dir=frame_export.export_dir, ann="hnsw"))
+  with pytest.raises(UsageError, match="--ann=ivf but the index .* holds a hnsw index"):
+    searcher.search_queries(cfg(ann="ivf"))
   with pytest.raises(UsageError, match="stores no timelines.*yt8m-embed --timelines"):
     searcher.search_queries(cfg(index=plain, export_dir=frame_export.export_dir, rerank=10))
   # A video-level export has no timelines.

@@ -12,7 +12,8 @@ Queries are read with the project's reader and encoded through the exported
 model (``--export_dir``, default: the export named in the index's
 ``meta.json``) with its ``encode_<query_modality>`` signature. The catalogue
 of the *other* modality is searched (an audio query finds videos by their
-visual embedding): exact inner product, or the faiss index with ``--ann``.
+visual embedding): exact inner product, or the faiss index with
+``--ann=hnsw|ivf`` (the kind ``yt8m-embed --ann`` built).
 
 - ``--rerank=N`` (N >= k): the top N clip candidates are re-scored by
   timeline alignment (:func:`yt8m_crossmodal.retrieval.rerank_by_timeline`,
@@ -55,6 +56,7 @@ from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.retrieval.indexing import ANN_KINDS
 
 
 
@@ -70,7 +72,9 @@ class SearchConfig:
   k: int = option(10, "Results per query.")
   export_dir: str = option("", "Export encoding the queries (default: the one named "
                        "in the index's meta.json).")
-  ann: bool = option(False, "Search the index's faiss index instead of exact search.")
+  ann: str = option("none", "Index searched, as yt8m-embed --ann names it: none (exact "
+                    "search), hnsw or ivf (the index folder's faiss index of that kind).",
+                    choices=ANN_KINDS)
   nprobe: int = option(0, "IVF lists visited with --ann (0: the index's setting).")
   ef_search: int = option(0, "HNSW beam width with --ann (0: the index's setting).")
   rerank: int = option(0, "Re-score the top N (>= k) clip results by timeline alignment.")
@@ -134,9 +138,14 @@ class Searcher:
       if not self.catalogue.has_timelines:
         raise UsageError(f"the index {cfg.index!r} stores no timelines (needed {why}): "
                          "embed it with yt8m-embed --timelines")
-    if cfg.ann and self.target not in self.catalogue.indexes:
-      raise UsageError(f"the index {cfg.index!r} has no faiss index for "
-                       f"{self.target!r}: embed it with yt8m-embed --ann=hnsw (or ivf)")
+    if cfg.ann != "none":
+      if self.target not in self.catalogue.indexes:
+        raise UsageError(f"the index {cfg.index!r} has no faiss index for "
+                         f"{self.target!r}: embed it with yt8m-embed --ann={cfg.ann}")
+      kind = (self.catalogue.meta.get("faiss") or {}).get(self.target, {}).get("kind")
+      if kind != cfg.ann:
+        raise UsageError(f"--ann={cfg.ann} but the index {cfg.index!r} holds a {kind} "
+                         f"index for {self.target!r}: pass --ann={kind}")
     self.encode = self.export.encode_fn(cfg.query_modality)
 
   def _crop(self, features: np.ndarray, num_frames: np.ndarray):
@@ -213,7 +222,7 @@ class Searcher:
         embedding, timeline = self.encode(features[valid], lengths[valid])
         scores, indices = self.catalogue.search(
             embedding, target=self.target, k=fetch,
-            method="index" if cfg.ann else "exact", **params)
+            method="exact" if cfg.ann == "none" else "index", **params)
       row = 0
       for j in range(n):
         line: Dict[str, Any] = {"query_id": ids[j], "query_modality": cfg.query_modality,
