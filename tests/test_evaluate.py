@@ -68,6 +68,7 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
   events = [os.path.join(out / "tensorboard", f) for f in os.listdir(out / "tensorboard")]
   tags = {v.tag for e in tf.compat.v1.train.summary_iterator(events[0]) for v in e.summary.value}
   assert "all/a2v/recall@1" in tags and "sync/exact" in tags
+  assert {"plots/sync_offsets", "plots/recall_at_k"} <= tags
 
   ids = {i.decode() for b in pipeline.make_dataset(f"{frame_data_dir}/*.tfrecord")
          for i in b["id"].numpy()}

@@ -156,7 +156,8 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
     reports.write_mturk_csv(embedded, tops, min(cfg.rated_candidates, n), files["mturk_csv"])
     plots = [files[k] for k in ("recall_plot", "sync_plot") if k in files]
     reports.write_html(embedded, tops, result, files["html"], plots)
-    reports.write_tensorboard(result, files["tensorboard"], step=exp.version or 0)
+    reports.write_tensorboard(result, files["tensorboard"], step=exp.version or 0,
+                              plots=plots)
     result["files"] = files
     with open(files["metrics"], "w") as f:
       json.dump(result, f, indent=2, sort_keys=True)

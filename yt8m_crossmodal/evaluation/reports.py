@@ -206,12 +206,19 @@ def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], pa
     f.write("\n".join(parts))
 
 
-def write_tensorboard(result: Dict[str, Any], log_dir: str, step: int) -> None:
+def write_tensorboard(result: Dict[str, Any], log_dir: str, step: int,
+                      plots: Sequence[str] = ()) -> None:
+  """The finite numbers of ``result`` as scalars, and each PNG of ``plots`` as an
+  image (``plots/<file name>``), at ``step`` (the export version)."""
   writer = tf.summary.create_file_writer(log_dir)
   with writer.as_default():
     for key, value in sorted(result.items()):
       if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         tf.summary.scalar(key, float(value), step=step)
+    for plot in plots:
+      image = tf.image.decode_png(tf.io.read_file(plot), channels=3)
+      name = os.path.splitext(os.path.basename(plot))[0]
+      tf.summary.image(f"plots/{name}", image[None], step=step)
   writer.flush()
   writer.close()
 
