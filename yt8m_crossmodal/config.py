@@ -68,8 +68,8 @@ class ModelConfig:
       "connection that keeps second-to-second detail in the timeline).")
   timeline_source: str = option(
       "fused", "What the timeline is made of: fused (the shared projection of "
-      "the fused strides, like the clip) or local (a per-modality Conv1D of "
-      "timeline_kernel seconds over the per-second projection: no LSTM "
+      "the fused strides, like the clip) or local (a branch of its own: "
+      "per-second FrameDense, then a Conv1D of timeline_kernel seconds: no LSTM "
       "context, so an excerpt encodes the same alone or cut from a video).",
       choices=("fused", "local"))
   timeline_kernel: int = option(3, "Conv1D width in seconds of the local timeline.")

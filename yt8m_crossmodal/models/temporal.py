@@ -13,16 +13,19 @@ def build_shared_projection(model_config, name="shared_projection"):
   return keras.layers.Dense(model_config.embedding_size, name=name)
 
 
-def local_timeline(model_config, x, mask):
+def local_timeline(model_config, features, mask):
   """Per-second timeline features without LSTM context: ``[B, T, E]``.
 
-  ``x`` ([B, T, D], the per-second projection) is zeroed past the valid
-  frames (Conv1D ignores masks), then Conv1D(``timeline_kernel``, same
-  padding, ReLU) and a Dense(E). Second ``t`` only sees seconds
-  ``t - k//2 .. t + k//2``, so an excerpt encodes the same alone as cut
-  from its video, up to the ``k//2`` edge seconds.
+  A branch of its own (the clip path is untouched): FrameDense of the
+  dequantized ``features`` ([B, T, D]), zeroed past the valid frames
+  (Conv1D ignores masks), Conv1D(``timeline_kernel``, same padding, ReLU),
+  zeroed again, Dense(E). Second ``t`` only sees seconds ``t - k//2 ..
+  t + k//2``, so an excerpt encodes the same alone as cut from its video,
+  up to ``k//2`` edge seconds.
   """
   mc = model_config
+  x = FrameDense(mc.projection_units, activation="relu", use_norm=True,
+                 dropout=mc.dropout, name="timeline_frame_dense")(features)
   x = ZeroPadding(name="timeline_zero_padding")(x, mask)
   h = keras.layers.Conv1D(mc.lstm_units, mc.timeline_kernel, padding="same",
                           activation="relu", name="timeline_conv")(x)
@@ -90,7 +93,7 @@ def build_frame_encoder(model_config, input_dim, shared_projection,
     fused = branches[0]
   if mc.timeline_source == "local":
     timeline = L2Normalize(dtype="float32", name="timeline_l2")(
-        local_timeline(mc, x, mask), mask=mask)
+        local_timeline(mc, features, mask), mask=mask)
   else:
     timeline = L2Normalize(dtype="float32", name="timeline_l2")(
         shared_projection(fused), mask=mask)
