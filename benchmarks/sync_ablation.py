@@ -57,7 +57,7 @@ VARIANTS = {
     "local+sync_only": {"timeline_source": "local", "sync_weight": 1.0,
                         "temporal_weight": 0.0},
 }
-SCORERS = ("mean_cosine", "centered")
+SCORERS = ("mean_cosine", "centered", "double_centered")
 
 
 def synth_config(args, **kw):

@@ -5,6 +5,9 @@ Two scorers over candidate offsets ``o`` in ``[-S, S]``:
 
 * ``mean_cosine``: today's score, the mean diagonal cosine of the raw rows
   (:func:`yt8m_crossmodal.evaluation.metrics.estimate_offset`);
+* ``double_centered``: the cosine matrix of the raw unit rows minus its
+  row means and column means (over the reference window), then the mean
+  diagonal: a second that is similar to everything (a hub) counts less;
 * ``centered``: rows minus a temporal mean (the excerpt's own mean for the
   audio, the whole reference window's mean for the visual; with
   ``detrend > 1`` a moving average of that many seconds instead), then L2
@@ -23,7 +26,7 @@ from typing import Optional
 
 import numpy as np
 
-SCORERS = ("mean_cosine", "centered")
+SCORERS = ("mean_cosine", "centered", "double_centered")
 
 
 @dataclasses.dataclass
@@ -56,10 +59,13 @@ def center(x: np.ndarray, detrend: int = 0) -> np.ndarray:
   return x - x.mean(0, keepdims=True)
 
 
-def diagonal_means(query: np.ndarray, reference: np.ndarray) -> np.ndarray:
-  """[L, E] query vs [T, E] reference (T >= L): [T - L + 1] mean diagonal dot."""
-  sim = query @ reference.T
-  length, n = len(query), len(reference) - len(query) + 1
+def diagonal_means(query: np.ndarray, reference: Optional[np.ndarray]) -> np.ndarray:
+  """[L, E] query vs [T, E] reference (T >= L): [T - L + 1] mean diagonal dot.
+
+  With ``reference=None``, ``query`` is the [L, T] similarity matrix itself.
+  """
+  sim = query if reference is None else query @ reference.T
+  length, n = sim.shape[0], sim.shape[1] - sim.shape[0] + 1
   idx = np.arange(length)[:, None] + np.arange(n)[None, :]
   return sim[np.arange(length)[:, None], idx].mean(0)
 
@@ -107,7 +113,12 @@ def estimate_offset(audio: np.ndarray, visual: np.ndarray, t0: int,
     audio, window = _normalize(center(audio, detrend)), _normalize(center(window, detrend))
   else:
     audio, window = _normalize(audio), _normalize(window)
-  scores[lo + s:hi + s + 1] = diagonal_means(audio, window)
+  if scorer == "double_centered":
+    sim = audio @ window.T
+    sim = sim - sim.mean(1, keepdims=True) - sim.mean(0, keepdims=True)
+    scores[lo + s:hi + s + 1] = diagonal_means(sim, None)
+  else:
+    scores[lo + s:hi + s + 1] = diagonal_means(audio, window)
   offsets = np.arange(-s, s + 1)
   best = np.max(scores)
   tied = offsets[scores == best]
