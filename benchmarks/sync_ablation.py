@@ -53,6 +53,8 @@ VARIANTS = {
                         "temporal_max_distance": 5},
     "+reweight": {"timeline_source": "local", "sync_weight": 1.0,
                   "temporal_max_distance": 5, "sync_loss_reweight": True},
+    # The fused (LSTM) timeline with the sync loss can learn a clock (time
+    # since the start of the clip): compare its cut and own columns.
     "default+sync_loss": {"sync_weight": 1.0},
     "local+sync_only": {"timeline_source": "local", "sync_weight": 1.0,
                         "temporal_weight": 0.0},
