@@ -69,6 +69,13 @@ class ModelConfig:
   frame_skip: bool = option(
       True, "Fuse the per-second projection with the LSTM strides (a skip "
       "connection that keeps second-to-second detail in the timeline).")
+  timeline_source: str = option(
+      "fused", "What the timeline is made of: fused (the shared projection of "
+      "the fused strides, like the clip) or local (a branch of its own: "
+      "per-second FrameDense, then a Conv1D of timeline_kernel seconds: no LSTM "
+      "context, so an excerpt encodes the same alone or cut from a video).",
+      choices=("fused", "local"))
+  timeline_kernel: int = option(3, "Conv1D width in seconds of the local timeline.")
   audio_tower: Tuple[int, ...] = option(
       (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.")
   visual_tower: Tuple[int, ...] = option(
@@ -94,6 +101,22 @@ class LossConfig:
   temporal_guard: int = option(
       1, "Temporal negatives are seconds at least this far from the anchor "
       "(1: every other second; larger for slowly changing footage).")
+  temporal_max_distance: int = option(
+      0, "Temporal negatives are at most this many seconds from the anchor "
+      "(offset-aware negatives: the same video shifted by guard..this; 0: any).")
+  sync_weight: float = option(
+      0.0, "Weight of the sequence-level sync loss: softmax over candidate "
+      "offsets of each window's mean diagonal similarity, true offset 0 "
+      "(0: off).")
+  sync_loss_offsets: int = option(5, "Sync loss: candidate offsets -K..K.")
+  sync_loss_window: int = option(20, "Sync loss: window length in seconds.")
+  sync_loss_temperature: float = option(0.05, "Sync loss: softmax temperature.")
+  sync_loss_center: bool = option(
+      True, "Sync loss: remove each video's mean timeline row (style, topic) "
+      "and renormalize before scoring offsets.")
+  sync_loss_reweight: bool = option(
+      False, "Sync loss: weight each window by its (stop-gradient) probability "
+      "of the true offset, which down-weights videos that cannot be aligned.")
   classification_weight: float = option(
       0.0, "Weight of the label-classification regularizer (0: off).")
   classification_warmup_steps: int = option(

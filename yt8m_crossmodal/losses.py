@@ -175,18 +175,20 @@ def cross_modal_clip_loss(audio, visual, *, margin, mining,
   return {"loss": loss, "audio_to_visual": a2v, "visual_to_audio": v2a}
 
 
-def temporal_negative_mask(mask, guard):
+def temporal_negative_mask(mask, guard, max_distance=0):
   """Bool ``[B, T, T]``: ``t'`` is a negative for anchor ``t`` of video ``b``.
 
   Both seconds valid and ``|t - t'| >= max(guard, 1)`` (the anchor second
-  itself is the positive, never a negative).
+  itself is the positive, never a negative), and ``|t - t'| <=
+  max_distance`` when ``max_distance > 0`` (offset-aware negatives).
   """
   mask = ops.cast(mask, "bool")
   steps = ops.shape(mask)[1]
   idx = ops.arange(0, steps, 1, dtype="int32")
-  far = ops.greater_equal(
-      ops.abs(ops.expand_dims(idx, 1) - ops.expand_dims(idx, 0)),
-      max(int(guard), 1))
+  distance = ops.abs(ops.expand_dims(idx, 1) - ops.expand_dims(idx, 0))
+  far = ops.greater_equal(distance, max(int(guard), 1))
+  if max_distance and int(max_distance) > 0:
+    far = ops.logical_and(far, ops.less_equal(distance, int(max_distance)))
   return ops.logical_and(
       ops.expand_dims(far, 0),
       ops.logical_and(ops.expand_dims(mask, 2), ops.expand_dims(mask, 1)))
@@ -194,12 +196,12 @@ def temporal_negative_mask(mask, guard):
 
 def temporal_triplet_loss(audio_timeline, visual_timeline, mask, *, margin,
                           guard, audio_to_visual_weight=1.0,
-                          visual_to_audio_weight=1.0):
+                          visual_to_audio_weight=1.0, max_distance=0):
   """Temporal (within-video) triplets with hardest-negative mining.
 
   For each valid second ``t`` of video ``b``: anchor ``audio[b, t]``,
   positive ``visual[b, t]``, negatives ``visual[b, t']`` with ``t'`` valid
-  and ``|t - t'| >= guard``; and the reverse direction. Seconds without a
+  and ``guard <= |t - t'|`` (``<= max_distance`` if > 0); and the reverse. Seconds without a
   valid negative contribute nothing; the loss is the mean over the others.
   Memory is ``O(B T^2)`` (a ``[B, T, T]`` similarity), never ``[B, T, T, E]``.
 
@@ -217,7 +219,7 @@ def temporal_triplet_loss(audio_timeline, visual_timeline, mask, *, margin,
   mask = ops.cast(mask, "bool")
   sim = pairwise_similarity(audio, visual)  # [b, t, t'] = <a_bt, v_bt'>
   pos = ops.sum(audio * visual, axis=-1)
-  negatives = temporal_negative_mask(mask, guard)  # symmetric in (t, t')
+  negatives = temporal_negative_mask(mask, guard, max_distance)  # symmetric
   a2v = triplet_loss_from_similarity(sim, pos, negatives, margin,
                                      "batch_hard", anchor_mask=mask)
   v2a = triplet_loss_from_similarity(ops.swapaxes(sim, 1, 2), pos, negatives,
@@ -225,6 +227,90 @@ def temporal_triplet_loss(audio_timeline, visual_timeline, mask, *, margin,
   loss = (audio_to_visual_weight * a2v["loss"]
           + visual_to_audio_weight * v2a["loss"])
   return {"loss": loss, "audio_to_visual": a2v, "visual_to_audio": v2a}
+
+
+def _shift_time(x, offset, mask):
+  """``(y, valid)`` with ``y[:, t] = x[:, t + offset]``; valid where in range."""
+  steps = ops.shape(mask)[1]
+  idx = ops.arange(0, steps, 1, dtype="int32") + offset
+  inside = ops.logical_and(ops.greater_equal(idx, 0), ops.less(idx, steps))
+  shifted_mask = ops.roll(mask, -offset, axis=1)
+  valid = ops.logical_and(ops.logical_and(mask, shifted_mask),
+                          ops.expand_dims(inside, 0))
+  return ops.roll(x, -offset, axis=1), valid
+
+
+def _window_sums(values, window):
+  """``[B, T]`` -> ``[B, ceil(T / window)]`` sums over consecutive windows."""
+  steps = ops.shape(values)[1]
+  windows = (steps + window - 1) // window
+  values = ops.pad(values, [[0, 0], [0, windows * window - steps]])
+  return ops.sum(ops.reshape(values, (-1, windows, window)), axis=2)
+
+
+def centered_timeline(timeline, mask):
+  """Unit rows of ``timeline [B, T, E]`` minus its masked mean over time."""
+  x = _f32(timeline)
+  weights = ops.expand_dims(ops.cast(mask, "float32"), -1)
+  mean = ops.sum(x * weights, axis=1, keepdims=True) / ops.maximum(
+      ops.sum(weights, axis=1, keepdims=True), 1.0)
+  x = (x - mean) * weights
+  return x / ops.maximum(ops.norm(x, axis=-1, keepdims=True), 1e-6)
+
+
+def sync_offset_loss(audio_timeline, visual_timeline, mask, *, max_offset,
+                     window, temperature, center, reweight):
+  """Sequence-level sync loss: which offset aligns each window?
+
+  Each video is cut into windows of ``window`` seconds; for each candidate
+  offset ``o`` in ``-K..K`` a window scores the mean over its seconds ``t``
+  of ``<audio[t], visual[t + o]>``; the loss is the cross-entropy of the
+  softmax over offsets (logits ``score / temperature``) with the true
+  offset 0. Windows with fewer than ``window // 2`` valid seconds at some
+  offset are skipped.
+
+  Args:
+    audio_timeline, visual_timeline: ``[B, T, E]`` timelines.
+    mask: bool ``[B, T]`` valid seconds.
+    max_offset: K (python int).
+    window: window length in seconds (python int).
+    temperature: softmax temperature.
+    center: score centered, renormalized rows (:func:`centered_timeline`).
+    reweight: weight each window by its stop-gradient probability of offset
+      0 (videos that cannot be aligned count less).
+
+  Returns:
+    ``{"loss", "accuracy" (argmax == 0 over counted windows),
+    "true_probability" (mean softmax probability of offset 0)}``.
+  """
+  mask = ops.cast(mask, "bool")
+  if center:
+    audio = centered_timeline(audio_timeline, mask)
+    visual = centered_timeline(visual_timeline, mask)
+  else:
+    audio, visual = _f32(audio_timeline), _f32(visual_timeline)
+  scores, enough = [], None
+  for offset in range(-int(max_offset), int(max_offset) + 1):
+    shifted, valid = _shift_time(visual, offset, mask)
+    valid_f = ops.cast(valid, "float32")
+    dots = ops.sum(audio * shifted, axis=-1) * valid_f
+    counts = _window_sums(valid_f, window)
+    scores.append(_window_sums(dots, window) / ops.maximum(counts, 1.0))
+    ok = ops.greater_equal(counts, float(max(window // 2, 1)))
+    enough = ok if enough is None else ops.logical_and(enough, ok)
+  logits = ops.stack(scores, axis=-1) / temperature  # [B, W, 2K + 1]
+  true_logit = logits[..., int(max_offset)]
+  ce = ops.logsumexp(logits, axis=-1) - true_logit
+  prob = ops.exp(-ce)
+  weights = ops.cast(enough, "float32")
+  if reweight:
+    weights = weights * ops.stop_gradient(prob)
+  loss = ops.sum(ce * weights) / ops.maximum(ops.sum(weights), 1e-6)
+  correct = ops.cast(ops.greater_equal(true_logit, ops.max(logits, axis=-1)),
+                     "float32")
+  return {"loss": loss,
+          "accuracy": _masked_mean(correct, enough),
+          "true_probability": _masked_mean(prob, enough)}
 
 
 def sigmoid_cross_entropy(labels, logits):

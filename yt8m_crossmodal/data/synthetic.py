@@ -22,6 +22,13 @@ nuisance and per-second noise of each modality's own, clipped to [-2, 2] and
 ``max_offset`` > 0 the audio of each video is shifted by a known offset ``d``
 (audio second ``t`` carries the latent of second ``t + d``), written to a
 sidecar JSON file.
+
+That is the ``texture`` preset (the default). ``--preset=events`` and
+``--preset=music_over`` draw a harder family closer to real videos (see
+:data:`PRESETS` and :func:`_events_video`): sparse shared events, slow scenes
+plus drift, non-linear read-outs, strong noise, per-video style, offsets
+padded by repeating the edge seconds, and (``music_over``) a third of the
+soundtracks on their own same-topic trajectory.
 """
 
 from __future__ import annotations
@@ -59,6 +66,11 @@ class SynthConfig:
                        "[-max_offset, max_offset] seconds (sidecar offsets.json).")
   unrelated_fraction: float = option(0.05, "Fraction of videos whose soundtrack is unrelated.")
   num_topics: int = option(200, "Topics in the shared pool (labels are drawn from them).")
+  preset: str = option("texture", "Data family: texture (the original: dense shared "
+                    "texture), events (sparse shared events, slow scenes, non-linear "
+                    "read-outs) or music_over (events plus a third of soundtracks on "
+                    "their own same-topic trajectory).", choices=("texture", "events",
+                                                                  "music_over"))
   world_seed: int = option(1234, "Seed of the shared 'world' (topics, read-outs): keep it "
                        "equal across train/validation sets.")
 
@@ -157,6 +169,9 @@ class SyntheticVideo:
 
 def generate_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
   """Yields ``cfg.num_videos`` synthetic videos, deterministic for ``cfg.seed``."""
+  if cfg.preset != "texture":
+    yield from _generate_event_videos(cfg, PRESETS[cfg.preset])
+    return
   num_classes = 4716 if cfg.release == "2017" else 3862
   world = make_world(cfg.num_topics, num_classes, cfg.world_seed)
   rng = np.random.default_rng(cfg.seed)
@@ -188,6 +203,158 @@ def generate_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
                          related=related, segments=segments)
 
 
+# ----------------------------------------------------------------------------
+# The ``events`` / ``music_over`` family.
+
+
+@dataclasses.dataclass(frozen=True)
+class EventParams:
+  """Parameters of the event-driven family (one place: :data:`PRESETS`)."""
+
+  scene_seconds: tuple = (4, 25)   # scene length, uniform (inclusive)
+  scene_topic_weight: float = 0.8  # scene = w * topic + (1 - w) * own vector
+  drift_ar: float = 0.97           # AR(1) coefficient of the slow drift
+  drift_std: float = 0.5           # stationary std of the drift
+  event_rate: float = 0.1          # shared events per second
+  event_seconds: tuple = (1, 2)    # event length, uniform (inclusive)
+  event_gain: float = 1.6          # event amplitude (scenes have std ~1)
+  solo_event_rate: float = 0.05    # per modality: events the other cannot see
+  hidden_units: int = 64           # non-linear read-out: tanh(z A) B
+  noise_std: float = 1.0           # per-second noise, times the dim decay
+  style_std: float = 0.4           # per-video offset, times the dim decay
+  gain_jitter: float = 0.2         # per-video gain (volume, exposure)
+  music_over_fraction: float = 0.0  # soundtracks on their own trajectory
+
+
+PRESETS = {
+    "events": EventParams(),
+    "music_over": EventParams(music_over_fraction=1.0 / 3.0),
+}
+
+
+@dataclasses.dataclass
+class _EventWorld:
+  topics: np.ndarray        # [num_topics, K]
+  events: np.ndarray        # [num_events, K]
+  audio_readout: tuple      # (A [K, H], B [H, 128])
+  visual_readout: tuple     # (A [K, H], B [H, 1024])
+  audio_decay: np.ndarray   # [128]
+  visual_decay: np.ndarray  # [1024]
+  topic_labels: np.ndarray  # [num_topics]
+
+
+def make_event_world(num_topics: int, num_classes: int, seed: int,
+                     p: EventParams) -> _EventWorld:
+  """Topics, event types and two non-linear read-outs, fixed by ``seed``."""
+  rng = np.random.default_rng(seed + 7919)
+  k, h = LATENT_DIM, p.hidden_units
+
+  def readout(dim):
+    a = rng.normal(size=(k, h)) * (1.5 / np.sqrt(k))
+    b = rng.normal(size=(h, dim)) / np.sqrt(h)
+    return a, b * _decay(dim, rng)[None, :] * 1.6
+
+  return _EventWorld(
+      topics=rng.normal(size=(num_topics, k)),
+      events=rng.normal(size=(32, k)),
+      audio_readout=readout(feat.AUDIO_DIM),
+      visual_readout=readout(feat.VISUAL_DIM),
+      audio_decay=_decay(feat.AUDIO_DIM, rng),
+      visual_decay=_decay(feat.VISUAL_DIM, rng),
+      topic_labels=rng.permutation(num_classes)[:num_topics])
+
+
+def _scene_track(world, length, topics, p, rng):
+  """Slow content [length, K]: piecewise-constant scenes plus AR(1) drift."""
+  k = LATENT_DIM
+  z = np.empty((length, k))
+  t = 0
+  lo, hi = p.scene_seconds
+  while t < length:
+    dur = int(rng.integers(lo, hi + 1))
+    topic = world.topics[rng.choice(topics)]
+    w = p.scene_topic_weight
+    z[t:t + dur] = w * topic + (1 - w) * rng.normal(size=k)
+    t += dur
+  drift = np.empty((length, k))
+  drift[0] = rng.normal(size=k) * p.drift_std
+  innov = rng.normal(size=(length, k)) * p.drift_std * np.sqrt(1 - p.drift_ar ** 2)
+  for i in range(1, length):
+    drift[i] = p.drift_ar * drift[i - 1] + innov[i]
+  return z + drift
+
+
+def _add_events(world, z, rate, p, rng):
+  """Adds sparse events (random type, 1-2 s) to ``z`` in place."""
+  length = len(z)
+  lo, hi = p.event_seconds
+  for _ in range(rng.poisson(rate * length)):
+    at = int(rng.integers(0, length))
+    kind = world.events[rng.integers(0, len(world.events))]
+    kind = p.event_gain * (0.8 * kind + 0.6 * rng.normal(size=kind.shape))
+    z[at:at + int(rng.integers(lo, hi + 1))] += kind
+
+
+def _nonlinear_modality(z, readout, decay, p, rng):
+  """uint8 features: tanh read-out, per-video gain and style, noise."""
+  a, b = readout
+  base = np.tanh(z @ a) @ b
+  gain = 1.0 + p.gain_jitter * rng.normal()
+  style = rng.normal(size=b.shape[1]) * decay * p.style_std
+  noise = rng.normal(size=base.shape) * decay[None, :] * p.noise_std
+  return feat.quantize(gain * base + style + noise)
+
+
+def _shift_edge_padded(x, offset):
+  """Row ``t`` of the result is ``x[clip(t + offset)]`` (edges repeated)."""
+  idx = np.clip(np.arange(len(x)) + offset, 0, len(x) - 1)
+  return x[idx]
+
+
+def _events_video(world, cfg, p, rng, index):
+  """One video of the event family (see :class:`EventParams`)."""
+  length = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
+  n_topics = int(rng.integers(1, 4))
+  topics = rng.choice(cfg.num_topics, size=n_topics, replace=False)
+  offset = int(rng.integers(-cfg.max_offset, cfg.max_offset + 1)) if cfg.max_offset else 0
+  related = rng.random() >= p.music_over_fraction
+  shared = _scene_track(world, length, topics, p, rng)
+  _add_events(world, shared, p.event_rate, p, rng)
+  visual_z = shared.copy()
+  if related:
+    audio_z = shared.copy()
+  else:  # Music over footage: same topics, its own trajectory and events.
+    audio_z = _scene_track(world, length, topics, p, rng)
+    _add_events(world, audio_z, p.event_rate, p, rng)
+  _add_events(world, visual_z, p.solo_event_rate, p, rng)
+  _add_events(world, audio_z, p.solo_event_rate, p, rng)
+  visual = _nonlinear_modality(visual_z, world.visual_readout, world.visual_decay, p, rng)
+  audio = _nonlinear_modality(audio_z, world.audio_readout, world.audio_decay, p, rng)
+  audio = _shift_edge_padded(audio, offset)
+  labels = sorted(int(world.topic_labels[t]) for t in topics)
+  return SyntheticVideo(id=f"{cfg.prefix[:2]}{cfg.seed % 1000:03d}{index:06d}",
+                        labels=labels, audio=audio, visual=visual, offset=offset,
+                        related=related)
+
+
+def _generate_event_videos(cfg: SynthConfig, p: EventParams) -> Iterator[SyntheticVideo]:
+  num_classes = 4716 if cfg.release == "2017" else 3862
+  world = make_event_world(cfg.num_topics, num_classes, cfg.world_seed, p)
+  rng = np.random.default_rng(cfg.seed)
+  for i in range(cfg.num_videos):
+    video = _events_video(world, cfg, p, rng, i)
+    if cfg.release == "2019":
+      n = len(video.audio)
+      starts = sorted(int(s) for s in rng.choice(
+          max(1, n // 5), size=min(3, max(1, n // 5)), replace=False) * 5)
+      video.segments = {
+          "segment_start_times": starts,
+          "segment_labels": [video.labels[j % len(video.labels)]
+                             for j in range(len(starts))],
+          "segment_scores": [float(rng.random() < 0.7) for _ in starts]}
+    yield video
+
+
 def frame_example(video: SyntheticVideo, release: str) -> bytes:
   """Serializes a video as a frame-level ``tf.train.SequenceExample``."""
   import tensorflow as tf
@@ -208,7 +375,7 @@ def frame_example(video: SyntheticVideo, release: str) -> bytes:
   audio = se.feature_lists.feature_list["audio"]
   for row in video.audio:
     audio.feature.add().bytes_list.value.append(row.tobytes())
-  return se.SerializeToString()
+  return se.SerializeToString(deterministic=True)
 
 
 def video_example(video: SyntheticVideo, release: str) -> bytes:
@@ -222,7 +389,7 @@ def video_example(video: SyntheticVideo, release: str) -> bytes:
       feat.dequantize(video.visual).mean(axis=0).tolist())
   ex.features.feature["mean_audio"].float_list.value.extend(
       feat.dequantize(video.audio).mean(axis=0).tolist())
-  return ex.SerializeToString()
+  return ex.SerializeToString(deterministic=True)
 
 
 def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
@@ -259,7 +426,7 @@ def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
              "release": cfg.release, "frames_total": int(sum(frames)),
              "unrelated_soundtracks": len(unrelated)}
   sidecar = os.path.join(cfg.output_dir, f"{cfg.prefix}_offsets.json")
-  if cfg.max_offset:
+  if cfg.max_offset or cfg.preset != "texture":
     with tf.io.gfile.GFile(sidecar, "w") as f:
       json.dump({"max_offset": cfg.max_offset,
                  "convention": "audio second t carries the content of video second t + offset",

@@ -55,6 +55,13 @@ class CrossModalTripletLoss(keras.layers.Layer):
                temporal_weight=_DEFAULTS.temporal_weight,
                temporal_margin=_DEFAULTS.temporal_margin,
                temporal_guard=_DEFAULTS.temporal_guard,
+               temporal_max_distance=_DEFAULTS.temporal_max_distance,
+               sync_weight=_DEFAULTS.sync_weight,
+               sync_loss_offsets=_DEFAULTS.sync_loss_offsets,
+               sync_loss_window=_DEFAULTS.sync_loss_window,
+               sync_loss_temperature=_DEFAULTS.sync_loss_temperature,
+               sync_loss_center=_DEFAULTS.sync_loss_center,
+               sync_loss_reweight=_DEFAULTS.sync_loss_reweight,
                classification_weight=_DEFAULTS.classification_weight,
                classification_warmup_steps=_DEFAULTS.classification_warmup_steps,
                **kwargs):
@@ -71,11 +78,19 @@ class CrossModalTripletLoss(keras.layers.Layer):
     self.temporal_weight = float(temporal_weight)
     self.temporal_margin = float(temporal_margin)
     self.temporal_guard = int(temporal_guard)
+    self.temporal_max_distance = int(temporal_max_distance)
+    self.sync_weight = float(sync_weight)
+    self.sync_loss_offsets = int(sync_loss_offsets)
+    self.sync_loss_window = int(sync_loss_window)
+    self.sync_loss_temperature = float(sync_loss_temperature)
+    self.sync_loss_center = bool(sync_loss_center)
+    self.sync_loss_reweight = bool(sync_loss_reweight)
     self.classification_weight = float(classification_weight)
     self.classification_warmup_steps = int(classification_warmup_steps)
     self.classifier = None
     self.step = None
     self.use_temporal = False
+    self.use_sync = False
     self.use_classification = False
     self._trackers = {}
 
@@ -100,6 +115,7 @@ class CrossModalTripletLoss(keras.layers.Layer):
     has_timelines = ("audio_timeline" in input_shape
                      and "visual_timeline" in input_shape)
     self.use_temporal = has_timelines and self.temporal_weight > 0
+    self.use_sync = has_timelines and self.sync_weight > 0
     self.use_classification = self.classification_weight > 0
     if self.exclude_shared_labels and "labels" not in input_shape:
       raise ValueError(f"{self.name}: exclude_shared_labels needs 'labels'")
@@ -111,6 +127,8 @@ class CrossModalTripletLoss(keras.layers.Layer):
       names += ["temporal_loss", "temporal_a2v_loss", "temporal_v2a_loss",
                 "temporal_active_fraction", "temporal_positive_similarity",
                 "temporal_negative_similarity"]
+    if self.use_sync:
+      names += ["sync_loss", "sync_accuracy", "sync_true_probability"]
     if self.use_classification:
       if "labels" not in input_shape:
         raise ValueError(
@@ -153,16 +171,29 @@ class CrossModalTripletLoss(keras.layers.Layer):
                  0.5 * (a2v["negative_similarity"]
                         + v2a["negative_similarity"]))
 
-    if self.use_temporal:
+    if self.use_temporal or self.use_sync:
       audio_tl = inputs["audio_timeline"]
       steps = ops.shape(audio_tl)[1]
       if inputs.get("num_frames") is not None:
         mask = frame_mask(inputs["num_frames"], steps)
       else:
         mask = ops.ones((ops.shape(audio_tl)[0], steps), dtype="bool")
+    if self.use_sync:
+      sync = losses.sync_offset_loss(
+          audio_tl, inputs["visual_timeline"], mask,
+          max_offset=self.sync_loss_offsets, window=self.sync_loss_window,
+          temperature=self.sync_loss_temperature,
+          center=self.sync_loss_center, reweight=self.sync_loss_reweight)
+      total = total + self.sync_weight * sync["loss"]
+      self._update("sync_loss", sync["loss"])
+      self._update("sync_accuracy", sync["accuracy"])
+      self._update("sync_true_probability", sync["true_probability"])
+
+    if self.use_temporal:
       temporal = losses.temporal_triplet_loss(
           audio_tl, inputs["visual_timeline"], mask,
           margin=self.temporal_margin, guard=self.temporal_guard,
+          max_distance=self.temporal_max_distance,
           audio_to_visual_weight=self.audio_to_visual_weight,
           visual_to_audio_weight=self.visual_to_audio_weight)
       t_a2v, t_v2a = temporal["audio_to_visual"], temporal["visual_to_audio"]

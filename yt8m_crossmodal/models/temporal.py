@@ -1,6 +1,7 @@
 """Frame-level (temporal) encoders: multi-stride windowed LSTMs."""
 
 import keras
+from keras import ops
 
 from yt8m_crossmodal.layers import (FrameDense, FrameMask, L2Normalize,
                                     MaskedMean, MaskedWindowPool,
@@ -10,6 +11,38 @@ from yt8m_crossmodal.layers import (FrameDense, FrameMask, L2Normalize,
 def build_shared_projection(model_config, name="shared_projection"):
   """The Dense(E) layer shared by the audio and visual frame encoders."""
   return keras.layers.Dense(model_config.embedding_size, name=name)
+
+
+def local_timeline(model_config, features, mask):
+  """Per-second timeline features without LSTM context: ``[B, T, E]``.
+
+  A branch of its own (the clip path is untouched): FrameDense of the
+  dequantized ``features`` ([B, T, D]), zeroed past the valid frames
+  (Conv1D ignores masks), Conv1D(``timeline_kernel``, same padding, ReLU),
+  zeroed again, Dense(E). Second ``t`` only sees seconds ``t - k//2 ..
+  t + k//2``, so an excerpt encodes the same alone as cut from its video,
+  up to ``k//2`` edge seconds.
+  """
+  mc = model_config
+  x = FrameDense(mc.projection_units, activation="relu", use_norm=True,
+                 dropout=mc.dropout, name="timeline_frame_dense")(features)
+  x = ZeroPadding(name="timeline_zero_padding")(x, mask)
+  h = keras.layers.Conv1D(mc.lstm_units, mc.timeline_kernel, padding="same",
+                          activation="relu", name="timeline_conv")(x)
+  h = ZeroPadding(name="timeline_conv_zero_padding")(h, mask)
+  return keras.layers.Dense(mc.embedding_size, name="timeline_projection")(h)
+
+
+@keras.saving.register_keras_serializable(package="yt8m_crossmodal")
+class ZeroPadding(keras.layers.Layer):
+  """``ZeroPadding()(x [B, T, D], valid [B, T]) -> x``, zeros where not valid."""
+
+  def call(self, inputs, valid):
+    keep = ops.expand_dims(ops.cast(valid, "bool"), -1)
+    return ops.where(keep, inputs, ops.zeros_like(inputs))
+
+  def compute_output_spec(self, inputs, valid):
+    return keras.KerasTensor(inputs.shape, dtype=inputs.dtype)
 
 
 def build_frame_encoder(model_config, input_dim, shared_projection,
@@ -61,8 +94,12 @@ def build_frame_encoder(model_config, input_dim, shared_projection,
     fused = keras.layers.Concatenate(axis=-1, name="fuse_strides")(branches)
   else:
     fused = branches[0]
-  timeline = L2Normalize(dtype="float32", name="timeline_l2")(
-      shared_projection(fused), mask=mask)
+  if mc.timeline_source == "local":
+    timeline = L2Normalize(dtype="float32", name="timeline_l2")(
+        local_timeline(mc, features, mask), mask=mask)
+  else:
+    timeline = L2Normalize(dtype="float32", name="timeline_l2")(
+        shared_projection(fused), mask=mask)
   clip = MaskedMean(name="clip_mean")(fused, mask)
   embedding = L2Normalize(dtype="float32", name="embedding_l2")(
       shared_projection(clip))

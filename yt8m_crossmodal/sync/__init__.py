@@ -1,0 +1,1 @@
+"""Synchronization baselines and offset estimation (numpy only, no TF)."""

@@ -1,0 +1,143 @@
+"""Offset estimation between an audio excerpt and a visual timeline.
+
+Works on any per-second embeddings: CCA projections or model timelines.
+Two scorers over candidate offsets ``o`` in ``[-S, S]``:
+
+* ``mean_cosine``: today's score, the mean diagonal cosine of the raw rows
+  (:func:`yt8m_crossmodal.evaluation.metrics.estimate_offset`);
+* ``double_centered``: the cosine matrix of the raw unit rows minus its
+  row means and column means (over the reference window), then the mean
+  diagonal: a second that is similar to everything (a hub) counts less;
+* ``centered``: rows minus a temporal mean (the excerpt's own mean for the
+  audio, the whole reference window's mean for the visual; with
+  ``detrend > 1`` a moving average of that many seconds instead), then L2
+  normalized, then the mean diagonal cosine. Centering removes what every
+  offset shares (per-video style, slow scene content), so the score is
+  driven by what changes from second to second (events).
+
+The confidence is a peak-vs-rest z-score: ``(best - mean(rest)) /
+std(rest)`` over the feasible offsets other than the best.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+SCORERS = ("mean_cosine", "centered", "double_centered")
+
+
+@dataclasses.dataclass
+class OffsetEstimate:
+  """offset (int), scores [2S + 1] (-inf where infeasible), confidence."""
+
+  offset: int
+  scores: np.ndarray
+  confidence: float
+
+
+def _normalize(x: np.ndarray) -> np.ndarray:
+  return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-8)
+
+
+def _moving_average(x: np.ndarray, width: int) -> np.ndarray:
+  """Centered moving average of [T, E] rows over ``width`` seconds (edges shrink)."""
+  c = np.concatenate([np.zeros((1, x.shape[1])), np.cumsum(x, 0)])
+  t = np.arange(len(x))
+  lo = np.clip(t - width // 2, 0, len(x))
+  hi = np.clip(t + width - width // 2, 0, len(x))
+  return (c[hi] - c[lo]) / (hi - lo)[:, None]
+
+
+def center(x: np.ndarray, detrend: int = 0) -> np.ndarray:
+  """[T, E] rows minus their mean over time (``detrend > 1``: a moving one)."""
+  x = np.asarray(x, np.float64)
+  if detrend > 1:
+    return x - _moving_average(x, detrend)
+  return x - x.mean(0, keepdims=True)
+
+
+def diagonal_means(query: np.ndarray, reference: Optional[np.ndarray]) -> np.ndarray:
+  """[L, E] query vs [T, E] reference (T >= L): [T - L + 1] mean diagonal dot.
+
+  With ``reference=None``, ``query`` is the [L, T] similarity matrix itself.
+  """
+  sim = query if reference is None else query @ reference.T
+  length, n = sim.shape[0], sim.shape[1] - sim.shape[0] + 1
+  idx = np.arange(length)[:, None] + np.arange(n)[None, :]
+  return sim[np.arange(length)[:, None], idx].mean(0)
+
+
+def peak_zscore(scores: np.ndarray) -> float:
+  """(best - mean of the others) / std of the others, over finite scores."""
+  s = scores[np.isfinite(scores)]
+  if len(s) < 3:
+    return 0.0
+  best = int(np.argmax(s))
+  rest = np.delete(s, best)
+  return float((s[best] - rest.mean()) / max(rest.std(), 1e-6))
+
+
+def estimate_offset(audio: np.ndarray, visual: np.ndarray, t0: int,
+                    max_offset: int, scorer: str = "centered", detrend: int = 0,
+                    visual_len: Optional[int] = None) -> OffsetEstimate:
+  """Estimates the offset of an audio excerpt against a visual timeline.
+
+  Args:
+    audio: [L, E] excerpt (audio seconds ``[t0 + d, t0 + d + L)``, d unknown).
+    visual: [T, E] visual timeline of the video.
+    t0: start of the excerpt at offset 0.
+    max_offset: S; offsets ``-S .. S`` are scored.
+    scorer: ``centered`` or ``mean_cosine`` (module docstring).
+    detrend: moving-average width for ``centered`` (0: plain mean).
+    visual_len: valid seconds of ``visual`` (default T).
+
+  Returns:
+    :class:`OffsetEstimate`; ties go to the smallest |o|, then the negative.
+  """
+  if scorer not in SCORERS:
+    raise ValueError(f"scorer must be one of {SCORERS}, got {scorer!r}")
+  s, t0 = int(max_offset), int(t0)
+  audio = np.asarray(audio, np.float64)
+  visual = np.asarray(visual, np.float64)
+  total = len(visual) if visual_len is None else min(int(visual_len), len(visual))
+  length = len(audio)
+  scores = np.full([2 * s + 1], -np.inf)
+  lo, hi = max(-s, -t0), min(s, total - length - t0)
+  if length == 0 or hi < lo:
+    return OffsetEstimate(0, scores.astype(np.float32), 0.0)
+  window = visual[t0 + lo:t0 + hi + length]
+  if scorer == "centered":
+    audio, window = _normalize(center(audio, detrend)), _normalize(center(window, detrend))
+  else:
+    audio, window = _normalize(audio), _normalize(window)
+  if scorer == "double_centered":
+    sim = audio @ window.T
+    sim = sim - sim.mean(1, keepdims=True) - sim.mean(0, keepdims=True)
+    scores[lo + s:hi + s + 1] = diagonal_means(sim, None)
+  else:
+    scores[lo + s:hi + s + 1] = diagonal_means(audio, window)
+  offsets = np.arange(-s, s + 1)
+  best = np.max(scores)
+  tied = offsets[scores == best]
+  offset = int(tied[np.lexsort((tied, np.abs(tied)))[0]])
+  return OffsetEstimate(offset, scores.astype(np.float32), peak_zscore(scores))
+
+
+def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:
+  """Area under the ROC curve of ``scores`` for bool labels ``positive``."""
+  scores = np.asarray(scores, np.float64)
+  positive = np.asarray(positive, bool)
+  n_pos, n_neg = positive.sum(), (~positive).sum()
+  if not n_pos or not n_neg:
+    return float("nan")
+  order = np.argsort(scores, kind="mergesort")
+  ranks = np.empty(len(scores))
+  sorted_scores = scores[order]
+  # Average ranks over ties.
+  _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+  avg = first + (counts - 1) / 2.0 + 1
+  ranks[order] = np.repeat(avg, counts)
+  return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
