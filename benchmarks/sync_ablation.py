@@ -2,13 +2,13 @@
 
 Writes a training set of one ``yt8m-synth`` family (``--preset``), draws a
 held-out test set in memory (another seed), trains one small model per
-variant with :func:`yt8m_crossmodal.train.train` and prints one table.
+variant with :func:`yt8m_crossmodal.training.trainer.train` and prints one table.
 
 Columns, per protocol (20 s audio excerpts, true offsets in [-5, 5]):
 
 - ``cut``: the excerpt is cut from the audio timeline of the whole video;
 - ``own``: the excerpt's uint8 features are encoded on their own (as
-  :func:`yt8m_crossmodal.evaluation.encode.sync_evaluation` does);
+  :func:`yt8m_crossmodal.evaluation.sync.sync_from_encoded_excerpts` does);
 
 sync exact / within 1 s over the tasks of videos whose audio is aligned,
 clip R@1 audio -> visual (``--pool`` candidates at most) and, when some test
@@ -36,10 +36,12 @@ import tensorflow as tf  # noqa: E402
 
 from yt8m_crossmodal import config as config_lib  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
-from yt8m_crossmodal import train as train_lib  # noqa: E402
 from yt8m_crossmodal.data import features as feat  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
 from yt8m_crossmodal.evaluation import metrics  # noqa: E402
+from yt8m_crossmodal.evaluation import sync as sync_eval  # noqa: E402
+from yt8m_crossmodal.serving.encode import keras_encode_fn  # noqa: E402
+from yt8m_crossmodal.training.trainer import train  # noqa: E402
 from yt8m_crossmodal.sync import cca as cca_lib  # noqa: E402
 from yt8m_crossmodal.sync import estimator  # noqa: E402
 
@@ -101,10 +103,13 @@ def score_sync(tasks, audio_excerpts, visual_timelines, related, args, scorer):
     conf.append(r.confidence)
   est, conf = np.array(est), np.array(conf)
   aligned = related[tasks[:, 0]]
-  out = metrics.sync_metrics(est[aligned], tasks[aligned, 2])
+  out = sync_eval.sync_metrics(est[aligned], tasks[aligned, 2])
   if not aligned.all():
     out["conf_auc"] = estimator.roc_auc(conf, aligned)
     out["conf_acc"] = float(np.mean((conf >= args.threshold) == aligned))
+    # The best threshold on this set (optimistic: chosen on the test set; it
+    # tells how far the default threshold is from the best one).
+    out["conf_best_threshold"], out["conf_best_acc"] = estimator.best_threshold(conf, aligned)
   return out
 
 
@@ -133,7 +138,7 @@ def evaluate_cca(videos, tasks, related, args):
 
 def encode_all(encoder, arrays, batch=32):
   """Encodes uint8 [T_i, D] arrays one length-sorted batch at a time."""
-  fn = train_lib.keras_encode_fn(encoder)
+  fn = keras_encode_fn(encoder)
   order = np.argsort([len(x) for x in arrays])
   emb, tl = [None] * len(arrays), [None] * len(arrays)
   for start in range(0, len(arrays), batch):
@@ -184,13 +189,14 @@ def base_config(args):
 def format_table(rows, has_conf):
   cols = ["cut_exact", "cut_w1", "own_exact", "own_w1", "clip_r1"]
   if has_conf:
-    cols += ["conf_auc", "conf_acc"]
+    cols += ["conf_auc", "conf_acc", "best_thr", "best_acc"]
   lines = [f"{'row':<34}" + "".join(f"{c:>10}" for c in cols)]
   for name, r in rows.items():
     vals = [r["cut"]["sync/exact"], r["cut"]["sync/within_1s"], r["own"]["sync/exact"],
             r["own"]["sync/within_1s"], r["clip_r1"]]
     if has_conf:
-      vals += [r["own"].get("conf_auc", np.nan), r["own"].get("conf_acc", np.nan)]
+      vals += [r["own"].get(k, np.nan) for k in ("conf_auc", "conf_acc",
+                                                   "conf_best_threshold", "conf_best_acc")]
     lines.append(f"{name:<34}" + "".join(f"{v:>10.3f}" for v in vals))
   return "\n".join(lines)
 
@@ -227,7 +233,7 @@ def main():
   pattern = write_train(args)
   videos = test_videos(args)
   related = np.array([v.related for v in videos])
-  tasks, _ = metrics.make_sync_tasks([len(v.audio) for v in videos], args.max_offset,
+  tasks, _ = sync_eval.make_sync_tasks([len(v.audio) for v in videos], args.max_offset,
                                      args.excerpt, seed=0)
   print(f"data ready in {time.time() - start:.0f}s; {len(tasks)} sync tasks, "
         f"{int((~related).sum())} unaligned test videos", flush=True)
@@ -244,7 +250,7 @@ def main():
     else:
       if tf.io.gfile.exists(model_dir):
         tf.io.gfile.rmtree(model_dir)
-      train_lib.train(cfg)
+      train(cfg)
     for scorer, row in evaluate_model(model_dir, videos, tasks, related, args).items():
       rows[f"{name}/{scorer}"] = row
     print(f"{name}: {time.time() - t0:.0f}s", flush=True)

@@ -22,11 +22,17 @@ std(rest)`` over the feasible offsets other than the best.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
 SCORERS = ("mean_cosine", "centered", "double_centered")
+# What yt8m-sync uses (benchmarks/sync_ablation.py): the offset from
+# mean_cosine, the confidence from double_centered (best ROC AUC of aligned
+# vs unaligned soundtracks), and this threshold on it.
+OFFSET_SCORER = "mean_cosine"
+CONFIDENCE_SCORER = "double_centered"
+DEFAULT_MIN_CONFIDENCE = 3.0
 
 
 @dataclasses.dataclass
@@ -80,9 +86,23 @@ def peak_zscore(scores: np.ndarray) -> float:
   return float((s[best] - rest.mean()) / max(rest.std(), 1e-6))
 
 
+def _scores(audio: np.ndarray, window: np.ndarray, scorer: str, detrend: int) -> np.ndarray:
+  """Mean diagonal score of each start of [L, E] ``audio`` in [T, E] ``window``."""
+  if scorer == "centered":
+    audio, window = _normalize(center(audio, detrend)), _normalize(center(window, detrend))
+  else:
+    audio, window = _normalize(audio), _normalize(window)
+  if scorer == "double_centered":
+    sim = audio @ window.T
+    sim = sim - sim.mean(1, keepdims=True) - sim.mean(0, keepdims=True)
+    return diagonal_means(sim, None)
+  return diagonal_means(audio, window)
+
+
 def estimate_offset(audio: np.ndarray, visual: np.ndarray, t0: int,
-                    max_offset: int, scorer: str = "centered", detrend: int = 0,
-                    visual_len: Optional[int] = None) -> OffsetEstimate:
+                    max_offset: int, scorer: str = "mean_cosine", detrend: int = 0,
+                    visual_len: Optional[int] = None,
+                    confidence_scorer: Optional[str] = None) -> OffsetEstimate:
   """Estimates the offset of an audio excerpt against a visual timeline.
 
   Args:
@@ -90,15 +110,21 @@ def estimate_offset(audio: np.ndarray, visual: np.ndarray, t0: int,
     visual: [T, E] visual timeline of the video.
     t0: start of the excerpt at offset 0.
     max_offset: S; offsets ``-S .. S`` are scored.
-    scorer: ``centered`` or ``mean_cosine`` (module docstring).
+    scorer: what picks the offset (module docstring).
     detrend: moving-average width for ``centered`` (0: plain mean).
     visual_len: valid seconds of ``visual`` (default T).
+    confidence_scorer: whose scores the confidence (peak z-score) is taken
+      from (default: ``scorer``'s).
 
   Returns:
-    :class:`OffsetEstimate`; ties go to the smallest |o|, then the negative.
+    :class:`OffsetEstimate`; ``scores`` are ``scorer``'s (-inf where the
+    offset leaves the visual timeline); ties go to the smallest |o|, then the
+    negative.
   """
-  if scorer not in SCORERS:
-    raise ValueError(f"scorer must be one of {SCORERS}, got {scorer!r}")
+  confidence_scorer = confidence_scorer or scorer
+  for name in (scorer, confidence_scorer):
+    if name not in SCORERS:
+      raise ValueError(f"scorer must be one of {SCORERS}, got {name!r}")
   s, t0 = int(max_offset), int(t0)
   audio = np.asarray(audio, np.float64)
   visual = np.asarray(visual, np.float64)
@@ -109,21 +135,31 @@ def estimate_offset(audio: np.ndarray, visual: np.ndarray, t0: int,
   if length == 0 or hi < lo:
     return OffsetEstimate(0, scores.astype(np.float32), 0.0)
   window = visual[t0 + lo:t0 + hi + length]
-  if scorer == "centered":
-    audio, window = _normalize(center(audio, detrend)), _normalize(center(window, detrend))
-  else:
-    audio, window = _normalize(audio), _normalize(window)
-  if scorer == "double_centered":
-    sim = audio @ window.T
-    sim = sim - sim.mean(1, keepdims=True) - sim.mean(0, keepdims=True)
-    scores[lo + s:hi + s + 1] = diagonal_means(sim, None)
-  else:
-    scores[lo + s:hi + s + 1] = diagonal_means(audio, window)
+  scores[lo + s:hi + s + 1] = _scores(audio, window, scorer, detrend)
   offsets = np.arange(-s, s + 1)
   best = np.max(scores)
   tied = offsets[scores == best]
   offset = int(tied[np.lexsort((tied, np.abs(tied)))[0]])
-  return OffsetEstimate(offset, scores.astype(np.float32), peak_zscore(scores))
+  if confidence_scorer == scorer:
+    confidence = peak_zscore(scores)
+  else:
+    confidence = peak_zscore(_scores(audio, window, confidence_scorer, detrend))
+  return OffsetEstimate(offset, scores.astype(np.float32), confidence)
+
+
+def best_threshold(confidence: np.ndarray, positive: np.ndarray) -> Tuple[float, float]:
+  """The threshold on ``confidence`` that best separates ``positive``.
+
+  Returns:
+    ``(threshold, accuracy)`` of ``confidence >= threshold`` (the lowest such
+    threshold among the best).
+  """
+  confidence = np.asarray(confidence, np.float64)
+  positive = np.asarray(positive, bool)
+  candidates = np.concatenate([np.unique(confidence), [np.inf]])
+  acc = [np.mean((confidence >= c) == positive) for c in candidates]
+  i = int(np.argmax(acc))
+  return float(candidates[i]), float(acc[i])
 
 
 def roc_auc(scores: np.ndarray, positive: np.ndarray) -> float:

@@ -1,0 +1,123 @@
+"""The sync package (CCA, offset estimator), the sample-data families and the
+experimental sync loss and local timeline (issue 8's lab)."""
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from yt8m_crossmodal import losses  # noqa: E402
+from yt8m_crossmodal.config import Config  # noqa: E402
+from yt8m_crossmodal.data import synthetic  # noqa: E402
+from yt8m_crossmodal.models import build_encoders  # noqa: E402
+from yt8m_crossmodal.sync import cca, estimator  # noqa: E402
+
+
+def _unit(x):
+  return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_cca_finds_a_planted_linear_relation():
+  rng = np.random.default_rng(0)
+  z = rng.normal(size=(4000, 3))
+  audio = z @ rng.normal(size=(3, 12)) + 0.1 * rng.normal(size=(4000, 12))
+  visual = z @ rng.normal(size=(3, 40)) + 0.1 * rng.normal(size=(4000, 40))
+  fit = cca.fit_cca(audio, visual, dims=5)
+  assert fit.correlations.shape == (5,)
+  assert np.all(fit.correlations[:3] > 0.95) and np.all(fit.correlations[3:] < 0.3)
+  a, v = fit.audio(audio[:500]), fit.visual(visual[:500])
+  assert a.shape == (500, 5) and v.shape == (500, 5)
+  assert np.corrcoef(a[:, 0], v[:, 0])[0, 1] > 0.95
+  with pytest.raises(ValueError, match="aligned pairs"):
+    cca.fit_cca(audio[:1], visual[:1], 2)
+
+
+@pytest.mark.parametrize("scorer", estimator.SCORERS)
+def test_every_scorer_recovers_a_shift(scorer):
+  rng = np.random.default_rng(1)
+  visual = _unit(rng.normal(size=(60, 8)))
+  for d in (-4, 0, 3):
+    excerpt = visual[20 + d:40 + d]  # Audio seconds [t0 + d, t0 + d + L).
+    est = estimator.estimate_offset(excerpt, visual, 20, 5, scorer=scorer)
+    assert est.offset == d and est.confidence > 3
+    assert est.scores.shape == (11,) and np.argmax(est.scores) == d + 5
+
+
+def test_estimate_edges_and_separate_confidence_scorer():
+  rng = np.random.default_rng(2)
+  visual = _unit(rng.normal(size=(30, 8)))
+  est = estimator.estimate_offset(visual[2:12], visual, 2, 5)
+  assert est.offset == 0 and np.isneginf(est.scores[:3]).all()  # o = -5..-3 leave [0, 30)
+  other = estimator.estimate_offset(visual[2:12], visual, 2, 5,
+                                    confidence_scorer="double_centered")
+  assert other.offset == est.offset and other.confidence != est.confidence
+  assert estimator.estimate_offset(visual[:0], visual, 2, 5).confidence == 0.0
+  with pytest.raises(ValueError, match="scorer must be one of"):
+    estimator.estimate_offset(visual[2:12], visual, 2, 5, scorer="median")
+
+
+def test_peak_zscore_roc_auc_and_best_threshold_hand_worked():
+  # Best 4; the rest 0, 1, 2: mean 1, std sqrt(2/3).
+  assert estimator.peak_zscore(np.array([0.0, 4.0, 1.0, 2.0, -np.inf])) == pytest.approx(
+      3 / np.sqrt(2 / 3))
+  # Positives 0.9, 0.4; negatives 0.5, 0.1: 3 of 4 pairs ordered right.
+  assert estimator.roc_auc([0.9, 0.4, 0.5, 0.1], [True, True, False, False]) == 0.75
+  assert estimator.roc_auc([0.3, 0.3], [True, False]) == 0.5  # A tie counts half.
+  threshold, acc = estimator.best_threshold([0.9, 0.4, 0.5, 0.1], [True, True, False, False])
+  assert (threshold, acc) == (0.4, 0.75)
+
+
+def test_presets_are_deterministic_and_have_their_properties(tmp_path):
+  base = dict(num_videos=30, min_frames=60, max_frames=90, max_offset=5)
+  videos = list(synthetic.generate_videos(synthetic.SynthConfig(preset="music_over", **base)))
+  again = list(synthetic.generate_videos(synthetic.SynthConfig(preset="music_over", **base)))
+  assert all(np.array_equal(a.audio, b.audio) and a.offset == b.offset
+             for a, b in zip(videos, again))
+  assert all(60 <= len(v.audio) == len(v.visual) <= 90 for v in videos)
+  assert all(v.audio.dtype == np.uint8 and v.visual.shape[1] == 1024 for v in videos)
+  unrelated = [v.id for v in videos if not v.related]
+  assert 4 <= len(unrelated) <= 18  # About a third of 30.
+  events = list(synthetic.generate_videos(synthetic.SynthConfig(preset="events", **base)))
+  assert all(v.related for v in events) and len({v.offset for v in events}) > 3
+  # The sidecar records offsets and the unaligned soundtracks.
+  summary = synthetic.write_dataset(synthetic.SynthConfig(
+      preset="music_over", output_dir=str(tmp_path), num_shards=2, **base))
+  side = json.load(open(tmp_path / "train_offsets.json"))
+  assert sorted(side["unrelated"]) == sorted(unrelated)
+  assert side["offsets"] == {v.id: v.offset for v in videos}
+  assert summary["unrelated_soundtracks"] == len(unrelated)
+
+
+def test_sync_offset_loss_prefers_aligned_timelines():
+  rng = np.random.default_rng(3)
+  x = _unit(rng.normal(size=(2, 40, 8))).astype("float32")
+  mask = np.ones((2, 40), bool)
+  kw = dict(max_offset=3, window=10, temperature=0.05, center=True, reweight=False)
+  aligned = losses.sync_offset_loss(x, x, mask, **kw)
+  shifted = losses.sync_offset_loss(x, np.roll(x, 2, axis=1), mask, **kw)
+  assert float(aligned["accuracy"]) == 1.0 and float(shifted["accuracy"]) == 0.0
+  assert float(aligned["loss"]) < 0.1 < float(shifted["loss"])
+  assert float(aligned["true_probability"]) > 0.9
+
+
+def test_local_timeline_branch_is_zero_past_num_frames_and_sees_only_near_seconds():
+  keras.utils.set_random_seed(0)
+  config = Config().replace(projection_units=8, lstm_units=4, lstm_layers=1,
+                            embedding_size=6, window_strides=(1, 3), dropout=0.0,
+                            timeline_source="local", timeline_kernel=3)
+  audio, _ = build_encoders(config.model)
+  x = np.random.default_rng(0).normal(size=(2, 12, 128)).astype("float32")
+  n = np.array([12, 7], np.int32)
+  out = audio([x, n])
+  tl = np.asarray(out["timeline"])
+  assert tl.shape == (2, 12, 6) and np.all(tl[1, 7:] == 0)
+  np.testing.assert_allclose(np.linalg.norm(tl[0], axis=-1), 1.0, rtol=1e-5)
+  # A change at second 0 moves only seconds within the kernel's reach.
+  y = x.copy()
+  y[:, 0] += 5.0
+  moved = np.abs(np.asarray(audio([y, n])["timeline"]) - tl).max(axis=-1)[0]
+  assert moved[:2].min() > 1e-4 and moved[3:].max() < 1e-5

@@ -1,0 +1,103 @@
+"""yt8m-sync: the sign convention on hand-built timelines, and the tool end to end."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.sync import synchronizer
+
+
+def _unit(x):
+  return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _late(visual, d):
+  """The audio of a video whose soundtrack is late by d seconds (edges repeated)."""
+  idx = np.clip(np.arange(len(visual)) - d, 0, len(visual) - 1)
+  return visual[idx]
+
+
+@pytest.mark.parametrize("d", [-3, 0, 2, 5])
+def test_estimate_sign_convention_full_length(d):
+  rng = np.random.default_rng(d + 10)
+  visual = _unit(rng.normal(size=(60, 16)))
+  audio = _late(visual, d)
+  s = 5
+  out = synchronizer.estimate(audio[s:60 - s], visual, s, s, min_confidence=3.0)
+  assert out["status"] == "synchronized" and out["offset_seconds"] == d
+  assert out["best_offset_seconds"] == d and out["confidence"] >= 3.0
+  assert set(out["scores"]) == {str(o) for o in range(-5, 6)}
+  assert max(out["scores"], key=lambda k: out["scores"][k]) == str(d)
+
+
+def test_estimate_excerpt_and_cannot_synchronize():
+  rng = np.random.default_rng(0)
+  visual = _unit(rng.normal(size=(80, 16)))
+  audio = _late(visual, -2)
+  out = synchronizer.estimate(audio[30:50], visual, 30, 5, min_confidence=3.0)
+  assert out["offset_seconds"] == -2
+  # A soundtrack of its own (nothing follows the pictures): no confident answer.
+  other = _unit(rng.normal(size=(80, 16)))
+  out = synchronizer.estimate(other[30:50], visual, 30, 5, min_confidence=3.0)
+  assert out["status"] == "cannot_synchronize" and out["offset_seconds"] is None
+  assert out["confidence"] < 3.0 and out["best_offset_seconds"] in range(-5, 6)
+  # Offsets that would leave the pictures are not scored.
+  out = synchronizer.estimate(audio[2:22], visual, 2, 5, min_confidence=0.0)
+  assert out["scores"]["5"] is None and out["scores"]["-5"] is not None
+
+
+def _tool(*args):
+  return subprocess.run([sys.executable, "-m", "yt8m_crossmodal.tools.sync", *args],
+                        capture_output=True, text=True, timeout=600,
+                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+
+
+def test_tool_full_length_pairs_and_errors(frame_export, frame_data_dir):
+  files = sorted(os.listdir(frame_data_dir))
+  files = [os.path.join(frame_data_dir, f) for f in files if f.endswith(".tfrecord")]
+  proc = _tool(f"--export_dir={frame_export.export_dir}",
+               f"--data={frame_data_dir}/*.tfrecord", "--max_offset=2",
+               "--min_confidence=0")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  lines = [json.loads(l) for l in proc.stdout.splitlines()]
+  assert len(lines) == 24 and len({l["id"] for l in lines}) == 24
+  long_enough = [l for l in lines if l["status"] != "error"]
+  assert long_enough and all(l["status"] == "synchronized" for l in long_enough)
+  for l in long_enough:
+    assert l["offset_seconds"] in range(-2, 3) and set(l["scores"]) == {"-2", "-1", "0", "1", "2"}
+    assert l["audio_seconds"][0] == 2
+  for l in lines:
+    if l["status"] == "error":
+      assert "too short for offsets up to 2 s" in l["error"]
+  # Audio of one shard against the pictures of all three: the others have no
+  # audio, named one line each, and the exit status says so.
+  proc = _tool(f"--export_dir={frame_export.export_dir}", f"--audio_data={files[0]}",
+               f"--visual_data={frame_data_dir}/*.tfrecord", "--max_offset=1",
+               "--excerpt_start=1", "--excerpt_seconds=4", "--min_confidence=0")
+  assert proc.returncode == 1, proc.stderr[-2000:]
+  lines = [json.loads(l) for l in proc.stdout.splitlines()]
+  missing = [l for l in lines if "no record with id" in l.get("error", "")]
+  assert len(lines) == 24 and len(missing) == 16
+  assert all("--audio_data" in l["error"] for l in missing)
+  assert all(l["audio_seconds"] == [1, 5] for l in lines if l["status"] != "error")
+
+
+def test_tool_usage_errors(frame_export, video_export, frame_data_dir, tmp_path):
+  for args, message in (
+      ([f"--data={frame_data_dir}/*"], "--export_dir is required"),
+      ([f"--export_dir={frame_export.export_dir}"], "give --data, or --audio_data"),
+      ([f"--export_dir={frame_export.export_dir}", f"--audio_data={frame_data_dir}/*"],
+       "--audio_data and --visual_data go together"),
+      ([f"--export_dir={video_export.export_dir}", f"--data={frame_data_dir}/*"],
+       "video-level model"),
+      ([f"--export_dir={frame_export.export_dir}", f"--data={tmp_path}/none*"],
+       "No files match"),
+  ):
+    proc = _tool(*args)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
+    assert message in proc.stderr, (message, proc.stderr)
