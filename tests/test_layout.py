@@ -35,11 +35,19 @@ def test_no_module_imports_a_tool():
   assert not offenders
 
 
-def test_tools_import_runner_and_library_only():
-  for path, text in _sources(os.path.join(PACKAGE, "tools")):
-    tools = {n for n in _imports(text) if n.startswith("yt8m_crossmodal.tools.")}
-    assert tools <= {"yt8m_crossmodal.tools.runner", "yt8m_crossmodal.tools.runner.run_tool",
-                     "yt8m_crossmodal.tools.flag_config"}, path
+TOOL_INFRASTRUCTURE = ("runner", "flag_config", "quiet", "__init__")
+
+
+def test_no_tool_imports_another_tool():
+  tools_dir = os.path.join(PACKAGE, "tools")
+  tools = {os.path.splitext(n)[0] for n in os.listdir(tools_dir)
+           if n.endswith(".py") and os.path.splitext(n)[0] not in TOOL_INFRASTRUCTURE}
+  assert {"synth", "validate", "train", "export", "evaluate", "embed", "search",
+          "sync"} <= tools
+  for path, text in _sources(tools_dir):
+    imported = {n.split(".")[2] for n in _imports(text)
+                if n.startswith("yt8m_crossmodal.tools.")}
+    assert not imported & tools, (path, imported & tools)
 
 
 def test_no_private_keras_or_tf_api_outside_the_guarded_workaround():
