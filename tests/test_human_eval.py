@@ -199,3 +199,47 @@ def test_cli(tmp_path):
                         capture_output=True, text=True, env=env)
   assert proc.returncode == 0 and proc.stdout.startswith("usage: yt8m-human-eval [flags]")
   assert "--relevant_rating: A candidate is relevant" in proc.stdout
+
+
+def test_round_trip_from_the_batch_that_yt8m_evaluate_writes(tmp_path):
+  """mturk_batch.csv -> (MTurk: Input.* columns + answers) -> yt8m-human-eval."""
+  from types import SimpleNamespace
+  import numpy as np
+  from yt8m_crossmodal.evaluation import mturk_layout, reports
+  embedded = SimpleNamespace(ids=["v0", "v1", "v2"])
+  tops = {"a2v": ([0, 1], np.array([[0.9, 0.4], [0.8, 0.3]]), np.array([[0, 2], [1, 0]])),
+          "v2a": ([0, 1], np.array([[0.7, 0.2], [0.6, 0.5]]), np.array([[2, 0], [1, 2]]))}
+  # Tasks (video, t0, true d): v0 estimated right (2 = 2), v1 one second high (0 vs -1).
+  details = (np.array([[0, 5, 2], [1, 6, -1]]), np.array([2, 0]), None)
+  sync = reports.sync_rows(details, 20)
+  assert sync == {0: [7, 7, 20, 2, 2], 1: [6, 5, 20, 0, -1]}
+  batch = tmp_path / "mturk_batch.csv"
+  assert reports.write_mturk_csv(embedded, tops, 2, str(batch), sync) == 4
+  with open(batch, newline="") as f:
+    rows = list(csv.reader(f))
+  layout = mturk_layout.layout_html(2, sync=True)
+  assert mturk_layout.placeholders(layout) <= set(rows[0])
+  # Pictures from 6 s with the sound from 5 s: the sound comes too late.
+  answers = {"v0": ("2", "0", "in_sync"), "v1": ("2", "1", "audio_late")}
+  results = tmp_path / "Batch_7_batch_results.csv"
+  with open(results, "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["HITId", "WorkerId", "AssignmentStatus"] + [f"Input.{c}" for c in rows[0]]
+                    + ["Answer.relevance_1", "Answer.relevance_2", "Answer.sync"])
+    for n, row in enumerate(rows[1:]):
+      r1, r2, s = answers[row[0]]
+      for worker in ("W1", "W2"):
+        writer.writerow([f"H{n}", worker, "Approved"] + row
+                        + [r1, r2, s if row[1] == "audio" else ""])
+  s = human.summarize(human.read_results([str(results)]))
+  assert s["assignments"] == 8 and not s["malformed"] and s["missing_answers"] == 0
+  h0 = next(q for q in s["queries"] if q["hit"] == "H0")
+  assert (h0["query_id"], h0["direction"], h0["candidates"]) == ("v0", "a2v", ["v0", "v2"])
+  assert s["a2v/precision@1"] == 1.0 and s["a2v/precision@2"] == 0.75
+  assert s["sync/rated_tasks"] == 2 and s["sync/model_exact"] == 0.5
+  assert s["sync/human_matches_truth"] == 1.0 and s["sync/human_in_sync"] == 0.5
+  # Scores 0.9 0.4 0.8 0.3 0.7 0.2 0.6 0.5 (ranks 8 3 7 2 6 1 5 4) against ratings
+  # 2 0 2 1 2 0 2 1 (tied ranks 6.5 1.5 6.5 3.5 6.5 1.5 6.5 3.5): deviations from 4.5
+  # give sum dx dy = 34, sum dx^2 = 42, sum dy^2 = 36.
+  assert s["all/score_pairs"] == 8
+  assert s["all/spearman"] == pytest.approx(34 / math.sqrt(42 * 36))
