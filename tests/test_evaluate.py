@@ -15,6 +15,7 @@ from yt8m_crossmodal.serving.encode import keras_encode_fn
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.data import synthetic
 from yt8m_crossmodal.evaluation import embedding
+from yt8m_crossmodal.evaluation import mturk_layout
 
 import helpers
 
@@ -76,12 +77,30 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
     rows = list(csv.reader(f))
   assert rows[0] == ["query_id", "query_modality", "candidate_modality",
                      "candidate_1_id", "candidate_1_rank", "candidate_2_id",
-                     "candidate_2_rank", "candidate_3_id", "candidate_3_rank"]
+                     "candidate_2_rank", "candidate_3_id", "candidate_3_rank",
+                     "candidate_1_score", "candidate_2_score", "candidate_3_score",
+                     "sync_picture_start", "sync_audio_start", "sync_seconds",
+                     "sync_estimated_offset", "sync_true_offset"]
   assert len(rows) == 1 + 2 * 5  # 5 queries per direction.
   assert {r[1] for r in rows[1:]} == {"audio", "visual"}
   for row in rows[1:]:
     assert row[0] in ids and {row[3], row[5], row[7]} <= ids
-    assert row[4::2] == ["1", "2", "3"]
+    assert row[4:9:2] == ["1", "2", "3"]
+    scores = [float(v) for v in row[9:12]]
+    assert scores == sorted(scores, reverse=True) and all(-1.001 <= v <= 1.001 for v in scores)
+    if row[1] == "audio":  # Every video has a sync task; asked on audio-query rows.
+      picture, audio, seconds, est, true = map(int, row[12:])
+      assert seconds == 4 and audio - picture == true - est and abs(est) <= 2 and abs(true) <= 2
+    else:
+      assert row[12:] == [""] * 5
+  layout = (out / "mturk_layout.html").read_text()
+  assert mturk_layout.placeholders(layout) == set(rows[0]) - {
+      "candidate_1_rank", "candidate_2_rank", "candidate_3_rank", "candidate_1_score",
+      "candidate_2_score", "candidate_3_score", "sync_estimated_offset", "sync_true_offset"}
+  filled = mturk_layout.fill(layout, dict(zip(rows[0], rows[1])))
+  assert "${" not in filled and f"data-id='{rows[1][3]}'" in filled
+  assert all(f"name='relevance_{j}' value='{v}'" in filled for j in (1, 2, 3) for v in (0, 1, 2))
+  assert "name='sync' value='audio_late'" in filled
   page = (out / "index.html").read_text()
   assert page.startswith("<!DOCTYPE html>")
   assert all(r[0] in page for r in rows[1:]) and "true match in top 3" in page
@@ -121,7 +140,13 @@ def test_video_level_export(video_export, tmp_path):
   assert "all/a2v/recall@1" in result and "pool8/v2a/map" in result
   assert not [k for k in result if k.startswith(("sync/", "rerank/", "timeline/"))]
   assert sorted(os.listdir(out)) == ["index.html", "metrics.json", "mturk_batch.csv",
-                                     "recall_at_k.png", "tensorboard"]
+                                     "mturk_layout.html", "recall_at_k.png", "tensorboard"]
+  with open(out / "mturk_batch.csv", newline="") as f:
+    header = next(csv.reader(f))
+  assert header[-1] == "candidate_3_score"  # No sync columns without sync results,
+  layout = (out / "mturk_layout.html").read_text()
+  assert "sync" not in mturk_layout.placeholders(layout)  # nor a sync question.
+  assert "name='sync'" not in layout and "${candidate_3_id}" in layout
 
 
 def test_errors(frame_export, frame_data_dir, tmp_path):

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-TOOLS = ("synth", "validate", "train", "export", "evaluate", "embed", "search")
+TOOLS = ("synth", "validate", "train", "export", "evaluate", "embed", "search", "human_eval")
 
 
 def _run(tool, *args, **env):

@@ -34,7 +34,11 @@ With ``--output_dir``: ``metrics.json``, TensorBoard scalars
 direction), ``sync_offsets.png`` (similarity vs offset of a few sync tasks,
 estimated and true offsets marked), ``mturk_batch.csv`` (Mechanical Turk batch
 input: one row per query and direction, ``query_id, query_modality,
-candidate_modality, candidate_1_id, candidate_1_rank, ...``) and
+candidate_modality, candidate_1_id, candidate_1_rank, ...``, then
+``candidate_1_score, ...`` and, for a frame-level export, the ``sync_*``
+columns, see :func:`reports.write_mturk_csv`), ``mturk_layout.html`` (the
+task layout for those columns, :mod:`yt8m_crossmodal.evaluation.mturk_layout`;
+ratings come back through ``yt8m-human-eval``) and
 ``index.html`` (the same queries with their top results, scores and whether
 the true match is among them).
 
@@ -54,7 +58,7 @@ from yt8m_crossmodal.config import option
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
-from yt8m_crossmodal.evaluation import embedding, reports, sync
+from yt8m_crossmodal.evaluation import embedding, mturk_layout, reports, sync
 from yt8m_crossmodal.evaluation.rerank import rerank_metrics
 from yt8m_crossmodal.serving.loading import LoadedExport, load_export
 
@@ -65,8 +69,8 @@ class EvaluateConfig:
 
   export_dir: str = option("", "Model folder (highest version used) or version folder.")
   data: str = option("", "File pattern(s) of the evaluation TFRecords.")
-  output_dir: str = option("", "Where metrics.json, plots, TensorBoard, mturk_batch.csv "
-                       "and index.html go ('': stdout only).")
+  output_dir: str = option("", "Where metrics.json, plots, TensorBoard, mturk_batch.csv, "
+                       "mturk_layout.html and index.html go ('': stdout only).")
   pool_sizes: Tuple[int, ...] = option((256, 1000), "Candidate pool sizes (the whole "
                                    "set is always scored too).")
   max_offset: int = option(5, "Sync: offsets in [-S, S] seconds.")
@@ -146,6 +150,7 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
              "tensorboard": os.path.join(out, "tensorboard"),
              "recall_plot": os.path.join(out, "recall_at_k.png"),
              "mturk_csv": os.path.join(out, "mturk_batch.csv"),
+             "mturk_layout": os.path.join(out, "mturk_layout.html"),
              "html": os.path.join(out, "index.html")}
     reports.plot_recall_curves(embedded, files["recall_plot"])
     if details is not None:
@@ -153,7 +158,11 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
       if reports.plot_sync(details, embedded.ids, cfg.max_offset, cfg.sync_plots, sync_path):
         files["sync_plot"] = sync_path
     tops = reports.top_results(embedded, cfg.rated_queries, cfg.rated_candidates)
-    reports.write_mturk_csv(embedded, tops, min(cfg.rated_candidates, n), files["mturk_csv"])
+    k = min(cfg.rated_candidates, n)
+    sync_rows = (reports.sync_rows(details, cfg.excerpt_seconds)
+                 if details is not None and len(details[0]) else None)
+    reports.write_mturk_csv(embedded, tops, k, files["mturk_csv"], sync_rows)
+    mturk_layout.write_layout(files["mturk_layout"], k, sync=sync_rows is not None)
     plots = [files[k] for k in ("recall_plot", "sync_plot") if k in files]
     reports.write_html(embedded, tops, result, files["html"], plots)
     reports.write_tensorboard(result, files["tensorboard"], step=exp.version or 0,

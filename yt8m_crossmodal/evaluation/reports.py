@@ -121,24 +121,56 @@ def top_results(embedded: embedding.EmbeddedSet, queries: int, k: int):
   return out
 
 
-def write_mturk_csv(embedded: embedding.EmbeddedSet, tops, k: int, path: str) -> int:
-  """Mechanical Turk batch input: header row, one row per query; returns rows."""
+SYNC_COLUMNS = ("sync_picture_start", "sync_audio_start", "sync_seconds",
+                "sync_estimated_offset", "sync_true_offset")
+
+
+def sync_rows(details, excerpt_seconds: int) -> Dict[int, List[int]]:
+  """Per video row with a sync task: the values of :data:`SYNC_COLUMNS`.
+
+  The pictures start where the model places the excerpt: audio seconds
+  ``[t0 + d, t0 + d + L)`` under pictures from ``t0 + estimate``, so they are
+  in sync exactly when the estimate is the true offset ``d``.
+  """
+  tasks, estimated, _ = details
+  return {int(video): [int(t0 + est), int(t0 + d), int(excerpt_seconds), int(est), int(d)]
+          for (video, t0, d), est in zip(tasks, estimated)}
+
+
+def write_mturk_csv(embedded: embedding.EmbeddedSet, tops, k: int, path: str,
+                    sync: Dict[int, List[int]] = None) -> int:
+  """Mechanical Turk batch input: header row, one row per query; returns rows.
+
+  Columns: ``query_id, query_modality, candidate_modality``, then
+  ``candidate_<j>_id, candidate_<j>_rank`` for j = 1..k, then
+  ``candidate_<j>_score`` for j = 1..k (the model's cosine similarity, for the
+  score-vs-rating correlation), and with ``sync`` (:func:`sync_rows`) the
+  :data:`SYNC_COLUMNS`, filled on audio-query rows whose video has a sync
+  task and empty elsewhere. Ranks past the number of videos are empty.
+  """
   header = ["query_id", "query_modality", "candidate_modality"]
   for j in range(1, k + 1):
     header += [f"candidate_{j}_id", f"candidate_{j}_rank"]
+  header += [f"candidate_{j}_score" for j in range(1, k + 1)]
+  if sync is not None:
+    header += list(SYNC_COLUMNS)
   count = 0
   with open(path, "w", newline="") as f:
     writer = csv.writer(f)
     writer.writerow(header)
     for name, query, target in DIRECTIONS:
-      rows, _, indices = tops[name]
-      for row, cand in zip(rows, indices):
+      rows, scores, indices = tops[name]
+      for row, sc, cand in zip(rows, scores, indices):
         line = [embedded.ids[row], query, target]
         for rank in range(k):
           if rank < len(cand):
             line += [embedded.ids[cand[rank]], rank + 1]
           else:
             line += ["", ""]
+        line += [f"{sc[rank]:.6f}" if rank < len(cand) else "" for rank in range(k)]
+        if sync is not None:
+          values = sync.get(int(row)) if query == "audio" else None
+          line += values if values is not None else [""] * len(SYNC_COLUMNS)
         writer.writerow(line)
         count += 1
   return count

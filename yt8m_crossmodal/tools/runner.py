@@ -62,7 +62,7 @@ def _tool_name(tool_module: str) -> str:
   """``yt8m-<tool>`` for ``yt8m_crossmodal.tools.<tool>`` (or ``python -m``)."""
   module = sys.modules.get(tool_module)
   path = getattr(module, "__file__", None) or sys.argv[0]
-  return "yt8m-" + os.path.splitext(os.path.basename(path))[0]
+  return "yt8m-" + os.path.splitext(os.path.basename(path))[0].replace("_", "-")
 
 
 def print_help(tool_module: str, full: bool) -> None:
