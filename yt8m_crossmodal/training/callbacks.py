@@ -109,7 +109,7 @@ def scalar_tag(key: str) -> Tuple[str, str]:
   the same tag so that the two curves overlay: ``loss/total``,
   ``loss/<part>`` (``clip_a2v_loss`` -> ``loss/clip_a2v``),
   ``triplets/<name>`` (active fractions, similarities),
-  ``retrieval/<name>`` (Recall@K, ranks, mAP, timeline R@1),
+  ``retrieval/<name>`` (Recall@K, ranks, mAP, timeline R@1, videos and pool size),
   ``sync/<name>``, ``optimizer/learning_rate``, ``other/<name>``.
   """
   run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
@@ -121,7 +121,7 @@ def scalar_tag(key: str) -> Tuple[str, str]:
     return run, "triplets/" + name
   if name.startswith("sync_"):
     return run, "sync/" + name[len("sync_"):]
-  if name.startswith(("a2v_", "v2a_", "timeline_")):
+  if name.startswith(("a2v_", "v2a_", "timeline_")) or name in ("num_videos", "pool_size"):
     return run, "retrieval/" + name
   if name == "learning_rate":
     return run, "optimizer/learning_rate"
