@@ -82,17 +82,21 @@ def _check(cfg: SyncConfig) -> None:
     raise UsageError("--batch_size must be positive and --max_videos >= 0")
 
 
-def _videos(pattern: str, modality: str, exp: LoadedExport, cfg: SyncConfig
-            ) -> Iterator[Tuple[str, np.ndarray]]:
-  """(id, uint8 [T, D] features of ``modality``) per record of ``pattern``."""
-  ds = pipeline.make_dataset(pattern, feature_level="frame", batch_size=cfg.batch_size,
-                             num_classes=exp.config.data.num_classes,
-                             max_frames=exp.max_frames, seed=0,
-                             skip_bad_records=cfg.skip_bad_records)
-  for batch in ds:
-    frames = batch[modality].numpy()
-    for video_id, x, n in zip(batch["id"].numpy(), frames, batch["num_frames"].numpy()):
-      yield video_id.decode(errors="replace"), x[:n]
+def _dataset(pattern: str, exp: LoadedExport, cfg: SyncConfig):
+  """Frame-level batches of ``pattern``, read as the export expects them."""
+  return pipeline.make_dataset(pattern, feature_level="frame", batch_size=cfg.batch_size,
+                               num_classes=exp.config.data.num_classes,
+                               max_frames=exp.max_frames, seed=0,
+                               skip_bad_records=cfg.skip_bad_records)
+
+
+def _videos(pattern: str, exp: LoadedExport, cfg: SyncConfig
+            ) -> Iterator[Tuple[str, np.ndarray, np.ndarray]]:
+  """(id, audio uint8 [T, 128], visual uint8 [T, 1024]) per record of ``pattern``."""
+  for batch in _dataset(pattern, exp, cfg):
+    audio, visual = batch["audio"].numpy(), batch["visual"].numpy()
+    for i, (video_id, n) in enumerate(zip(batch["id"].numpy(), batch["num_frames"].numpy())):
+      yield video_id.decode(errors="replace"), audio[i, :n], visual[i, :n]
 
 
 def _encode(encode_fn, items: List[np.ndarray]) -> List[np.ndarray]:
@@ -172,20 +176,14 @@ class Synchronizer:
     """(id, audio uint8 [T, 128], visual uint8 [T, 1024], error) per video."""
     cfg, exp = self.cfg, self.export
     if cfg.data:
-      ds = pipeline.make_dataset(cfg.data, feature_level="frame", batch_size=cfg.batch_size,
-                                 num_classes=exp.config.data.num_classes,
-                                 max_frames=exp.max_frames, seed=0,
-                                 skip_bad_records=cfg.skip_bad_records)
-      for batch in ds:
-        audio, visual = batch["audio"].numpy(), batch["visual"].numpy()
-        for i, (video_id, n) in enumerate(zip(batch["id"].numpy(), batch["num_frames"].numpy())):
-          yield video_id.decode(errors="replace"), audio[i, :n], visual[i, :n], ""
+      for video_id, audio, visual in _videos(cfg.data, exp, cfg):
+        yield video_id, audio, visual, ""
       return
     visual: Dict[str, np.ndarray] = {}
-    for video_id, x in _videos(cfg.visual_data, "visual", exp, cfg):
-      visual.setdefault(video_id, x)
+    for video_id, _, v in _videos(cfg.visual_data, exp, cfg):
+      visual.setdefault(video_id, v)
     seen = set()
-    for video_id, a in _videos(cfg.audio_data, "audio", exp, cfg):
+    for video_id, a, _ in _videos(cfg.audio_data, exp, cfg):
       seen.add(video_id)
       if video_id not in visual:
         yield video_id, None, None, (f"no record with id {video_id!r} in --visual_data "
