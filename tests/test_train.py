@@ -231,9 +231,12 @@ def job_mirrored(data, work):
   script = work / "mirrored_train.py"
   script.write_text(MIRRORED_SCRIPT)
   # One step without dropout: the reported loss is the first step's, which a
-  # single device reproduces from the same initial weights.
+  # single device reproduces from the same initial weights. No shuffling: the
+  # distributed input pipeline does not reproduce a seeded shuffle's order
+  # (seen: the same bytes under another path gave another first batch).
   fields = dict(TINY, train_data=data["train"], model_dir=str(work / "mirrored_run"),
-                epochs=1, steps_per_epoch=1, dropout=0.0, distribution_strategy="mirrored")
+                epochs=1, steps_per_epoch=1, dropout=0.0, shuffle_buffer=0,
+                distribution_strategy="mirrored")
   proc = _popen([sys.executable, str(script), json.dumps(fields)], log_dir=work,
                 name="mirrored")
   return fields, _finish(proc)
