@@ -60,6 +60,9 @@ VARIANTS = {
     "default+sync_loss": {"sync_weight": 1.0},
     "local+sync_only": {"timeline_source": "local", "sync_weight": 1.0,
                         "temporal_weight": 0.0},
+    # Is the local branch too narrow? 4x the projection, no dropout.
+    "wide_local+sync_loss": {"timeline_source": "local", "sync_weight": 1.0,
+                             "projection_units": 256, "dropout": 0.0},
 }
 SCORERS = ("mean_cosine", "centered", "double_centered")
 
