@@ -186,10 +186,9 @@ def all_fields():
 
 
 def save_config(config: Config, path: str) -> None:
-  """Writes ``config`` as JSON to ``path`` (local or gs://)."""
-  import tensorflow as tf  # Lazy: model code must import without TF.
-  with tf.io.gfile.GFile(path, "w") as f:
-    f.write(config.to_json())
+  """Writes ``config`` as JSON to ``path`` (local or gs://), atomically."""
+  from yt8m_crossmodal import io_utils  # Lazy: model code must import without TF.
+  io_utils.atomic_write_text(path, config.to_json())
 
 
 def load_config(path: str) -> Config:
