@@ -21,6 +21,7 @@ own ``TF_CONFIG``; the chief writes ``model_dir``, the others write under
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Dict
 
@@ -30,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal import models
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
@@ -38,11 +40,37 @@ from yt8m_crossmodal.training import distribution
 from yt8m_crossmodal.training.optimizer import make_optimizer
 
 
-def count_records(pattern: str) -> int:
-  """Records in the files of ``pattern`` (a raw pass, no parsing)."""
-  files = pipeline.list_files(pattern)
+def _count(files) -> int:
   return int(tf.data.TFRecordDataset(files, num_parallel_reads=4).reduce(
       np.int64(0), lambda n, _: n + 1).numpy())
+
+
+def count_records(pattern: str, skip_bad_records: bool = False) -> int:
+  """Records in the files of ``pattern`` (a raw pass, no parsing).
+
+  Raises:
+    UsageError: a file is not a readable TFRecord file (truncated, not a
+      TFRecord at all); it is named. With ``skip_bad_records`` the records
+      before the damage are counted and a warning names the file instead.
+  """
+  files = pipeline.list_files(pattern)
+  try:
+    return _count(files)
+  except tf.errors.OpError:
+    pass  # Find the file, one at a time.
+  total = 0
+  for f in files:
+    try:
+      total += _count([f])
+    except tf.errors.OpError as e:
+      if not skip_bad_records:
+        raise UsageError(f"cannot read {f!r} as TFRecords: "
+                         f"{str(e.message).strip().splitlines()[0]}") from e
+      readable = int(tf.data.TFRecordDataset([f]).ignore_errors().reduce(
+          np.int64(0), lambda n, _: n + 1).numpy())
+      logging.warning("%s is damaged: counting its first %d readable record(s)", f, readable)
+      total += readable
+  return total
 
 
 def train_dataset(config: config_lib.Config, repeat: bool,
@@ -66,8 +94,14 @@ def validation_dataset(config: config_lib.Config,
       skip_bad_records=d.skip_bad_records, bad_record_log=bad_records)
 
 
+def _require(ok: bool, flag: str, what: str, value) -> None:
+  if not ok:
+    raise UsageError(f"--{flag} must be {what}, got {value!r}")
+
+
 def validate_config(config: config_lib.Config) -> None:
-  d, m, t = config.data, config.model, config.train
+  """Raises UsageError for a value that would fail, hang or mislead a run."""
+  d, m, l, t = config.data, config.model, config.loss, config.train
   if not d.train_data:
     raise UsageError("--train_data is required")
   if not t.model_dir:
@@ -78,6 +112,40 @@ def validate_config(config: config_lib.Config) -> None:
     raise UsageError(f"--window_strides must be positive, got {m.window_strides}")
   if t.epochs <= 0:
     raise UsageError("--epochs must be positive")
+  finite = lambda x: math.isfinite(x)
+  positive_ints = {"max_frames": d.max_frames, "num_classes": d.num_classes,
+                   "projection_units": m.projection_units, "lstm_layers": m.lstm_layers,
+                   "lstm_units": m.lstm_units, "embedding_size": m.embedding_size,
+                   "temporal_guard": l.temporal_guard}
+  for flag, value in positive_ints.items():
+    _require(value >= 1, flag, "positive", value)
+  for flag, value in (("audio_tower", m.audio_tower), ("visual_tower", m.visual_tower)):
+    _require(all(v >= 1 for v in value), flag, "positive sizes", value)
+  non_negative_ints = {"steps_per_epoch": t.steps_per_epoch, "warmup_steps": t.warmup_steps,
+                       "shuffle_buffer": d.shuffle_buffer,
+                       "validation_size": d.validation_size,
+                       "classification_warmup_steps": l.classification_warmup_steps,
+                       "projector_samples": t.projector_samples,
+                       "sync_max_offset": t.sync_max_offset}
+  for flag, value in non_negative_ints.items():
+    _require(value >= 0, flag, ">= 0", value)
+  _require(finite(t.learning_rate) and t.learning_rate > 0, "learning_rate",
+           "a positive number", t.learning_rate)
+  non_negative_floats = {
+      "margin": l.margin, "temporal_margin": l.temporal_margin,
+      "audio_to_visual_weight": l.audio_to_visual_weight,
+      "visual_to_audio_weight": l.visual_to_audio_weight,
+      "temporal_weight": l.temporal_weight,
+      "classification_weight": l.classification_weight,
+      "clipnorm": t.clipnorm, "weight_decay": t.weight_decay}
+  for flag, value in non_negative_floats.items():
+    _require(finite(value) and value >= 0, flag, "a number >= 0", value)
+  _require(l.audio_to_visual_weight + l.visual_to_audio_weight > 0,
+           "audio_to_visual_weight", "positive when --visual_to_audio_weight is 0",
+           l.audio_to_visual_weight)
+  _require(finite(m.dropout) and 0 <= m.dropout < 1, "dropout", "in [0, 1)", m.dropout)
+  _require(t.sync_excerpt_seconds >= 1, "sync_excerpt_seconds", "positive",
+           t.sync_excerpt_seconds)
   if t.distribution_strategy == "multi_worker" and not t.steps_per_epoch:
     raise UsageError(
         "--distribution_strategy=multi_worker needs --steps_per_epoch (workers read "
@@ -102,18 +170,22 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   logging.info("distribution strategy %s: %d replica(s) in sync",
                t.distribution_strategy, strategy.num_replicas_in_sync)
   out_dir = distribution.worker_dir(t.model_dir, strategy)
-  tf.io.gfile.makedirs(out_dir)
-  config_lib.save_config(config, os.path.join(out_dir, "config.json"))
-  # Fail early, with the pattern, when files are missing.
+  # Fail early, with the pattern, when files are missing; config.json is only
+  # written once the run is known to start, so a failed command never
+  # changes what an earlier run's folder says.
   pipeline.list_files(config.data.train_data)
   if config.data.validation_data:
     pipeline.list_files(config.data.validation_data)
+  io_utils.writable_dir(t.model_dir, "--model_dir")
+  io_utils.writable_dir(out_dir, "--model_dir")
 
   steps = t.steps_per_epoch
   if not steps:
-    steps = max(1, count_records(config.data.train_data) // config.data.batch_size)
+    count = count_records(config.data.train_data, config.data.skip_bad_records)
+    steps = max(1, count // config.data.batch_size)
     logging.info("one pass over the training data: %d steps per epoch", steps)
   total_steps = steps * t.epochs
+  config_lib.save_config(config, os.path.join(out_dir, "config.json"))
 
   with strategy.scope():
     model = models.build_training_model(config)
