@@ -114,6 +114,10 @@ class TrainConfig:
   clipnorm: float = option(1.0, "Gradient clipping by global norm (0: off).")
   weight_decay: float = option(1e-4, "AdamW weight decay.")
   seed: int = option(42, "Seed of weights, shuffling and dropout.")
+  restart: bool = option(
+      False, "Start over: remove the backup, checkpoints, log and model of an earlier "
+      "run in --model_dir. Without it a killed run resumes where it stopped and a "
+      "finished one is left as it is (raise --epochs to train more).")
   distribution_strategy: str = option(
       "none", "none, mirrored or multi_worker (reads TF_CONFIG).",
       choices=("none", "mirrored", "multi_worker"))

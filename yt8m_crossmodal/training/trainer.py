@@ -2,14 +2,19 @@
 
 ``<model_dir>`` receives:
 
-- ``config.json``: the resolved config;
+- ``config.json``: the resolved config (written once the data are checked);
 - ``model.keras``: the latest model (every epoch), what ``yt8m-export`` reads;
 - ``checkpoints/epoch_NNN.weights.h5``: weights after each epoch;
-- ``backup/``: ``BackupAndRestore`` state: run the same command again after a
-  crash or a kill and training continues from the last finished epoch;
+- ``backup/``: the last finished epoch (weights, optimizer state, epoch
+  number): run the same command again after a crash or a kill and training
+  continues from there, exactly as if it had not stopped; run it again after
+  the last epoch and it says so and does nothing (``--restart`` starts over);
 - ``training_log.csv``: one row of losses and validation metrics per epoch;
 - ``tensorboard/``: scalars (loss parts, learning rate, validation Recall@K,
   median rank, sync accuracy) and an embedding-projector sample.
+
+Every file is written atomically, in the order of
+:mod:`yt8m_crossmodal.training.run_state`.
 
 Distribution (``distribution_strategy``): ``none`` (default device),
 ``mirrored`` (all local GPUs, or CPU), ``multi_worker``
@@ -37,6 +42,7 @@ from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.training import callbacks as callbacks_lib
 from yt8m_crossmodal.training import distribution
+from yt8m_crossmodal.training import run_state
 from yt8m_crossmodal.training.optimizer import make_optimizer
 
 
@@ -74,14 +80,15 @@ def count_records(pattern: str, skip_bad_records: bool = False) -> int:
 
 
 def train_dataset(config: config_lib.Config, repeat: bool,
-                  bad_records: pipeline.BadRecordLog) -> tf.data.Dataset:
+                  bad_records: pipeline.BadRecordLog,
+                  skip_batches: int = 0) -> tf.data.Dataset:
   d = config.data
   ds = pipeline.make_dataset(
       d.train_data, feature_level=d.feature_level, batch_size=d.batch_size,
       num_classes=d.num_classes, max_frames=d.max_frames,
       shuffle_buffer=d.shuffle_buffer, seed=config.train.seed, repeat=repeat,
       drop_remainder=True, skip_bad_records=d.skip_bad_records,
-      bad_record_log=bad_records)
+      bad_record_log=bad_records, skip_batches=skip_batches)
   return ds.map(models.model_inputs)
 
 
@@ -178,6 +185,19 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     pipeline.list_files(config.data.validation_data)
   io_utils.writable_dir(t.model_dir, "--model_dir")
   io_utils.writable_dir(out_dir, "--model_dir")
+  folder = run_state.RunFolder(out_dir)
+  done = 0 if t.restart else folder.finished_epochs()
+  if not t.restart:
+    folder.remove_temporaries()
+  if done >= t.epochs:
+    logging.warning("training already finished: %s holds %d epoch(s) (pass a higher "
+                    "--epochs to train more, or --restart to start over)",
+                    out_dir, done)
+    last = {}
+    if tf.io.gfile.exists(folder.final_metrics):
+      with tf.io.gfile.GFile(folder.final_metrics) as f:
+        last = json.load(f)
+    return dict(last, already_finished=True)
 
   steps = t.steps_per_epoch
   if not steps:
@@ -185,13 +205,20 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     steps = max(1, count // config.data.batch_size)
     logging.info("one pass over the training data: %d steps per epoch", steps)
   total_steps = steps * t.epochs
+  if t.restart:
+    folder.clear()
   config_lib.save_config(config, os.path.join(out_dir, "config.json"))
 
   with strategy.scope():
     model = models.build_training_model(config)
     model.compile(optimizer=make_optimizer(t, total_steps))
+    if done:
+      folder.restore(model)
+      logging.info("resuming after epoch %d of %d", done, t.epochs)
+  folder.truncate_log(done)
 
-  dataset = train_dataset(config, repeat=True, bad_records=bad_records)
+  dataset = train_dataset(config, repeat=True, bad_records=bad_records,
+                          skip_batches=done * steps)
   if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     distribution.multi_worker_fit_fixes(model, dataset, strategy)
   callbacks = []
@@ -200,17 +227,11 @@ def train(config: config_lib.Config) -> Dict[str, float]:
         config, lambda: validation_dataset(config, bad_records)))
   callbacks += [
       callbacks_lib.LearningRateLogger(),
-      keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),
-      keras.callbacks.ModelCheckpoint(os.path.join(out_dir, "model.keras")),
-      keras.callbacks.ModelCheckpoint(
-          os.path.join(out_dir, "checkpoints", "epoch_{epoch:03d}.weights.h5"),
-          save_weights_only=True),
-      keras.callbacks.CSVLogger(os.path.join(out_dir, "training_log.csv"), append=True),
-      keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard"), update_freq="epoch"),
       keras.callbacks.TerminateOnNaN(),
+      run_state.EpochCheckpoint(folder),
+      keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard"), update_freq="epoch"),
   ]
-  tf.io.gfile.makedirs(os.path.join(out_dir, "checkpoints"))
-  history = model.fit(dataset, epochs=t.epochs, steps_per_epoch=steps,
+  history = model.fit(dataset, epochs=t.epochs, initial_epoch=done, steps_per_epoch=steps,
                       callbacks=callbacks, verbose=2)
   last = {k: float(v[-1]) for k, v in history.history.items() if v}
   validation = next((c for c in callbacks
@@ -225,6 +246,5 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     logging.warning("%d bad record(s) skipped during training (%d skips)",
                     skipped, bad_records.count)
   last["bad_records_skipped"] = skipped
-  with tf.io.gfile.GFile(os.path.join(out_dir, "final_metrics.json"), "w") as f:
-    json.dump(last, f, indent=2, sort_keys=True)
+  io_utils.atomic_write_text(folder.final_metrics, json.dumps(last, indent=2, sort_keys=True))
   return last
