@@ -443,6 +443,11 @@ def test_bad_record_fails_the_request_with_a_clear_message(frame_export):
                      match=r"Bad YT-8M record in request at record index 1 "
                      r"\(video id \W{1,2}broken\W{1,2}\): rgb bytes per frame"):
     loaded.signatures["encode_examples"](examples=tf.constant([good, bad]))
+  # A payload that is not a protobuf at all is named the same way.
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"Bad YT-8M record in request at record index 1 .*not a valid "
+                     r"SequenceExample protobuf"):
+    loaded.signatures["encode_examples"](examples=tf.constant([good, b"\xff\xd8 jpeg" * 9]))
   # Labels out of the model's vocabulary do not matter for encoding.
   odd_labels, _, _ = records.frame_record("labels", frames=4, labels=(99999,))
   out = loaded.signatures["encode_examples"](examples=tf.constant([good, odd_labels]))

@@ -161,6 +161,12 @@ BAD_FRAME_CASES = {
 }
 
 
+# A valid TFRecord frame whose payload is not a protobuf (a JPEG, text).
+NOT_PROTOBUF = b"\xff\xd8\xff\xe0 not a protobuf" * 8
+BAD_FRAME_CASES["not_a_protobuf"] = (lambda: NOT_PROTOBUF,
+                                     "not a valid SequenceExample protobuf")
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FRAME_CASES))
 def test_bad_frame_record_fails_with_file_index_and_id(tmp_path, case):
   make, reason = BAD_FRAME_CASES[case]
@@ -171,7 +177,7 @@ def test_bad_frame_record_fails_with_file_index_and_id(tmp_path, case):
   assert message is not None
   assert f"Bad YT-8M record in {path} at record index 2" in message
   assert reason in message
-  if case != "video_level_as_frame":
+  if case not in ("video_level_as_frame", "not_a_protobuf"):
     assert "(video id '" in message and "'')" not in message
 
   log = pipeline.BadRecordLog()
@@ -194,6 +200,7 @@ BAD_VIDEO_CASES = {
     "labels": (lambda: records.video_record("l", labels=(5000,))[0], "labels out of"),
     "frame_level_as_video": (lambda: records.frame_record("fl")[0],
                              "a frame-level record?"),
+    "not_a_protobuf": (lambda: NOT_PROTOBUF, "not a valid Example protobuf"),
 }
 
 

@@ -257,6 +257,59 @@ def decode_video_records(records: tf.Tensor, num_classes: int
   return out, reason
 
 
+NOT_A_PROTOBUF = "not a valid {} protobuf (a damaged or foreign payload)"
+
+
+def _parses(records: tf.Tensor, decode_fn) -> tf.Tensor:
+  """bool [B]: which records ``decode_fn`` can parse.
+
+  One record at a time in a nested ``tf.data`` pipeline whose
+  ``ignore_errors`` drops the records that fail: slow, for the rare batch
+  that holds one.
+  """
+  n = tf.size(records, out_type=tf.int64)
+
+  def parse_one(i):
+    # Outputs (not control dependencies) keep the parse from being pruned.
+    sizes = [tf.size(t, out_type=tf.int64) for t in tf.nest.flatten(decode_fn(records[i:i + 1]))]
+    return i, tf.add_n(sizes)
+
+  good = tf.data.Dataset.range(n).map(parse_one).ignore_errors().map(lambda i, _: i)
+  good = good.batch(tf.maximum(n, 1)).concatenate(
+      tf.data.Dataset.from_tensors(tf.zeros([0], tf.int64))).take(1).get_single_element()
+  return tf.scatter_nd(good[:, None], tf.ones_like(good, tf.bool), [n])
+
+
+def decode_records_safely(records: tf.Tensor, decode_fn, feature_level: str):
+  """``decode_fn(records)`` that flags records that are not protobufs.
+
+  The batch is decoded as usual (vectorized); only when that fails, because a
+  record's payload is not a protobuf at all, each record is parsed on its
+  own, the bad ones are replaced by an empty record and get the reason
+  ``not a valid ... protobuf``.
+
+  Args:
+    records: string [B].
+    decode_fn: ``records -> (element, reason)`` (e.g. a closure over
+      :func:`decode_frame_records`).
+    feature_level: "frame" or "video" (names the message type).
+
+  Returns:
+    ``decode_fn``'s ``(element, reason)``.
+  """
+  message = NOT_A_PROTOBUF.format(
+      "SequenceExample" if feature_level == "frame" else "Example")
+
+  def fallback(records):
+    ok = _parses(records, decode_fn)
+    out, reason = decode_fn(tf.where(ok, records, ""))
+    return out, tf.where(ok, reason, message)
+
+  first = tf.data.Dataset.from_tensors(records).map(decode_fn).ignore_errors()
+  second = tf.data.Dataset.from_tensors(records).map(fallback)
+  return first.concatenate(second).take(1).get_single_element()
+
+
 def first_bad_record_message(where, index, ids, reason) -> tf.Tensor:
   """Message naming the first bad record of a batch (scalar string).
 

@@ -281,10 +281,11 @@ def make_dataset(pattern: str,
 
   def decode(batch):
     if feature_level == FRAME:
-      out, reason = decode_lib.decode_frame_records(
-          batch["record"], num_classes, max_frames, include_segments, dequantize)
+      decode_fn = lambda r: decode_lib.decode_frame_records(
+          r, num_classes, max_frames, include_segments, dequantize)
     else:
-      out, reason = decode_lib.decode_video_records(batch["record"], num_classes)
+      decode_fn = lambda r: decode_lib.decode_video_records(r, num_classes)
+    out, reason = decode_lib.decode_records_safely(batch["record"], decode_fn, feature_level)
     reason = decode_lib.pick_reason([batch["reason"], reason])
     bad = reason != ""
     if skip_bad_records:

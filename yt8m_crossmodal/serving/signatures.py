@@ -47,10 +47,11 @@ def decode_request(examples: tf.Tensor, feature_level: str, num_classes: int,
     record.
   """
   if feature_level == "frame":
-    out, reason = decode.decode_frame_records(examples, num_classes, max_frames,
-                                              dequantize=True)
+    decode_fn = lambda r: decode.decode_frame_records(r, num_classes, max_frames,
+                                                      dequantize=True)
   else:
-    out, reason = decode.decode_video_records(examples, num_classes)
+    decode_fn = lambda r: decode.decode_video_records(r, num_classes)
+  out, reason = decode.decode_records_safely(examples, decode_fn, feature_level)
   # Labels do not matter for encoding: only feature problems fail a request.
   reason = tf.where(tf.strings.regex_full_match(reason, "labels out of .*"), "", reason)
   index = tf.range(tf.size(examples, out_type=tf.int64))

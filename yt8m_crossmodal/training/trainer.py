@@ -47,8 +47,19 @@ from yt8m_crossmodal.training.optimizer import make_optimizer
 
 
 def _count(files) -> int:
-  return int(tf.data.TFRecordDataset(files, num_parallel_reads=4).reduce(
-      np.int64(0), lambda n, _: n + 1).numpy())
+  """Records in ``files``; raises DataLossError when a file is damaged.
+
+  A truncated last record ends a file silently in TF, so the bytes read
+  (each record takes its length + 16) are compared with the files' sizes.
+  """
+  n, read = tf.data.TFRecordDataset(files, num_parallel_reads=4).reduce(
+      (np.int64(0), np.int64(0)),
+      lambda acc, r: (acc[0] + 1, acc[1] + tf.cast(tf.strings.length(r), tf.int64) + 16))
+  size = sum(tf.io.gfile.stat(f).length for f in files)
+  if int(read) != size:
+    raise tf.errors.DataLossError(
+        None, None, f"truncated or corrupted at byte {int(read)} of {size}")
+  return int(n)
 
 
 def count_records(pattern: str, skip_bad_records: bool = False) -> int:
