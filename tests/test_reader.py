@@ -279,3 +279,15 @@ def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
       capture_output=True, text=True, env=env, timeout=300)
   assert missing.returncode == 2 and "none*" in missing.stderr
   assert "Traceback" not in missing.stderr
+
+
+def test_wire_format_check_tells_protobufs_from_foreign_payloads():
+  from yt8m_crossmodal.data import decode
+  long_video, _, _ = records.frame_record("long", frames=300)  # Multi-byte varints.
+  short, _, _ = records.frame_record("short", frames=1)
+  video, _ = records.video_record("v")[:2]
+  payloads = {long_video: True, short: True, video: True, b"": True,
+              NOT_PROTOBUF: False, b"some text\n": False, long_video[:-3]: False,
+              long_video + b"\x00": False, b"\x0a\xff\xff\xff\xff\xff\xff": False}
+  ok = decode.wire_format_ok(tf.constant(list(payloads)), "frame").numpy()
+  assert ok.tolist() == list(payloads.values())
