@@ -274,3 +274,17 @@ def test_unreadable_file_in_the_record_count_is_named(tmp_path, data, content, c
   with pytest.raises(UsageError, match="b.tfrecord"):
     trainer.count_records(pattern)
   assert trainer.count_records(pattern, skip_bad_records=True) == 5
+
+
+def test_backup_of_earlier_versions_is_still_found(tmp_path):
+  # Keras' BackupAndRestore wrote latest.weights.h5 and {"epoch": N}.
+  (tmp_path / "backup").mkdir()
+  (tmp_path / "backup" / "training_metadata.json").write_text('{"epoch": 2, "batch": 0}')
+  folder = run_state.RunFolder(str(tmp_path))
+  with pytest.raises(UsageError, match=r"latest\.weights\.h5' is damaged \(missing\)"):
+    folder.finished_epochs()
+  (tmp_path / "backup" / "latest.weights.h5").write_bytes(b"h5")
+  assert folder.finished_epochs() == 2
+  assert folder.backup_weights == str(tmp_path / "backup" / "latest.weights.h5")
+  folder.remove_temporaries()
+  assert (tmp_path / "backup" / "latest.weights.h5").exists()

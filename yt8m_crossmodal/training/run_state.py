@@ -51,6 +51,7 @@ LOG_FILE = "training_log.csv"
 FINAL_METRICS_FILE = "final_metrics.json"
 BACKUP_DIR = "backup"
 BACKUP_METADATA = "training_metadata.json"
+LEGACY_WEIGHTS = "latest.weights.h5"
 
 
 class RunFolder:
@@ -84,15 +85,17 @@ class RunFolder:
     try:
       with tf.io.gfile.GFile(self.backup_metadata) as f:
         metadata = json.load(f)
-      epoch, weights = metadata["epoch"], metadata["weights"]
+      epoch = metadata["epoch"]
+      # A backup of Keras' BackupAndRestore (earlier versions) names no file.
+      weights = metadata.get("weights", LEGACY_WEIGHTS)
       if not isinstance(epoch, int) or epoch < 0:
         raise ValueError(f"bad epoch {epoch!r}")
-      if weights != os.path.basename(self.backup_file(epoch)):
+      if weights not in (os.path.basename(self.backup_file(epoch)), LEGACY_WEIGHTS):
         raise ValueError(f"bad weights file name {weights!r}")
       self.seed_states = [list(map(int, s)) for s in metadata.get("seed_states", [])]
     except (ValueError, KeyError, TypeError) as e:
       raise self._damaged(self.backup_metadata, f"{type(e).__name__}: {e}") from e
-    self.backup_weights = self.backup_file(epoch)
+    self.backup_weights = os.path.join(self.backup, weights)
     if epoch and not tf.io.gfile.exists(self.backup_weights):
       raise self._damaged(self.backup_weights, "missing")
     return epoch
