@@ -4,12 +4,15 @@ The exports are built once per session (fixtures ``frame_export`` and
 ``video_export`` in conftest.py).
 """
 
+import contextlib
 import json
 import os
+import subprocess
 import types
 
 import keras
 import numpy as np
+import pytest
 
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import models
@@ -94,3 +97,24 @@ def numpy_top_k(queries, matrix, ids, k):
   scores = queries @ matrix.T
   order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
   return ids[order], np.take_along_axis(scores, order, axis=1)
+
+
+@contextlib.contextmanager
+def read_only(path):
+  """Makes folder ``path`` unwritable (chmod, or ``chattr +i`` as root).
+
+  Skips the test when neither works on this machine.
+  """
+  path = str(path)
+  os.chmod(path, 0o500)
+  immutable = False
+  try:
+    if os.access(path, os.W_OK):
+      immutable = subprocess.run(["chattr", "+i", path], capture_output=True).returncode == 0
+      if not immutable:
+        pytest.skip("cannot make a folder read-only here")
+    yield path
+  finally:
+    if immutable:
+      subprocess.run(["chattr", "-i", path], check=True)
+    os.chmod(path, 0o700)

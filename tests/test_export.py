@@ -443,6 +443,11 @@ def test_bad_record_fails_the_request_with_a_clear_message(frame_export):
                      match=r"Bad YT-8M record in request at record index 1 "
                      r"\(video id \W{1,2}broken\W{1,2}\): rgb bytes per frame"):
     loaded.signatures["encode_examples"](examples=tf.constant([good, bad]))
+  # A payload that is not a protobuf at all is named the same way.
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"Bad YT-8M record in request at record index 1 .*not a valid "
+                     r"SequenceExample protobuf"):
+    loaded.signatures["encode_examples"](examples=tf.constant([good, b"\xff\xd8 jpeg" * 9]))
   # Labels out of the model's vocabulary do not matter for encoding.
   odd_labels, _, _ = records.frame_record("labels", frames=4, labels=(99999,))
   out = loaded.signatures["encode_examples"](examples=tf.constant([good, odd_labels]))
@@ -544,3 +549,107 @@ def test_loaded_export_errors(tmp_path, video_export):
     exp.require_timelines("for --timelines")
   with pytest.raises(UsageError, match="has no signature 'nope'"):
     exp.signature("nope")
+
+
+# ----------------------------------------------------------------------------
+# Issue 9: nothing silently wrong, nothing left behind.
+
+
+def test_signatures_reject_non_finite_features_and_bad_num_frames(frame_export, video_export):
+  sigs = tf.saved_model.load(frame_export.version_dir).signatures
+  audio = np.zeros((2, 5, 128), np.float32)
+  ok = sigs["encode_audio"](audio=tf.constant(audio), num_frames=tf.constant([5, 3]))
+  assert np.all(np.isfinite(ok["embedding"].numpy()))
+  nan = audio.copy()
+  nan[1, 2, 7] = np.nan
+  for name in ("encode_audio", "search_by_audio"):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="audio holds NaN or Inf"):
+      sigs[name](audio=tf.constant(nan), num_frames=tf.constant([5, 3]))
+  for bad in ([5, 0], [5, -2]):
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_frames must be >= 1"):
+      sigs["encode_audio"](audio=tf.constant(audio), num_frames=tf.constant(bad))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="num_frames must have one value per video"):
+    sigs["encode_audio"](audio=tf.constant(audio), num_frames=tf.constant([5, 3, 2]))
+  video = tf.saved_model.load(video_export.version_dir).signatures
+  visual = np.zeros((2, 1024), np.float32)
+  visual[0, 0] = np.inf
+  with pytest.raises(tf.errors.InvalidArgumentError, match="visual holds NaN or Inf"):
+    video["encode_visual"](visual=tf.constant(visual))
+
+
+def test_export_refuses_non_finite_weights(tmp_path):
+  model_dir = str(tmp_path / "model")
+  model = make_model_dir(model_dir, "video")
+  layer = model.get_layer("audio_encoder").weights[0]
+  layer.assign(np.full(layer.shape, np.nan, np.float32))
+  model.save(os.path.join(model_dir, "model.keras"))
+  export_dir = tmp_path / "saved"
+  with pytest.raises(UsageError, match="holds NaN or Inf .*refusing to export"):
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir,
+                                                    export_dir=str(export_dir)))
+  assert not export_dir.exists() or os.listdir(export_dir) == []
+
+
+def test_export_takes_the_next_version_when_another_took_its_own(tmp_path, monkeypatch):
+  model_dir = str(tmp_path / "model")
+  make_model_dir(model_dir, "video")
+  export_dir = tmp_path / "saved"
+  original = saved_model_info.signature_defs
+
+  def racing(path):  # Another export finishes version 1 while this one writes.
+    (export_dir / "1").mkdir(exist_ok=True)
+    (export_dir / "1" / "saved_model.pb").write_text("other")
+    return original(path)
+
+  monkeypatch.setattr(saved_model_info, "signature_defs", racing)
+  cfg = exporter.ExportConfig(model_dir=model_dir, export_dir=str(export_dir))
+  info = exporter.export_model_dir(cfg)
+  assert info["version"] == 2 and info["path"] == str(export_dir / "2")
+  assert json.loads((export_dir / "2" / "assets.extra" / "export.json").read_text())[
+      "version"] == 2
+  assert (export_dir / "1" / "saved_model.pb").read_text() == "other"
+  # An explicit version is never moved: the race is an error.
+  monkeypatch.setattr(saved_model_info, "signature_defs", lambda path: (
+      (export_dir / "7").mkdir(), original(path))[1])
+  with pytest.raises(UsageError, match="version 7 appeared"):
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir,
+                                                    export_dir=str(export_dir), version=7))
+  assert sorted(os.listdir(export_dir)) == ["1", "2", "7"]
+
+
+def test_export_removes_temp_folders_of_killed_exports(tmp_path):
+  import time
+  from yt8m_crossmodal import io_utils
+  model_dir = str(tmp_path / "model")
+  make_model_dir(model_dir, "video")
+  export_dir = tmp_path / "saved"
+  export_dir.mkdir()
+  host = io_utils.host_pid_tag().rpartition("_")[0]
+  dead = export_dir / f".tmp-export-1-{host}_999999999-abcd1234"
+  old = export_dir / ".tmp-export-1-0a1b2c3d"  # No owner to check: by age.
+  live = export_dir / f".tmp-export-1-{io_utils.host_pid_tag()}-abcd1234"
+  for folder in (dead, old, live):
+    folder.mkdir()
+    (folder / "saved_model.pb").write_text("half")
+  stamp = time.time() - exporter.STALE_TMP_SECONDS - 60
+  os.utime(old, (stamp, stamp))
+  exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir,
+                                                  export_dir=str(export_dir)))
+  assert sorted(os.listdir(export_dir)) == sorted(["1", live.name])
+
+
+def test_unwritable_export_dir_is_a_usage_error(tmp_path, frame_export):
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(UsageError, match="is a file, not a folder"):
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
+                                                    export_dir=str(tmp_path / "file")))
+  locked = tmp_path / "locked"
+  locked.mkdir()
+  with helpers.read_only(locked):
+    with pytest.raises(UsageError, match="not writable|cannot create"):
+      exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
+                                                      export_dir=str(locked)))
+    with pytest.raises(UsageError, match="cannot create"):
+      exporter.export_model_dir(exporter.ExportConfig(
+          model_dir=frame_export.model_dir, export_dir=str(locked / "sub")))

@@ -125,3 +125,23 @@ def test_retrieval_errors():
     metrics.cross_modal_retrieval(np.ones([3, 2]), np.ones([3, 4]))
   with pytest.raises(ValueError):
     metrics.cross_modal_retrieval(np.ones([3, 2]), np.ones([3, 2]), ks=(0,))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_embeddings_get_the_worst_rank(bad):
+  rng = np.random.default_rng(1)
+  a, v = _unit(rng, 30, 8), _unit(rng, 30, 8)
+  v_bad = np.full_like(v, bad)
+  np.testing.assert_array_equal(metrics.true_match_ranks(a, v_bad), [30] * 30)
+  ranks, pool = metrics.pooled_true_match_ranks(a, np.full_like(v, np.nan), 5)
+  assert pool == 5
+  np.testing.assert_array_equal(ranks, [5] * 30)
+  out = metrics.retrieval_metrics(np.full_like(a, np.nan), v, ks=(1,))
+  assert out["recall@1"] == 0.0 and out["mean_rank"] == 30.0
+  assert out["map"] == pytest.approx(1 / 30)
+  # A NaN distractor ranks ahead of a finite true match.
+  v_one = v.copy()
+  v_one[3] = np.nan
+  ranks = metrics.true_match_ranks(a, v_one)
+  assert ranks[3] == 30
+  assert np.all(ranks[np.arange(30) != 3] >= 2)

@@ -161,6 +161,12 @@ BAD_FRAME_CASES = {
 }
 
 
+# A valid TFRecord frame whose payload is not a protobuf (a JPEG, text).
+NOT_PROTOBUF = b"\xff\xd8\xff\xe0 not a protobuf" * 8
+BAD_FRAME_CASES["not_a_protobuf"] = (lambda: NOT_PROTOBUF,
+                                     "not a valid SequenceExample protobuf")
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FRAME_CASES))
 def test_bad_frame_record_fails_with_file_index_and_id(tmp_path, case):
   make, reason = BAD_FRAME_CASES[case]
@@ -171,7 +177,7 @@ def test_bad_frame_record_fails_with_file_index_and_id(tmp_path, case):
   assert message is not None
   assert f"Bad YT-8M record in {path} at record index 2" in message
   assert reason in message
-  if case != "video_level_as_frame":
+  if case not in ("video_level_as_frame", "not_a_protobuf"):
     assert "(video id '" in message and "'')" not in message
 
   log = pipeline.BadRecordLog()
@@ -194,6 +200,7 @@ BAD_VIDEO_CASES = {
     "labels": (lambda: records.video_record("l", labels=(5000,))[0], "labels out of"),
     "frame_level_as_video": (lambda: records.frame_record("fl")[0],
                              "a frame-level record?"),
+    "not_a_protobuf": (lambda: NOT_PROTOBUF, "not a valid Example protobuf"),
 }
 
 
@@ -272,3 +279,28 @@ def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
       capture_output=True, text=True, env=env, timeout=300)
   assert missing.returncode == 2 and "none*" in missing.stderr
   assert "Traceback" not in missing.stderr
+
+
+def test_wire_format_check_tells_protobufs_from_foreign_payloads():
+  from yt8m_crossmodal.data import decode
+  long_video, _, _ = records.frame_record("long", frames=300)  # Multi-byte varints.
+  short, _, _ = records.frame_record("short", frames=1)
+  video, _ = records.video_record("v")[:2]
+  payloads = {long_video: True, short: True, video: True, b"": True,
+              NOT_PROTOBUF: False, b"some text\n": False, long_video[:-3]: False,
+              long_video + b"\x00": False, b"\x0a\xff\xff\xff\xff\xff\xff": False}
+  ok = decode.wire_format_ok(tf.constant(list(payloads)), "frame").numpy()
+  assert ok.tolist() == list(payloads.values())
+
+
+def test_damage_inside_a_field_is_a_one_line_error(tmp_path):
+  # The top level is well formed, so the wire-format walk lets it through;
+  # the parse fails for the batch, and the tools say so in one line.
+  from yt8m_crossmodal.tools import runner
+  inner = b"\x0a\x06" + b"\xff" * 6
+  path = records.write(tmp_path / "inner.tfrecord", [_good(0), inner])
+  with pytest.raises(tf.errors.InvalidArgumentError) as info:
+    read_all(path)
+  assert runner._is_user_error(info.value)
+  assert runner.error_message(info.value).startswith(
+      "a record in the input is not a valid protobuf (damaged inside a field")

@@ -295,3 +295,82 @@ def test_embed_ivf_without_timelines(frame_export, data, tmp_path, index):
   cat = retrieval.load_catalogue(str(tmp_path / "ivf"))
   full = retrieval.load_catalogue(index["path"])
   np.testing.assert_allclose(cat.embeddings("audio"), full.embeddings("audio")[:20], atol=1e-6)
+
+
+# ----------------------------------------------------------------------------
+# Issue 9: nothing lost, nothing silently wrong.
+
+
+def test_embed_overwrite_keeps_the_old_catalogue_when_the_new_one_fails(
+    frame_export, data, frame_data_dir, tmp_path):
+  out = str(tmp_path / "cat")
+  first = indexing.embed_corpus(indexing.EmbedConfig(
+      export_dir=frame_export.export_dir, data=data, output=out, max_videos=10))
+  before = retrieval.load_catalogue(out)
+  bad_shard = tmp_path / "bad.tfrecord"
+  bad, _, _ = records.frame_record("broken", frames=4, rgb_width=1000)
+  records.write(str(bad_shard), [bad])
+  with pytest.raises(Exception, match="Bad YT-8M record in .*bad.tfrecord"):
+    indexing.embed_corpus(indexing.EmbedConfig(
+        export_dir=frame_export.export_dir, data=f"{data},{bad_shard}", output=out,
+        overwrite=True))
+  after = retrieval.load_catalogue(out)
+  assert after.ids == before.ids and after.meta == before.meta
+  np.testing.assert_array_equal(after.embeddings("audio"), before.embeddings("audio"))
+  assert sorted(os.listdir(tmp_path)) == ["bad.tfrecord", "cat"]  # Nothing left aside.
+  # A successful --overwrite replaces it whole.
+  again = indexing.embed_corpus(indexing.EmbedConfig(
+      export_dir=frame_export.export_dir, data=data, output=out, overwrite=True,
+      max_videos=4))
+  assert again["num_items"] == 4 and first["num_items"] == 10
+  assert retrieval.load_catalogue(out).size == 4
+  assert sorted(os.listdir(tmp_path)) == ["bad.tfrecord", "cat"]
+
+
+def test_catalogue_writer_refuses_non_finite_vectors(tmp_path):
+  writer = retrieval.CatalogueWriter(str(tmp_path / "c"), embedding_size=3)
+  good = np.eye(3, dtype=np.float32)
+  bad = good.copy()
+  bad[1, 2] = np.nan
+  with pytest.raises(ValueError, match=r"visual embedding of video 'b' holds NaN or Inf"):
+    writer.add(["a", "b", "c"], good, bad)
+  tl = np.ones((3, 4, 3), np.float32)
+  tl_bad = tl.copy()
+  tl_bad[2, 1, 0] = np.inf
+  with pytest.raises(ValueError, match=r"audio timeline of video 'c' holds NaN or Inf"):
+    writer.add(["a", "b", "c"], good, good, tl_bad, tl)
+
+
+def test_embed_output_errors(frame_export, data, tmp_path):
+  (tmp_path / "file").write_text("x")
+  with pytest.raises(UsageError, match="is a file, not a folder"):
+    indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+                                               output=str(tmp_path / "file")))
+  (tmp_path / "notes").mkdir()
+  (tmp_path / "notes" / "todo.txt").write_text("x")
+  with pytest.raises(UsageError, match="not part of a catalogue \\(todo.txt\\)"):
+    indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+                                               output=str(tmp_path / "notes")))
+  locked = tmp_path / "locked"
+  locked.mkdir()
+  with helpers.read_only(locked):
+    with pytest.raises(UsageError, match="not writable"):
+      indexing.embed_corpus(indexing.EmbedConfig(
+          export_dir=frame_export.export_dir, data=data, output=str(locked / "cat")))
+
+
+def test_search_warns_when_another_export_embedded_the_index(index, data, frame_export,
+                                                             tmp_path, caplog):
+  other = tmp_path / "other"
+  import shutil
+  shutil.copytree(frame_export.version_dir, other / "1")
+  info_path = other / "1" / "assets.extra" / "export.json"
+  info = json.loads(info_path.read_text())
+  info["created"] = "2000-01-01T00:00:00+00:00"
+  info_path.write_text(json.dumps(info))
+  lines = _search(index, data, query_modality="audio", k=2, max_queries=2,
+                  export_dir=str(other))
+  assert all("was embedded by the export" in line["warning"] for line in lines)
+  assert "not by" in caplog.text
+  same = _search(index, data, query_modality="audio", k=2, max_queries=2)
+  assert all("warning" not in line for line in same)

@@ -389,8 +389,11 @@ def test_cli_end_to_end_outputs(jobs):
   model.load_weights(model_dir / "checkpoints" / f"epoch_{EPOCHS_E2E:03d}.weights.h5")
   for a, b in zip(weights, model.get_weights()):
     np.testing.assert_array_equal(a, b)
-  # The backup of an unfinished run is removed once training completes.
-  assert not (model_dir / "backup").exists()
+  # The backup stays, holding the last epoch: a rerun finds the run finished.
+  metadata = json.loads((model_dir / "backup" / "training_metadata.json").read_text())
+  assert metadata["epoch"] == EPOCHS_E2E
+  assert sorted(os.listdir(model_dir / "backup")) == [
+      f"epoch_{EPOCHS_E2E:03d}.weights.h5", "training_metadata.json"]
 
 
 def _scalars(event_dir):
@@ -509,7 +512,8 @@ def test_backup_and_restore_continues_after_sigkill(jobs):
   assert int(rows[-1]["epoch"]) == BACKUP_EPOCHS - 1
   assert (r["model_dir"] / "model.keras").exists()
   assert (r["model_dir"] / "checkpoints" / f"epoch_{BACKUP_EPOCHS:03d}.weights.h5").exists()
-  assert not (r["model_dir"] / "backup").exists()
+  assert json.loads((r["model_dir"] / "backup" / "training_metadata.json").read_text())[
+      "epoch"] == BACKUP_EPOCHS
   # The resumed run carried on from the backed-up optimizer step: the
   # learning rate logged at the end is the schedule's last value.
   cfg = config_lib.load_config(str(r["model_dir"] / "config.json"))

@@ -137,6 +137,10 @@ class TrainConfig:
   clipnorm: float = option(1.0, "Gradient clipping by global norm (0: off).")
   weight_decay: float = option(1e-4, "AdamW weight decay.")
   seed: int = option(42, "Seed of weights, shuffling and dropout.")
+  restart: bool = option(
+      False, "Start over: remove the backup, checkpoints, log and model of an earlier "
+      "run in --model_dir. Without it a killed run resumes where it stopped and a "
+      "finished one is left as it is (raise --epochs to train more).")
   distribution_strategy: str = option(
       "none", "none, mirrored or multi_worker (reads TF_CONFIG).",
       choices=("none", "mirrored", "multi_worker"))
@@ -209,10 +213,9 @@ def all_fields():
 
 
 def save_config(config: Config, path: str) -> None:
-  """Writes ``config`` as JSON to ``path`` (local or gs://)."""
-  import tensorflow as tf  # Lazy: model code must import without TF.
-  with tf.io.gfile.GFile(path, "w") as f:
-    f.write(config.to_json())
+  """Writes ``config`` as JSON to ``path`` (local or gs://), atomically."""
+  from yt8m_crossmodal import io_utils  # Lazy: model code must import without TF.
+  io_utils.atomic_write_text(path, config.to_json())
 
 
 def load_config(path: str) -> Config:

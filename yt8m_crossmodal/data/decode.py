@@ -257,6 +257,89 @@ def decode_video_records(records: tf.Tensor, num_classes: int
   return out, reason
 
 
+NOT_A_PROTOBUF = "not a valid {} protobuf (a damaged or foreign payload)"
+
+
+# Top-level field tags, (field number << 3) | 2 (length-delimited):
+# SequenceExample's context and feature_lists, Example's features (a
+# SequenceExample read as an Example parses too: its feature_lists are
+# skipped, and the record is then flagged as frame-level).
+_TOP_LEVEL_TAGS = (0x0A, 0x12)
+_MAX_TOP_LEVEL_FIELDS = 64
+
+
+def _varints(records: tf.Tensor, pos: tf.Tensor):
+  """(value, byte count, valid) of the varint at byte ``pos`` of each record."""
+  raw = tf.io.decode_raw(tf.strings.substr(records, pos, tf.fill(tf.shape(pos), 5)),
+                      tf.uint8, fixed_length=5)
+  b = tf.cast(raw, tf.int64)  # [B, 5], zero past the end.
+  continues = tf.math.cumprod(tf.cast(b >= 128, tf.int64), axis=1)
+  count = 1 + tf.reduce_sum(continues, axis=1)
+  used = tf.sequence_mask(count, 5)
+  shifts = tf.constant([0, 7, 14, 21, 28], tf.int64)
+  value = tf.reduce_sum(tf.where(used, tf.bitwise.left_shift(b % 128, shifts), 0), axis=1)
+  return value, count, count <= 5
+
+
+def wire_format_ok(records: tf.Tensor, feature_level: str) -> tf.Tensor:
+  """bool [B]: whether each record's top level is a protobuf of ``feature_level``.
+
+  Walks the top-level fields (tag, varint length, payload) of every record
+  at once with a few byte reads: each must be a field of a (Sequence)Example
+  and the last must end exactly at the record's end. A JPEG, text or other
+  foreign payload fails this almost surely, without the parse of the whole
+  batch failing. (The bytes inside the fields are checked by the parse; a
+  TFRecord's CRC already catches damage inside a record.)
+  """
+  size = tf.cast(tf.strings.length(records), tf.int64)
+  del feature_level  # Both messages have the same top-level tags.
+  allowed = _TOP_LEVEL_TAGS
+
+  def body(i, pos, ok):
+    active = ok & (pos < size)
+    at = tf.cast(tf.minimum(pos, size), tf.int32)
+    tag = tf.cast(tf.io.decode_raw(tf.strings.substr(records, at, tf.ones_like(at)), tf.uint8,
+                                   fixed_length=1)[:, 0], tf.int64)
+    tag_ok = tf.reduce_any(tf.stack([tag == t for t in allowed]), axis=0)
+    length, count, varint_ok = _varints(records, tf.cast(tf.minimum(pos + 1, size), tf.int32))
+    end = pos + 1 + count + length
+    step_ok = tag_ok & varint_ok & (pos + 1 < size) & (end <= size)
+    ok = tf.where(active, step_ok, ok)
+    pos = tf.where(active & step_ok, end, pos)
+    return i + 1, pos, ok
+
+  def cond(i, pos, ok):
+    return (i < _MAX_TOP_LEVEL_FIELDS) & tf.reduce_any(ok & (pos < size))
+
+  _, pos, ok = tf.while_loop(
+      cond, body, (tf.constant(0), tf.zeros_like(size), tf.ones_like(size, tf.bool)))
+  return ok & (pos == size)
+
+
+def decode_records_safely(records: tf.Tensor, decode_fn, feature_level: str):
+  """``decode_fn(records)`` that flags records that are not protobufs.
+
+  A record that fails :func:`wire_format_ok` is replaced by an empty record
+  before the (vectorized) parse, which would otherwise fail for the whole
+  batch, and gets the reason ``not a valid ... protobuf``.
+
+  Args:
+    records: string [B].
+    decode_fn: ``records -> (element, reason)`` (e.g. a closure over
+      :func:`decode_frame_records`).
+    feature_level: "frame" or "video" (names the message type).
+
+  Returns:
+    ``decode_fn``'s ``(element, reason)``.
+  """
+  message = NOT_A_PROTOBUF.format(
+      "SequenceExample" if feature_level == "frame" else "Example")
+  ok = wire_format_ok(records, feature_level)
+  clean = tf.cond(tf.reduce_all(ok), lambda: records, lambda: tf.where(ok, records, ""))
+  out, reason = decode_fn(clean)
+  return out, tf.where(ok, reason, message)
+
+
 def first_bad_record_message(where, index, ids, reason) -> tf.Tensor:
   """Message naming the first bad record of a batch (scalar string).
 

@@ -192,7 +192,8 @@ def make_dataset(pattern: str,
                  input_context: Optional[tf.distribute.InputContext] = None,
                  cycle_length: int = 8,
                  block_size: int = 8,
-                 prefetch: bool = True) -> tf.data.Dataset:
+                 prefetch: bool = True,
+                 skip_batches: int = 0) -> tf.data.Dataset:
   """Builds a batched ``tf.data.Dataset`` of YT-8M videos.
 
   Args:
@@ -225,6 +226,9 @@ def make_dataset(pattern: str,
       ``batch_size / block_size`` blocks). Blocks keep the per-record cost of
       tf.data low; 1 shuffles single records (slower).
     prefetch: add a final ``prefetch(AUTOTUNE)``.
+    skip_batches: batches dropped at the start, before decoding (a resumed
+      training skips what its finished epochs read, so that it sees the
+      batches an uninterrupted run would).
 
   Returns:
     A dataset of dicts, see the module docstring.
@@ -272,13 +276,16 @@ def make_dataset(pattern: str,
   if repeat:
     ds = ds.repeat()
   ds = ds.rebatch(batch_size, drop_remainder=drop_remainder and not skip_bad_records)
+  if skip_batches:
+    ds = ds.skip(skip_batches)
 
   def decode(batch):
     if feature_level == FRAME:
-      out, reason = decode_lib.decode_frame_records(
-          batch["record"], num_classes, max_frames, include_segments, dequantize)
+      decode_fn = lambda r: decode_lib.decode_frame_records(
+          r, num_classes, max_frames, include_segments, dequantize)
     else:
-      out, reason = decode_lib.decode_video_records(batch["record"], num_classes)
+      decode_fn = lambda r: decode_lib.decode_video_records(r, num_classes)
+    out, reason = decode_lib.decode_records_safely(batch["record"], decode_fn, feature_level)
     reason = decode_lib.pick_reason([batch["reason"], reason])
     bad = reason != ""
     if skip_bad_records:

@@ -9,7 +9,9 @@ is 1 + the number of *other* candidates in the query's pool whose score is
 **greater than or equal to** the true match's score: ties are counted
 pessimistically (a distractor tied with the true match ranks ahead of it), so
 a collapsed model that maps everything to one vector gets the worst rank, not
-the best. Scores are computed in float32 by one matrix product per chunk of
+the best. A non-finite score (a NaN or Inf embedding) never helps: a query
+whose true match's score is not finite gets the worst rank (its pool size),
+and a NaN distractor ranks ahead of the true match. Scores are computed in float32 by one matrix product per chunk of
 queries and the true match's score is read from the same product, so equal
 vectors give exactly equal scores.
 
@@ -75,6 +77,16 @@ def _check_pair(queries: np.ndarray,
   return queries, candidates
 
 
+def _ranks(sims: np.ndarray, true: np.ndarray) -> np.ndarray:
+  """1-based ranks of ``true`` [B] in ``sims`` [B, P] (ties and NaN pessimistic).
+
+  A non-finite true score gets the worst rank P.
+  """
+  ahead = (sims >= true[:, None]) | np.isnan(sims)
+  ranks = np.count_nonzero(ahead, axis=1)
+  return np.where(np.isfinite(true), np.maximum(ranks, 1), sims.shape[1])
+
+
 def true_match_ranks(queries: np.ndarray,
                      candidates: np.ndarray,
                      chunk_size: Optional[int] = None) -> np.ndarray:
@@ -89,7 +101,8 @@ def true_match_ranks(queries: np.ndarray,
     chunk_size: queries per chunk (default: about 2**25 / N, at least 1).
 
   Returns:
-    int64 array [N] of ranks in 1..N (1 = best; ties pessimistic).
+    int64 array [N] of ranks in 1..N (1 = best; ties pessimistic; N for a
+    non-finite true score).
   """
   queries, candidates = _check_pair(queries, candidates)
   n = queries.shape[0]
@@ -103,7 +116,7 @@ def true_match_ranks(queries: np.ndarray,
     true = sims[rows, start + rows]
     # Count includes the true match itself (sims >= true), which gives the
     # 1-based rank with ties counted against the true match.
-    ranks[start:stop] = np.count_nonzero(sims >= true[:, None], axis=1)
+    ranks[start:stop] = _ranks(sims, true)
   return ranks
 
 
@@ -176,7 +189,7 @@ def pooled_true_match_ranks(queries: np.ndarray,
       stop = start + pools.shape[0]
       sims = np.take_along_axis(queries[start:stop] @ candidates.T, pools,
                                 axis=1)  # [B, P]
-      ranks[start:stop] = np.count_nonzero(sims >= sims[:, :1], axis=1)
+      ranks[start:stop] = _ranks(sims, sims[:, 0])
     return ranks, pool_size
   chunk_size = max(1, min(int(chunk_size), _CHUNK_ENTRIES // (
       pool_size * queries.shape[1]) or 1))
@@ -184,7 +197,7 @@ def pooled_true_match_ranks(queries: np.ndarray,
     stop = start + pools.shape[0]
     gathered = candidates[pools]  # [B, P, E]
     sims = np.matmul(gathered, queries[start:stop, :, None])[..., 0]  # [B, P]
-    ranks[start:stop] = np.count_nonzero(sims >= sims[:, :1], axis=1)
+    ranks[start:stop] = _ranks(sims, sims[:, 0])
   return ranks, pool_size
 
 

@@ -13,6 +13,17 @@ from yt8m_crossmodal.retrieval.folder import (
     embeddings_file, index_file, infer_num_frames, timelines_file, write_json)
 
 
+def _check_finite(x: np.ndarray, ids: Sequence[str], what: str) -> None:
+  """Raises ValueError naming the first item of ``x`` that holds NaN or Inf."""
+  x = np.asarray(x)
+  finite = np.isfinite(x.reshape(x.shape[0], -1)).all(axis=1)
+  if not finite.all():
+    i = int(np.argmin(finite))
+    raise ValueError(f"the {what} of video {ids[i]!r} holds NaN or Inf (a diverged "
+                     f"model?): {int((~finite).sum())} of {len(ids)} in the batch; "
+                     "refusing to write them")
+
+
 class CatalogueWriter:
   """Writes an index folder batch by batch without holding the corpus in RAM.
 
@@ -136,6 +147,7 @@ class CatalogueWriter:
       if x.shape != (b, self.embedding_size):
         raise ValueError(f"{m} embeddings must be [{b}, {self.embedding_size}]"
                          f", got {x.shape}")
+      _check_finite(x, ids, f"{m} embedding")
       batch[embeddings_file(m)] = x
     with_timelines = audio_timelines is not None
     if with_timelines != (visual_timelines is not None):
@@ -152,6 +164,8 @@ class CatalogueWriter:
       num_frames = np.asarray(num_frames, np.int32).reshape(-1)
       if num_frames.shape[0] != b:
         raise ValueError(f"{num_frames.shape[0]} num_frames for {b} items")
+      _check_finite(audio_timelines, ids, "audio timeline")
+      _check_finite(visual_timelines, ids, "visual timeline")
       batch[timelines_file("audio")] = a
       batch[timelines_file("visual")] = v
       batch[NUM_FRAMES_FILE] = num_frames

@@ -46,6 +46,14 @@ def index_file(modality: str) -> str:
   return f"{modality}.faiss"
 
 
+def catalogue_files() -> set:
+  """Names of every file (and the parts folder) an index folder may hold."""
+  names = {META_FILE, IDS_TXT, NUM_FRAMES_FILE, PARTS_DIR}
+  for m in MODALITIES:
+    names |= {embeddings_file(m), timelines_file(m), index_file(m)}
+  return names
+
+
 def check_modality(modality: str) -> str:
   if modality not in MODALITIES:
     raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")

@@ -17,6 +17,11 @@ batch with the SavedModel's ``encode_audio`` / ``encode_visual`` signatures
 export (``model.export_dir``), so ``yt8m-search`` finds it without
 ``--export_dir``. Progress is logged every ``--log_every_seconds``.
 
+The catalogue is built in a temporary sibling folder and swapped into
+``--output`` only when complete, so a failed or killed run (a bad shard, a
+NaN embedding) leaves an existing catalogue as it was. Embeddings that hold
+NaN or Inf (a diverged model) are refused, naming the video.
+
 ``--timelines`` needs a frame-level export. The last stdout line is one JSON
 object (the catalogue's meta.json plus ``path``, ``seconds``,
 ``videos_per_second``).
@@ -26,7 +31,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import time
+import uuid
 from typing import Any, Dict
 
 from absl import logging
@@ -35,7 +42,8 @@ import numpy as np
 from yt8m_crossmodal.serving.loading import load_export
 from yt8m_crossmodal.retrieval.catalogue import load_catalogue
 from yt8m_crossmodal.retrieval.catalogue_writer import CatalogueWriter
-from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES
+from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES, catalogue_files
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.config import option
@@ -74,10 +82,34 @@ def _check(cfg: EmbedConfig) -> None:
     raise UsageError("--batch_size must be positive and --max_videos >= 0")
   if cfg.timeline_dtype not in ("float16", "float32"):
     raise UsageError(f"--timeline_dtype must be float16 or float32, got {cfg.timeline_dtype!r}")
+  if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
+    raise UsageError(f"--output {cfg.output!r} is a file, not a folder")
   if (os.path.exists(os.path.join(cfg.output, META_FILE))
       and not cfg.overwrite):
     raise UsageError(f"--output {cfg.output!r} already holds a catalogue "
                      "(pass --overwrite to replace it)")
+  if os.path.isdir(cfg.output):
+    others = sorted(set(os.listdir(cfg.output)) - catalogue_files())
+    if others:
+      raise UsageError(f"--output {cfg.output!r} holds files that are not part of a "
+                       f"catalogue ({', '.join(others[:3])}): give an empty or new folder")
+  parent = os.path.dirname(os.path.abspath(cfg.output))
+  io_utils.writable_dir(parent, "--output's parent folder")
+
+
+def _swap_in(tmp: str, output: str) -> None:
+  """Moves the finished catalogue ``tmp`` to ``output`` (replacing one there).
+
+  The old folder is renamed aside first and removed last: a kill between the
+  two renames leaves it as ``<output>.old-*`` next to the new one.
+  """
+  old = None
+  if os.path.exists(output):
+    old = f"{output}.old-{uuid.uuid4().hex[:8]}"
+    os.rename(output, old)
+  os.rename(tmp, output)
+  if old:
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
@@ -91,13 +123,44 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
       cfg.data, feature_level=exp.feature_level, batch_size=cfg.batch_size,
       num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
       skip_bad_records=cfg.skip_bad_records)
-  writer = CatalogueWriter(
-      cfg.output, exp.embedding_size,
-      max_frames=exp.max_frames if cfg.timelines else None,
-      timeline_dtype=cfg.timeline_dtype, model_info=exp.describe(),
-      overwrite=cfg.overwrite)
+  output = os.path.normpath(cfg.output)
+  tmp = os.path.join(os.path.dirname(os.path.abspath(output)),
+                     f".{os.path.basename(output)}.tmp-{io_utils.host_pid_tag()}-"
+                     f"{uuid.uuid4().hex[:8]}")
+  try:
+    writer = CatalogueWriter(
+        tmp, exp.embedding_size,
+        max_frames=exp.max_frames if cfg.timelines else None,
+        timeline_dtype=cfg.timeline_dtype, model_info=exp.describe())
+  except OSError as e:
+    raise UsageError(f"cannot write next to --output {cfg.output!r}: {e}") from e
   start = last_log = time.time()
   bar = Progress("embedded videos", cfg.max_videos or None)
+  try:
+    try:
+      meta = _embed_into(cfg, ds, writer, encode_audio, encode_visual, start, last_log, bar)
+    finally:
+      bar.close()
+    seconds = time.time() - start
+    if cfg.ann != "none":
+      catalogue = load_catalogue(tmp, load_indexes=False)
+      for target in MODALITIES:
+        catalogue.build_index(target, kind=cfg.ann, save=True)
+      meta = catalogue.meta
+      logging.info("built %s indexes in %.1fs", cfg.ann, time.time() - start - seconds)
+    _swap_in(tmp, output)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  logging.info("embedded %d videos in %.1fs into %s", meta["num_items"], seconds, cfg.output)
+  return dict(meta, path=os.path.abspath(cfg.output), seconds=round(seconds, 3),
+              videos_per_second=round(meta["num_items"] / max(seconds, 1e-9), 2))
+
+
+def _embed_into(cfg: EmbedConfig, ds, writer: CatalogueWriter, encode_audio,
+                encode_visual, start: float, last_log: float, bar: Progress
+                ) -> Dict[str, Any]:
+  """Encodes the batches of ``ds`` into ``writer``; returns its meta."""
   try:
     for batch in ds:
       ids = batch["id"].numpy()
@@ -128,16 +191,4 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
   except BaseException:
     writer.abort()
     raise
-  finally:
-    bar.close()
-  meta = writer.close()
-  seconds = time.time() - start
-  logging.info("embedded %d videos in %.1fs into %s", meta["num_items"], seconds, cfg.output)
-  if cfg.ann != "none":
-    catalogue = load_catalogue(cfg.output, load_indexes=False)
-    for target in MODALITIES:
-      catalogue.build_index(target, kind=cfg.ann, save=True)
-    meta = catalogue.meta
-    logging.info("built %s indexes in %.1fs", cfg.ann, time.time() - start - seconds)
-  return dict(meta, path=os.path.abspath(cfg.output), seconds=round(seconds, 3),
-              videos_per_second=round(meta["num_items"] / max(seconds, 1e-9), 2))
+  return writer.close()

@@ -38,12 +38,15 @@ Output: one JSON line per query::
    "clip_score": 0.97}, ...]}
 
 (``clip_score`` with ``--rerank``; ``best_start_second`` / ``timeline_score``
-with timelines in use).
+with timelines in use; ``warning`` when ``--export_dir`` is not the export
+that embedded the index, as named in its ``meta.json``). A query whose
+embedding holds NaN or Inf stops the search with an error.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Dict, Iterator, List, Optional
 
 from absl import logging
@@ -129,6 +132,17 @@ class Searcher:
     if width != cat_width:
       raise UsageError(f"query width {width} != catalogue width {cat_width}: the "
                        f"export {self.export.path!r} did not embed {cfg.index!r}")
+    built_by = self.catalogue.meta.get("model") or {}
+    self.export_mismatch = None
+    if built_by.get("export_dir") and (
+        os.path.abspath(built_by["export_dir"]) != os.path.abspath(self.export.path)
+        or built_by.get("created") != self.export.info.get("created")):
+      self.export_mismatch = (
+          f"the index {cfg.index!r} was embedded by the export "
+          f"{built_by['export_dir']!r} (created {built_by.get('created')}), not by "
+          f"{self.export.path!r} (created {self.export.info.get('created')}): scores "
+          "compare embeddings of two different models")
+      logging.warning("%s", self.export_mismatch)
     self.target = OTHER[cfg.query_modality]
     self.clip = cfg.query_seconds > 0 or cfg.query_start > 0
     self.use_timelines = bool(cfg.rerank or cfg.localize or self.clip)
@@ -220,6 +234,11 @@ class Searcher:
       embedding = timeline = None
       if valid.any():
         embedding, timeline = self.encode(features[valid], lengths[valid])
+        finite = np.isfinite(embedding).all(axis=1)
+        if not finite.all():
+          bad = [i for i, v in zip(ids[:n], valid) if v][int(np.argmin(finite))]
+          raise UsageError(f"the embedding of query {bad!r} holds NaN or Inf: the "
+                           f"export {exp.path!r} is broken (a diverged model?)")
         scores, indices = self.catalogue.search(
             embedding, target=self.target, k=fetch,
             method="exact" if cfg.ann == "none" else "index", **params)
@@ -227,6 +246,8 @@ class Searcher:
       for j in range(n):
         line: Dict[str, Any] = {"query_id": ids[j], "query_modality": cfg.query_modality,
                                 "target_modality": self.target}
+        if self.export_mismatch:
+          line["warning"] = self.export_mismatch
         if self.clip:
           line["query_seconds"] = [int(starts[j]), int(starts[j] + lengths[j])]
         if not valid[j]:

@@ -3,9 +3,13 @@
 The SavedModel is built with ``keras.export.ExportArchive`` and written to
 ``<export_dir>/<version>/`` (default: one more than the highest existing
 version; an existing version is never overwritten). It is written into a
-temporary sibling folder (``<export_dir>/.tmp-...``, which TF Serving ignores:
-not an integer) and renamed into place, so a TF Serving process that polls
-``<export_dir>`` never loads half a version. The signatures are listed in the
+temporary sibling folder (``<export_dir>/.tmp-export-...``, which TF Serving
+ignores: not an integer) and renamed into place, so a TF Serving process that
+polls ``<export_dir>`` never loads half a version. When another export takes
+the automatic version first, this one takes the next free one. Temporary
+folders left by a killed export (its process is gone, or older than a day)
+are removed by the next export. A model whose weights hold NaN or Inf (a
+diverged training) is refused. The signatures are listed in the
 README ("Serving signatures"); extra files go to ``<version>/assets.extra/``:
 ``config.json`` (the resolved training config) and ``export.json``
 (signature summary, sizes, versions, the model and catalogue it came from).
@@ -24,6 +28,7 @@ import dataclasses
 import datetime
 import json
 import os
+import time
 import uuid
 from typing import Any, Dict, Optional, Tuple
 
@@ -31,6 +36,7 @@ from absl import logging
 import tensorflow as tf
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal import models
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
@@ -42,6 +48,8 @@ from yt8m_crossmodal.serving.signatures import (ASSETS_EXTRA, CONFIG_FILE,
                                                 SignatureBuilder)
 
 TMP_PREFIX = ".tmp-export-"
+# A temporary folder whose owner cannot be checked is stale after this long.
+STALE_TMP_SECONDS = 24 * 3600
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +125,60 @@ def portable_encoders(config: config_lib.Config, trained_model):
   return audio, visual, len(lstms)
 
 
+def check_finite_weights(*encoders) -> None:
+  """Raises UsageError naming the first weight that holds NaN or Inf."""
+  import numpy as np
+  for encoder in encoders:
+    for weight in encoder.weights:
+      value = np.asarray(weight.numpy() if hasattr(weight, "numpy") else weight)
+      if not np.all(np.isfinite(value)):
+        raise UsageError(
+            f"the model's weight {weight.path!r} holds NaN or Inf (the training "
+            "diverged): refusing to export it")
+
+
+def remove_stale_tmp(export_dir: str) -> None:
+  """Removes ``.tmp-export-*`` folders of killed exports.
+
+  A folder is stale when the process named in it is gone (same host) or, when
+  that cannot be checked, when it is older than ``STALE_TMP_SECONDS``.
+  """
+  for name in tf.io.gfile.listdir(export_dir):
+    name = name.rstrip("/")
+    if not name.startswith(TMP_PREFIX):
+      continue
+    path = os.path.join(export_dir, name)
+    parts = name[len(TMP_PREFIX):].split("-")
+    stale = len(parts) == 3 and not io_utils.process_alive(parts[1])
+    if not stale:
+      try:
+        stale = time.time() - tf.io.gfile.stat(path).mtime_nsec / 1e9 > STALE_TMP_SECONDS
+      except tf.errors.OpError:
+        continue
+    if stale:
+      logging.warning("removing %s, left by a killed export", path)
+      try:
+        tf.io.gfile.rmtree(path)
+      except tf.errors.OpError as e:
+        logging.warning("could not remove %s: %s", path, e)
+
+
+def _rename_version(tmp: str, final: str) -> bool:
+  """Renames ``tmp`` to ``final``; False when ``final`` already exists."""
+  if tf.io.gfile.exists(final):
+    return False
+  if "://" in final:
+    tf.io.gfile.rename(tmp, final, overwrite=False)
+    return True
+  try:  # Atomic on a local filesystem: fails if ``final`` is a non-empty folder.
+    os.rename(tmp, final)
+  except OSError:
+    if os.path.exists(final):
+      return False
+    raise
+  return True
+
+
 def _check_catalogue(path: str, embedding_size: int):
   from yt8m_crossmodal import retrieval
   try:
@@ -162,11 +224,12 @@ def export(config: config_lib.Config, audio_encoder, visual_encoder,
     raise UsageError(f"--version must be a positive integer, got {version}")
   if search_k <= 0:
     raise UsageError(f"--search_k must be positive, got {search_k}")
+  check_finite_weights(audio_encoder, visual_encoder)
   embedding_size = int(config.model.embedding_size)
   catalogue = _check_catalogue(search_catalogue, embedding_size) if search_catalogue else None
-  if tf.io.gfile.exists(export_dir) and not tf.io.gfile.isdir(export_dir):
-    raise UsageError(f"--export_dir {export_dir!r} is a file")
-  tf.io.gfile.makedirs(export_dir)
+  io_utils.writable_dir(export_dir, "--export_dir")
+  remove_stale_tmp(export_dir)
+  auto_version = not version
   versions = existing_versions(export_dir)
   version = version or (versions[-1] + 1 if versions else 1)
   final = os.path.join(export_dir, str(version))
@@ -198,7 +261,8 @@ def export(config: config_lib.Config, audio_encoder, visual_encoder,
       "keras_version": keras.__version__,
       "source": source or {},
   }
-  tmp = os.path.join(export_dir, f"{TMP_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+  tmp = os.path.join(export_dir, f"{TMP_PREFIX}{version}-{io_utils.host_pid_tag()}-"
+                     f"{uuid.uuid4().hex[:8]}")
   try:
     builder.archive.write_out(tmp, verbose=False)
     cudnn = sorted(op for op in saved_model_info.graph_op_types(tmp)
@@ -209,11 +273,17 @@ def export(config: config_lib.Config, audio_encoder, visual_encoder,
     extra = os.path.join(tmp, ASSETS_EXTRA)
     tf.io.gfile.makedirs(extra)
     config_lib.save_config(config, os.path.join(extra, CONFIG_FILE))
-    with tf.io.gfile.GFile(os.path.join(extra, EXPORT_FILE), "w") as f:
-      f.write(json.dumps(info, indent=2, sort_keys=True))
-    if tf.io.gfile.exists(final):
-      raise UsageError(f"version {version} appeared at {final!r} during the export")
-    tf.io.gfile.rename(tmp, final, overwrite=False)
+    while True:
+      io_utils.atomic_write_text(os.path.join(extra, EXPORT_FILE),
+                                 json.dumps(info, indent=2, sort_keys=True))
+      if _rename_version(tmp, final):
+        break
+      if not auto_version:
+        raise UsageError(f"version {version} appeared at {final!r} during the export")
+      # Another export took this version meanwhile: take the next free one.
+      version = max([version] + existing_versions(export_dir)) + 1
+      info["version"] = version
+      final = os.path.join(export_dir, str(version))
   except BaseException:
     if tf.io.gfile.exists(tmp):
       tf.io.gfile.rmtree(tmp)

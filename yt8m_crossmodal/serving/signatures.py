@@ -47,10 +47,11 @@ def decode_request(examples: tf.Tensor, feature_level: str, num_classes: int,
     record.
   """
   if feature_level == "frame":
-    out, reason = decode.decode_frame_records(examples, num_classes, max_frames,
-                                              dequantize=True)
+    decode_fn = lambda r: decode.decode_frame_records(r, num_classes, max_frames,
+                                                      dequantize=True)
   else:
-    out, reason = decode.decode_video_records(examples, num_classes)
+    decode_fn = lambda r: decode.decode_video_records(r, num_classes)
+  out, reason = decode.decode_records_safely(examples, decode_fn, feature_level)
   # Labels do not matter for encoding: only feature problems fail a request.
   reason = tf.where(tf.strings.regex_full_match(reason, "labels out of .*"), "", reason)
   index = tf.range(tf.size(examples, out_type=tf.int64))
@@ -58,6 +59,34 @@ def decode_request(examples: tf.Tensor, feature_level: str, num_classes: int,
   check = tf.debugging.Assert(tf.reduce_all(tf.equal(reason, "")), [message])
   with tf.control_dependencies([check]):
     return {k: tf.identity(out[k]) for k in ("id", "audio", "visual", "num_frames")}
+
+
+def check_inputs(modality: str, features: tf.Tensor, num_frames=None):
+  """Fails the call on non-finite features or bad ``num_frames``.
+
+  Returns:
+    ``(features, num_frames)`` after assertions that fail the call with an
+    ``InvalidArgumentError`` saying what is wrong: ``<modality> holds NaN or
+    Inf``, ``num_frames must have one value per video`` or ``num_frames must
+    be >= 1``.
+  """
+  checks = [tf.debugging.Assert(
+      tf.reduce_all(tf.math.is_finite(features)),
+      [f"{modality} holds NaN or Inf: features must be finite"])]
+  if num_frames is not None:
+    checks.append(tf.debugging.Assert(
+        tf.equal(tf.shape(num_frames)[0], tf.shape(features)[0]),
+        ["num_frames must have one value per video: got", tf.shape(num_frames)[0],
+         "values for", tf.shape(features)[0], "videos"]))
+    checks.append(tf.debugging.Assert(
+        tf.reduce_all(num_frames >= 1),
+        ["num_frames must be >= 1 (an empty clip has no embedding), got",
+         tf.reduce_min(num_frames)]))
+  with tf.control_dependencies(checks):
+    features = tf.identity(features)
+    if num_frames is not None:
+      num_frames = tf.identity(num_frames)
+  return features, num_frames
 
 
 def _top_k_search(ids: tf.Variable, matrix: tf.Variable, k: int):
@@ -112,9 +141,11 @@ class SignatureBuilder:
     encoder = self.encoders[modality]
     if self.frame:
       def fn(features, num_frames):
+        features, num_frames = check_inputs(modality, features, num_frames)
         return post(call_encoder(encoder, features, num_frames))
     else:
       def fn(features):
+        features, _ = check_inputs(modality, features)
         return post(call_encoder(encoder, features))
     return fn
 

@@ -20,6 +20,7 @@ from typing import Any, List, Type, TypeVar
 from absl import flags as absl_flags
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal.errors import UsageError
 
 FLAGS = absl_flags.FLAGS
 T = TypeVar("T")
@@ -93,8 +94,9 @@ def _value(f: dataclasses.Field, hint: Any) -> Any:
     try:
       return tuple(elem(v) for v in value)
     except ValueError as e:
-      raise absl_flags.ValidationError(
-          f"--{f.name}: cannot read {value!r} as a list of {elem.__name__}") from e
+      raise UsageError(
+          f"--{f.name}: cannot read {','.join(value)!r} as a list of "
+          f"{elem.__name__}") from e
   return value
 
 

@@ -25,12 +25,24 @@ HELP_FLAGS = ("--help", "-help", "-?", "--helpshort", "-helpshort")
 HELPFULL_FLAGS = ("--helpfull", "-helpfull")
 
 
+# TF's messages for a record whose payload does not parse (what the reader's
+# wire-format check lets through: damage inside a field).
+_PARSE_FAILURES = ("Invalid protocol message input", "Could not parse example input")
+
+
+def _parse_failure(error: BaseException) -> bool:
+  return any(m in str(getattr(error, "message", error)) for m in _PARSE_FAILURES)
+
+
 def error_message(error: BaseException) -> str:
   """The one-line message of a user error (a bad record's own line if any)."""
   from yt8m_crossmodal.data import pipeline
   bad = pipeline.bad_record_message(error)
   if bad:
     return bad
+  if _parse_failure(error):
+    return ("a record in the input is not a valid protobuf (damaged inside a field; "
+            "its file and index cannot be named)")
   text = getattr(error, "message", None) or str(error)
   return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
@@ -41,7 +53,7 @@ def _is_user_error(error: BaseException) -> bool:
   if isinstance(error, (UsageError, FileNotFoundError, ValueError, tf.errors.DataLossError)):
     return True
   return (isinstance(error, tf.errors.InvalidArgumentError)
-          and pipeline.bad_record_message(error) is not None)
+          and (pipeline.bad_record_message(error) is not None or _parse_failure(error)))
 
 
 def friendly_errors(main: Callable[[list], Any]) -> Callable[[list], Any]:

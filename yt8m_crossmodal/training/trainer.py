@@ -2,14 +2,19 @@
 
 ``<model_dir>`` receives:
 
-- ``config.json``: the resolved config;
+- ``config.json``: the resolved config (written once the data are checked);
 - ``model.keras``: the latest model (every epoch), what ``yt8m-export`` reads;
 - ``checkpoints/epoch_NNN.weights.h5``: weights after each epoch;
-- ``backup/``: ``BackupAndRestore`` state: run the same command again after a
-  crash or a kill and training continues from the last finished epoch;
+- ``backup/``: the last finished epoch (weights, optimizer state, epoch
+  number): run the same command again after a crash or a kill and training
+  continues from there, exactly as if it had not stopped; run it again after
+  the last epoch and it says so and does nothing (``--restart`` starts over);
 - ``training_log.csv``: one row of losses and validation metrics per epoch;
 - ``tensorboard/``: scalars (loss parts, learning rate, validation Recall@K,
   median rank, sync accuracy) and an embedding-projector sample.
+
+Every file is written atomically, in the order of
+:mod:`yt8m_crossmodal.training.run_state`.
 
 Distribution (``distribution_strategy``): ``none`` (default device),
 ``mirrored`` (all local GPUs, or CPU), ``multi_worker``
@@ -21,6 +26,7 @@ own ``TF_CONFIG``; the chief writes ``model_dir``, the others write under
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Dict
 
@@ -30,30 +36,70 @@ import numpy as np
 import tensorflow as tf
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal import models
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.training import callbacks as callbacks_lib
 from yt8m_crossmodal.training import distribution
+from yt8m_crossmodal.training import run_state
 from yt8m_crossmodal.training.optimizer import make_optimizer
 
 
-def count_records(pattern: str) -> int:
-  """Records in the files of ``pattern`` (a raw pass, no parsing)."""
+def _count(files) -> int:
+  """Records in ``files``; raises DataLossError when a file is damaged.
+
+  A truncated last record ends a file silently in TF, so the bytes read
+  (each record takes its length + 16) are compared with the files' sizes.
+  """
+  n, read = tf.data.TFRecordDataset(files, num_parallel_reads=4).reduce(
+      (np.int64(0), np.int64(0)),
+      lambda acc, r: (acc[0] + 1, acc[1] + tf.cast(tf.strings.length(r), tf.int64) + 16))
+  size = sum(tf.io.gfile.stat(f).length for f in files)
+  if int(read) != size:
+    raise tf.errors.DataLossError(
+        None, None, f"truncated or corrupted at byte {int(read)} of {size}")
+  return int(n)
+
+
+def count_records(pattern: str, skip_bad_records: bool = False) -> int:
+  """Records in the files of ``pattern`` (a raw pass, no parsing).
+
+  Raises:
+    UsageError: a file is not a readable TFRecord file (truncated, not a
+      TFRecord at all); it is named. With ``skip_bad_records`` the records
+      before the damage are counted and a warning names the file instead.
+  """
   files = pipeline.list_files(pattern)
-  return int(tf.data.TFRecordDataset(files, num_parallel_reads=4).reduce(
-      np.int64(0), lambda n, _: n + 1).numpy())
+  try:
+    return _count(files)
+  except tf.errors.OpError:
+    pass  # Find the file, one at a time.
+  total = 0
+  for f in files:
+    try:
+      total += _count([f])
+    except tf.errors.OpError as e:
+      if not skip_bad_records:
+        raise UsageError(f"cannot read {f!r} as TFRecords: "
+                         f"{str(e.message).strip().splitlines()[0]}") from e
+      readable = int(tf.data.TFRecordDataset([f]).ignore_errors().reduce(
+          np.int64(0), lambda n, _: n + 1).numpy())
+      logging.warning("%s is damaged: counting its first %d readable record(s)", f, readable)
+      total += readable
+  return total
 
 
 def train_dataset(config: config_lib.Config, repeat: bool,
-                  bad_records: pipeline.BadRecordLog) -> tf.data.Dataset:
+                  bad_records: pipeline.BadRecordLog,
+                  skip_batches: int = 0) -> tf.data.Dataset:
   d = config.data
   ds = pipeline.make_dataset(
       d.train_data, feature_level=d.feature_level, batch_size=d.batch_size,
       num_classes=d.num_classes, max_frames=d.max_frames,
       shuffle_buffer=d.shuffle_buffer, seed=config.train.seed, repeat=repeat,
       drop_remainder=True, skip_bad_records=d.skip_bad_records,
-      bad_record_log=bad_records)
+      bad_record_log=bad_records, skip_batches=skip_batches)
   return ds.map(models.model_inputs)
 
 
@@ -83,8 +129,14 @@ def fit_validation_data(config: config_lib.Config, strategy, bad_records):
   return ds
 
 
+def _require(ok: bool, flag: str, what: str, value) -> None:
+  if not ok:
+    raise UsageError(f"--{flag} must be {what}, got {value!r}")
+
+
 def validate_config(config: config_lib.Config) -> None:
-  d, m, t = config.data, config.model, config.train
+  """Raises UsageError for a value that would fail, hang or mislead a run."""
+  d, m, l, t = config.data, config.model, config.loss, config.train
   if not d.train_data:
     raise UsageError("--train_data is required")
   if not t.model_dir:
@@ -95,6 +147,40 @@ def validate_config(config: config_lib.Config) -> None:
     raise UsageError(f"--window_strides must be positive, got {m.window_strides}")
   if t.epochs <= 0:
     raise UsageError("--epochs must be positive")
+  finite = lambda x: math.isfinite(x)
+  positive_ints = {"max_frames": d.max_frames, "num_classes": d.num_classes,
+                   "projection_units": m.projection_units, "lstm_layers": m.lstm_layers,
+                   "lstm_units": m.lstm_units, "embedding_size": m.embedding_size,
+                   "temporal_guard": l.temporal_guard}
+  for flag, value in positive_ints.items():
+    _require(value >= 1, flag, "positive", value)
+  for flag, value in (("audio_tower", m.audio_tower), ("visual_tower", m.visual_tower)):
+    _require(all(v >= 1 for v in value), flag, "positive sizes", value)
+  non_negative_ints = {"steps_per_epoch": t.steps_per_epoch, "warmup_steps": t.warmup_steps,
+                       "shuffle_buffer": d.shuffle_buffer,
+                       "validation_size": d.validation_size,
+                       "classification_warmup_steps": l.classification_warmup_steps,
+                       "projector_samples": t.projector_samples,
+                       "sync_max_offset": t.sync_max_offset}
+  for flag, value in non_negative_ints.items():
+    _require(value >= 0, flag, ">= 0", value)
+  _require(finite(t.learning_rate) and t.learning_rate > 0, "learning_rate",
+           "a positive number", t.learning_rate)
+  non_negative_floats = {
+      "margin": l.margin, "temporal_margin": l.temporal_margin,
+      "audio_to_visual_weight": l.audio_to_visual_weight,
+      "visual_to_audio_weight": l.visual_to_audio_weight,
+      "temporal_weight": l.temporal_weight,
+      "classification_weight": l.classification_weight,
+      "clipnorm": t.clipnorm, "weight_decay": t.weight_decay}
+  for flag, value in non_negative_floats.items():
+    _require(finite(value) and value >= 0, flag, "a number >= 0", value)
+  _require(l.audio_to_visual_weight + l.visual_to_audio_weight > 0,
+           "audio_to_visual_weight", "positive when --visual_to_audio_weight is 0",
+           l.audio_to_visual_weight)
+  _require(finite(m.dropout) and 0 <= m.dropout < 1, "dropout", "in [0, 1)", m.dropout)
+  _require(t.sync_excerpt_seconds >= 1, "sync_excerpt_seconds", "positive",
+           t.sync_excerpt_seconds)
   if t.distribution_strategy == "multi_worker" and not t.steps_per_epoch:
     raise UsageError(
         "--distribution_strategy=multi_worker needs --steps_per_epoch (workers read "
@@ -119,24 +205,48 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   logging.info("distribution strategy %s: %d replica(s) in sync",
                t.distribution_strategy, strategy.num_replicas_in_sync)
   out_dir = distribution.worker_dir(t.model_dir, strategy)
-  tf.io.gfile.makedirs(out_dir)
-  config_lib.save_config(config, os.path.join(out_dir, "config.json"))
-  # Fail early, with the pattern, when files are missing.
+  # Fail early, with the pattern, when files are missing; config.json is only
+  # written once the run is known to start, so a failed command never
+  # changes what an earlier run's folder says.
   pipeline.list_files(config.data.train_data)
   if config.data.validation_data:
     pipeline.list_files(config.data.validation_data)
+  io_utils.writable_dir(t.model_dir, "--model_dir")
+  io_utils.writable_dir(out_dir, "--model_dir")
+  folder = run_state.RunFolder(out_dir)
+  done = 0 if t.restart else folder.finished_epochs()
+  if not t.restart:
+    folder.remove_temporaries()
+  if done >= t.epochs:
+    logging.warning("training already finished: %s holds %d epoch(s) (pass a higher "
+                    "--epochs to train more, or --restart to start over)",
+                    out_dir, done)
+    last = {}
+    if tf.io.gfile.exists(folder.final_metrics):
+      with tf.io.gfile.GFile(folder.final_metrics) as f:
+        last = json.load(f)
+    return dict(last, already_finished=True)
 
   steps = t.steps_per_epoch
   if not steps:
-    steps = max(1, count_records(config.data.train_data) // config.data.batch_size)
+    count = count_records(config.data.train_data, config.data.skip_bad_records)
+    steps = max(1, count // config.data.batch_size)
     logging.info("one pass over the training data: %d steps per epoch", steps)
   total_steps = steps * t.epochs
+  if t.restart:
+    folder.clear()
+  config_lib.save_config(config, os.path.join(out_dir, "config.json"))
 
   with strategy.scope():
     model = models.build_training_model(config)
     model.compile(optimizer=make_optimizer(t, total_steps))
+    if done:
+      folder.restore(model)
+      logging.info("resuming after epoch %d of %d", done, t.epochs)
+  folder.truncate_log(done)
 
-  dataset = train_dataset(config, repeat=True, bad_records=bad_records)
+  dataset = train_dataset(config, repeat=True, bad_records=bad_records,
+                          skip_batches=done * steps)
   if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     distribution.multi_worker_fit_fixes(model, dataset, strategy)
   callbacks = []
@@ -145,17 +255,11 @@ def train(config: config_lib.Config) -> Dict[str, float]:
         config, lambda: validation_dataset(config, bad_records)))
   callbacks += [
       callbacks_lib.LearningRateLogger(),
-      keras.callbacks.BackupAndRestore(os.path.join(out_dir, "backup")),
-      keras.callbacks.ModelCheckpoint(os.path.join(out_dir, "model.keras")),
-      keras.callbacks.ModelCheckpoint(
-          os.path.join(out_dir, "checkpoints", "epoch_{epoch:03d}.weights.h5"),
-          save_weights_only=True),
-      keras.callbacks.CSVLogger(os.path.join(out_dir, "training_log.csv"), append=True),
-      callbacks_lib.GroupedTensorBoard(os.path.join(out_dir, "tensorboard")),
       keras.callbacks.TerminateOnNaN(),
+      run_state.EpochCheckpoint(folder),
+      callbacks_lib.GroupedTensorBoard(os.path.join(out_dir, "tensorboard")),
   ]
-  tf.io.gfile.makedirs(os.path.join(out_dir, "checkpoints"))
-  history = model.fit(dataset, epochs=t.epochs, steps_per_epoch=steps,
+  history = model.fit(dataset, epochs=t.epochs, initial_epoch=done, steps_per_epoch=steps,
                       validation_data=fit_validation_data(config, strategy, bad_records),
                       callbacks=callbacks, verbose=2)
   last = {k: float(v[-1]) for k, v in history.history.items() if v}
@@ -171,6 +275,5 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     logging.warning("%d bad record(s) skipped during training (%d skips)",
                     skipped, bad_records.count)
   last["bad_records_skipped"] = skipped
-  with tf.io.gfile.GFile(os.path.join(out_dir, "final_metrics.json"), "w") as f:
-    json.dump(last, f, indent=2, sort_keys=True)
+  io_utils.atomic_write_text(folder.final_metrics, json.dumps(last, indent=2, sort_keys=True))
   return last

@@ -1,0 +1,83 @@
+"""Small file helpers: atomic writes and writable-folder checks.
+
+Every file a tool writes goes through a temporary sibling and a rename, so a
+kill leaves either the old file or the new one, never a partial one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from yt8m_crossmodal.errors import UsageError
+
+
+def tmp_sibling(path: str) -> str:
+  """A unique temporary name next to ``path`` (same folder, same filesystem)."""
+  folder, name = os.path.split(path)
+  return os.path.join(folder, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def atomic_write_text(path: str, text: str) -> None:
+  """Writes ``text`` to ``path`` (local or gs://) via a temporary file."""
+  import tensorflow as tf
+  tmp = tmp_sibling(path)
+  try:
+    with tf.io.gfile.GFile(tmp, "w") as f:
+      f.write(text)
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+  except BaseException:
+    if tf.io.gfile.exists(tmp):
+      tf.io.gfile.remove(tmp)
+    raise
+
+
+def writable_dir(path: str, flag: str) -> None:
+  """Creates folder ``path`` if needed and checks that files can be written there.
+
+  Raises:
+    UsageError: ``path`` is a file, cannot be created or is not writable.
+  """
+  import tensorflow as tf
+  if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+    raise UsageError(f"{flag} {path!r} is a file, not a folder")
+  try:
+    tf.io.gfile.makedirs(path)
+  except (OSError, tf.errors.OpError) as e:
+    raise UsageError(f"cannot create {flag} {path!r}: {_reason(e)}") from e
+  probe = os.path.join(path, f".write-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+  try:
+    with tf.io.gfile.GFile(probe, "w") as f:
+      f.write("")
+    tf.io.gfile.remove(probe)
+  except (OSError, tf.errors.OpError) as e:
+    raise UsageError(f"{flag} {path!r} is not writable: {_reason(e)}") from e
+
+
+def _reason(error: BaseException) -> str:
+  text = getattr(error, "message", None) or str(error)
+  return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+
+
+def host_pid_tag() -> str:
+  """``<host>_<pid>`` (no dashes) naming this process in temporary names."""
+  host = socket.gethostname().replace("-", "_").replace(".", "_") or "host"
+  return f"{host}_{os.getpid()}"
+
+
+def process_alive(tag: str) -> bool:
+  """False when ``tag`` (:func:`host_pid_tag`) names a dead process on this host.
+
+  A process of another host (or an unreadable tag) counts as alive.
+  """
+  host, _, pid = tag.rpartition("_")
+  if host != host_pid_tag().rpartition("_")[0] or not pid.isdigit():
+    return True
+  try:
+    os.kill(int(pid), 0)
+  except ProcessLookupError:
+    return False
+  except OSError:
+    return True
+  return True
