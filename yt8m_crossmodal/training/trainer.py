@@ -40,6 +40,7 @@ from yt8m_crossmodal import io_utils
 from yt8m_crossmodal import models
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.progress import Progress
 from yt8m_crossmodal.training import callbacks as callbacks_lib
 from yt8m_crossmodal.training import distribution
 from yt8m_crossmodal.training import run_state
@@ -62,8 +63,13 @@ def _count(files) -> int:
   return int(n)
 
 
+_COUNT_CHUNK = 16  # Files counted per pass (and per progress update).
+
+
 def count_records(pattern: str, skip_bad_records: bool = False) -> int:
   """Records in the files of ``pattern`` (a raw pass, no parsing).
+
+  Shows a progress line (files counted, rate, ETA) on a terminal.
 
   Raises:
     UsageError: a file is not a readable TFRecord file (truncated, not a
@@ -71,6 +77,20 @@ def count_records(pattern: str, skip_bad_records: bool = False) -> int:
       before the damage are counted and a warning names the file instead.
   """
   files = pipeline.list_files(pattern)
+  bar = Progress("files counted", len(files))
+  total = 0
+  try:
+    for start in range(0, len(files), _COUNT_CHUNK):
+      chunk = files[start:start + _COUNT_CHUNK]
+      total += _count_chunk(chunk, skip_bad_records)
+      bar.update(start + len(chunk))
+  finally:
+    bar.close()
+  return total
+
+
+def _count_chunk(files, skip_bad_records: bool) -> int:
+  """:func:`count_records` of some files; a damaged one is found file by file."""
   try:
     return _count(files)
   except tf.errors.OpError:
