@@ -27,15 +27,20 @@ def _imports(text):
       yield from (f"{node.module}.{a.name}" for a in node.names)
 
 
+TOOL_INFRASTRUCTURE = ("runner", "flag_config", "quiet", "__init__")
+
+
 def test_no_module_imports_a_tool():
+  """Outside tools/, nothing imports a console-script module (infrastructure:
+  runner, flag_config, quiet, may be imported, e.g. to test error messages)."""
+  infrastructure = {f"yt8m_crossmodal.tools.{m}" for m in TOOL_INFRASTRUCTURE}
   offenders = [(path, name) for path, text in _sources(PACKAGE, os.path.join(ROOT, "tests"),
                                                         os.path.join(ROOT, "benchmarks"))
                if not path.startswith(os.path.join("yt8m_crossmodal", "tools"))
-               for name in _imports(text) if name.startswith("yt8m_crossmodal.tools")]
+               for name in _imports(text)
+               if name.startswith("yt8m_crossmodal.tools.")
+               and ".".join(name.split(".")[:3]) not in infrastructure]
   assert not offenders
-
-
-TOOL_INFRASTRUCTURE = ("runner", "flag_config", "quiet", "__init__")
 
 
 def test_no_tool_imports_another_tool():
