@@ -93,8 +93,8 @@ def _model_with(name):
 
 
 def _as_list(x):
-  if isinstance(x, dict):
-    return [np.asarray(x[k]) for k in sorted(x)]
+  if isinstance(x, dict):  # Nested dicts (the loss layer's loss_parts) flattened.
+    return [a for k in sorted(x) for a in _as_list(x[k])]
   if isinstance(x, (list, tuple)):
     return [np.asarray(v) for v in x]
   return [np.asarray(x)]

@@ -192,7 +192,7 @@ def test_frame_training_model_fit_metrics_and_save(tmp_path):
 
   batch = model_inputs(_frame_batch(3, 5, seed=3))
   out = model(batch)
-  assert sorted(out) == ["audio_embedding", "audio_timeline",
+  assert sorted(out) == ["audio_embedding", "audio_timeline", "loss_parts",
                          "visual_embedding", "visual_timeline"]
   assert out["audio_timeline"].shape == (3, 5, E)
   # The outputs are the encoders' outputs on the dequantized features.
@@ -206,6 +206,10 @@ def test_frame_training_model_fit_metrics_and_save(tmp_path):
   loaded = keras.models.load_model(path)
   again = loaded(batch)
   for key in out:
+    if key == "loss_parts":
+      for part in out[key]:
+        np.testing.assert_allclose(float(out[key][part]), float(again[key][part]), atol=1e-6)
+      continue
     np.testing.assert_allclose(np.asarray(out[key]), np.asarray(again[key]),
                                atol=1e-6)
   assert (loaded.get_layer("audio_encoder").get_layer("shared_projection")
@@ -232,7 +236,7 @@ def test_video_training_model_fit():
   assert logs["loss"][-1] < logs["loss"][0]
   assert "clip_loss" in logs and "temporal_loss" not in logs
   out = model(model_inputs(data))
-  assert sorted(out) == ["audio_embedding", "visual_embedding"]
+  assert sorted(out) == ["audio_embedding", "loss_parts", "visual_embedding"]
   assert out["visual_embedding"].shape == (16, E)
 
 

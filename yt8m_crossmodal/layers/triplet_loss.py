@@ -12,6 +12,9 @@ from yt8m_crossmodal.layers.masking import frame_mask
 # Constructor defaults are the LossConfig defaults: one source of truth.
 _DEFAULTS = LossConfig()
 
+# The output key of the loss parts: {name: float32 scalar} (see metric_names).
+LOSS_PARTS = "loss_parts"
+
 _EMBEDDING_KEYS = ("audio_embedding", "visual_embedding", "audio_timeline",
                    "visual_timeline")
 
@@ -24,7 +27,9 @@ class CrossModalTripletLoss(keras.layers.Layer):
   (``[B, E]``), optionally ``audio_timeline``/``visual_timeline``
   (``[B, T, E]``), ``num_frames`` (``[B]``) and ``labels`` (``[B, C]``
   multi-hot). Returns the dict of the embeddings/timelines given, unchanged
-  (as float32). The total loss is::
+  (as float32), plus ``loss_parts``: ``{name: float32 scalar}`` for each name
+  of ``metric_names`` (the parts, active fractions, similarities). The total
+  loss is::
 
       clip = a2v_w * clip_a2v + v2a_w * clip_v2a        (mining as configured)
       temporal = a2v_w * temporal_a2v + v2a_w * temporal_v2a     (hardest)
@@ -38,10 +43,11 @@ class CrossModalTripletLoss(keras.layers.Layer):
   The weight ramps linearly from 0 over ``classification_warmup_steps``
   training calls, counted by the layer's own ``step`` variable.
 
-  The math lives in :mod:`yt8m_crossmodal.losses`. The layer owns
-  ``keras.metrics.Mean`` trackers (see ``metric_names``); Keras collects
-  sub-layer metrics into ``model.metrics``, so they are reset per epoch and
-  appear in ``model.fit`` logs / history (``val_`` prefixed in validation).
+  The math lives in :mod:`yt8m_crossmodal.losses`. The layer updates no
+  metric itself (a metric updated inside ``call`` breaks the JAX trainer's
+  stateless step): the training model averages ``loss_parts`` into its own
+  trackers in ``compute_metrics``, on every backend, so they appear in
+  ``model.fit`` logs / history (``val_`` prefixed in validation).
   Runs in float32 by default (embeddings are upcast under mixed precision).
 
   Constructor arguments are the fields of ``config.LossConfig``; use
@@ -92,7 +98,8 @@ class CrossModalTripletLoss(keras.layers.Layer):
     self.use_temporal = False
     self.use_sync = False
     self.use_classification = False
-    self._trackers = {}
+    self._part_names = []
+    self._parts = {}
 
   @classmethod
   def from_loss_config(cls, loss_config, **kwargs):
@@ -101,12 +108,8 @@ class CrossModalTripletLoss(keras.layers.Layer):
 
   @property
   def metric_names(self):
-    """Names of the tracked metrics (as they appear in fit logs)."""
-    return list(self._trackers)
-
-  def _track(self, name):
-    tracker = keras.metrics.Mean(name=name)
-    self._trackers[name] = tracker  # Tracked by Keras (layer.metrics).
+    """Names of the loss parts returned under ``loss_parts`` (and logged by fit)."""
+    return list(self._part_names)
 
   def build(self, input_shape):
     for key in ("audio_embedding", "visual_embedding"):
@@ -142,14 +145,14 @@ class CrossModalTripletLoss(keras.layers.Layer):
           name="step", shape=(), dtype="int64", initializer="zeros",
           trainable=False, autocast=False, aggregation="only_first_replica")
       names += ["classification_loss", "classification_weight"]
-    for name in names:
-      self._track(name)
+    self._part_names = names
     self.built = True
 
   def _update(self, name, value):
-    self._trackers[name].update_state(value)
+    self._parts[name] = ops.cast(value, "float32")
 
   def call(self, inputs, training=None):
+    self._parts = {}
     audio = ops.cast(inputs["audio_embedding"], "float32")
     visual = ops.cast(inputs["visual_embedding"], "float32")
     labels = inputs.get("labels")
@@ -223,12 +226,18 @@ class CrossModalTripletLoss(keras.layers.Layer):
         self.step.assign_add(ops.ones((), dtype="int64"))
 
     self.add_loss(total)
-    return {key: ops.cast(inputs[key], "float32")
-            for key in _EMBEDDING_KEYS if key in inputs}
+    out = {key: ops.cast(inputs[key], "float32")
+           for key in _EMBEDDING_KEYS if key in inputs}
+    out[LOSS_PARTS] = dict(self._parts)
+    self._parts = {}
+    return out
 
   def compute_output_spec(self, inputs, training=None):
-    return {key: keras.KerasTensor(inputs[key].shape, dtype="float32")
-            for key in _EMBEDDING_KEYS if key in inputs}
+    out = {key: keras.KerasTensor(inputs[key].shape, dtype="float32")
+           for key in _EMBEDDING_KEYS if key in inputs}
+    out[LOSS_PARTS] = {name: keras.KerasTensor((), dtype="float32")
+                       for name in self._part_names}
+    return out
 
   def get_config(self):
     config = super().get_config()

@@ -8,6 +8,7 @@ import keras
 from yt8m_crossmodal.config import LossConfig, ModelConfig
 from yt8m_crossmodal.data.features import AUDIO_DIM, VISUAL_DIM
 from yt8m_crossmodal.layers import CrossModalTripletLoss, Dequantize
+from yt8m_crossmodal.layers.triplet_loss import LOSS_PARTS
 from yt8m_crossmodal.models.encoders import MODELS, build_encoders
 
 LOSS_LAYER_NAME = "triplet_loss"
@@ -108,10 +109,24 @@ class CrossModalTrainingModel(keras.Model):
                                       int(num_classes))
     super().__init__(inputs=inputs, outputs=outputs,
                      name=name or f"crossmodal_{model}_training_model", **kwargs)
+    # One Mean a loss part, averaged over the epoch (see compute_metrics).
+    self.part_trackers = [keras.metrics.Mean(name=part) for part in
+                          self.get_layer(LOSS_LAYER_NAME).metric_names]
     self.model_name = model
     self.model_config = model_config
     self.loss_config = loss_config
     self.num_classes = int(num_classes)
+
+  def compute_metrics(self, x, y, y_pred, sample_weight=None):
+    """Averages the loss layer's ``loss_parts`` into :attr:`part_trackers`.
+
+    Runs inside each backend's train and test step (the JAX trainer maps the
+    tracker variables statelessly), so the parts are logged on every backend.
+    """
+    parts = y_pred[LOSS_PARTS]
+    for tracker in self.part_trackers:
+      tracker.update_state(parts[tracker.name])
+    return super().compute_metrics(x, y, y_pred, sample_weight)
 
   def get_config(self):
     return {"model": self.model_name,
