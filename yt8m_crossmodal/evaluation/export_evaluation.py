@@ -55,7 +55,6 @@ from typing import Any, Dict, Tuple
 from absl import logging
 
 from yt8m_crossmodal.config import option
-from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
 from yt8m_crossmodal.evaluation import embedding, mturk_layout, reports, sync
@@ -105,10 +104,7 @@ def embed_with_export(exp: LoadedExport, pattern: str, batch_size: int = 64,
           max_videos: int = 0, skip_bad_records: bool = False) -> embedding.EmbeddedSet:
   """Embeds the videos of ``pattern`` through the export's signatures."""
   frame = exp.feature_level == "frame"
-  ds = pipeline.make_dataset(
-      pattern, feature_level=exp.feature_level, batch_size=batch_size,
-      num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
-      skip_bad_records=skip_bad_records)
+  ds = exp.read_records(pattern, batch_size, skip_bad_records)
   bar = Progress("embedded videos", max_videos or None)
   try:
     return embedding.embed_dataset(ds, exp.encode_fn("audio"), exp.encode_fn("visual"),

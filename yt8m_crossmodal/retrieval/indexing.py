@@ -45,7 +45,6 @@ from yt8m_crossmodal.retrieval.catalogue_writer import CatalogueWriter
 from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES, catalogue_files
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
@@ -119,10 +118,7 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
   if cfg.timelines:
     exp.require_timelines("for --timelines")
   encode_audio, encode_visual = exp.encode_fn("audio"), exp.encode_fn("visual")
-  ds = pipeline.make_dataset(
-      cfg.data, feature_level=exp.feature_level, batch_size=cfg.batch_size,
-      num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
-      skip_bad_records=cfg.skip_bad_records)
+  ds = exp.read_records(cfg.data, cfg.batch_size, cfg.skip_bad_records)
   output = os.path.normpath(cfg.output)
   tmp = os.path.join(os.path.dirname(os.path.abspath(output)),
                      f".{os.path.basename(output)}.tmp-{io_utils.host_pid_tag()}-"
@@ -170,10 +166,8 @@ def _embed_into(cfg: EmbedConfig, ds, writer: CatalogueWriter, encode_audio,
       if n <= 0:
         break
       num_frames = batch["num_frames"].numpy()[:n].astype(np.int32)
-      audio = batch["audio"].numpy()[:n]
-      visual = batch["visual"].numpy()[:n]
-      if audio.dtype == np.uint8:
-        audio, visual = feat.dequantize(audio), feat.dequantize(visual)
+      audio = feat.to_float(batch["audio"].numpy()[:n])
+      visual = feat.to_float(batch["visual"].numpy()[:n])
       a_emb, a_tl = encode_audio(audio, num_frames)
       v_emb, v_tl = encode_visual(visual, num_frames)
       if cfg.timelines:

@@ -56,7 +56,6 @@ from yt8m_crossmodal.serving.loading import load_export
 from yt8m_crossmodal.serving.signatures import OTHER
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval.indexing import ANN_KINDS
@@ -209,10 +208,7 @@ class Searcher:
   def __call__(self) -> Iterator[Dict[str, Any]]:
     """Yields one result dict per query (see the module docstring)."""
     cfg, exp = self.cfg, self.export
-    ds = pipeline.make_dataset(
-        cfg.query_data, feature_level=exp.feature_level, batch_size=cfg.batch_size,
-        num_classes=exp.config.data.num_classes, max_frames=exp.max_frames, seed=0,
-        skip_bad_records=cfg.skip_bad_records)
+    ds = exp.read_records(cfg.query_data, cfg.batch_size, cfg.skip_bad_records)
     params = {}
     if cfg.nprobe:
       params["nprobe"] = cfg.nprobe
@@ -225,9 +221,7 @@ class Searcher:
       n = len(ids) if not cfg.max_queries else min(len(ids), cfg.max_queries - done)
       if n <= 0:
         break
-      features = batch[cfg.query_modality].numpy()[:n]
-      if features.dtype == np.uint8:
-        features = feat.dequantize(features)
+      features = feat.to_float(batch[cfg.query_modality].numpy()[:n])
       num_frames = batch["num_frames"].numpy()[:n].astype(np.int32)
       features, lengths, starts = self._crop(features, num_frames)
       valid = lengths > 0

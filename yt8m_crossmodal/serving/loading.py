@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import tensorflow as tf
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.serving import encode
 from yt8m_crossmodal.serving.signatures import (ASSETS_EXTRA, CONFIG_FILE,
@@ -142,6 +143,18 @@ class LoadedExport:
       raise UsageError(f"modality must be 'audio' or 'visual', got {modality!r}")
     return encode.signature_encode_fn(self.signature(ENCODE_SIGNATURES[modality]),
                                       modality)
+
+  def read_records(self, pattern: str, batch_size: int = 64,
+                   skip_bad_records: bool = False):
+    """The records of ``pattern`` read as this export expects them.
+
+    Its feature level, label vocabulary and ``max_frames``, in file order
+    (``seed=0``): the batches of :func:`yt8m_crossmodal.data.pipeline.make_dataset`.
+    """
+    return pipeline.make_dataset(
+        pattern, feature_level=self.feature_level, batch_size=batch_size,
+        num_classes=self.config.data.num_classes, max_frames=self.max_frames, seed=0,
+        skip_bad_records=skip_bad_records)
 
   def describe(self) -> Dict[str, Any]:
     """Small JSON-able description (for catalogue meta and reports)."""

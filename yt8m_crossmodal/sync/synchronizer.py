@@ -35,7 +35,6 @@ import numpy as np
 
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.serving.loading import LoadedExport, load_export
 from yt8m_crossmodal.sync import estimator
@@ -82,18 +81,10 @@ def _check(cfg: SyncConfig) -> None:
     raise UsageError("--batch_size must be positive and --max_videos >= 0")
 
 
-def _dataset(pattern: str, exp: LoadedExport, cfg: SyncConfig):
-  """Frame-level batches of ``pattern``, read as the export expects them."""
-  return pipeline.make_dataset(pattern, feature_level="frame", batch_size=cfg.batch_size,
-                               num_classes=exp.config.data.num_classes,
-                               max_frames=exp.max_frames, seed=0,
-                               skip_bad_records=cfg.skip_bad_records)
-
-
 def _videos(pattern: str, exp: LoadedExport, cfg: SyncConfig
             ) -> Iterator[Tuple[str, np.ndarray, np.ndarray]]:
   """(id, audio uint8 [T, 128], visual uint8 [T, 1024]) per record of ``pattern``."""
-  for batch in _dataset(pattern, exp, cfg):
+  for batch in exp.read_records(pattern, cfg.batch_size, cfg.skip_bad_records):
     audio, visual = batch["audio"].numpy(), batch["visual"].numpy()
     for i, (video_id, n) in enumerate(zip(batch["id"].numpy(), batch["num_frames"].numpy())):
       yield video_id.decode(errors="replace"), audio[i, :n], visual[i, :n]
