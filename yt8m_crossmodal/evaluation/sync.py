@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 import numpy as np
 
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.retrieval import alignment
+from yt8m_crossmodal.sync import estimator
 
 if TYPE_CHECKING:
   from yt8m_crossmodal.evaluation.embedding import EmbeddedSet
@@ -86,31 +86,16 @@ def estimate_offset(audio_excerpt_timeline: np.ndarray,
 
   Returns:
     ``(offset, scores)``: scores is float32 [2S + 1] with
-    ``scores[o + S] = mean_t <audio_excerpt[t], visual[t0 + o + t]>``
-    (computed by :func:`yt8m_crossmodal.retrieval.alignment.diagonal_scores`);
+    ``scores[o + S] = mean_t cos(audio_excerpt[t], visual[t0 + o + t])``
+    (:func:`yt8m_crossmodal.sync.estimator.estimate_offset`, ``mean_cosine``:
+    the timelines' rows are unit vectors, so this is their mean dot product);
     offsets whose window leaves ``[0, visual_len)`` score -inf. The estimate
     is the best-scoring offset (ties: the smallest |o|, then the negative
     one); 0 if no offset is feasible.
   """
-  max_offset, t0 = int(max_offset), int(t0)
-  excerpt = np.asarray(audio_excerpt_timeline)
-  visual = np.asarray(visual_timeline)
-  length = excerpt.shape[0]
-  total = visual.shape[0] if visual_len is None else min(int(visual_len),
-                                                          visual.shape[0])
-  scores = np.full([2 * max_offset + 1], -np.inf, np.float32)
-  lo = max(-max_offset, -t0)  # smallest feasible offset
-  hi = min(max_offset, total - length - t0)  # largest feasible offset
-  if length > 0 and hi >= lo:
-    window = visual[t0 + lo:t0 + hi + length]
-    scores[lo + max_offset:hi + max_offset + 1] = alignment.diagonal_scores(
-        excerpt, window)
-  if not np.any(np.isfinite(scores)):
-    return 0, scores
-  offsets = np.arange(-max_offset, max_offset + 1)
-  best = scores.max()
-  tied = offsets[scores == best]
-  return int(tied[np.lexsort((tied, np.abs(tied)))[0]]), scores
+  est = estimator.estimate_offset(audio_excerpt_timeline, visual_timeline, t0, max_offset,
+                                  scorer="mean_cosine", visual_len=visual_len)
+  return est.offset, est.scores
 
 
 def sync_metrics(estimated: np.ndarray, true: np.ndarray) -> Dict[str, float]:

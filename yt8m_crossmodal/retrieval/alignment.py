@@ -38,6 +38,7 @@ __all__ = [
     "alignment_starts",
     "diagonal_scores",
     "best_alignment",
+    "diagonal_means",
     "best_alignments",
 ]
 
@@ -105,10 +106,19 @@ def diagonal_scores(query: np.ndarray,
   if q.shape[1] != r.shape[1]:
     raise ValueError(f"query width {q.shape[1]} != reference width "
                      f"{r.shape[1]}")
-  length, ref_len = q.shape[0], r.shape[0]
-  if length == 0 or ref_len == 0:
+  if q.shape[0] == 0 or r.shape[0] == 0:
     return np.zeros([0], np.float32)
-  sim = np.ascontiguousarray(q @ r.T)  # [L, T_r]
+  return diagonal_means(q @ r.T)
+
+
+def diagonal_means(sim: np.ndarray) -> np.ndarray:
+  """Mean of each diagonal of an ``[L, T_r]`` similarity matrix.
+
+  The diagonals of :func:`diagonal_scores` (same entries and order), for a
+  similarity computed or transformed by the caller (e.g. centered).
+  """
+  sim = np.ascontiguousarray(sim)
+  length, ref_len = sim.shape
   s0, s1 = sim.strides
   if length <= ref_len:
     num = ref_len - length + 1

@@ -26,6 +26,8 @@ from typing import Optional, Tuple
 
 import numpy as np
 
+from yt8m_crossmodal.retrieval import alignment
+
 SCORERS = ("mean_cosine", "centered", "double_centered")
 # What yt8m-sync uses (benchmarks/sync_ablation.py): the offset from
 # mean_cosine, the confidence from double_centered (best ROC AUC of aligned
@@ -65,17 +67,6 @@ def center(x: np.ndarray, detrend: int = 0) -> np.ndarray:
   return x - x.mean(0, keepdims=True)
 
 
-def diagonal_means(query: np.ndarray, reference: Optional[np.ndarray]) -> np.ndarray:
-  """[L, E] query vs [T, E] reference (T >= L): [T - L + 1] mean diagonal dot.
-
-  With ``reference=None``, ``query`` is the [L, T] similarity matrix itself.
-  """
-  sim = query if reference is None else query @ reference.T
-  length, n = sim.shape[0], sim.shape[1] - sim.shape[0] + 1
-  idx = np.arange(length)[:, None] + np.arange(n)[None, :]
-  return sim[np.arange(length)[:, None], idx].mean(0)
-
-
 def peak_zscore(scores: np.ndarray) -> float:
   """(best - mean of the others) / std of the others, over finite scores."""
   s = scores[np.isfinite(scores)]
@@ -95,8 +86,8 @@ def _scores(audio: np.ndarray, window: np.ndarray, scorer: str, detrend: int) ->
   if scorer == "double_centered":
     sim = audio @ window.T
     sim = sim - sim.mean(1, keepdims=True) - sim.mean(0, keepdims=True)
-    return diagonal_means(sim, None)
-  return diagonal_means(audio, window)
+    return alignment.diagonal_means(sim)
+  return alignment.diagonal_means(audio @ window.T)
 
 
 def estimate_offset(audio: np.ndarray, visual: np.ndarray, t0: int,
