@@ -63,6 +63,17 @@ VARIANTS = {
     # Is the local branch too narrow? 4x the projection, no dropout.
     "wide_local+sync_loss": {"timeline_source": "local", "sync_weight": 1.0,
                              "projection_units": 256, "dropout": 0.0},
+    # Per-second InfoNCE over batch x time on the local timeline (a linear
+    # per-second projection unless said otherwise).
+    "local+nce": {"timeline_source": "local", "timeline_nce_weight": 1.0,
+                  "temporal_weight": 0.0},
+    "local+nce+temporal": {"timeline_source": "local",
+                           "timeline_nce_weight": 1.0},
+    "local_mlp+nce": {"timeline_source": "local", "timeline_nce_weight": 1.0,
+                      "temporal_weight": 0.0, "timeline_hidden_units": 256},
+    "local_k3+nce": {"timeline_source": "local", "timeline_nce_weight": 1.0,
+                     "temporal_weight": 0.0, "timeline_kernel": 3},
+    "default+nce": {"timeline_nce_weight": 1.0, "temporal_weight": 0.0},
 }
 SCORERS = ("mean_cosine", "centered", "double_centered")
 

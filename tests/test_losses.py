@@ -332,3 +332,61 @@ def test_layer_nan_safe_float16_single_and_padding():
 def test_invalid_mining():
   with pytest.raises(ValueError, match="mining"):
     CrossModalTripletLoss(mining="hard")
+
+
+def test_crop_windows_and_random_starts():
+  x = np.arange(2 * 6 * 1, dtype="float32").reshape(2, 6, 1)
+  mask = np.array([[True] * 6, [True] * 3 + [False] * 3])
+  rows, valid = losses.crop_windows(x, mask, np.array([2, 1]), 4)
+  np.testing.assert_array_equal(np.asarray(rows)[..., 0],
+                                [[2, 3, 4, 5], [7, 8, 0, 0]])
+  np.testing.assert_array_equal(np.asarray(valid),
+                                [[True] * 4, [True, True, False, False]])
+  # Starts keep the window inside the valid span (0..n-W), 0 when n <= W.
+  starts = losses.random_window_starts(mask, 4, np.array([0.999, 0.999]))
+  np.testing.assert_array_equal(np.asarray(starts), [2, 0])
+  starts = losses.random_window_starts(mask, 4, np.array([0.0, 0.5]))
+  np.testing.assert_array_equal(np.asarray(starts), [0, 0])
+
+
+def test_timeline_contrastive_hand_values_and_masking():
+  # Two valid seconds with unit rows: a0=v0=(1,0), a1=(0,1), v1=(.6,.8).
+  # logits/T (T=1): a0 -> [1, .6], a1 -> [0, .8]; columns v0 <- [1, 0],
+  # v1 <- [.6, .8]. A third, padded second must change nothing.
+  audio = np.array([[[1, 0], [0, 1], [5, 5]]], "float32")
+  visual = np.array([[[1, 0], [.6, .8], [5, 5]]], "float32")
+  mask = np.array([[True, True, False]])
+  out = _np(losses.timeline_contrastive_loss(audio, visual, mask,
+                                             temperature=1.0))
+  lse = lambda *v: np.log(np.sum(np.exp(v)))
+  a2v = ((lse(1, .6) - 1) + (lse(0, .8) - .8)) / 2
+  v2a = ((lse(1, 0) - 1) + (lse(.6, .8) - .8)) / 2
+  assert out["loss"] == pytest.approx(a2v + v2a, abs=1e-5)
+  assert out["accuracy"] == pytest.approx(1.0)
+  assert out["positive_similarity"] == pytest.approx(.9, abs=1e-6)
+  # A lower temperature sharpens: the loss falls when positives win.
+  sharp = _np(losses.timeline_contrastive_loss(audio, visual, mask,
+                                               temperature=0.1))
+  assert sharp["loss"] < out["loss"]
+  # Swapping the visual seconds makes every pick wrong.
+  wrong = _np(losses.timeline_contrastive_loss(
+      audio, visual[:, [1, 0, 2]], mask, temperature=0.1))
+  assert wrong["accuracy"] == 0.0 and wrong["loss"] > sharp["loss"]
+
+
+def test_layer_timeline_nce_part_and_all_padding_safe():
+  layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1,
+                                temporal_weight=0.0, timeline_nce_weight=2.0,
+                                timeline_nce_seconds=8)
+  inputs = _layer_inputs()
+  out = layer(inputs)
+  parts = {k: float(v) for k, v in out["loss_parts"].items()}
+  assert {"timeline_nce_loss", "timeline_nce_accuracy"} <= set(parts)
+  assert float(layer.losses[0]) == pytest.approx(
+      1.86 / 3 + 2.0 * parts["timeline_nce_loss"], abs=1e-5)
+  # The window covers every (short) video whole: the same value again.
+  again = {k: float(v) for k, v in layer(inputs)["loss_parts"].items()}
+  assert again["timeline_nce_loss"] == pytest.approx(parts["timeline_nce_loss"])
+  empty = dict(inputs, num_frames=np.zeros(3, "int32"))
+  parts = layer(empty)["loss_parts"]
+  assert all(np.isfinite(float(v)) for v in parts.values())

@@ -71,11 +71,15 @@ class ModelConfig:
       "connection that keeps second-to-second detail in the timeline).")
   timeline_source: str = option(
       "fused", "What the timeline is made of: fused (the shared projection of "
-      "the fused strides, like the clip) or local (a branch of its own: "
-      "per-second FrameDense, then a Conv1D of timeline_kernel seconds: no LSTM "
-      "context, so an excerpt encodes the same alone or cut from a video).",
+      "the fused strides, like the clip) or local (a branch of its own: a "
+      "per-second projection of the features, no LSTM context, so an excerpt "
+      "encodes the same alone or cut from a video).",
       choices=("fused", "local"))
-  timeline_kernel: int = option(3, "Conv1D width in seconds of the local timeline.")
+  timeline_kernel: int = option(
+      1, "Width in seconds of the local timeline's projection (1: per second).")
+  timeline_hidden_units: int = option(
+      0, "Local timeline: width of a hidden per-second ReLU layer before the "
+      "projection (0: none, a linear per-second projection).")
   audio_tower: Tuple[int, ...] = option(
       (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.")
   visual_tower: Tuple[int, ...] = option(
@@ -117,6 +121,16 @@ class LossConfig:
   sync_loss_reweight: bool = option(
       False, "Sync loss: weight each window by its (stop-gradient) probability "
       "of the true offset, which down-weights videos that cannot be aligned.")
+  timeline_nce_weight: float = option(
+      0.0, "Weight of the per-second contrastive (InfoNCE) loss on the "
+      "timelines: each audio second picks its own visual second among all "
+      "seconds of a window of every video in the batch, and the reverse "
+      "(0: off).")
+  timeline_nce_temperature: float = option(
+      0.1, "Per-second contrastive loss: softmax temperature.")
+  timeline_nce_seconds: int = option(
+      32, "Per-second contrastive loss: window of seconds taken from each "
+      "video at a random start (memory grows with (batch x window)^2).")
   classification_weight: float = option(
       0.0, "Weight of the label-classification regularizer (0: off).")
   classification_warmup_steps: int = option(

@@ -313,6 +313,89 @@ def sync_offset_loss(audio_timeline, visual_timeline, mask, *, max_offset,
           "true_probability": _masked_mean(prob, enough)}
 
 
+def crop_windows(timeline, mask, starts, window):
+  """Windows of ``window`` seconds: ``([B, W, E], bool [B, W])``.
+
+  Row ``b`` is ``timeline[b, starts[b]:starts[b] + window]``; seconds past
+  the end or not valid in ``mask`` are masked out (and zero), so ``window``
+  may exceed the time axis.
+
+  Args:
+    timeline: ``[B, T, E]``.
+    mask: bool ``[B, T]`` valid seconds.
+    starts: int ``[B]`` first second of each window.
+    window: W, a python int.
+  """
+  window = int(window)
+  x = ops.pad(_f32(timeline), [[0, 0], [0, window], [0, 0]])
+  valid = ops.pad(ops.cast(mask, "bool"), [[0, 0], [0, window]])
+  idx = (ops.expand_dims(ops.cast(starts, "int32"), 1)
+         + ops.expand_dims(ops.arange(0, window, 1, dtype="int32"), 0))
+  rows = ops.take_along_axis(
+      x, ops.broadcast_to(ops.expand_dims(idx, -1),
+                          (ops.shape(x)[0], window, ops.shape(x)[2])), axis=1)
+  valid = ops.take_along_axis(valid, idx, axis=1)
+  return rows * ops.expand_dims(ops.cast(valid, "float32"), -1), valid
+
+
+def random_window_starts(mask, window, uniform):
+  """int32 ``[B]``: a start per row such that the window lies in its valid span.
+
+  ``uniform`` ([B] in [0, 1)) picks the start among ``0 .. max(n - window,
+  0)``, ``n`` the row's number of valid seconds (the valid seconds being a
+  prefix, as ``num_frames`` makes them).
+  """
+  n = ops.sum(ops.cast(mask, "int32"), axis=1)
+  room = ops.maximum(n - int(window), 0) + 1
+  starts = ops.cast(ops.floor(_f32(uniform) * _f32(room)), "int32")
+  return ops.minimum(starts, room - 1)
+
+
+def timeline_contrastive_loss(audio_timeline, visual_timeline, mask, *,
+                              temperature, audio_to_visual_weight=1.0,
+                              visual_to_audio_weight=1.0):
+  """Per-second InfoNCE over every second of the batch, both directions.
+
+  The ``N = B * W`` valid seconds are pooled: audio second ``(b, t)`` must
+  pick visual second ``(b, t)`` among all ``N`` visual seconds (the same
+  video's other seconds, near and far, and every second of the other
+  videos), with logits ``cosine / temperature``; and the reverse. Unlike
+  hardest-negative triplets, a neighbour second that looks the same costs a
+  bounded ``log 2`` rather than a gradient pushing two alike seconds apart,
+  so slowly changing footage with sparse events still trains. Memory is
+  ``O(N^2)``: crop long videos first (:func:`crop_windows`).
+
+  Args:
+    audio_timeline, visual_timeline: ``[B, W, E]`` unit rows.
+    mask: bool ``[B, W]`` valid seconds.
+    temperature: softmax temperature (cosine units).
+    audio_to_visual_weight, visual_to_audio_weight: direction weights.
+
+  Returns:
+    ``{"loss", "accuracy" (the own second has the top logit, both
+    directions), "positive_similarity"}``.
+  """
+  dim = ops.shape(audio_timeline)[-1]
+  audio = ops.reshape(_f32(audio_timeline), (-1, dim))
+  visual = ops.reshape(_f32(visual_timeline), (-1, dim))
+  valid = ops.reshape(ops.cast(mask, "bool"), (-1,))
+  pairs = ops.logical_and(ops.expand_dims(valid, 1), ops.expand_dims(valid, 0))
+  logits = ops.matmul(audio, ops.transpose(visual)) / float(temperature)
+  logits = ops.where(pairs, logits, ops.full_like(logits, _NO_CANDIDATE))
+  positive = ops.sum(audio * visual, axis=-1)
+  true_logit = positive / float(temperature)
+  a2v = ops.logsumexp(logits, axis=1) - true_logit
+  v2a = ops.logsumexp(logits, axis=0) - true_logit
+  loss = (audio_to_visual_weight * _masked_mean(a2v, valid)
+          + visual_to_audio_weight * _masked_mean(v2a, valid))
+  top = ops.logical_and(
+      ops.greater_equal(true_logit, ops.max(logits, axis=1)),
+      ops.greater_equal(true_logit, ops.max(logits, axis=0)))
+  return {"loss": loss,
+          "accuracy": _masked_mean(ops.cast(top, "float32"), valid),
+          "positive_similarity": _masked_mean(positive, valid)}
+
+
 def sigmoid_cross_entropy(labels, logits):
   """Mean (over batch and classes) sigmoid cross-entropy, stable form."""
   labels, logits = _f32(labels), _f32(logits)

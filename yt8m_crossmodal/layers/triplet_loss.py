@@ -33,9 +33,13 @@ class CrossModalTripletLoss(keras.layers.Layer):
 
       clip = a2v_w * clip_a2v + v2a_w * clip_v2a        (mining as configured)
       temporal = a2v_w * temporal_a2v + v2a_w * temporal_v2a     (hardest)
+      timeline_nce = per-second InfoNCE over a random window of
+                     timeline_nce_seconds of every video (both directions)
+      sync = softmax over candidate offsets of windowed diagonal means
       classification = mean of the sigmoid CE of both modalities through one
                        shared Dense(C) head on the clip embeddings
       total = clip + temporal_weight * temporal
+              + timeline_nce_weight * timeline_nce + sync_weight * sync
               + ramp(step) * classification_weight * classification
 
   The temporal part needs timelines (frame level) and ``temporal_weight > 0``;
@@ -68,6 +72,9 @@ class CrossModalTripletLoss(keras.layers.Layer):
                sync_loss_temperature=_DEFAULTS.sync_loss_temperature,
                sync_loss_center=_DEFAULTS.sync_loss_center,
                sync_loss_reweight=_DEFAULTS.sync_loss_reweight,
+               timeline_nce_weight=_DEFAULTS.timeline_nce_weight,
+               timeline_nce_temperature=_DEFAULTS.timeline_nce_temperature,
+               timeline_nce_seconds=_DEFAULTS.timeline_nce_seconds,
                classification_weight=_DEFAULTS.classification_weight,
                classification_warmup_steps=_DEFAULTS.classification_warmup_steps,
                **kwargs):
@@ -91,12 +98,21 @@ class CrossModalTripletLoss(keras.layers.Layer):
     self.sync_loss_temperature = float(sync_loss_temperature)
     self.sync_loss_center = bool(sync_loss_center)
     self.sync_loss_reweight = bool(sync_loss_reweight)
+    self.timeline_nce_weight = float(timeline_nce_weight)
+    self.timeline_nce_temperature = float(timeline_nce_temperature)
+    self.timeline_nce_seconds = int(timeline_nce_seconds)
+    if self.timeline_nce_seconds < 1:
+      raise ValueError("timeline_nce_seconds must be >= 1")
+    # Window starts of the per-second contrastive loss (a state variable, so
+    # the JAX trainer threads it like dropout's).
+    self.seed_generator = keras.random.SeedGenerator(0)
     self.classification_weight = float(classification_weight)
     self.classification_warmup_steps = int(classification_warmup_steps)
     self.classifier = None
     self.step = None
     self.use_temporal = False
     self.use_sync = False
+    self.use_timeline_nce = False
     self.use_classification = False
     self._part_names = []
     self._parts = {}
@@ -119,6 +135,7 @@ class CrossModalTripletLoss(keras.layers.Layer):
                      and "visual_timeline" in input_shape)
     self.use_temporal = has_timelines and self.temporal_weight > 0
     self.use_sync = has_timelines and self.sync_weight > 0
+    self.use_timeline_nce = has_timelines and self.timeline_nce_weight > 0
     self.use_classification = self.classification_weight > 0
     if self.exclude_shared_labels and "labels" not in input_shape:
       raise ValueError(f"{self.name}: exclude_shared_labels needs 'labels'")
@@ -132,6 +149,9 @@ class CrossModalTripletLoss(keras.layers.Layer):
                 "temporal_negative_similarity"]
     if self.use_sync:
       names += ["sync_loss", "sync_accuracy", "sync_true_probability"]
+    if self.use_timeline_nce:
+      names += ["timeline_nce_loss", "timeline_nce_accuracy",
+                "timeline_nce_positive_similarity"]
     if self.use_classification:
       if "labels" not in input_shape:
         raise ValueError(
@@ -174,7 +194,7 @@ class CrossModalTripletLoss(keras.layers.Layer):
                  0.5 * (a2v["negative_similarity"]
                         + v2a["negative_similarity"]))
 
-    if self.use_temporal or self.use_sync:
+    if self.use_temporal or self.use_sync or self.use_timeline_nce:
       audio_tl = inputs["audio_timeline"]
       steps = ops.shape(audio_tl)[1]
       if inputs.get("num_frames") is not None:
@@ -191,6 +211,24 @@ class CrossModalTripletLoss(keras.layers.Layer):
       self._update("sync_loss", sync["loss"])
       self._update("sync_accuracy", sync["accuracy"])
       self._update("sync_true_probability", sync["true_probability"])
+
+    if self.use_timeline_nce:
+      window = self.timeline_nce_seconds
+      uniform = keras.random.uniform((ops.shape(audio_tl)[0],),
+                                     seed=self.seed_generator)
+      starts = losses.random_window_starts(mask, window, uniform)
+      a_win, win_mask = losses.crop_windows(audio_tl, mask, starts, window)
+      v_win, _ = losses.crop_windows(inputs["visual_timeline"], mask, starts,
+                                     window)
+      nce = losses.timeline_contrastive_loss(
+          a_win, v_win, win_mask, temperature=self.timeline_nce_temperature,
+          audio_to_visual_weight=self.audio_to_visual_weight,
+          visual_to_audio_weight=self.visual_to_audio_weight)
+      total = total + self.timeline_nce_weight * nce["loss"]
+      self._update("timeline_nce_loss", nce["loss"])
+      self._update("timeline_nce_accuracy", nce["accuracy"])
+      self._update("timeline_nce_positive_similarity",
+                   nce["positive_similarity"])
 
     if self.use_temporal:
       temporal = losses.temporal_triplet_loss(

@@ -16,21 +16,25 @@ def build_shared_projection(model_config, name="shared_projection"):
 def local_timeline(model_config, features, mask):
   """Per-second timeline features without LSTM context: ``[B, T, E]``.
 
-  A branch of its own (the clip path is untouched): FrameDense of the
-  dequantized ``features`` ([B, T, D]), zeroed past the valid frames
-  (Conv1D ignores masks), Conv1D(``timeline_kernel``, same padding, ReLU),
-  zeroed again, Dense(E). Second ``t`` only sees seconds ``t - k//2 ..
+  A branch of its own (the clip path is untouched). By default a linear
+  per-second projection of the dequantized ``features`` ([B, T, D]):
+  Conv1D(E, ``timeline_kernel``), which is a Dense when the kernel is 1.
+  With ``timeline_hidden_units`` > 0 a FrameDense (ReLU, LayerNorm,
+  dropout) comes first. Features are zeroed past the valid frames first
+  (Conv1D ignores masks). Second ``t`` only sees seconds ``t - k//2 ..
   t + k//2``, so an excerpt encodes the same alone as cut from its video,
-  up to ``k//2`` edge seconds.
+  up to ``k//2`` edge seconds. In ``benchmarks/sync_ablation.py`` the
+  linear, kernel-1 head trained with the per-second contrastive loss
+  synchronized best; hidden layers and wider kernels did worse.
   """
   mc = model_config
-  x = FrameDense(mc.projection_units, activation="relu", use_norm=True,
-                 dropout=mc.dropout, name="timeline_frame_dense")(features)
+  x = features
+  if mc.timeline_hidden_units > 0:
+    x = FrameDense(mc.timeline_hidden_units, activation="relu", use_norm=True,
+                   dropout=mc.dropout, name="timeline_frame_dense")(x)
   x = ZeroPadding(name="timeline_zero_padding")(x, mask)
-  h = keras.layers.Conv1D(mc.lstm_units, mc.timeline_kernel, padding="same",
-                          activation="relu", name="timeline_conv")(x)
-  h = ZeroPadding(name="timeline_conv_zero_padding")(h, mask)
-  return keras.layers.Dense(mc.embedding_size, name="timeline_projection")(h)
+  return keras.layers.Conv1D(mc.embedding_size, mc.timeline_kernel,
+                             padding="same", name="timeline_projection")(x)
 
 
 @keras.saving.register_keras_serializable(package="yt8m_crossmodal")
