@@ -45,35 +45,31 @@ from yt8m_crossmodal.training.trainer import train  # noqa: E402
 from yt8m_crossmodal.sync import cca as cca_lib  # noqa: E402
 from yt8m_crossmodal.sync import estimator  # noqa: E402
 
-# Each variant adds to the previous one's overrides (cumulative) unless it
-# starts with "default".
+# Each variant is a set of overrides of today's defaults (config.py): a
+# linear per-second local timeline trained with the per-second contrastive
+# loss. FUSED is the earlier default: the timeline is the shared projection
+# of the fused LSTM strides, trained with temporal triplets.
+FUSED = {"timeline_source": "fused", "timeline_nce_weight": 0.0,
+         "temporal_weight": 0.2}
+TRIPLETS = {"timeline_nce_weight": 0.0, "temporal_weight": 0.2}
 VARIANTS = {
     "default": {},
-    "+local_timeline": {"timeline_source": "local"},
-    "+sync_loss": {"timeline_source": "local", "sync_weight": 1.0},
-    "+near_negatives": {"timeline_source": "local", "sync_weight": 1.0,
-                        "temporal_max_distance": 5},
-    "+reweight": {"timeline_source": "local", "sync_weight": 1.0,
-                  "temporal_max_distance": 5, "sync_loss_reweight": True},
+    "fused": FUSED,
     # The fused (LSTM) timeline with the sync loss can learn a clock (time
     # since the start of the clip): compare its cut and own columns.
+    "fused+sync_loss": {**FUSED, "sync_weight": 1.0},
+    "fused+nce": {"timeline_source": "fused"},
+    "local+triplets": TRIPLETS,
+    "local+sync_loss": {**TRIPLETS, "sync_weight": 1.0},
+    "local+sync_loss+near_negatives": {**TRIPLETS, "sync_weight": 1.0,
+                                       "temporal_max_distance": 5},
+    "local+sync_loss+reweight": {**TRIPLETS, "sync_weight": 1.0,
+                                 "sync_loss_reweight": True},
+    "default+temporal": {"temporal_weight": 0.2},
     "default+sync_loss": {"sync_weight": 1.0},
-    "local+sync_only": {"timeline_source": "local", "sync_weight": 1.0,
-                        "temporal_weight": 0.0},
-    # Is the local branch too narrow? 4x the projection, no dropout.
-    "wide_local+sync_loss": {"timeline_source": "local", "sync_weight": 1.0,
-                             "projection_units": 256, "dropout": 0.0},
-    # Per-second InfoNCE over batch x time on the local timeline (a linear
-    # per-second projection unless said otherwise).
-    "local+nce": {"timeline_source": "local", "timeline_nce_weight": 1.0,
-                  "temporal_weight": 0.0},
-    "local+nce+temporal": {"timeline_source": "local",
-                           "timeline_nce_weight": 1.0},
-    "local_mlp+nce": {"timeline_source": "local", "timeline_nce_weight": 1.0,
-                      "temporal_weight": 0.0, "timeline_hidden_units": 256},
-    "local_k3+nce": {"timeline_source": "local", "timeline_nce_weight": 1.0,
-                     "temporal_weight": 0.0, "timeline_kernel": 3},
-    "default+nce": {"timeline_nce_weight": 1.0, "temporal_weight": 0.0},
+    "local_mlp": {"timeline_hidden_units": 256},
+    "local_k3": {"timeline_kernel": 3},
+    "nce_t0.05": {"timeline_nce_temperature": 0.05},
 }
 SCORERS = ("mean_cosine", "centered", "double_centered")
 
@@ -239,7 +235,7 @@ def main():
   parser.add_argument("--reuse", default="",
                       help="comma-separated variants to load instead of retraining "
                       "when a finished run with the same config exists")
-  parser.add_argument("--variants", default="default,+local_timeline,+sync_loss",
+  parser.add_argument("--variants", default="fused,default",
                       help=f"comma-separated, from {list(VARIANTS)}; 'none' for CCA only")
   args = parser.parse_args()
   start = time.time()

@@ -74,7 +74,7 @@ def test_jax_trains_logs_like_tensorflow_and_exports_with_tensorflow(level, tmp_
   jax_logs = _train("jax", tmp_path / "jax", level)
   tf_logs = _train("tensorflow", tmp_path / "tf", level)
   assert sorted(jax_logs) == sorted(tf_logs)  # The same loss parts logged.
-  assert "clip_loss" in jax_logs and ("temporal_loss" in jax_logs) == (level == "frame")
+  assert "clip_loss" in jax_logs and ("timeline_nce_loss" in jax_logs) == (level == "frame")
   assert all(np.isfinite(v).all() for v in jax_logs.values())
   assert jax_logs["loss"][-1] < jax_logs["loss"][0]
 

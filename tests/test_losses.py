@@ -261,7 +261,7 @@ def test_layer_adds_hand_worked_loss_and_passes_through():
   #   v2: pos .6, negs a0 1.0, a1 0 -> 1.0 - .5 = .5   => 1.06/3
   # temporal (guard 2, margin .2): .7 per video, same in all 3.
   layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1, temporal_weight=0.5,
-                                temporal_guard=2)
+                                temporal_guard=2, timeline_nce_weight=0.0)
   inputs = _layer_inputs()
   out = layer(inputs)
   expected = 0.8 / 3 + 1.06 / 3 + 0.5 * 0.7
@@ -277,7 +277,8 @@ def test_layer_adds_hand_worked_loss_and_passes_through():
 
 
 def test_layer_temporal_off_and_video_level():
-  layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1, temporal_weight=0.0)
+  layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1, temporal_weight=0.0,
+                                timeline_nce_weight=0.0)
   parts = layer(_layer_inputs())["loss_parts"]
   assert float(layer.losses[0]) == pytest.approx(1.86 / 3, abs=1e-5)
   assert not any(name.startswith("temporal") for name in parts) and "clip_loss" in parts
@@ -292,7 +293,8 @@ def test_layer_classification_warmup():
   labels = np.array([[1, 0], [0, 1], [1, 1]], "float32")
   # The hand-worked clip value 1.86 / 3 is for batch-hard mining.
   layer = CrossModalTripletLoss.from_loss_config(LossConfig(
-      mining="batch_hard", margin=0.1, temporal_weight=0.0, classification_weight=2.0,
+      mining="batch_hard", margin=0.1, temporal_weight=0.0, timeline_nce_weight=0.0,
+      classification_weight=2.0,
       classification_warmup_steps=2))
   inputs = _layer_inputs(labels)
   totals = []

@@ -90,11 +90,21 @@ def test_frame_encoder_outputs_and_masking_invariance(frame_encoders,
 
 
 def test_frame_encoder_sees_the_order_of_frames(frame_encoders):
+  # The clip embedding (LSTMs) sees the order; the default (local) timeline
+  # is per second, so reversing the frames reverses it exactly; the fused
+  # timeline sees the order too.
   audio_encoder = frame_encoders[0]
   x = _features(1, 6, 128)
   n = np.array([6], "int32")
-  tl = np.asarray(audio_encoder([x, n])["timeline"])
-  tl_rev = np.asarray(audio_encoder([x[:, ::-1], n])["timeline"])
+  out, rev = audio_encoder([x, n]), audio_encoder([x[:, ::-1], n])
+  assert not np.allclose(np.asarray(out["embedding"]),
+                         np.asarray(rev["embedding"]), atol=1e-4)
+  np.testing.assert_allclose(np.asarray(out["timeline"]),
+                             np.asarray(rev["timeline"])[:, ::-1], atol=1e-5)
+  keras.utils.set_random_seed(1)
+  fused, _ = build_encoders(_config(timeline_source="fused").model)
+  tl = np.asarray(fused([x, n])["timeline"])
+  tl_rev = np.asarray(fused([x[:, ::-1], n])["timeline"])
   assert not np.allclose(tl, tl_rev[:, ::-1], atol=1e-4)
 
 
@@ -153,7 +163,9 @@ def _dataset(batch, batch_size, map_inputs=True):
 
 def test_frame_training_model_fit_metrics_and_save(tmp_path):
   keras.utils.set_random_seed(0)
-  model = build_training_model(_config(lstm_layers=1,
+  # Every loss part at once: temporal triplets too, beside the default
+  # per-second contrastive loss.
+  model = build_training_model(_config(lstm_layers=1, temporal_weight=0.2,
                                        classification_weight=0.5,
                                        classification_warmup_steps=4))
   assert [t.name for t in model.input] == ["audio", "visual", "num_frames",
@@ -171,8 +183,9 @@ def test_frame_training_model_fit_metrics_and_save(tmp_path):
                "clip_active_fraction", "clip_positive_similarity",
                "clip_negative_similarity", "temporal_loss",
                "temporal_active_fraction", "temporal_positive_similarity",
-               "temporal_negative_similarity", "classification_loss",
-               "classification_weight"):
+               "temporal_negative_similarity", "timeline_nce_loss",
+               "timeline_nce_accuracy", "timeline_nce_positive_similarity",
+               "classification_loss", "classification_weight"):
     assert name in logs and len(logs[name]) == 6, name
     assert all(np.isfinite(logs[name]))
   assert logs["classification_weight"][0] < logs["classification_weight"][-1]

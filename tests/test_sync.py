@@ -34,7 +34,7 @@ def test_estimate_offset_sign_convention():
   t0, s, length = 20, 5, 10
   for d in (-5, -2, 0, 3, 5):
     excerpt = timeline[t0 + d:t0 + d + length]  # audio seconds [t0+d, ...)
-    est, scores = sync.estimate_offset(excerpt, timeline, t0, s)
+    est, scores = sync.estimate_offset(excerpt, timeline, t0, s, scorer="mean_cosine")
     assert est == d
     assert scores.shape == (2 * s + 1,)
     assert scores[d + s] == pytest.approx(1.0, abs=1e-5)

@@ -341,8 +341,8 @@ def jobs(request, data, tmp_path_factory):
 # ----------------------------------------------------------------------------
 # CLI end to end.
 
-LOSS_COLUMNS = ("loss", "clip_loss", "temporal_loss", "clip_a2v_loss", "clip_v2a_loss",
-                "temporal_a2v_loss", "temporal_v2a_loss")
+LOSS_COLUMNS = ("loss", "clip_loss", "timeline_nce_loss", "clip_a2v_loss", "clip_v2a_loss",
+                "timeline_nce_accuracy")
 
 
 def test_cli_end_to_end_outputs(jobs):
@@ -454,6 +454,7 @@ def test_cli_tensorboard_scalars_and_projector(jobs):
       assert runs[run][tag][epoch] == pytest.approx(float(row[key]), rel=1e-5), (run, tag)
   # Train and validation share the loss tags (overlaid curves), in groups.
   assert scalar_tag("clip_a2v_loss") == ("train", "loss/clip_a2v")
+  assert scalar_tag("timeline_nce_accuracy") == ("train", "triplets/timeline_nce_accuracy")
   assert scalar_tag("val_loss") == ("validation", "loss/total")
   assert scalar_tag("val_sync_exact") == ("validation", "sync/exact")
   assert scalar_tag("val_a2v_recall@1") == ("validation", "retrieval/a2v_recall@1")

@@ -70,7 +70,7 @@ class ModelConfig:
       True, "Fuse the per-second projection with the LSTM strides (a skip "
       "connection that keeps second-to-second detail in the timeline).")
   timeline_source: str = option(
-      "fused", "What the timeline is made of: fused (the shared projection of "
+      "local", "What the timeline is made of: fused (the shared projection of "
       "the fused strides, like the clip) or local (a branch of its own: a "
       "per-second projection of the features, no LSTM context, so an excerpt "
       "encodes the same alone or cut from a video).",
@@ -99,8 +99,10 @@ class LossConfig:
   exclude_shared_labels: bool = option(
       False, "Do not use negatives that share a label with the anchor.")
   temporal_weight: float = option(
-      0.2, "Weight of temporal triplets (0: off); 1.0 cost clip retrieval "
-      "in the quality benchmark.")
+      0.0, "Weight of temporal triplets on the timelines (0: off); with the "
+      "per-second contrastive loss they changed nothing measurable "
+      "(benchmarks/sync_ablation.py); 0.2 was the default of the fused "
+      "timeline.")
   temporal_margin: float = option(0.2, "Margin of temporal triplets.")
   temporal_guard: int = option(
       1, "Temporal negatives are seconds at least this far from the anchor "
@@ -122,7 +124,7 @@ class LossConfig:
       False, "Sync loss: weight each window by its (stop-gradient) probability "
       "of the true offset, which down-weights videos that cannot be aligned.")
   timeline_nce_weight: float = option(
-      0.0, "Weight of the per-second contrastive (InfoNCE) loss on the "
+      1.0, "Weight of the per-second contrastive (InfoNCE) loss on the "
       "timelines: each audio second picks its own visual second among all "
       "seconds of a window of every video in the batch, and the reverse "
       "(0: off).")

@@ -72,7 +72,8 @@ def estimate_offset(audio_excerpt_timeline: np.ndarray,
                     visual_timeline: np.ndarray,
                     t0: int,
                     max_offset: int,
-                    visual_len: Optional[int] = None
+                    visual_len: Optional[int] = None,
+                    scorer: str = estimator.OFFSET_SCORER,
                     ) -> Tuple[int, np.ndarray]:
   """Estimates the offset of an audio excerpt against a visual timeline.
 
@@ -83,18 +84,19 @@ def estimate_offset(audio_excerpt_timeline: np.ndarray,
     t0: start of the excerpt at offset 0.
     max_offset: S; offsets ``-S .. S`` are scored.
     visual_len: valid seconds of ``visual_timeline`` (default T).
+    scorer: one of :data:`yt8m_crossmodal.sync.estimator.SCORERS`; the
+      default is the one ``yt8m-sync`` uses.
 
   Returns:
-    ``(offset, scores)``: scores is float32 [2S + 1] with
-    ``scores[o + S] = mean_t cos(audio_excerpt[t], visual[t0 + o + t])``
-    (:func:`yt8m_crossmodal.sync.estimator.estimate_offset`, ``mean_cosine``:
-    the timelines' rows are unit vectors, so this is their mean dot product);
-    offsets whose window leaves ``[0, visual_len)`` score -inf. The estimate
-    is the best-scoring offset (ties: the smallest |o|, then the negative
-    one); 0 if no offset is feasible.
+    ``(offset, scores)``: scores is float32 [2S + 1], the scorer's value of
+    each offset (for ``mean_cosine``, ``scores[o + S] = mean_t
+    cos(audio_excerpt[t], visual[t0 + o + t])``); offsets whose window
+    leaves ``[0, visual_len)`` score -inf. The estimate is the best-scoring
+    offset (ties: the smallest |o|, then the negative one); 0 if no offset
+    is feasible (:func:`yt8m_crossmodal.sync.estimator.estimate_offset`).
   """
   est = estimator.estimate_offset(audio_excerpt_timeline, visual_timeline, t0, max_offset,
-                                  scorer="mean_cosine", visual_len=visual_len)
+                                  scorer=scorer, visual_len=visual_len)
   return est.offset, est.scores
 
 

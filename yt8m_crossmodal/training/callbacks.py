@@ -108,7 +108,8 @@ def scalar_tag(key: str) -> Tuple[str, str]:
   ``val_`` keys go to the ``validation`` run, the others to ``train``, under
   the same tag so that the two curves overlay: ``loss/total``,
   ``loss/<part>`` (``clip_a2v_loss`` -> ``loss/clip_a2v``),
-  ``triplets/<name>`` (active fractions, similarities),
+  ``triplets/<name>`` (active fractions, similarities, the per-second
+  contrastive loss's accuracy),
   ``retrieval/<name>`` (Recall@K, ranks, mAP, timeline R@1, videos and pool size),
   ``sync/<name>``, ``optimizer/learning_rate``, ``other/<name>``.
   """
@@ -117,7 +118,7 @@ def scalar_tag(key: str) -> Tuple[str, str]:
     return run, "loss/total"
   if name.endswith("_loss"):
     return run, "loss/" + name[:-len("_loss")]
-  if name.startswith(("clip_", "temporal_", "classification_")):
+  if name.startswith(("clip_", "temporal_", "timeline_nce_", "classification_")):
     return run, "triplets/" + name
   if name.startswith("sync_"):
     return run, "sync/" + name[len("sync_"):]
