@@ -174,7 +174,8 @@ def test_train_cli_on_backend_validates_writes_and_resumes_after_a_kill(
   assert killed.returncode == -9, _tail(killed)
   metadata = json.loads((model_dir / "backup" / "training_metadata.json").read_text())
   assert metadata["epoch"] == 1
-  resumed = _train_cli(args)
+  # The rerun resumes; KERAS_BACKEND set by hand: no switch needed.
+  resumed = _train_cli(args, env=_env(KERAS_BACKEND=backend))
   assert resumed.returncode == 0, _tail(resumed)
   assert "Traceback" not in resumed.stderr
   assert [line.split()[1] for line in resumed.stdout.splitlines()
