@@ -91,7 +91,8 @@ def _random_batches(config, count, seed=0):
 
 def _cycle(batches):
   while True:
-    yield from batches
+    for batch in batches:
+      yield (batch,)  # Keras takes (inputs,) tuples from a generator.
 
 
 def _timed_fit(model, data, warmup, steps):
@@ -102,7 +103,7 @@ def _timed_fit(model, data, warmup, steps):
   clock = keras.callbacks.LambdaCallback(
       on_train_batch_end=lambda batch, logs: stamps.append(time.perf_counter()))
   history = model.fit(data, epochs=1, steps_per_epoch=warmup + steps, callbacks=[clock],
-                      verbose=0)
+                      shuffle=False, verbose=0)
   if not np.isfinite(history.history["loss"][-1]):
     raise SystemExit("training diverged (non-finite loss)")
   return stamps[-1] - stamps[warmup - 1]
@@ -134,6 +135,7 @@ def _pipeline_rate(dataset, batches, batch_size):
 
 
 def worker(args):
+  tf_before = "tensorflow" in sys.modules
   import keras
   from yt8m_crossmodal import models
   from yt8m_crossmodal.training.optimizer import make_optimizer
@@ -151,6 +153,9 @@ def worker(args):
   start = time.perf_counter()
   _timed_fit(model, memory, 1, 1)  # Compiles (traces) outside the timed runs.
   out["first_steps_s"] = round(time.perf_counter() - start, 2)
+  # Whether the in-memory path imported TensorFlow (Keras does, when it is
+  # installed; --without_tensorflow shows the path needs none).
+  out["memory_path_imported_tensorflow"] = "tensorflow" in sys.modules and not tf_before
   seconds = {"memory": []}
   dataset = None
   if not args.memory_only and installed("tensorflow"):
@@ -224,6 +229,9 @@ def main():
                       help="the mixed_bfloat16 policy (accelerators)")
   parser.add_argument("--memory_only", action="store_true",
                       help="skip the tf.data runs (also skipped without TensorFlow)")
+  parser.add_argument("--without_tensorflow", action="store_true",
+                      help="block the tensorflow import in the workers (as on a host "
+                      "without it): in-memory batches only")
   parser.add_argument("--data_dir", default="/tmp/yt8m_bench_backends")
   parser.add_argument("--num_videos", type=int, default=0,
                       help="videos in the shards (default: 8 batches)")
@@ -234,6 +242,8 @@ def main():
       setattr(args, key, value)
   args.num_videos = args.num_videos or 8 * args.batch_size
   if args.worker:
+    if args.without_tensorflow:
+      sys.modules["tensorflow"] = None  # Any import of it now fails.
     worker(args)
     return
 
