@@ -30,3 +30,23 @@ def video_export(tmp_path_factory):
   """The video-level twin of :func:`frame_export`."""
   import helpers
   return helpers.shared_export(tmp_path_factory, "video")
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "tensorflow_backend: drives TensorFlow itself (tf.function, "
+      "GradientTape, graphs); skipped when KERAS_BACKEND is jax or torch")
+
+
+def pytest_collection_modifyitems(config, items):
+  """Skips the ``tensorflow_backend`` tests on another Keras backend."""
+  marked = [item for item in items if item.get_closest_marker("tensorflow_backend")]
+  if not marked:
+    return
+  import keras
+  backend = keras.backend.backend()
+  if backend == "tensorflow":
+    return
+  skip = pytest.mark.skip(reason=f"needs the TensorFlow backend (this pass: {backend})")
+  for item in marked:
+    item.add_marker(skip)

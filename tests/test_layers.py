@@ -96,8 +96,8 @@ def _as_list(x):
   if isinstance(x, dict):  # Nested dicts (the loss layer's loss_parts) flattened.
     return [a for k in sorted(x) for a in _as_list(x[k])]
   if isinstance(x, (list, tuple)):
-    return [np.asarray(v) for v in x]
-  return [np.asarray(x)]
+    return [keras.ops.convert_to_numpy(v) for v in x]
+  return [keras.ops.convert_to_numpy(x)]
 
 
 @pytest.mark.parametrize("name", sorted(LAYER_FACTORIES))
@@ -123,21 +123,21 @@ def test_keras_save_load_round_trip(name, tmp_path):
 def test_dequantize_values_and_float_pass_through():
   layer = L.Dequantize()
   q = np.array([[0, 128, 255]], dtype="uint8")
-  out = np.asarray(layer(q))
+  out = keras.ops.convert_to_numpy(layer(q))
   assert out.dtype == np.float32
   expected = q.astype(np.float64) * 4 / 255 + 4 / 512 - 2
   np.testing.assert_allclose(out, expected, atol=1e-6)
   x = np.array([[0.25, -1.5]], dtype="float32")
-  np.testing.assert_array_equal(np.asarray(layer(x)), x)
+  np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x)), x)
 
 
 def test_frame_mask():
-  mask = np.asarray(L.frame_mask(np.array([0, 2, 5], "int32"), 4))
+  mask = keras.ops.convert_to_numpy(L.frame_mask(np.array([0, 2, 5], "int32"), 4))
   np.testing.assert_array_equal(mask, [[0, 0, 0, 0], [1, 1, 0, 0],
                                        [1, 1, 1, 1]])
   feats = np.zeros((3, 4, 2), "float32")
   np.testing.assert_array_equal(
-      np.asarray(L.FrameMask()(feats, np.array([0, 2, 5], "int32"))), mask)
+      keras.ops.convert_to_numpy(L.FrameMask()(feats, np.array([0, 2, 5], "int32"))), mask)
 
 
 # --------------------------------------------------------------------------
@@ -150,6 +150,7 @@ def _traced_shape(layer):
   return tuple(fn(tf.zeros([2, 50, 16])).shape)
 
 
+@pytest.mark.tensorflow_backend  # Drives TensorFlow itself (tf.function / GradientTape).
 def test_time_distributed_upstream_trap():
   """keras.layers.TimeDistributed maps over the batch axis when T is unknown.
 
@@ -164,6 +165,7 @@ def test_time_distributed_upstream_trap():
   assert shape == (2, 2, 8)
 
 
+@pytest.mark.tensorflow_backend  # Drives TensorFlow itself (tf.function / GradientTape).
 def test_frame_dense_traced_with_unknown_time():
   assert _traced_shape(L.FrameDense(8, dropout=0.5)) == (2, 50, 8)
 
@@ -171,10 +173,10 @@ def test_frame_dense_traced_with_unknown_time():
 def test_frame_dense_is_per_frame():
   layer = L.FrameDense(6, dropout=0.0)
   x = _rand(2, 5, 3)
-  y = np.asarray(layer(x))
+  y = keras.ops.convert_to_numpy(layer(x))
   x2 = x.copy()
   x2[:, 3:] = 1e4  # change later frames only
-  y2 = np.asarray(layer(x2))
+  y2 = keras.ops.convert_to_numpy(layer(x2))
   np.testing.assert_allclose(y[:, :3], y2[:, :3], rtol=1e-6, atol=1e-6)
   assert (y >= 0).all()  # ReLU
 
@@ -187,27 +189,27 @@ def test_masked_window_pool_hand_values():
   x = np.arange(1, 11, dtype="float32").reshape(1, 5, 2)  # frames 0..4
   pooled, wmask = L.MaskedWindowPool(2)(x, L.frame_mask(np.array([3]), 5))
   # Windows {0,1}, {2,(3)}, {(4)}: frames 3 and 4 are padding.
-  np.testing.assert_allclose(np.asarray(pooled)[0],
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(pooled)[0],
                              [[2, 3], [5, 6], [0, 0]])
-  np.testing.assert_array_equal(np.asarray(wmask)[0], [True, True, False])
+  np.testing.assert_array_equal(keras.ops.convert_to_numpy(wmask)[0], [True, True, False])
 
 
 def test_masked_window_pool_empty_video_keeps_first_window():
   x = _rand(2, 7, 3)
   pooled, wmask = L.MaskedWindowPool(3)(x, L.frame_mask(np.array([0, 7]), 7))
-  np.testing.assert_array_equal(np.asarray(wmask),
+  np.testing.assert_array_equal(keras.ops.convert_to_numpy(wmask),
                                 [[1, 0, 0], [1, 1, 1]])
-  np.testing.assert_array_equal(np.asarray(pooled)[0], 0.0)
+  np.testing.assert_array_equal(keras.ops.convert_to_numpy(pooled)[0], 0.0)
   # Stride 1 too.
   _, wmask1 = L.MaskedWindowPool(1)(x, L.frame_mask(np.array([0, 2]), 7))
-  np.testing.assert_array_equal(np.asarray(wmask1)[:, :3],
+  np.testing.assert_array_equal(keras.ops.convert_to_numpy(wmask1)[:, :3],
                                 [[1, 0, 0], [1, 1, 0]])
 
 
 def test_average_pooling_ignores_mask_but_masked_window_pool_does_not():
   x = _rand(2, 6, 3)
   num_frames = np.array([4, 3], "int32")
-  mask = np.asarray(L.frame_mask(num_frames, 6))
+  mask = keras.ops.convert_to_numpy(L.frame_mask(num_frames, 6))
   x_zero = x.copy()
   x_zero[~mask] = 0.0  # padding == mask_value: the Keras mask marks it
   x_other = x.copy()
@@ -218,33 +220,34 @@ def test_average_pooling_ignores_mask_but_masked_window_pool_does_not():
   masked = keras.layers.Masking(mask_value=0.0)(inp)
   with pytest.warns(UserWarning, match="does not support masking"):
     keras_pool = keras.Model(inp, keras.layers.AveragePooling1D(2)(masked))
-    upstream = np.asarray(keras_pool(x_zero))
+    upstream = keras.ops.convert_to_numpy(keras_pool(x_zero))
   # ... so the partial window {2, 3} of video 1 averages in padding frame 3.
   np.testing.assert_allclose(upstream[1, 1], x[1, 2] / 2, rtol=1e-6)
 
   pool = L.MaskedWindowPool(2)
   a, ma = pool(x_zero, mask)
-  np.testing.assert_allclose(np.asarray(a)[1, 1], x[1, 2], rtol=1e-6)
-  np.testing.assert_allclose(np.asarray(a)[0, 1], x[0, 2:4].mean(0),
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(a)[1, 1], x[1, 2], rtol=1e-6)
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(a)[0, 1], x[0, 2:4].mean(0),
                              rtol=1e-6)
-  np.testing.assert_array_equal(np.asarray(ma), [[1, 1, 0], [1, 1, 0]])
+  np.testing.assert_array_equal(keras.ops.convert_to_numpy(ma), [[1, 1, 0], [1, 1, 0]])
   x_nan = x.copy()
   x_nan[~mask] = np.nan
   for padded in (x_other, x_nan):
     b, mb = pool(padded, mask)
-    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    np.testing.assert_array_equal(np.asarray(ma), np.asarray(mb))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(ma), keras.ops.convert_to_numpy(mb))
 
 
 def test_window_upsample_inverts_pool_layout():
   w = np.arange(6, dtype="float32").reshape(1, 3, 2)
-  out = np.asarray(L.WindowUpsample(2)(w, np.zeros((1, 5, 1), "float32")))
+  out = keras.ops.convert_to_numpy(L.WindowUpsample(2)(w, np.zeros((1, 5, 1), "float32")))
   np.testing.assert_array_equal(out[0, :, 0], [0, 0, 2, 2, 4])
   assert out.shape == (1, 5, 2)
-  out1 = np.asarray(L.WindowUpsample(1)(w, np.zeros((1, 3, 1), "float32")))
+  out1 = keras.ops.convert_to_numpy(L.WindowUpsample(1)(w, np.zeros((1, 3, 1), "float32")))
   np.testing.assert_array_equal(out1, w)
 
 
+@pytest.mark.tensorflow_backend  # Drives TensorFlow itself (tf.function / GradientTape).
 def test_pool_upsample_dynamic_time_under_tf_function():
   pool, up = L.MaskedWindowPool(4), L.WindowUpsample(4)
 
@@ -265,9 +268,9 @@ def test_pool_upsample_dynamic_time_under_tf_function():
 
 def test_masked_mean():
   x = _rand(3, 4, 2)
-  mask = np.asarray(L.frame_mask(np.array([2, 0, 4]), 4))
+  mask = keras.ops.convert_to_numpy(L.frame_mask(np.array([2, 0, 4]), 4))
   x[~mask] = np.nan
-  out = np.asarray(L.MaskedMean()(x, mask))
+  out = keras.ops.convert_to_numpy(L.MaskedMean()(x, mask))
   np.testing.assert_allclose(out[0], x[0, :2].mean(0), rtol=1e-6)
   np.testing.assert_array_equal(out[1], [0.0, 0.0])
   np.testing.assert_allclose(out[2], x[2].mean(0), rtol=1e-6)
@@ -275,22 +278,23 @@ def test_masked_mean():
 
 def test_l2_normalize():
   x = np.array([[3.0, 4.0], [0.0, 0.0]], "float32")
-  np.testing.assert_allclose(np.asarray(L.L2Normalize()(x)),
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(L.L2Normalize()(x)),
                              [[0.6, 0.8], [0.0, 0.0]], rtol=1e-6)
   seq = _rand(2, 3, 4)
-  out = np.asarray(L.L2Normalize()(seq, mask=L.frame_mask(np.array([1, 3]),
+  out = keras.ops.convert_to_numpy(L.L2Normalize()(seq, mask=L.frame_mask(np.array([1, 3]),
                                                           3)))
   np.testing.assert_allclose(np.linalg.norm(out[0, 0]), 1.0, rtol=1e-6)
   np.testing.assert_array_equal(out[0, 1:], 0.0)
   np.testing.assert_allclose(np.linalg.norm(out[1], axis=-1), 1.0, rtol=1e-6)
   # float16 input with a squared norm far above the float16 range.
   big = np.full((1, 256), 300.0, "float16")
-  out16 = np.asarray(L.L2Normalize(dtype="mixed_float16")(big))
+  out16 = keras.ops.convert_to_numpy(L.L2Normalize(dtype="mixed_float16")(big))
   assert out16.dtype == np.float16 and np.isfinite(out16).all()
   np.testing.assert_allclose(np.linalg.norm(out16.astype("float32")), 1.0,
                              rtol=1e-2)
 
 
+@pytest.mark.tensorflow_backend  # Drives TensorFlow itself (tf.function / GradientTape).
 def test_l2_normalize_zero_vector_gradient_is_finite():
   x = tf.zeros((2, 3))
   with tf.GradientTape() as tape:

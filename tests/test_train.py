@@ -351,9 +351,10 @@ def test_cli_end_to_end_outputs(jobs):
   model_dir = Path(fields["model_dir"])
 
   # config.json holds exactly the flags given, the rest at their defaults,
-  # with --model=auto resolved.
+  # with --model=auto and --backend=auto resolved.
   saved = config_lib.load_config(str(model_dir / "config.json"))
-  assert saved == config_lib.Config().replace(**fields, model="temporal")
+  assert saved == config_lib.Config().replace(**fields, model="temporal",
+                                              backend="tensorflow")
 
   # One CSV row per epoch, with the loss parts, validation metrics and the
   # learning rate of the schedule after that epoch's steps.

@@ -164,6 +164,11 @@ class TrainConfig:
       200, "Validation clips written to the TensorBoard embedding projector.")
   sync_max_offset: int = option(5, "Validation sync: offsets in [-S, S] seconds.")
   sync_excerpt_seconds: int = option(20, "Validation sync: excerpt length L.")
+  backend: str = option(
+      "auto", "Keras backend of the training step: tensorflow, jax or torch (auto: "
+      "KERAS_BACKEND, else Keras' own default). The input pipeline, TensorBoard "
+      "and the export run on TensorFlow whatever it is.",
+      choices=("auto", "tensorflow", "jax", "torch"))
 
 
 _SECTIONS = (("data", DataConfig), ("model", ModelConfig), ("loss", LossConfig),

@@ -7,7 +7,7 @@ numpy embeddings and timelines::
       -> (embedding float32 [B, E], timeline float32 [B, T, E] or None)
 
 Video-level encoders take ``[B, D]`` and return ``(embedding, None)``. The
-same contract is met by a Keras encoder in the process
+same contract is met by a Keras encoder in the process, on any Keras backend
 (:func:`keras_encode_fn`, training-time validation) and by an exported
 signature (:func:`signature_encode_fn`, what a serving client sees).
 """
@@ -50,20 +50,34 @@ def _numpy_outputs(out) -> Tuple[np.ndarray, Optional[np.ndarray]]:
           None if timeline is None else np.asarray(timeline))
 
 
-def keras_encode_fn(encoder) -> EncodeFn:
-  """An in-process Keras encoder as an encode function (one traced graph)."""
-  frame = is_frame_encoder(encoder)
-  dim = encoder.inputs[0].shape[-1]
-  shape = [None, None, dim] if frame else [None, dim]
+# keras_encode_fn pads the time axis to a multiple of this many seconds, so
+# that a backend that compiles per input shape (JAX) compiles once per bucket,
+# not once per batch length.
+TIME_BUCKET = 16
 
-  @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32),
-                                tf.TensorSpec([None], tf.int32)])
-  def run(features, num_frames):
-    return call_encoder(encoder, features, num_frames if frame else None)
+
+def keras_encode_fn(encoder) -> EncodeFn:
+  """An in-process Keras encoder as an encode function, on any Keras backend.
+
+  Runs ``encoder.predict_on_batch`` (inference mode, compiled by the backend's
+  own trainer: a ``tf.function`` on TensorFlow, ``jax.jit`` on JAX, eager on
+  PyTorch). Frame-level features ``[B, T, D]`` are zero padded to a multiple
+  of :data:`TIME_BUCKET` seconds and the timelines cut back to ``T``: the
+  encoders mask every second past ``num_frames``, so padding changes nothing.
+  """
+  frame = is_frame_encoder(encoder)
 
   def fn(features, num_frames):
-    out = run(tf.constant(features, tf.float32), tf.constant(num_frames, tf.int32))
-    return _numpy_outputs({k: v.numpy() for k, v in out.items()})
+    features = np.asarray(features, np.float32)
+    if not frame:
+      out = encoder.predict_on_batch([features])
+      return _numpy_outputs({"embedding": out["embedding"]})
+    t = features.shape[1]
+    padded = max(TIME_BUCKET, -(-t // TIME_BUCKET) * TIME_BUCKET)
+    features = np.pad(features, [(0, 0), (0, padded - t), (0, 0)])
+    out = encoder.predict_on_batch([features, np.asarray(num_frames, np.int32)])
+    return _numpy_outputs({"embedding": out["embedding"],
+                           "timeline": np.asarray(out["timeline"])[:, :t]})
 
   return fn
 

@@ -20,7 +20,12 @@ Distribution (``distribution_strategy``): ``none`` (default device),
 ``mirrored`` (all local GPUs, or CPU), ``multi_worker``
 (``MultiWorkerMirroredStrategy``; every worker runs the same command with its
 own ``TF_CONFIG``; the chief writes ``model_dir``, the others write under
-``model_dir/workers/<index>``).
+``model_dir/workers/<index>``); both need the TensorFlow backend.
+
+Backend (``backend``): the process' Keras backend runs ``model.fit``
+(``auto`` takes it as it is; another name must match it, see
+:mod:`yt8m_crossmodal.training.backends`) and is recorded in
+``config.json``. The ``tf.data`` pipeline feeds every backend.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from yt8m_crossmodal import models
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
+from yt8m_crossmodal.training import backends
 from yt8m_crossmodal.training import callbacks as callbacks_lib
 from yt8m_crossmodal.training import distribution
 from yt8m_crossmodal.training import run_state
@@ -201,6 +207,10 @@ def validate_config(config: config_lib.Config) -> None:
   _require(finite(m.dropout) and 0 <= m.dropout < 1, "dropout", "in [0, 1)", m.dropout)
   _require(t.sync_excerpt_seconds >= 1, "sync_excerpt_seconds", "positive",
            t.sync_excerpt_seconds)
+  if t.backend != "auto":
+    backends.resolve(t.backend)
+    backends.check_strategy(t.backend, t.distribution_strategy)
+    backends.require_installed(t.backend)
   if t.distribution_strategy == "multi_worker" and not t.steps_per_epoch:
     raise UsageError(
         "--distribution_strategy=multi_worker needs --steps_per_epoch (workers read "
@@ -218,6 +228,10 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     config = config.replace(model=models.model_name(config))
   except ValueError as e:
     raise UsageError(str(e)) from e
+  backend = backends.resolve(config.train.backend)
+  backends.check_active(backend)
+  backends.check_strategy(backend, config.train.distribution_strategy)
+  config = config.replace(backend=backend)
   bad_records = pipeline.BadRecordLog()
   t = config.train
   keras.utils.set_random_seed(t.seed)
