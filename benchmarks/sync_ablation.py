@@ -70,6 +70,8 @@ VARIANTS = {
     "local_mlp": {"timeline_hidden_units": 256},
     "local_k3": {"timeline_kernel": 3},
     "nce_t0.05": {"timeline_nce_temperature": 0.05},
+    # bfloat16 compute (for accelerators): its effect on quality.
+    "default_bf16": {"precision": "mixed_bfloat16"},
 }
 SCORERS = ("mean_cosine", "centered", "double_centered")
 

@@ -703,3 +703,36 @@ def test_bad_record_without_skip_fails_with_its_location(jobs, data):
   assert last.startswith(
       f"error: Bad YT-8M record in {data['bad_file']} at record index 1 (video id 'broken')")
   assert "rgb bytes per frame not 1024" in last
+
+
+def test_mixed_bfloat16_trains_then_exports_float32(data, tmp_path):
+  # --precision=mixed_bfloat16: bfloat16 layers in training, float32 outputs
+  # and loss; the policy is float32 again afterwards, so the export in the
+  # same process builds float32 encoders that match the trained model.
+  from yt8m_crossmodal.serving import exporter, loading
+  from yt8m_crossmodal.training.trainer import train
+  cfg = config_lib.Config().replace(
+      **TINY, train_data=data["train"], model_dir=str(tmp_path / "bf16"), epochs=1,
+      steps_per_epoch=3, precision="mixed_bfloat16", num_classes=3862)
+  logs = train(cfg)
+  assert np.isfinite(logs["loss"]) and np.isfinite(logs["timeline_nce_loss"])
+  assert keras.mixed_precision.global_policy().name == "float32"
+  assert json.load(open(tmp_path / "bf16" / "config.json"))["train"]["precision"] == (
+      "mixed_bfloat16")
+  # The same run in float32: close, but not the same numbers (bfloat16 was used).
+  f32 = train(cfg.replace(model_dir=str(tmp_path / "f32"), precision="float32"))
+  assert f32["loss"] != logs["loss"] and abs(f32["loss"] - logs["loss"]) < 0.1 * f32["loss"]
+  # model.keras is rebuilt from its arguments under the loading process's
+  # policy: float32 layers holding the (float32) trained weights.
+  model = keras.models.load_model(tmp_path / "bf16" / "model.keras")
+  encoder = model.get_layer("audio_encoder")
+  x = np.random.default_rng(0).normal(size=(2, 12, 128)).astype("float32")
+  n = np.array([12, 7], np.int32)
+  trained = encoder([x, n])
+  assert trained["timeline"].dtype == "float32"
+  exporter.export_model_dir(exporter.ExportConfig(
+      model_dir=str(tmp_path / "bf16"), export_dir=str(tmp_path / "export")))
+  _, timeline = loading.load_export(str(tmp_path / "export")).encode_fn("audio")(x, n)
+  # bfloat16 keeps ~3 significant digits: the float32 export agrees to that.
+  np.testing.assert_allclose(timeline, keras.ops.convert_to_numpy(trained["timeline"]),
+                             atol=3e-2)

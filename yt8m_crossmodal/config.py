@@ -164,6 +164,11 @@ class TrainConfig:
       200, "Validation clips written to the TensorBoard embedding projector.")
   sync_max_offset: int = option(5, "Validation sync: offsets in [-S, S] seconds.")
   sync_excerpt_seconds: int = option(20, "Validation sync: excerpt length L.")
+  precision: str = option(
+      "float32", "Dtype policy of the training step: float32, or "
+      "mixed_bfloat16 for accelerators (bfloat16 compute, float32 weights; "
+      "embeddings, timelines and the loss stay float32; the export is "
+      "float32 whatever it is).", choices=("float32", "mixed_bfloat16"))
   backend: str = option(
       "auto", "Keras backend of the training step: tensorflow, jax or torch (auto: "
       "KERAS_BACKEND, else Keras' own default). The input pipeline, TensorBoard "

@@ -271,43 +271,50 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     folder.clear()
   config_lib.save_config(config, os.path.join(out_dir, "config.json"))
 
-  with strategy.scope():
-    model = models.build_training_model(config)
-    model.compile(optimizer=make_optimizer(t, total_steps))
-    if done:
-      folder.restore(model)
-      logging.info("resuming after epoch %d of %d", done, t.epochs)
-  folder.truncate_log(done)
+  # Process-wide in Keras: set for the run and put back to float32 after it,
+  # so what follows in the same process (an export, a benchmark's next run)
+  # builds float32 layers.
+  keras.mixed_precision.set_global_policy(t.precision)
+  try:
+    with strategy.scope():
+      model = models.build_training_model(config)
+      model.compile(optimizer=make_optimizer(t, total_steps))
+      if done:
+        folder.restore(model)
+        logging.info("resuming after epoch %d of %d", done, t.epochs)
+    folder.truncate_log(done)
 
-  dataset = train_dataset(config, repeat=True, bad_records=bad_records,
-                          skip_batches=done * steps)
-  if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    distribution.multi_worker_fit_fixes(model, dataset, strategy)
-  callbacks = []
-  if config.data.validation_data and distribution.is_chief(strategy):
-    callbacks.append(callbacks_lib.ValidationMetrics(
-        config, lambda: validation_dataset(config, bad_records)))
-  callbacks += [
-      callbacks_lib.LearningRateLogger(),
-      keras.callbacks.TerminateOnNaN(),
-      run_state.EpochCheckpoint(folder),
-      callbacks_lib.GroupedTensorBoard(os.path.join(out_dir, "tensorboard")),
-  ]
-  history = model.fit(dataset, epochs=t.epochs, initial_epoch=done, steps_per_epoch=steps,
-                      validation_data=fit_validation_data(config, strategy, bad_records),
-                      callbacks=callbacks, verbose=2)
-  last = {k: float(v[-1]) for k, v in history.history.items() if v}
-  validation = next((c for c in callbacks
-                     if isinstance(c, callbacks_lib.ValidationMetrics)), None)
-  if validation is not None and validation.last_embedded is not None:
-    callbacks_lib.write_projector(os.path.join(out_dir, "tensorboard", "validation"),
-                                  validation.last_embedded, t.projector_samples)
-  # The training data repeats and the pipeline reads ahead (into the next
-  # pass too), so a bad record may be skipped more than once: count each once.
-  skipped = len({(r.file, r.index) for r in bad_records.records})
-  if skipped:
-    logging.warning("%d bad record(s) skipped during training (%d skips)",
-                    skipped, bad_records.count)
-  last["bad_records_skipped"] = skipped
-  io_utils.atomic_write_text(folder.final_metrics, json.dumps(last, indent=2, sort_keys=True))
-  return last
+    dataset = train_dataset(config, repeat=True, bad_records=bad_records,
+                            skip_batches=done * steps)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+      distribution.multi_worker_fit_fixes(model, dataset, strategy)
+    callbacks = []
+    if config.data.validation_data and distribution.is_chief(strategy):
+      callbacks.append(callbacks_lib.ValidationMetrics(
+          config, lambda: validation_dataset(config, bad_records)))
+    callbacks += [
+        callbacks_lib.LearningRateLogger(),
+        keras.callbacks.TerminateOnNaN(),
+        run_state.EpochCheckpoint(folder),
+        callbacks_lib.GroupedTensorBoard(os.path.join(out_dir, "tensorboard")),
+    ]
+    history = model.fit(dataset, epochs=t.epochs, initial_epoch=done, steps_per_epoch=steps,
+                        validation_data=fit_validation_data(config, strategy, bad_records),
+                        callbacks=callbacks, verbose=2)
+    last = {k: float(v[-1]) for k, v in history.history.items() if v}
+    validation = next((c for c in callbacks
+                       if isinstance(c, callbacks_lib.ValidationMetrics)), None)
+    if validation is not None and validation.last_embedded is not None:
+      callbacks_lib.write_projector(os.path.join(out_dir, "tensorboard", "validation"),
+                                    validation.last_embedded, t.projector_samples)
+    # The training data repeats and the pipeline reads ahead (into the next
+    # pass too), so a bad record may be skipped more than once: count each once.
+    skipped = len({(r.file, r.index) for r in bad_records.records})
+    if skipped:
+      logging.warning("%d bad record(s) skipped during training (%d skips)",
+                      skipped, bad_records.count)
+    last["bad_records_skipped"] = skipped
+    io_utils.atomic_write_text(folder.final_metrics, json.dumps(last, indent=2, sort_keys=True))
+    return last
+  finally:
+    keras.mixed_precision.set_global_policy("float32")
