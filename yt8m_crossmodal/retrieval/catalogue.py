@@ -108,8 +108,8 @@ class Catalogue:
     return getattr(self, f"{modality}_timelines")
 
   def search(self, queries: np.ndarray, target: str = "visual", k: int = 10,
-             method: str = "auto", **search_params
-             ) -> Tuple[np.ndarray, np.ndarray]:
+             method: str = "auto", refine: Optional[int] = None,
+             **search_params) -> Tuple[np.ndarray, np.ndarray]:
     """Top-k items of modality ``target`` for ``queries``.
 
     Args:
@@ -118,6 +118,9 @@ class Catalogue:
       k: results per query.
       method: "exact", "index" (faiss index of ``target``; ValueError if
         none) or "auto" (index if present, else exact).
+      refine: re-score a shortlist of ``refine * k`` index results with the
+        exact embeddings (None: :data:`ann.DEFAULT_REFINE` for an IVF-PQ
+        index, none for the others; 0: none).
       **search_params: ``nprobe`` / ``ef_search`` for the index.
 
     Returns:
@@ -129,7 +132,13 @@ class Catalogue:
     if method == "index" and target not in self.indexes:
       raise ValueError(f"No faiss index for {target!r} in this catalogue")
     if method != "exact" and target in self.indexes:
-      return ann.search(self.indexes[target], queries, k, **search_params)
+      index = self.indexes[target]
+      if refine is None:
+        refine = ann.DEFAULT_REFINE if ann.is_compressed(index) else 0
+      if refine:
+        return ann.search_refined(index, queries, k, self.embeddings(target),
+                                  refine, **search_params)
+      return ann.search(index, queries, k, **search_params)
     return exact_search(queries, self.embeddings(target), k)
 
   def build_index(self, target: str = "visual", kind: str = "hnsw",

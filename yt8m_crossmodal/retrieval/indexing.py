@@ -13,7 +13,7 @@ batch with the SavedModel's ``encode_audio`` / ``encode_visual`` signatures
 ``visual_embeddings.npy``, with ``--timelines`` also
 ``audio_timelines.npy`` / ``visual_timelines.npy`` ``[N, max_frames, E]``
 (``--timeline_dtype``, float16 by default) and ``num_frames.npy``; with
-``--ann=hnsw|ivf`` a faiss index per modality). ``meta.json`` names the
+``--ann=hnsw|ivf|ivfpq`` a faiss index per modality). ``meta.json`` names the
 export (``model.export_dir``), so ``yt8m-search`` finds it without
 ``--export_dir``. Progress is logged every ``--log_every_seconds``.
 
@@ -49,7 +49,7 @@ from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
 
-ANN_KINDS = ("none", "hnsw", "ivf")
+ANN_KINDS = ("none", "hnsw", "ivf", "ivfpq")
 
 
 
@@ -61,7 +61,8 @@ class EmbedConfig:
   data: str = option("", "File pattern(s) of the corpus TFRecords.")
   output: str = option("", "Index folder to write.")
   timelines: bool = option(False, "Also store per-second timelines (frame level).")
-  ann: str = option("none", "faiss index per modality: none, hnsw or ivf.")
+  ann: str = option("none", "faiss index per modality: none, hnsw, ivf or ivfpq "
+                    "(product-quantized, about E/8 + 8 bytes per vector).")
   overwrite: bool = option(False, "Replace a catalogue already in --output.")
   batch_size: int = option(64, "Videos encoded per signature call.")
   max_videos: int = option(0, "Videos embedded (0: all).")
