@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from yt8m_crossmodal.retrieval import ann
+from yt8m_crossmodal.retrieval import compact_timelines as compact
 from yt8m_crossmodal.retrieval.exact import exact_search
 from yt8m_crossmodal.retrieval.folder import (
     IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, check_modality,
@@ -30,7 +31,8 @@ class Catalogue:
     ids: N video ids.
     audio_embeddings: [N, E] float32.
     visual_embeddings: [N, E] float32.
-    audio_timelines: [N, T, E] or None.
+    audio_timelines: [N, T, E] or None (an array, or the
+      :class:`~.compact_timelines.CompactTimelines` view of int8 rows).
     visual_timelines: [N, T, E] or None.
     num_frames: [N] valid seconds per timeline, or None.
     meta: contents of meta.json.
@@ -219,10 +221,16 @@ def load_catalogue(path: str, mmap: bool = True,
   has_timelines = meta.get("has_timelines", os.path.exists(
       os.path.join(path, timelines_file("audio"))))
   if has_timelines:
-    for m in MODALITIES:
-      timelines[m] = np.load(require(path, timelines_file(m)),
-                             mmap_mode=mode)
     num_frames = np.load(require(path, NUM_FRAMES_FILE))
+    for m in MODALITIES:
+      if meta.get("timeline_dtype") == compact.COMPACT_DTYPE:
+        timelines[m] = compact.CompactTimelines(
+            np.load(require(path, compact.rows_file(m)), mmap_mode=mode),
+            np.load(require(path, compact.scales_file(m)), mmap_mode=mode),
+            num_frames, meta.get("timeline_pool") or 1, meta["max_frames"])
+      else:
+        timelines[m] = np.load(require(path, timelines_file(m)),
+                               mmap_mode=mode)
   catalogue = Catalogue(
       ids=ids, audio_embeddings=arrays["audio"],
       visual_embeddings=arrays["visual"], audio_timelines=timelines["audio"],

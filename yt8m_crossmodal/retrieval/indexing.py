@@ -12,7 +12,10 @@ batch with the SavedModel's ``encode_audio`` / ``encode_visual`` signatures
 :mod:`yt8m_crossmodal.retrieval` (``ids.txt``, ``audio_embeddings.npy``,
 ``visual_embeddings.npy``, with ``--timelines`` also
 ``audio_timelines.npy`` / ``visual_timelines.npy`` ``[N, max_frames, E]``
-(``--timeline_dtype``, float16 by default) and ``num_frames.npy``; with
+(``--timeline_dtype``, float16 by default), or with ``--timeline_dtype=int8``
+the compact int8 rows with a per-row scale, ``--timeline_pool`` seconds per
+row (:mod:`yt8m_crossmodal.retrieval.compact_timelines`), and
+``num_frames.npy``; with
 ``--ann=hnsw|ivf|ivfpq`` a faiss index per modality). ``meta.json`` names the
 export (``model.export_dir``), so ``yt8m-search`` finds it without
 ``--export_dir``. Progress is logged every ``--log_every_seconds``.
@@ -41,7 +44,7 @@ import numpy as np
 
 from yt8m_crossmodal.serving.loading import load_export
 from yt8m_crossmodal.retrieval.catalogue import load_catalogue
-from yt8m_crossmodal.retrieval.catalogue_writer import CatalogueWriter
+from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES, CatalogueWriter
 from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES, catalogue_files
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
@@ -66,7 +69,12 @@ class EmbedConfig:
   overwrite: bool = option(False, "Replace a catalogue already in --output.")
   batch_size: int = option(64, "Videos encoded per signature call.")
   max_videos: int = option(0, "Videos embedded (0: all).")
-  timeline_dtype: str = option("float16", "dtype of the stored timelines (float16/float32).")
+  timeline_dtype: str = option("float16", "Storage of the timelines: float16 or float32 "
+                               "(dense [N, max_frames, E]) or int8 (compact: valid seconds "
+                               "only, int8 with a per-row scale, E + 4 bytes per second).",
+                               choices=TIMELINE_DTYPES)
+  timeline_pool: int = option(1, "With --timeline_dtype=int8: store the mean of every P "
+                              "seconds (P times fewer bytes; localization to P seconds).")
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
   log_every_seconds: float = option(10.0, "Progress log interval.")
 
@@ -80,8 +88,12 @@ def _check(cfg: EmbedConfig) -> None:
     raise UsageError(f"--ann must be one of {', '.join(ANN_KINDS)}, got {cfg.ann!r}")
   if cfg.batch_size <= 0 or cfg.max_videos < 0:
     raise UsageError("--batch_size must be positive and --max_videos >= 0")
-  if cfg.timeline_dtype not in ("float16", "float32"):
-    raise UsageError(f"--timeline_dtype must be float16 or float32, got {cfg.timeline_dtype!r}")
+  if cfg.timeline_dtype not in TIMELINE_DTYPES:
+    raise UsageError(f"--timeline_dtype must be one of {', '.join(TIMELINE_DTYPES)}, got "
+                     f"{cfg.timeline_dtype!r}")
+  if cfg.timeline_pool < 1 or (cfg.timeline_pool > 1 and cfg.timeline_dtype != "int8"):
+    raise UsageError(f"--timeline_pool={cfg.timeline_pool} needs --timeline_dtype=int8 "
+                     "(and must be >= 1)")
   if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
     raise UsageError(f"--output {cfg.output!r} is a file, not a folder")
   if (os.path.exists(os.path.join(cfg.output, META_FILE))
@@ -128,7 +140,8 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
     writer = CatalogueWriter(
         tmp, exp.embedding_size,
         max_frames=exp.max_frames if cfg.timelines else None,
-        timeline_dtype=cfg.timeline_dtype, model_info=exp.describe())
+        timeline_dtype=cfg.timeline_dtype, timeline_pool=cfg.timeline_pool,
+        model_info=exp.describe())
   except OSError as e:
     raise UsageError(f"cannot write next to --output {cfg.output!r}: {e}") from e
   start = last_log = time.time()
