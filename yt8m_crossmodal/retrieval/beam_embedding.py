@@ -306,8 +306,8 @@ def embed_with_beam(cfg, exp: LoadedExport, out: str) -> Tuple[Dict[str, Any], D
       result.wait_until_finish()
     except Exception as e:  # pylint: disable=broad-except
       message = pipeline.bad_record_message(e)
-      if message:
-        raise UsageError(message) from None
+      if message:  # Without the runner's " [while running '<step>']".
+        raise UsageError(message.split(" [while running")[0]) from None
       raise
     skipped = _skipped(result)
     logging.info("Beam pipeline done on %s (%d bad records skipped); assembling %s",
