@@ -249,10 +249,10 @@ def main(argv=None) -> Dict[str, Any]:
                       help="HNSW efSearch sweep.")
   parser.add_argument("--kinds", default="ivf,ivfpq,hnsw",
                       help="faiss index kinds benchmarked.")
-  parser.add_argument("--refines", default="1,10",
+  parser.add_argument("--refines", default="10",
                       help="IVF-PQ shortlists (x k) re-scored exactly.")
   parser.add_argument("--pq_m", type=int, default=0,
-                      help="IVF-PQ bytes per code (0: E / 8).")
+                      help="IVF-PQ bytes per code (0: the index default, E / 4).")
   parser.add_argument("--extrapolate_to", type=int, default=6_100_000,
                       help="Catalogue size the figures are extrapolated to.")
   parser.add_argument("--hnsw_max_size", type=int, default=100000,

@@ -1,7 +1,7 @@
 """Approximate search with faiss: HNSW, IVF and IVF-PQ indexes over clip embeddings.
 
 IVF-PQ (``kind="ivfpq"``) keeps only ``pq_m`` bytes of code and an 8-byte id
-per vector in memory (40 bytes at E = 256 with the default ``pq_m = E / 8``),
+per vector in memory (72 bytes at E = 256 with the default ``pq_m = E / 4``),
 against ``4 E`` bytes for the flat kinds. Its scores are approximate, so
 :func:`search_refined` re-scores a shortlist of ``refine * k`` PQ results
 with the exact vectors (a memory-mapped ``[N, E]`` matrix: only the
@@ -63,7 +63,9 @@ def build_index(matrix: np.ndarray,
     nlist: IVF lists (default: about 4 sqrt(N), a power of 2).
     nprobe: IVF default lists visited per query.
     pq_m: IVF-PQ sub-quantizers (bytes per vector at 8 bits; must divide E;
-      default: the largest divisor of E not above E / 8).
+      default: the largest divisor of E not above E / 4, 64 at E = 256: at
+      E / 8 the recall@10 of the clustered 1 M benchmark stopped at 0.83
+      whatever the shortlist).
     pq_bits: IVF-PQ bits per code (lowered to log2 of the training points
       on tiny catalogues).
     train_size: IVF k-means training points (default min(N, 64 nlist)),
@@ -128,7 +130,7 @@ def _pq_m(width: int, pq_m: Optional[int]) -> int:
     if int(pq_m) <= 0 or width % int(pq_m):
       raise ValueError(f"pq_m={pq_m} must be a positive divisor of E={width}")
     return int(pq_m)
-  return max(m for m in range(1, max(1, width // 8) + 1) if width % m == 0)
+  return max(m for m in range(1, max(1, width // 4) + 1) if width % m == 0)
 
 
 def _ivf(index):

@@ -244,8 +244,8 @@ def rescore(queries: np.ndarray, candidates: np.ndarray, matrix: np.ndarray,
   scores = np.full(candidates.shape, -np.inf, np.float32)
   if rows.size:
     for s in range(0, queries.shape[0], 256):  # Bounds the [q, C, E] gather.
-      # scores[q, c] = <queries[q], vectors[where[q, c]]>
-      sims = np.einsum("qe,qce->qc", queries[s:s + 256], vectors[where[s:s + 256]])
+      # scores[q, c] = <queries[q], vectors[where[q, c]]> (batched mat-vec)
+      sims = np.matmul(vectors[where[s:s + 256]], queries[s:s + 256, :, None])[..., 0]
       scores[s:s + 256] = np.where(valid[s:s + 256], sims, -np.inf)
   k = min(k, candidates.shape[1])
   tie = np.where(valid, candidates, np.iinfo(np.int64).max)

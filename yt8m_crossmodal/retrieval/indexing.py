@@ -71,7 +71,7 @@ class EmbedConfig:
   output: str = option("", "Index folder to write.")
   timelines: bool = option(False, "Also store per-second timelines (frame level).")
   ann: str = option("none", "faiss index per modality: none, hnsw, ivf or ivfpq "
-                    "(product-quantized, about E/8 + 8 bytes per vector).")
+                    "(product-quantized: E/4 + 8 bytes per vector, re-scored exactly).")
   overwrite: bool = option(False, "Replace a catalogue already in --output.")
   batch_size: int = option(64, "Videos encoded per signature call.")
   max_videos: int = option(0, "Videos embedded (0: all).")
