@@ -34,6 +34,10 @@ search code itself:
   itemsize / 230`` for the dense formats (videos of 230 s on average padded
   to 300), times 6.1 M videos x 230 s.
 
+With ``--latency_videos``, each format also stores a random E = 256
+catalogue of videos of 230 s and times ``rerank_by_timeline`` of
+``--latency_top`` random candidates (median over 50 queries).
+
 The target: every int8 format within ``--target`` (0.005) of float32 on both
 figures. The last stdout line is one JSON object with every figure.
 """
@@ -152,6 +156,37 @@ def _timeline_bytes(path: str, meta: Dict[str, Any]) -> int:
   return sum(os.path.getsize(os.path.join(path, n)) for n in names)
 
 
+def _rerank_latency(fmt: str, path: str, videos: int, queries: int, top: int,
+                    seed: int) -> float:
+  """Milliseconds to re-rank ``top`` candidates, E = 256, 230 s per video.
+
+  A random catalogue of ``videos`` videos is written in format ``fmt`` and
+  read memory-mapped (page cache warm after the first query); each query
+  timeline (230 s) re-ranks ``top`` random candidates.
+  """
+  dtype, _, pool = fmt.partition("/")
+  rng = np.random.default_rng(seed)
+  e, t = 256, YT8M_MEAN_SECONDS
+  unit = lambda x: x / np.linalg.norm(x, axis=-1, keepdims=True)
+  emb = unit(rng.standard_normal((videos, e), dtype=np.float32))
+  with retrieval.CatalogueWriter(path, e, max_frames=300, timeline_dtype=dtype,
+                                 timeline_pool=int(pool or 1), overwrite=True) as writer:
+    for s in range(0, videos, 100):
+      b = min(100, videos - s)
+      tl = unit(rng.standard_normal((b, t, e), dtype=np.float32))
+      writer.add([f"v{i}" for i in range(s, s + b)], emb[s:s + b], emb[s:s + b], tl, tl,
+                 np.full(b, t))
+  cat = retrieval.load_catalogue(path)
+  query = unit(rng.standard_normal((t, e), dtype=np.float32))
+  times = []
+  for _ in range(queries):
+    cand = rng.choice(videos, top, replace=False)
+    start = time.perf_counter()
+    retrieval.rerank_by_timeline(query, t, cand, cat, np.zeros(top), 0.5, "visual")
+    times.append(time.perf_counter() - start)
+  return 1000 * float(np.median(times[1:]))
+
+
 def main(argv=None) -> Dict[str, Any]:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--export_dir", default="", help="Frame-level export (default: "
@@ -169,6 +204,10 @@ def main(argv=None) -> Dict[str, Any]:
   parser.add_argument("--clip_seconds", type=int, default=10)
   parser.add_argument("--target", type=float, default=0.005)
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--latency_videos", type=int, default=2000,
+                      help="Videos of the random E = 256 catalogue timed for re-ranking "
+                      "(0: no timing).")
+  parser.add_argument("--latency_top", type=int, default=50)
   args = parser.parse_args(argv)
   start = time.time()
   if not args.export_dir:
@@ -209,6 +248,10 @@ def main(argv=None) -> Dict[str, Any]:
                2 * compact.bytes_per_second(256, pool) if dtype == "int8" else
                2 * 256 * np.dtype(dtype).itemsize * 300 / YT8M_MEAN_SECONDS),
            "score_s": time.time() - t}
+    if args.latency_videos:
+      row[f"rerank_top{args.latency_top}_ms_e256"] = _rerank_latency(
+          fmt, os.path.join(out_dir, "latency"), args.latency_videos, 50,
+          args.latency_top, args.seed)
     results[fmt] = row
   for fmt, row in results.items():
     row["rerank_r1_loss"] = results["float32"]["rerank_r1"] - row["rerank_r1"]
@@ -223,7 +266,10 @@ def main(argv=None) -> Dict[str, Any]:
          f"(loss {row['localization_exact_loss']:+.4f}), within 1 s "
          f"{row['localization_within_1s']:.4f} | {row['bytes_per_video_second']:.0f} B per "
          f"video-second here (E={e}), {row['bytes_per_video_second_e256']:.0f} at E=256 | "
-         f"YouTube-8M: {full / 1e12:.2f} TB | within {args.target}: {row['within_target']}")
+         f"YouTube-8M: {full / 1e12:.2f} TB | within {args.target}: {row['within_target']}"
+         + (f" | re-rank {args.latency_top} x 230 s at E=256: "
+            f"{row[f'rerank_top{args.latency_top}_ms_e256']:.1f} ms"
+            if args.latency_videos else ""))
   figures = {"benchmark": "timelines", "videos": base.size, "seconds": seconds,
              "embedding_size": e, "excerpts": len(rows), "clip_seconds": args.clip_seconds,
              "rerank": args.rerank, "alpha": args.alpha, "embed_seconds": base_meta["seconds"],

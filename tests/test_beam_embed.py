@@ -83,3 +83,51 @@ def test_bad_runner_settings_are_usage_errors(frame_export, frame_data_dir, tmp_
   with pytest.raises(ValueError, match="NoSuchRunner"):
     _embed(frame_export, data, tmp_path / "y", runner="NoSuchRunner")
   assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("dtype,pool", [("float16", 1), ("int8", 2)])
+def test_shards_are_assembled_in_file_and_record_order(frame_export, tmp_path, dtype, pool):
+  """Shards written out of order (and a video twice) give rows in (file, index) order."""
+  from yt8m_crossmodal.retrieval import beam_embedding, compact_timelines
+  from yt8m_crossmodal.serving.loading import load_export
+  exp = load_export(frame_export.export_dir)
+  e, rng = exp.embedding_size, np.random.default_rng(0)
+  unit = lambda x: (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+  items = []
+  for f in range(2):
+    for i in range(5):
+      n = int(rng.integers(2, 12))
+      item = {"id": f"f{f}r{i}", "file": f"file{f}", "index": i, "num_frames": n}
+      for m in ("audio", "visual"):
+        item[f"{m}_embedding"] = unit(rng.normal(size=e))
+        tl = unit(rng.normal(size=(n, e)))
+        if dtype == "int8":
+          item[f"{m}_timeline"], item[f"{m}_scales"] = compact_timelines.encode(
+              tl[None], [n], pool)
+        else:
+          item[f"{m}_timeline"] = tl.astype(dtype)
+      items.append(item)
+  shuffled = [items[j] for j in rng.permutation(len(items))] + [items[3]]
+  records.write(tmp_path / "part-00000-of-00002", [beam_embedding.to_example(x)
+                                                    for x in shuffled[:6]])
+  records.write(tmp_path / "part-00001-of-00002", [beam_embedding.to_example(x)
+                                                    for x in shuffled[6:]])
+  cfg = indexing.EmbedConfig(output=str(tmp_path / "out"), timelines=True,
+                             timeline_dtype=dtype, timeline_pool=pool)
+  meta = beam_embedding.assemble(cfg, exp, str(tmp_path / "part-*"), ["file0", "file1"],
+                                 str(tmp_path / "out"))
+  assert meta["num_items"] == 10
+  cat = retrieval.load_catalogue(str(tmp_path / "out"))
+  assert cat.ids == [x["id"] for x in items]
+  np.testing.assert_array_equal(cat.num_frames, [x["num_frames"] for x in items])
+  np.testing.assert_array_equal(cat.embeddings("visual"),
+                                np.stack([x["visual_embedding"] for x in items]))
+  if dtype == "int8":
+    enc = cat.timelines("audio").encoded(np.arange(10))
+    np.testing.assert_array_equal(enc.rows, np.concatenate([x["audio_timeline"] for x in items]))
+    np.testing.assert_array_equal(enc.scales, np.concatenate([x["audio_scales"] for x in items]))
+  else:
+    for j, x in enumerate(items):
+      np.testing.assert_array_equal(np.asarray(cat.timelines("audio"))[j, :x["num_frames"]],
+                                    x["audio_timeline"])
+  assert not os.path.exists(str(tmp_path / "out") + "-unordered")

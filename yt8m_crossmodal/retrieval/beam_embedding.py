@@ -10,7 +10,8 @@ it on Dataflow, Flink or Spark)::
   | Map(to_example)
   | WriteToTFRecord(<temp>/part)      sharded outputs, one tf.train.Example
                                       per video (id, file, record index,
-                                      embeddings, float32 timelines)
+                                      embeddings, timelines already in the
+                                      index's storage format)
 
 then, in the launching process, :func:`assemble` writes the shards into the
 index folder with :class:`~yt8m_crossmodal.retrieval.CatalogueWriter` in
@@ -54,6 +55,7 @@ from yt8m_crossmodal.data import decode as decode_lib
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.retrieval import compact_timelines as compact
 from yt8m_crossmodal.retrieval import indexing
 from yt8m_crossmodal.retrieval.catalogue import gather_rows, load_catalogue
 from yt8m_crossmodal.serving.loading import LoadedExport, load_export
@@ -89,17 +91,24 @@ class EncodeRecords(ModelHandler):
 
   Each output dict holds ``id``, ``file``, ``index``, ``num_frames`` (int),
   ``audio_embedding`` / ``visual_embedding`` float32 ``[E]`` and, with
-  timelines, ``audio_timeline`` / ``visual_timeline`` float32
-  ``[num_frames, E]``.
+  timelines, ``audio_timeline`` / ``visual_timeline`` in the index's storage
+  format: ``[num_frames, E]`` float16 or float32, or for int8 the compact
+  rows ``[ceil(num_frames / pool), E]`` with ``audio_scales`` /
+  ``visual_scales`` (:func:`~yt8m_crossmodal.retrieval.compact_timelines.encode`,
+  as the in-process writer computes them, and copied as they are), so the
+  shards carry 2 (E + 4) / pool bytes per second instead of 8 E.
   """
 
   def __init__(self, export_dir: str, batch_size: int, timelines: bool,
-               skip_bad_records: bool):
+               skip_bad_records: bool, timeline_dtype: str = "float32",
+               timeline_pool: int = 1):
     super().__init__()
     self._export_dir = export_dir
     self._batch_size = int(batch_size)
     self._timelines = bool(timelines)
     self._skip = bool(skip_bad_records)
+    self._dtype = timeline_dtype
+    self._pool = int(timeline_pool)
     self._skipped = beam.metrics.Metrics.counter(METRICS_NAMESPACE, BAD_RECORDS_COUNTER)
 
   def load_model(self) -> LoadedExport:
@@ -136,7 +145,12 @@ class EncodeRecords(ModelHandler):
       for m, (embedding, timeline) in encoded.items():
         item[f"{m}_embedding"] = np.asarray(embedding[row], np.float32)
         if self._timelines:
-          item[f"{m}_timeline"] = np.asarray(timeline[row, :num_frames[row]], np.float32)
+          own = np.asarray(timeline[row, :num_frames[row]], np.float32)
+          if self._dtype == compact.COMPACT_DTYPE:
+            item[f"{m}_timeline"], item[f"{m}_scales"] = compact.encode(
+                own[None], num_frames[row:row + 1], self._pool)
+          else:
+            item[f"{m}_timeline"] = own.astype(self._dtype)
       results.append(item)
     return results
 
@@ -151,13 +165,27 @@ def to_example(item: Dict[str, Any]) -> bytes:
   f["num_frames"].int64_list.value.append(item["num_frames"])
   for m in ("audio", "visual"):
     f[f"{m}_embedding"].float_list.value.extend(item[f"{m}_embedding"].tolist())
-    if f"{m}_timeline" in item:
-      f[f"{m}_timeline"].bytes_list.value.append(item[f"{m}_timeline"].tobytes())
+    for part in ("timeline", "scales"):
+      if f"{m}_{part}" in item:
+        f[f"{m}_{part}"].bytes_list.value.append(item[f"{m}_{part}"].tobytes())
   return example.SerializeToString()
 
 
-def _read_shards(pattern: str, embedding_size: int, batch_size: int = 256
-                 ) -> Iterable[Dict[str, np.ndarray]]:
+def _timelines_of(raw: Sequence[bytes], scales: Sequence[bytes], num_frames: np.ndarray,
+                  embedding_size: int, dtype: str):
+  """The shards' timelines: float ``[B, max(num_frames), E]``, or the compact
+  rows (:class:`~yt8m_crossmodal.retrieval.compact_timelines.Encoded`)."""
+  if dtype == compact.COMPACT_DTYPE:
+    return compact.Encoded(
+        np.concatenate([np.frombuffer(r, np.int8) for r in raw]).reshape(-1, embedding_size),
+        np.concatenate([np.frombuffer(x, np.float32) for x in scales]))
+  out = np.zeros((len(raw), max(1, int(num_frames.max())), embedding_size), dtype)
+  for j, r in enumerate(raw):
+    out[j, :num_frames[j]] = np.frombuffer(r, dtype).reshape(-1, embedding_size)
+  return out
+
+
+def _read_shards(pattern: str, embedding_size: int, dtype: str, batch_size: int = 256) -> Iterable[Dict[str, np.ndarray]]:
   """Batches of the shards' videos: ids, file, index, num_frames, embeddings, timelines."""
   spec = {"id": tf.io.FixedLenFeature([], tf.string),
           "file": tf.io.FixedLenFeature([], tf.string),
@@ -166,6 +194,7 @@ def _read_shards(pattern: str, embedding_size: int, batch_size: int = 256
   for m in ("audio", "visual"):
     spec[f"{m}_embedding"] = tf.io.FixedLenFeature([embedding_size], tf.float32)
     spec[f"{m}_timeline"] = tf.io.FixedLenFeature([], tf.string, default_value="")
+    spec[f"{m}_scales"] = tf.io.FixedLenFeature([], tf.string, default_value="")
   files = tf.io.gfile.glob(pattern)
   if not files:
     return
@@ -175,12 +204,9 @@ def _read_shards(pattern: str, embedding_size: int, batch_size: int = 256
     batch = {k: v.numpy() for k, v in batch.items()}
     nf = batch["num_frames"].astype(np.int32)
     for m in ("audio", "visual"):
-      raw = batch.pop(f"{m}_timeline")
+      raw, scales = batch.pop(f"{m}_timeline"), batch.pop(f"{m}_scales")
       if all(len(r) for r in raw):
-        t = np.zeros((len(raw), max(1, int(nf.max())), embedding_size), np.float32)
-        for j, r in enumerate(raw):
-          t[j, :nf[j]] = np.frombuffer(r, np.float32).reshape(nf[j], embedding_size)
-        batch[f"{m}_timeline"] = t
+        batch[f"{m}_timeline"] = _timelines_of(raw, scales, nf, embedding_size, dtype)
     batch["num_frames"] = nf
     yield batch
 
@@ -202,7 +228,7 @@ def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str
   writer = indexing.open_writer(cfg, exp, unordered)
   try:
     try:
-      for batch in _read_shards(shards, exp.embedding_size):
+      for batch in _read_shards(shards, exp.embedding_size, cfg.timeline_dtype):
         ids = [i.decode() for i in batch["id"]]
         keys += [(position.get(f.decode(), len(files)), int(i))
                  for f, i in zip(batch["file"], batch["index"])]
@@ -240,9 +266,11 @@ def _copy_rows(cfg, exp: LoadedExport, source: str, out: str, order: np.ndarray,
       rows = order[s:s + chunk]
       ids = [cat.ids[i] for i in rows]
       emb = [gather_rows(cat.embeddings(m), rows) for m in ("audio", "visual")]
-      if cat.has_timelines:
-        writer.add(ids, *emb, gather_rows(cat.timelines("audio"), rows),
-                   gather_rows(cat.timelines("visual"), rows), cat.num_frames[rows])
+      timelines = [cat.timelines(m) for m in ("audio", "visual")] if cat.has_timelines else []
+      if timelines and isinstance(timelines[0], compact.CompactTimelines):
+        writer.add(ids, *emb, *(t.encoded(rows) for t in timelines), cat.num_frames[rows])
+      elif timelines:
+        writer.add(ids, *emb, *(gather_rows(t, rows) for t in timelines), cat.num_frames[rows])
       else:
         writer.add(ids, *emb)
   except BaseException:
@@ -254,7 +282,7 @@ def _copy_rows(cfg, exp: LoadedExport, source: str, out: str, order: np.ndarray,
 def build_pipeline(p: beam.Pipeline, cfg, files: List[Tuple[str, int]], shards: str):
   """Adds the embedding steps to pipeline ``p`` (see the module docstring)."""
   handler = EncodeRecords(cfg.export_dir, cfg.batch_size, cfg.timelines,
-                          cfg.skip_bad_records)
+                          cfg.skip_bad_records, cfg.timeline_dtype, cfg.timeline_pool)
   return (p
           | "Files" >> beam.Create(files)
           | "Spread" >> beam.Reshuffle()

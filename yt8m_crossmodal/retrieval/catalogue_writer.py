@@ -147,6 +147,25 @@ class CatalogueWriter:
       t = np.pad(t, [(0, 0), (0, self.max_frames - t.shape[1]), (0, 0)])
     return t.astype(self.timeline_dtype, copy=False)
 
+  def _add_encoded(self, batch: Dict[str, np.ndarray], b: int, audio, visual,
+                   num_frames) -> None:
+    """Puts compact rows already encoded (same pool) into ``batch``."""
+    if not self.compact or not isinstance(visual, compact.Encoded) or num_frames is None:
+      raise ValueError("Encoded timelines need an int8 writer, both modalities "
+                       "encoded and num_frames")
+    num_frames = np.asarray(num_frames, np.int32).reshape(-1)
+    want = int(compact.stored_rows(num_frames, self.timeline_pool).sum())
+    for m, enc in (("audio", audio), ("visual", visual)):
+      if (num_frames.shape[0] != b or enc.rows.shape != (want, self.embedding_size)
+          or enc.scales.shape != (want,)):
+        raise ValueError(f"encoded {m} timelines hold {enc.rows.shape} rows, "
+                         f"{b} videos with pool {self.timeline_pool} need {want}")
+      batch[compact.rows_file(m)] = np.asarray(enc.rows, np.int8)
+      batch[compact.scales_file(m)] = np.asarray(enc.scales, np.float32)
+    if self.max_frames is None:
+      raise ValueError("Encoded timelines need the writer's max_frames")
+    batch[NUM_FRAMES_FILE] = num_frames
+
   def add(self, ids: Sequence[Any], audio_embeddings: np.ndarray,
           visual_embeddings: np.ndarray,
           audio_timelines: Optional[np.ndarray] = None,
@@ -158,10 +177,12 @@ class CatalogueWriter:
       ids: B ids (str or bytes; no newlines).
       audio_embeddings: [B, E].
       visual_embeddings: [B, E].
-      audio_timelines: [B, T', E] (T' <= max_frames), optional.
-      visual_timelines: [B, T', E], given iff audio_timelines is.
+      audio_timelines: [B, T', E] (T' <= max_frames), optional; for an int8
+        writer also the rows already encoded, a
+        :class:`~.compact_timelines.Encoded` (copied as they are).
+      visual_timelines: [B, T', E] (or Encoded), given iff audio_timelines is.
       num_frames: [B] valid seconds (default: inferred from the non-zero
-        rows of the timelines).
+        rows of the timelines; required with Encoded rows).
     """
     if self._closed:
       raise ValueError("CatalogueWriter is closed")
@@ -184,7 +205,10 @@ class CatalogueWriter:
       self._with_timelines = with_timelines
     elif self._with_timelines != with_timelines:
       raise ValueError("Every batch must carry timelines, or none")
-    if with_timelines:
+    encoded = isinstance(audio_timelines, compact.Encoded)
+    if with_timelines and encoded:
+      self._add_encoded(batch, b, audio_timelines, visual_timelines, num_frames)
+    elif with_timelines:
       a = self._timeline(audio_timelines, b, "audio_timelines")
       v = self._timeline(visual_timelines, b, "visual_timelines")
       if num_frames is None:

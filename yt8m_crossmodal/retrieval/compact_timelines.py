@@ -30,7 +30,7 @@ dequantizes only the videos asked for, each pooled row repeated ``P`` times
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 import numpy as np
 
@@ -38,7 +38,7 @@ from yt8m_crossmodal.retrieval.folder import (timeline_rows_file as rows_file,
                                               timeline_scales_file as scales_file)
 
 __all__ = ["COMPACT_DTYPE", "rows_file", "scales_file", "stored_rows",
-           "bytes_per_second", "encode", "CompactTimelines"]
+           "bytes_per_second", "encode", "Encoded", "CompactTimelines"]
 
 COMPACT_DTYPE = "int8"
 _QMAX = 127.0
@@ -64,8 +64,20 @@ def _flat_seconds(num_frames: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
   return item, second
 
 
+class Encoded(NamedTuple):
+  """Compact rows of a batch of videos, video after video.
+
+  Attributes:
+    rows: int8 [S, E].
+    scales: float32 [S].
+  """
+
+  rows: np.ndarray
+  scales: np.ndarray
+
+
 def encode(timelines: np.ndarray, num_frames: np.ndarray, pool: int = 1
-           ) -> Tuple[np.ndarray, np.ndarray]:
+           ) -> Encoded:
   """Quantizes a batch of timelines to the compact rows.
 
   Args:
@@ -96,7 +108,7 @@ def encode(timelines: np.ndarray, num_frames: np.ndarray, pool: int = 1
   scales = scales.astype(np.float32)
   safe = np.where(scales > 0, scales, 1.0)[:, None]
   rows = np.clip(np.rint(x / safe), -_QMAX, _QMAX).astype(np.int8)
-  return rows, scales
+  return Encoded(rows, scales)
 
 
 class CompactTimelines:
@@ -162,6 +174,14 @@ class CompactTimelines:
   def __array__(self, dtype=None, copy=None):
     out = self._dense(np.arange(len(self)))
     return out if dtype is None else out.astype(dtype)
+
+  def encoded(self, items: np.ndarray) -> Encoded:
+    """The stored rows of ``items`` as they are, video after video."""
+    items = np.asarray(items, np.int64).reshape(-1)
+    counts = self.offsets[items + 1] - self.offsets[items]
+    which = np.repeat(np.arange(items.size), counts)
+    src = self.offsets[items][which] + (np.arange(which.size) - (np.cumsum(counts) - counts)[which])
+    return Encoded(np.asarray(self.rows[src]), np.asarray(self.scales[src]))
 
   def _dense(self, items: np.ndarray) -> np.ndarray:
     """[k, T, E] float32 timelines of ``items`` (zeros past num_frames)."""
