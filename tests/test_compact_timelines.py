@@ -135,3 +135,4 @@ def test_embed_and_search_with_int8_timelines(frame_export, frame_data_dir, tmp_
         assert rb["timeline_score"] == pytest.approx(ra["timeline_score"], abs=0.01)
   pooled = out[("int8", 2)]
   assert all(len(line["results"]) == 3 for line in pooled)
+

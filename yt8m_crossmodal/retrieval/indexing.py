@@ -178,8 +178,7 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
     if cfg.runner == IN_PROCESS:
       meta = _embed_in_process(cfg, exp, tmp, start)
     else:
-      from yt8m_crossmodal.retrieval import beam_embedding  # apache-beam: optional.
-      meta, extra = beam_embedding.embed_with_beam(cfg, exp, tmp)
+      meta, extra = _beam().embed_with_beam(cfg, exp, tmp)
     seconds = time.time() - start
     if cfg.ann != "none":
       catalogue = load_catalogue(tmp, load_indexes=False)
@@ -195,6 +194,18 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
   return dict(meta, **extra, path=os.path.abspath(cfg.output), seconds=round(seconds, 3),
               runner=cfg.runner,
               videos_per_second=round(meta["num_items"] / max(seconds, 1e-9), 2))
+
+
+def _beam():
+  """The Beam pipeline module; UsageError when apache-beam is not installed."""
+  try:
+    from yt8m_crossmodal.retrieval import beam_embedding  # pylint: disable=import-outside-toplevel
+  except ModuleNotFoundError as e:
+    if not (e.name or "").startswith("apache_beam"):
+      raise
+    raise UsageError("--runner other than in_process needs apache-beam: pip install "
+                     "'yt8m-crossmodal[beam]'") from e
+  return beam_embedding
 
 
 def _embed_in_process(cfg: EmbedConfig, exp, tmp: str, start: float) -> Dict[str, Any]:
