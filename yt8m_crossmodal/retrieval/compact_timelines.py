@@ -191,16 +191,10 @@ class CompactTimelines:
       raise IndexError(f"video index out of range for {n} timelines")
     items = items % max(n, 1)
     out = np.zeros((items.size, self.max_frames, self.rows.shape[1]), np.float32)
-    lengths = np.minimum(self.num_frames[items], self.max_frames)
-    which, second = _flat_seconds(lengths)
-    if which.size:
-      src = self.offsets[items][which] + second // self.pool  # [sum lengths]
-      if self.pool > 1:  # Read each stored row once, then repeat it.
-        unique, inverse = np.unique(src, return_inverse=True)
-        values = np.asarray(self.rows[unique], np.float32) * np.asarray(
-            self.scales[unique], np.float32)[:, None]
-        out[which, second] = values[inverse]
-      else:
-        out[which, second] = np.asarray(self.rows[src], np.float32) * np.asarray(
-            self.scales[src], np.float32)[:, None]
+    for j, i in enumerate(items):  # A video's rows are contiguous: slices, no gather.
+      n = min(int(self.num_frames[i]), self.max_frames)
+      start, stop = self.offsets[i], self.offsets[i + 1]
+      values = np.multiply(self.rows[start:stop], self.scales[start:stop, None],
+                           dtype=np.float32)
+      out[j, :n] = values if self.pool == 1 else np.repeat(values, self.pool, axis=0)[:n]
     return out
