@@ -25,6 +25,7 @@ Records are read by :func:`yt8m_crossmodal.data.pipeline.records_of_file`,
 the in-process reader's own file reader, one file per element, rather than
 Beam's ``ReadFromTFRecord``: that one forgets each record's file and index,
 which a bad record's message must name, and cannot see a truncated file.
+``--max_videos`` keeps the first videos in that order (all are embedded).
 Bad records follow the reader's rules: without ``--skip_bad_records`` the
 first one fails the pipeline with ``Bad YT-8M record in <file> at record
 index <i> (video id '<id>'): <reason>``; with it, each is logged and counted
@@ -185,7 +186,8 @@ def _timelines_of(raw: Sequence[bytes], scales: Sequence[bytes], num_frames: np.
   return out
 
 
-def _read_shards(pattern: str, embedding_size: int, dtype: str, batch_size: int = 256) -> Iterable[Dict[str, np.ndarray]]:
+def _read_shards(pattern: str, embedding_size: int, dtype: str, batch_size: int = 256
+                 ) -> Iterable[Dict[str, np.ndarray]]:
   """Batches of the shards' videos: ids, file, index, num_frames, embeddings, timelines."""
   spec = {"id": tf.io.FixedLenFeature([], tf.string),
           "file": tf.io.FixedLenFeature([], tf.string),
