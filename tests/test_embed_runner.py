@@ -13,6 +13,8 @@ def test_a_beam_runner_without_apache_beam_is_a_usage_error(frame_export, frame_
                                                              tmp_path, monkeypatch):
   monkeypatch.setitem(sys.modules, "apache_beam", None)  # Import fails as if missing.
   monkeypatch.delitem(sys.modules, "yt8m_crossmodal.retrieval.beam_embedding", raising=False)
+  from yt8m_crossmodal import retrieval  # A loaded module stays an attribute of its package.
+  monkeypatch.delattr(retrieval, "beam_embedding", raising=False)
   with pytest.raises(UsageError, match=r"needs apache-beam: pip install 'yt8m-crossmodal\[beam\]'"):
     indexing.embed_corpus(indexing.EmbedConfig(
         export_dir=frame_export.export_dir, data=f"{frame_data_dir}/*.tfrecord",
