@@ -20,10 +20,22 @@ it measures, with a batch of ``--queries`` queries drawn like the catalogue:
     against the bare matrix-product bound (``queries @ matrix.T`` alone, timed
     in the same run, interleaved, best of ``--exact_repeats``) and against a
     chunked matrix product into a reused buffer (the pure compute bound);
-(b) faiss ANN (IVF-Flat over an nprobe sweep; HNSW-Flat over an efSearch
-    sweep up to ``--hnsw_max_size`` items, since its build is too slow on 2
-    cores at 1M) recall@k against the exact result and speed-up over exact
-    search. The chosen setting is the fastest with recall >= ``--recall``.
+(b) faiss ANN (IVF-Flat over an nprobe sweep; IVF-PQ over an nprobe sweep
+    for each ``--refines`` shortlist size, the shortlist of refine x k PQ
+    results re-scored with the exact vectors as ``yt8m-search --ann=ivfpq``
+    does; HNSW-Flat over an efSearch sweep up to ``--hnsw_max_size`` items,
+    since its build is too slow on 2 cores at 1M) recall@k against the exact
+    result and speed-up over exact search. The chosen setting is the fastest
+    with recall >= ``--recall``;
+(c) memory: the faiss index's bytes (its serialized size, which is what it
+    holds in RAM: codes, ids, centroids, graph) and bytes per vector, against
+    ``4 E`` for the exact matrix, with the process's resident set size
+    (VmRSS) after each build; and an extrapolation of each chosen setting to
+    ``--extrapolate_to`` vectors (6.1 M, YouTube-8M): memory scales with N;
+    exact search time scales with N; an IVF search with nlist ~ 4 sqrt(N) at
+    the same nprobe scans nprobe N / nlist codes, so its time scales with
+    sqrt(N) (assuming the same nprobe keeps the same recall, which the
+    1 M figure cannot prove).
 
 Human-readable lines go to stdout; the last stdout line is one JSON object
 with all figures. Timings on a shared machine are noisy: every figure is a
@@ -137,16 +149,38 @@ def _bench_exact(queries: np.ndarray, matrix: np.ndarray, k: int,
   return out, result["exact"][1]
 
 
+def _rss_bytes() -> int:
+  """The process's resident set size (VmRSS), 0 where /proc is missing."""
+  try:
+    with open("/proc/self/status") as f:
+      for line in f:
+        if line.startswith("VmRSS:"):
+          return int(line.split()[1]) * 1024
+  except OSError:
+    pass
+  return 0
+
+
+def _index_bytes(index) -> int:
+  import faiss  # pylint: disable=import-outside-toplevel
+  return int(faiss.serialize_index(index).size)
+
+
 def _sweep(index, kind: str, values: Sequence[int], queries: np.ndarray,
            truth: np.ndarray, k: int, exact_qps: float,
-           repeats: int) -> List[Dict[str, Any]]:
+           repeats: int, matrix: np.ndarray = None,
+           refine: int = 0) -> List[Dict[str, Any]]:
   rows = []
   for value in values:
-    params = {"nprobe": value} if kind == "ivf" else {"ef_search": value}
+    params = {"nprobe": value} if kind.startswith("ivf") else {"ef_search": value}
     found = {}
 
     def run():
-      found["r"] = retrieval.search(index, queries, k, **params)
+      if refine:
+        found["r"] = retrieval.search_refined(index, queries, k, matrix, refine,
+                                              **params)
+      else:
+        found["r"] = retrieval.search(index, queries, k, **params)
 
     t = time.perf_counter()
     run()
@@ -154,15 +188,41 @@ def _sweep(index, kind: str, values: Sequence[int], queries: np.ndarray,
     if t < 1.0:  # Repeat the fast settings only (noise matters most there).
       t = min(t, _best_time({"ann": run}, repeats)["ann"])
     qps = queries.shape[0] / t
+    if refine:
+      params["refine"] = refine
     rows.append({"index": kind, **params,
                  "recall@%d" % k: _recall(found["r"][1], truth),
                  "qps": qps, "speedup": qps / exact_qps})
-    _log(f"    {kind:4s} {list(params)[0]}={value:<5d} recall@{k}="
+    _log(f"    {kind:5s} {list(params)[0]}={value:<5d} "
+         f"{'refine=%-3d ' % refine if refine else ''}recall@{k}="
          f"{rows[-1]['recall@%d' % k]:.3f}  {qps:10.0f} q/s  "
          f"speed-up x{rows[-1]['speedup']:.1f}")
     if rows[-1]["recall@%d" % k] >= 0.999 or rows[-1]["speedup"] < 1.0:
       break  # Perfect, or already slower than exact search.
   return rows
+
+
+def _extrapolate(row: Dict[str, Any], n: int, to: int, k: int
+                 ) -> Dict[str, Dict[str, float]]:
+  """Memory and queries/s of exact search and each chosen index at ``to``.
+
+  Memory scales with N (an IVF's centroids are ignored); exact search time
+  with N; an IVF's search time with sqrt(N) (nlist ~ 4 sqrt(N), the same
+  nprobe), HNSW's with log(N).
+  """
+  scale = to / n
+  out = {"exact": {"memory_bytes": row["exact_matrix_bytes"] * scale,
+                   "qps": row["exact_qps"] / scale}}
+  for kind, chosen in row["chosen_per_kind"].items():
+    index = row["indexes"][kind]
+    time_scale = np.log(to) / np.log(n) if kind == "hnsw" else np.sqrt(scale)
+    out[kind] = {"memory_bytes": index["bytes_per_vector"] * to,
+                 "qps": chosen["qps"] / time_scale,
+                 "recall@%d_at_n" % k: chosen["recall@%d" % k],
+                 "setting": {kk: v for kk, v in chosen.items()
+                             if kk in ("nprobe", "ef_search", "refine")}}
+    out[kind]["speedup"] = out[kind]["qps"] / out["exact"]["qps"]
+  return out
 
 
 def main(argv=None) -> Dict[str, Any]:
@@ -187,6 +247,14 @@ def main(argv=None) -> Dict[str, Any]:
                       help="IVF nprobe sweep.")
   parser.add_argument("--ef_searches", default="16,32,64,128,256,512",
                       help="HNSW efSearch sweep.")
+  parser.add_argument("--kinds", default="ivf,ivfpq,hnsw",
+                      help="faiss index kinds benchmarked.")
+  parser.add_argument("--refines", default="10",
+                      help="IVF-PQ shortlists (x k) re-scored exactly.")
+  parser.add_argument("--pq_m", type=int, default=0,
+                      help="IVF-PQ bytes per code (0: the index default, E / 4).")
+  parser.add_argument("--extrapolate_to", type=int, default=6_100_000,
+                      help="Catalogue size the figures are extrapolated to.")
   parser.add_argument("--hnsw_max_size", type=int, default=100000,
                       help="Largest catalogue given an HNSW index.")
   parser.add_argument("--hnsw_m", type=int, default=32)
@@ -205,6 +273,8 @@ def main(argv=None) -> Dict[str, Any]:
   sizes = [int(s) for s in args.sizes.split(",") if s]
   nprobes = [int(s) for s in args.nprobes.split(",") if s]
   efs = [int(s) for s in args.ef_searches.split(",") if s]
+  refines = [int(s) for s in args.refines.split(",") if s]
+  wanted_kinds = [s for s in args.kinds.split(",") if s]
   datasets = [d for d in args.datasets.split(",") if d]
   k = args.k
   start = time.perf_counter()
@@ -237,27 +307,39 @@ def main(argv=None) -> Dict[str, Any]:
       row: Dict[str, Any] = {"n": n, "dataset": dataset, **exact,
                              "load_average_1min": os.getloadavg()[0],
                              "indexes": {}, "ann": []}
-      kinds = ["ivf"] + (["hnsw"] if n <= args.hnsw_max_size else [])
-      if n > args.hnsw_max_size:
+      kinds = [kd for kd in wanted_kinds if kd != "hnsw" or n <= args.hnsw_max_size]
+      row["exact_matrix_bytes"] = int(matrix.nbytes)
+      if "hnsw" in wanted_kinds and n > args.hnsw_max_size:
         _log(f"  HNSW skipped: N > --hnsw_max_size={args.hnsw_max_size} "
              "(build too slow on this machine); IVF only")
       for kind in kinds:
         t = time.perf_counter()
         if kind == "ivf":
           index = retrieval.build_index(matrix, "ivf", seed=args.seed)
+        elif kind == "ivfpq":
+          index = retrieval.build_index(matrix, "ivfpq", seed=args.seed,
+                                        pq_m=args.pq_m or None)
         else:
           index = retrieval.build_index(
               matrix, "hnsw", hnsw_m=args.hnsw_m,
               ef_construction=args.ef_construction)
         build_s = time.perf_counter() - t
         params = retrieval.index_params(index)
-        row["indexes"][kind] = {**params, "build_s": build_s}
-        _log(f"  {kind} built in {build_s:.1f}s: {params}")
-        values = nprobes if kind == "ivf" else efs
-        if kind == "ivf":
+        gc.collect()
+        memory = {"index_bytes": _index_bytes(index), "rss_bytes": _rss_bytes()}
+        memory["bytes_per_vector"] = memory["index_bytes"] / n
+        row["indexes"][kind] = {**params, **memory, "build_s": build_s}
+        _log(f"  {kind} built in {build_s:.1f}s: {params}; index "
+             f"{memory['index_bytes'] / 2**20:.1f} MiB = "
+             f"{memory['bytes_per_vector']:.1f} B/vector (exact matrix "
+             f"{4 * args.dim} B/vector), process RSS "
+             f"{memory['rss_bytes'] / 2**20:.0f} MiB")
+        values = nprobes if kind.startswith("ivf") else efs
+        if kind.startswith("ivf"):
           values = [v for v in values if v <= params["nlist"]]
-        row["ann"] += _sweep(index, kind, values, queries, truth, k,
-                             exact["exact_qps"], args.repeats)
+        for refine in (refines if kind == "ivfpq" else [0]):
+          row["ann"] += _sweep(index, kind, values, queries, truth, k,
+                               exact["exact_qps"], args.repeats, matrix, refine)
         del index
         gc.collect()
       ok = [a for a in row["ann"] if a["recall@%d" % k] >= args.recall]
@@ -266,10 +348,22 @@ def main(argv=None) -> Dict[str, Any]:
       else:
         chosen = max(row["ann"], key=lambda a: (a["recall@%d" % k], a["qps"]))
       row["chosen"] = chosen
+      per_kind = {}
+      for kind in kinds:
+        mine = [a for a in row["ann"] if a["index"] == kind]
+        good = [a for a in mine if a["recall@%d" % k] >= args.recall]
+        if mine:
+          per_kind[kind] = (max(good, key=lambda a: a["qps"]) if good else
+                            max(mine, key=lambda a: (a["recall@%d" % k], a["qps"])))
+      row["chosen_per_kind"] = per_kind
+      row["extrapolated"] = _extrapolate(row, n, args.extrapolate_to, k)
+      for kind, ex in row["extrapolated"].items():
+        _log(f"  at N={args.extrapolate_to:,}: {kind}: "
+             f"{ex['memory_bytes'] / 2**30:.2f} GiB, ~{ex['qps']:.0f} q/s")
       row["recall_target_met"] = bool(ok)
       row["target_met"] = bool(ok) and chosen["speedup"] >= args.speedup
       setting = {kk: v for kk, v in chosen.items()
-                 if kk in ("index", "nprobe", "ef_search")}
+                 if kk in ("index", "nprobe", "ef_search", "refine")}
       _log(f"  chosen {setting}: recall@{k}={chosen['recall@%d' % k]:.3f} "
            f"speed-up x{chosen['speedup']:.1f} -> target (recall>="
            f"{args.recall}, x{args.speedup:g}) "

@@ -132,7 +132,7 @@ def _file_sizes(files: Sequence[str]) -> List[int]:
 # Records with provenance.
 
 
-def _records_of_file(filename, size, block_size):
+def records_of_file(filename, size, block_size):
   """Blocks of up to ``block_size`` consecutive records of one file.
 
   Each element is a dict of ``[n]`` tensors: ``file``, ``index`` (record index
@@ -143,6 +143,10 @@ def _records_of_file(filename, size, block_size):
   A read error ends the file (``ignore_errors``); a final sentinel compares the
   bytes consumed (each record takes its length + 16 bytes) with the file size
   and, when they differ, is kept as a bad record naming the byte offset.
+
+  Used by :func:`make_dataset` and, one file per element, by the Beam
+  embedding pipeline (:mod:`yt8m_crossmodal.retrieval.beam_embedding`), so
+  both apply the same rules.
   """
   blocks = tf.data.TFRecordDataset(filename).ignore_errors().batch(block_size)
   blocks = blocks.map(lambda r: (r, False))
@@ -193,7 +197,8 @@ def make_dataset(pattern: str,
                  cycle_length: int = 8,
                  block_size: int = 8,
                  prefetch: bool = True,
-                 skip_batches: int = 0) -> tf.data.Dataset:
+                 skip_batches: int = 0,
+                 file_order: bool = False) -> tf.data.Dataset:
   """Builds a batched ``tf.data.Dataset`` of YT-8M videos.
 
   Args:
@@ -229,6 +234,9 @@ def make_dataset(pattern: str,
     skip_batches: batches dropped at the start, before decoding (a resumed
       training skips what its finished epochs read, so that it sees the
       batches an uninterrupted run would).
+    file_order: read one file after the other (records in (file, record
+      index) order; no shuffling) instead of interleaving ``cycle_length``
+      files.
 
   Returns:
     A dataset of dicts, see the module docstring.
@@ -260,13 +268,15 @@ def make_dataset(pattern: str,
           f"{len(files)} file(s) for {input_context.num_input_pipelines} input "
           "pipelines: split the data into at least as many shards")
     ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+  if file_order and shuffle_buffer:
+    raise ValueError("file_order=True reads in file order: give no shuffle_buffer")
   if shuffle_buffer and len(files) > 1:
     ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
   deterministic = seed is not None
   block = max(1, min(block_size, batch_size))
   ds = ds.interleave(
-      lambda f: _records_of_file(f, table.lookup(f), block),
-      cycle_length=min(cycle_length, len(files)),
+      lambda f: records_of_file(f, table.lookup(f), block),
+      cycle_length=1 if file_order else min(cycle_length, len(files)),
       block_length=1,
       num_parallel_calls=tf.data.AUTOTUNE,
       deterministic=deterministic)

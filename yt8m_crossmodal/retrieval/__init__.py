@@ -12,7 +12,7 @@ All similarities are inner products of unit vectors (cosine).
 
 from yt8m_crossmodal.retrieval.ann import (build_index, index_params,
                                            load_index, save_index, search,
-                                           set_search_params)
+                                           search_refined, set_search_params)
 from yt8m_crossmodal.retrieval.catalogue import (Catalogue, gather_rows,
                                                  load_catalogue)
 from yt8m_crossmodal.retrieval.catalogue_writer import (CatalogueWriter,
@@ -26,6 +26,7 @@ __all__ = [
     "MODALITIES", "META_FILE", "Catalogue", "CatalogueWriter",
     "write_catalogue", "load_catalogue", "gather_rows", "exact_search",
     "build_index", "index_params", "set_search_params", "search",
+    "search_refined",
     "save_index", "load_index", "RerankResult", "rerank_by_timeline",
     "localize",
 ]

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from yt8m_crossmodal.retrieval import ann
+from yt8m_crossmodal.retrieval import compact_timelines as compact
 from yt8m_crossmodal.retrieval.exact import exact_search
 from yt8m_crossmodal.retrieval.folder import (
     IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, check_modality,
@@ -30,7 +31,8 @@ class Catalogue:
     ids: N video ids.
     audio_embeddings: [N, E] float32.
     visual_embeddings: [N, E] float32.
-    audio_timelines: [N, T, E] or None.
+    audio_timelines: [N, T, E] or None (an array, or the
+      :class:`~.compact_timelines.CompactTimelines` view of int8 rows).
     visual_timelines: [N, T, E] or None.
     num_frames: [N] valid seconds per timeline, or None.
     meta: contents of meta.json.
@@ -108,8 +110,8 @@ class Catalogue:
     return getattr(self, f"{modality}_timelines")
 
   def search(self, queries: np.ndarray, target: str = "visual", k: int = 10,
-             method: str = "auto", **search_params
-             ) -> Tuple[np.ndarray, np.ndarray]:
+             method: str = "auto", refine: Optional[int] = None,
+             **search_params) -> Tuple[np.ndarray, np.ndarray]:
     """Top-k items of modality ``target`` for ``queries``.
 
     Args:
@@ -118,6 +120,9 @@ class Catalogue:
       k: results per query.
       method: "exact", "index" (faiss index of ``target``; ValueError if
         none) or "auto" (index if present, else exact).
+      refine: re-score a shortlist of ``refine * k`` index results with the
+        exact embeddings (None: :data:`ann.DEFAULT_REFINE` for an IVF-PQ
+        index, none for the others; 0: none).
       **search_params: ``nprobe`` / ``ef_search`` for the index.
 
     Returns:
@@ -129,7 +134,13 @@ class Catalogue:
     if method == "index" and target not in self.indexes:
       raise ValueError(f"No faiss index for {target!r} in this catalogue")
     if method != "exact" and target in self.indexes:
-      return ann.search(self.indexes[target], queries, k, **search_params)
+      index = self.indexes[target]
+      if refine is None:
+        refine = ann.DEFAULT_REFINE if ann.is_compressed(index) else 0
+      if refine:
+        return ann.search_refined(index, queries, k, self.embeddings(target),
+                                  refine, **search_params)
+      return ann.search(index, queries, k, **search_params)
     return exact_search(queries, self.embeddings(target), k)
 
   def build_index(self, target: str = "visual", kind: str = "hnsw",
@@ -210,10 +221,16 @@ def load_catalogue(path: str, mmap: bool = True,
   has_timelines = meta.get("has_timelines", os.path.exists(
       os.path.join(path, timelines_file("audio"))))
   if has_timelines:
-    for m in MODALITIES:
-      timelines[m] = np.load(require(path, timelines_file(m)),
-                             mmap_mode=mode)
     num_frames = np.load(require(path, NUM_FRAMES_FILE))
+    for m in MODALITIES:
+      if meta.get("timeline_dtype") == compact.COMPACT_DTYPE:
+        timelines[m] = compact.CompactTimelines(
+            np.load(require(path, compact.rows_file(m)), mmap_mode=mode),
+            np.load(require(path, compact.scales_file(m)), mmap_mode=mode),
+            num_frames, meta.get("timeline_pool") or 1, meta["max_frames"])
+      else:
+        timelines[m] = np.load(require(path, timelines_file(m)),
+                               mmap_mode=mode)
   catalogue = Catalogue(
       ids=ids, audio_embeddings=arrays["audio"],
       visual_embeddings=arrays["visual"], audio_timelines=timelines["audio"],

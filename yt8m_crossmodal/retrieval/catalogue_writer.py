@@ -8,9 +8,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from yt8m_crossmodal.retrieval import compact_timelines as compact
 from yt8m_crossmodal.retrieval.folder import (
     FORMAT_VERSION, IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, PARTS_DIR,
-    embeddings_file, index_file, infer_num_frames, timelines_file, write_json)
+    catalogue_files, embeddings_file, infer_num_frames, timelines_file,
+    write_json)
+
+TIMELINE_DTYPES = ("float16", "float32", compact.COMPACT_DTYPE)
 
 
 def _check_finite(x: np.ndarray, ids: Sequence[str], what: str) -> None:
@@ -29,8 +33,9 @@ class CatalogueWriter:
 
   With ``expected_count`` the final .npy files are created up front (memory
   mapped) and filled in place; otherwise each batch goes to a part file under
-  ``_parts/`` and :meth:`close` concatenates them chunk by chunk. meta.json is
-  written last by :meth:`close`.
+  ``_parts/`` and :meth:`close` concatenates them chunk by chunk (compact
+  int8 timelines, whose length is only known at the end, always go through
+  part files). meta.json is written last by :meth:`close`.
 
   Example::
 
@@ -46,7 +51,8 @@ class CatalogueWriter:
                expected_count: Optional[int] = None,
                timeline_dtype: Any = "float16",
                model_info: Optional[Dict[str, Any]] = None,
-               overwrite: bool = False):
+               overwrite: bool = False,
+               timeline_pool: int = 1):
     """Opens the folder.
 
     Args:
@@ -55,10 +61,21 @@ class CatalogueWriter:
       max_frames: T of the timelines (default: from the first batch with
         timelines; shorter batches are zero-padded, longer ones rejected).
       expected_count: final N if known (pre-allocated files).
-      timeline_dtype: dtype of the stored timelines.
+      timeline_dtype: "float16" or "float32" (dense ``[N, max_frames, E]``)
+        or "int8" (compact rows, see
+        :mod:`~yt8m_crossmodal.retrieval.compact_timelines`).
       model_info: free-form JSON-able model description for meta.json.
       overwrite: replace a complete catalogue already in ``path``.
+      timeline_pool: with "int8": seconds averaged into one stored row.
     """
+    if str(np.dtype(timeline_dtype)) not in TIMELINE_DTYPES:
+      raise ValueError(f"timeline_dtype must be one of {TIMELINE_DTYPES}, got "
+                       f"{timeline_dtype!r}")
+    self.compact = np.dtype(timeline_dtype) == np.dtype(compact.COMPACT_DTYPE)
+    self.timeline_pool = int(timeline_pool)
+    if self.timeline_pool < 1 or (self.timeline_pool > 1 and not self.compact):
+      raise ValueError(f"timeline_pool {timeline_pool} needs timeline_dtype "
+                       "int8 (and must be >= 1)")
     self.path = str(path)
     self.embedding_size = int(embedding_size)
     self.max_frames = None if max_frames is None else int(max_frames)
@@ -68,16 +85,14 @@ class CatalogueWriter:
     self.model_info = model_info or {}
     self.count = 0
     self._with_timelines: Optional[bool] = None
-    self._parts: List[int] = []
+    self._parts: List[Dict[str, int]] = []  # Rows per file, per part.
     self._maps: Dict[str, np.ndarray] = {}
     self._closed = False
     if os.path.exists(os.path.join(self.path, META_FILE)) and not overwrite:
       raise ValueError(f"Index folder {self.path!r} already holds a catalogue "
                        "(pass overwrite=True)")
     os.makedirs(self.path, exist_ok=True)
-    ours = {META_FILE, IDS_TXT, NUM_FRAMES_FILE}
-    for m in MODALITIES:
-      ours |= {embeddings_file(m), timelines_file(m), index_file(m)}
+    ours = catalogue_files() - {PARTS_DIR}
     for name in os.listdir(self.path):  # Only files of this format.
       if name == PARTS_DIR:
         shutil.rmtree(os.path.join(self.path, name))
@@ -100,10 +115,21 @@ class CatalogueWriter:
               for m in MODALITIES}
     if self._with_timelines:
       for m in MODALITIES:
-        shapes[timelines_file(m)] = ((self.max_frames, e),
-                                      self.timeline_dtype)
+        if self.compact:
+          shapes[compact.rows_file(m)] = ((e,), np.dtype(np.int8))
+          shapes[compact.scales_file(m)] = ((), np.dtype(np.float32))
+        else:
+          shapes[timelines_file(m)] = ((self.max_frames, e),
+                                        self.timeline_dtype)
       shapes[NUM_FRAMES_FILE] = ((), np.dtype(np.int32))
     return shapes
+
+  def _ragged(self) -> set:
+    """Files whose row count is not the item count (compact timelines)."""
+    if not (self._with_timelines and self.compact):
+      return set()
+    return {f(m) for m in MODALITIES
+            for f in (compact.rows_file, compact.scales_file)}
 
   def _timeline(self, t: np.ndarray, b: int, name: str) -> np.ndarray:
     t = np.asarray(t)
@@ -115,9 +141,30 @@ class CatalogueWriter:
     if t.shape[1] > self.max_frames:
       raise ValueError(f"{name} has {t.shape[1]} seconds > max_frames "
                        f"{self.max_frames}")
+    if self.compact:
+      return t
     if t.shape[1] < self.max_frames:
       t = np.pad(t, [(0, 0), (0, self.max_frames - t.shape[1]), (0, 0)])
     return t.astype(self.timeline_dtype, copy=False)
+
+  def _add_encoded(self, batch: Dict[str, np.ndarray], b: int, audio, visual,
+                   num_frames) -> None:
+    """Puts compact rows already encoded (same pool) into ``batch``."""
+    if not self.compact or not isinstance(visual, compact.Encoded) or num_frames is None:
+      raise ValueError("Encoded timelines need an int8 writer, both modalities "
+                       "encoded and num_frames")
+    num_frames = np.asarray(num_frames, np.int32).reshape(-1)
+    want = int(compact.stored_rows(num_frames, self.timeline_pool).sum())
+    for m, enc in (("audio", audio), ("visual", visual)):
+      if (num_frames.shape[0] != b or enc.rows.shape != (want, self.embedding_size)
+          or enc.scales.shape != (want,)):
+        raise ValueError(f"encoded {m} timelines hold {enc.rows.shape} rows, "
+                         f"{b} videos with pool {self.timeline_pool} need {want}")
+      batch[compact.rows_file(m)] = np.asarray(enc.rows, np.int8)
+      batch[compact.scales_file(m)] = np.asarray(enc.scales, np.float32)
+    if self.max_frames is None:
+      raise ValueError("Encoded timelines need the writer's max_frames")
+    batch[NUM_FRAMES_FILE] = num_frames
 
   def add(self, ids: Sequence[Any], audio_embeddings: np.ndarray,
           visual_embeddings: np.ndarray,
@@ -130,10 +177,12 @@ class CatalogueWriter:
       ids: B ids (str or bytes; no newlines).
       audio_embeddings: [B, E].
       visual_embeddings: [B, E].
-      audio_timelines: [B, T', E] (T' <= max_frames), optional.
-      visual_timelines: [B, T', E], given iff audio_timelines is.
+      audio_timelines: [B, T', E] (T' <= max_frames), optional; for an int8
+        writer also the rows already encoded, a
+        :class:`~.compact_timelines.Encoded` (copied as they are).
+      visual_timelines: [B, T', E] (or Encoded), given iff audio_timelines is.
       num_frames: [B] valid seconds (default: inferred from the non-zero
-        rows of the timelines).
+        rows of the timelines; required with Encoded rows).
     """
     if self._closed:
       raise ValueError("CatalogueWriter is closed")
@@ -156,7 +205,10 @@ class CatalogueWriter:
       self._with_timelines = with_timelines
     elif self._with_timelines != with_timelines:
       raise ValueError("Every batch must carry timelines, or none")
-    if with_timelines:
+    encoded = isinstance(audio_timelines, compact.Encoded)
+    if with_timelines and encoded:
+      self._add_encoded(batch, b, audio_timelines, visual_timelines, num_frames)
+    elif with_timelines:
       a = self._timeline(audio_timelines, b, "audio_timelines")
       v = self._timeline(visual_timelines, b, "visual_timelines")
       if num_frames is None:
@@ -166,29 +218,38 @@ class CatalogueWriter:
         raise ValueError(f"{num_frames.shape[0]} num_frames for {b} items")
       _check_finite(audio_timelines, ids, "audio timeline")
       _check_finite(visual_timelines, ids, "visual timeline")
-      batch[timelines_file("audio")] = a
-      batch[timelines_file("visual")] = v
+      for m, t in (("audio", a), ("visual", v)):
+        if self.compact:
+          rows, scales = compact.encode(t, num_frames, self.timeline_pool)
+          batch[compact.rows_file(m)], batch[compact.scales_file(m)] = rows, scales
+        else:
+          batch[timelines_file(m)] = t
       batch[NUM_FRAMES_FILE] = num_frames
     if b == 0:
       return
+    to_parts = batch
     if self.expected_count is not None:
       if self.count + b > self.expected_count:
         raise ValueError(f"More than expected_count={self.expected_count} "
                          "items added")
+      ragged = self._ragged()
       if not self._maps:
         for name, (shape, dtype) in self._shapes().items():
-          self._maps[name] = np.lib.format.open_memmap(
-              os.path.join(self.path, name), mode="w+", dtype=dtype,
-              shape=(self.expected_count,) + shape)
+          if name not in ragged:
+            self._maps[name] = np.lib.format.open_memmap(
+                os.path.join(self.path, name), mode="w+", dtype=dtype,
+                shape=(self.expected_count,) + shape)
       for name, x in batch.items():
-        self._maps[name][self.count:self.count + b] = x
-    else:
+        if name not in ragged:
+          self._maps[name][self.count:self.count + b] = x
+      to_parts = {name: x for name, x in batch.items() if name in ragged}
+    if to_parts:
       parts = os.path.join(self.path, PARTS_DIR)
       os.makedirs(parts, exist_ok=True)
       part = len(self._parts)
-      for name, x in batch.items():
+      for name, x in to_parts.items():
         np.save(os.path.join(parts, f"{part:06d}.{name}"), x)
-      self._parts.append(b)
+      self._parts.append({name: len(x) for name, x in to_parts.items()})
     for i in ids:
       self._ids_file.write(i + "\n")
     self.count += b
@@ -222,25 +283,27 @@ class CatalogueWriter:
       raise ValueError(f"{self.count} items added but expected_count="
                        f"{self.expected_count}")
     self._ids_file.close()
-    if self.expected_count is not None:
-      for m in self._maps.values():
-        m.flush()
-      self._maps.clear()
-    else:
-      parts = os.path.join(self.path, PARTS_DIR)
-      for name, (shape, dtype) in self._shapes().items():
-        out = np.lib.format.open_memmap(
-            os.path.join(self.path, name), mode="w+", dtype=dtype,
-            shape=(self.count,) + shape)
-        pos = 0
-        for part, b in enumerate(self._parts):
-          part_file = os.path.join(parts, f"{part:06d}.{name}")
-          out[pos:pos + b] = np.load(part_file, mmap_mode="r")
-          pos += b
-          os.remove(part_file)
-        out.flush()
-        del out
-      shutil.rmtree(parts, ignore_errors=True)
+    for m in self._maps.values():
+      m.flush()
+    parts = os.path.join(self.path, PARTS_DIR)
+    for name, (shape, dtype) in self._shapes().items():
+      if name in self._maps:
+        continue
+      out = np.lib.format.open_memmap(
+          os.path.join(self.path, name), mode="w+", dtype=dtype,
+          shape=(sum(p.get(name, 0) for p in self._parts),) + shape)
+      pos = 0
+      for part, rows in enumerate(self._parts):
+        if name not in rows:
+          continue
+        part_file = os.path.join(parts, f"{part:06d}.{name}")
+        out[pos:pos + rows[name]] = np.load(part_file, mmap_mode="r")
+        pos += rows[name]
+        os.remove(part_file)
+      out.flush()
+      del out
+    self._maps.clear()
+    shutil.rmtree(parts, ignore_errors=True)
     meta = {
         "format_version": FORMAT_VERSION,
         "embedding_size": self.embedding_size,
@@ -249,6 +312,7 @@ class CatalogueWriter:
         "max_frames": self.max_frames if self._with_timelines else None,
         "timeline_dtype": (self.timeline_dtype.name
                            if self._with_timelines else None),
+        "timeline_pool": self.timeline_pool if self._with_timelines else None,
         "ids_file": IDS_TXT,
         "model": self.model_info,
         "faiss": {},
@@ -267,7 +331,8 @@ def write_catalogue(path: str, ids: Sequence[Any],
                     model_info: Optional[Dict[str, Any]] = None,
                     timeline_dtype: Any = "float16",
                     overwrite: bool = False,
-                    batch_size: int = 4096) -> Dict[str, Any]:
+                    batch_size: int = 4096,
+                    timeline_pool: int = 1) -> Dict[str, Any]:
   """Writes a whole catalogue to an index folder (see the module docstring).
 
   Args:
@@ -279,9 +344,10 @@ def write_catalogue(path: str, ids: Sequence[Any],
     visual_timelines: [N, T, E] or None.
     num_frames: [N] or None (inferred from the timelines).
     model_info: JSON-able model description.
-    timeline_dtype: dtype of the stored timelines.
+    timeline_dtype: "float16", "float32" or "int8" (compact).
     overwrite: replace an existing catalogue.
     batch_size: items converted per write.
+    timeline_pool: with "int8": seconds averaged into one stored row.
 
   Returns:
     The meta.json contents.
@@ -296,7 +362,7 @@ def write_catalogue(path: str, ids: Sequence[Any],
       path, audio_embeddings.shape[1],
       max_frames=None if audio_timelines is None else audio_timelines.shape[1],
       expected_count=n, timeline_dtype=timeline_dtype, model_info=model_info,
-      overwrite=overwrite)
+      overwrite=overwrite, timeline_pool=timeline_pool)
   try:
     ids = list(ids)
     for s in range(0, n, batch_size):

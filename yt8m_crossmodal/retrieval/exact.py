@@ -209,3 +209,47 @@ def exact_search(queries: np.ndarray,
     out_indices[qs:qs + q.shape[0]] = top.indices
   return out_scores, out_indices
 
+
+
+def rescore(queries: np.ndarray, candidates: np.ndarray, matrix: np.ndarray,
+            k: int) -> Tuple[np.ndarray, np.ndarray]:
+  """Exact top-k among each query's candidate rows (an ANN shortlist).
+
+  Only the candidate rows of ``matrix`` are read (in ascending row order, so
+  a memory map is read forward).
+
+  Args:
+    queries: [Q, E] float32 queries.
+    candidates: [Q, C] catalogue rows per query; entries < 0 (missing ANN
+      results) are ignored.
+    matrix: [N, E] catalogue embeddings (any float dtype, memory map ok).
+    k: results per query.
+
+  Returns:
+    ``(scores [Q, k'] float32, indices [Q, k'] int64)``, ``k' = min(k, C)``,
+    best first (ties: lower index first); slots without a candidate hold
+    index -1 and score -inf.
+  """
+  k = check_k(k)
+  queries = check_queries(queries, matrix.shape[1])
+  candidates = np.asarray(candidates, np.int64)
+  if candidates.ndim != 2 or candidates.shape[0] != queries.shape[0]:
+    raise ValueError(f"candidates must be [{queries.shape[0]}, C], got "
+                     f"{candidates.shape}")
+  valid = candidates >= 0
+  rows, inverse = np.unique(candidates[valid], return_inverse=True)
+  vectors = np.asarray(matrix[rows], np.float32)  # [U, E], ascending rows
+  where = np.zeros(candidates.shape, np.int64)
+  where[valid] = inverse
+  scores = np.full(candidates.shape, -np.inf, np.float32)
+  if rows.size:
+    for s in range(0, queries.shape[0], 256):  # Bounds the [q, C, E] gather.
+      # scores[q, c] = <queries[q], vectors[where[q, c]]> (batched mat-vec)
+      sims = np.matmul(vectors[where[s:s + 256]], queries[s:s + 256, :, None])[..., 0]
+      scores[s:s + 256] = np.where(valid[s:s + 256], sims, -np.inf)
+  k = min(k, candidates.shape[1])
+  tie = np.where(valid, candidates, np.iinfo(np.int64).max)
+  order = np.lexsort((tie, -scores), axis=-1)[:, :k]  # score desc, index asc
+  return (np.take_along_axis(scores, order, axis=1),
+          np.where(np.take_along_axis(valid, order, axis=1),
+                   np.take_along_axis(candidates, order, axis=1), -1))

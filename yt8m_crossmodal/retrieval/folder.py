@@ -11,6 +11,9 @@ One folder per embedded corpus::
     visual_embeddings.npy     [N, E] float32 visual clip embeddings
     audio_timelines.npy       [N, T, E] (float16 by default), optional
     visual_timelines.npy      [N, T, E], optional (both or neither)
+    <m>_timeline_rows.npy,    the compact form of the timelines instead
+    <m>_timeline_scales.npy   (timeline_dtype "int8", timeline_pool P; see
+                              :mod:`.compact_timelines`)
     num_frames.npy            [N] int32 valid seconds, with the timelines
     audio.faiss, visual.faiss optional faiss index over that modality's clip
                               embeddings (named in meta["faiss"])
@@ -42,6 +45,16 @@ def timelines_file(modality: str) -> str:
   return f"{modality}_timelines.npy"
 
 
+def timeline_rows_file(modality: str) -> str:
+  """Compact timelines: int8 rows ``[S, E]``."""
+  return f"{modality}_timeline_rows.npy"
+
+
+def timeline_scales_file(modality: str) -> str:
+  """Compact timelines: float32 per-row scales ``[S]``."""
+  return f"{modality}_timeline_scales.npy"
+
+
 def index_file(modality: str) -> str:
   return f"{modality}.faiss"
 
@@ -50,7 +63,8 @@ def catalogue_files() -> set:
   """Names of every file (and the parts folder) an index folder may hold."""
   names = {META_FILE, IDS_TXT, NUM_FRAMES_FILE, PARTS_DIR}
   for m in MODALITIES:
-    names |= {embeddings_file(m), timelines_file(m), index_file(m)}
+    names |= {embeddings_file(m), timelines_file(m), index_file(m),
+              timeline_rows_file(m), timeline_scales_file(m)}
   return names
 
 

@@ -6,16 +6,24 @@ Example::
       --data='/data/yt8m/frame/train*.tfrecord' --output=indexes/train \\
       --timelines --ann=hnsw
 
-Reads the records with the project's reader (in file order), encodes each
+Reads the records with the project's reader (one file after the other, in
+record order), encodes each
 batch with the SavedModel's ``encode_audio`` / ``encode_visual`` signatures
 (no training code runs) and writes a catalogue folder of
 :mod:`yt8m_crossmodal.retrieval` (``ids.txt``, ``audio_embeddings.npy``,
 ``visual_embeddings.npy``, with ``--timelines`` also
 ``audio_timelines.npy`` / ``visual_timelines.npy`` ``[N, max_frames, E]``
-(``--timeline_dtype``, float16 by default) and ``num_frames.npy``; with
-``--ann=hnsw|ivf`` a faiss index per modality). ``meta.json`` names the
+(``--timeline_dtype``, float16 by default), or with ``--timeline_dtype=int8``
+the compact int8 rows with a per-row scale, ``--timeline_pool`` seconds per
+row (:mod:`yt8m_crossmodal.retrieval.compact_timelines`), and
+``num_frames.npy``; with
+``--ann=hnsw|ivf|ivfpq`` a faiss index per modality). ``meta.json`` names the
 export (``model.export_dir``), so ``yt8m-search`` finds it without
 ``--export_dir``. Progress is logged every ``--log_every_seconds``.
+
+With ``--runner=DirectRunner`` (or any other Apache Beam runner, with
+``--pipeline_options``) the same folder is built by the Beam pipeline of
+:mod:`yt8m_crossmodal.retrieval.beam_embedding`.
 
 The catalogue is built in a temporary sibling folder and swapped into
 ``--output`` only when complete, so a failed or killed run (a bad shard, a
@@ -41,7 +49,7 @@ import numpy as np
 
 from yt8m_crossmodal.serving.loading import load_export
 from yt8m_crossmodal.retrieval.catalogue import load_catalogue
-from yt8m_crossmodal.retrieval.catalogue_writer import CatalogueWriter
+from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES, CatalogueWriter
 from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES, catalogue_files
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
@@ -49,7 +57,8 @@ from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
 
-ANN_KINDS = ("none", "hnsw", "ivf")
+ANN_KINDS = ("none", "hnsw", "ivf", "ivfpq")
+IN_PROCESS = "in_process"
 
 
 
@@ -61,13 +70,29 @@ class EmbedConfig:
   data: str = option("", "File pattern(s) of the corpus TFRecords.")
   output: str = option("", "Index folder to write.")
   timelines: bool = option(False, "Also store per-second timelines (frame level).")
-  ann: str = option("none", "faiss index per modality: none, hnsw or ivf.")
+  ann: str = option("none", "faiss index per modality: none, hnsw, ivf or ivfpq "
+                    "(product-quantized: E/4 + 8 bytes per vector, re-scored exactly).")
   overwrite: bool = option(False, "Replace a catalogue already in --output.")
   batch_size: int = option(64, "Videos encoded per signature call.")
   max_videos: int = option(0, "Videos embedded (0: all).")
-  timeline_dtype: str = option("float16", "dtype of the stored timelines (float16/float32).")
+  timeline_dtype: str = option("float16", "Storage of the timelines: float16 or float32 "
+                               "(dense [N, max_frames, E]) or int8 (compact: valid seconds "
+                               "only, int8 with a per-row scale, E + 4 bytes per second).",
+                               choices=TIMELINE_DTYPES)
+  timeline_pool: int = option(1, "With --timeline_dtype=int8: store the mean of every P "
+                              "seconds (P times fewer bytes; localization to P seconds).")
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
   log_every_seconds: float = option(10.0, "Progress log interval.")
+  runner: str = option(IN_PROCESS, "in_process (read and encode here), or an Apache Beam "
+                       "runner name (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, "
+                       "...) to embed through a Beam pipeline; needs apache-beam "
+                       "(pip install 'yt8m-crossmodal[beam]').")
+  pipeline_options: str = option("", "Beam pipeline options, as on a Beam command line, e.g. "
+                                 "'--direct_num_workers=2 --direct_running_mode=multi_processing'"
+                                 " or '--project=p --region=r --temp_location=gs://b/tmp'.")
+  beam_temp_dir: str = option("", "Folder for the Beam pipeline's sharded outputs (default: "
+                              "a temporary folder next to --output; a gs:// folder for a "
+                              "remote runner). Removed when the index is built.")
 
 
 def _check(cfg: EmbedConfig) -> None:
@@ -77,10 +102,18 @@ def _check(cfg: EmbedConfig) -> None:
     raise UsageError("--output is required")
   if cfg.ann not in ANN_KINDS:
     raise UsageError(f"--ann must be one of {', '.join(ANN_KINDS)}, got {cfg.ann!r}")
+  if cfg.runner != IN_PROCESS and not cfg.runner.strip():
+    raise UsageError("--runner must be in_process or a Beam runner name")
+  if cfg.pipeline_options and cfg.runner == IN_PROCESS:
+    raise UsageError("--pipeline_options needs a Beam --runner (e.g. DirectRunner)")
   if cfg.batch_size <= 0 or cfg.max_videos < 0:
     raise UsageError("--batch_size must be positive and --max_videos >= 0")
-  if cfg.timeline_dtype not in ("float16", "float32"):
-    raise UsageError(f"--timeline_dtype must be float16 or float32, got {cfg.timeline_dtype!r}")
+  if cfg.timeline_dtype not in TIMELINE_DTYPES:
+    raise UsageError(f"--timeline_dtype must be one of {', '.join(TIMELINE_DTYPES)}, got "
+                     f"{cfg.timeline_dtype!r}")
+  if cfg.timeline_pool < 1 or (cfg.timeline_pool > 1 and cfg.timeline_dtype != "int8"):
+    raise UsageError(f"--timeline_pool={cfg.timeline_pool} needs --timeline_dtype=int8 "
+                     "(and must be >= 1)")
   if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
     raise UsageError(f"--output {cfg.output!r} is a file, not a folder")
   if (os.path.exists(os.path.join(cfg.output, META_FILE))
@@ -111,32 +144,41 @@ def _swap_in(tmp: str, output: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def open_writer(cfg: EmbedConfig, exp, path: str) -> CatalogueWriter:
+  """A :class:`CatalogueWriter` into ``path`` for ``cfg``'s format and ``exp``."""
+  try:
+    return CatalogueWriter(
+        path, exp.embedding_size,
+        max_frames=exp.max_frames if cfg.timelines else None,
+        timeline_dtype=cfg.timeline_dtype, timeline_pool=cfg.timeline_pool,
+        model_info=exp.describe())
+  except OSError as e:
+    raise UsageError(f"cannot write next to --output {cfg.output!r}: {e}") from e
+
+
 def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
-  """Embeds ``cfg.data`` into ``cfg.output``; returns the summary dict."""
+  """Embeds ``cfg.data`` into ``cfg.output``; returns the summary dict.
+
+  ``cfg.runner`` "in_process" reads and encodes here; any other runner name
+  runs the Beam pipeline of :mod:`yt8m_crossmodal.retrieval.beam_embedding`
+  (same folder, same row order). Either way the folder is built aside and
+  swapped in when complete.
+  """
   _check(cfg)
   exp = load_export(cfg.export_dir)
   if cfg.timelines:
     exp.require_timelines("for --timelines")
-  encode_audio, encode_visual = exp.encode_fn("audio"), exp.encode_fn("visual")
-  ds = exp.read_records(cfg.data, cfg.batch_size, cfg.skip_bad_records)
   output = os.path.normpath(cfg.output)
   tmp = os.path.join(os.path.dirname(os.path.abspath(output)),
                      f".{os.path.basename(output)}.tmp-{io_utils.host_pid_tag()}-"
                      f"{uuid.uuid4().hex[:8]}")
+  start = time.time()
+  extra: Dict[str, Any] = {}
   try:
-    writer = CatalogueWriter(
-        tmp, exp.embedding_size,
-        max_frames=exp.max_frames if cfg.timelines else None,
-        timeline_dtype=cfg.timeline_dtype, model_info=exp.describe())
-  except OSError as e:
-    raise UsageError(f"cannot write next to --output {cfg.output!r}: {e}") from e
-  start = last_log = time.time()
-  bar = Progress("embedded videos", cfg.max_videos or None)
-  try:
-    try:
-      meta = _embed_into(cfg, ds, writer, encode_audio, encode_visual, start, last_log, bar)
-    finally:
-      bar.close()
+    if cfg.runner == IN_PROCESS:
+      meta = _embed_in_process(cfg, exp, tmp, start)
+    else:
+      meta, extra = _beam().embed_with_beam(cfg, exp, tmp)
     seconds = time.time() - start
     if cfg.ann != "none":
       catalogue = load_catalogue(tmp, load_indexes=False)
@@ -149,8 +191,33 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
   logging.info("embedded %d videos in %.1fs into %s", meta["num_items"], seconds, cfg.output)
-  return dict(meta, path=os.path.abspath(cfg.output), seconds=round(seconds, 3),
+  return dict(meta, **extra, path=os.path.abspath(cfg.output), seconds=round(seconds, 3),
+              runner=cfg.runner,
               videos_per_second=round(meta["num_items"] / max(seconds, 1e-9), 2))
+
+
+def _beam():
+  """The Beam pipeline module; UsageError when apache-beam is not installed."""
+  try:
+    from yt8m_crossmodal.retrieval import beam_embedding  # pylint: disable=import-outside-toplevel
+  except ModuleNotFoundError as e:
+    if not (e.name or "").startswith("apache_beam"):
+      raise
+    raise UsageError("--runner other than in_process needs apache-beam: pip install "
+                     "'yt8m-crossmodal[beam]'") from e
+  return beam_embedding
+
+
+def _embed_in_process(cfg: EmbedConfig, exp, tmp: str, start: float) -> Dict[str, Any]:
+  """Reads and encodes ``cfg.data`` in this process into the folder ``tmp``."""
+  encode_audio, encode_visual = exp.encode_fn("audio"), exp.encode_fn("visual")
+  ds = exp.read_records(cfg.data, cfg.batch_size, cfg.skip_bad_records, file_order=True)
+  writer = open_writer(cfg, exp, tmp)
+  bar = Progress("embedded videos", cfg.max_videos or None)
+  try:
+    return _embed_into(cfg, ds, writer, encode_audio, encode_visual, start, start, bar)
+  finally:
+    bar.close()
 
 
 def _embed_into(cfg: EmbedConfig, ds, writer: CatalogueWriter, encode_audio,

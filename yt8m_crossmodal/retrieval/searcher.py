@@ -13,7 +13,8 @@ model (``--export_dir``, default: the export named in the index's
 ``meta.json``) with its ``encode_<query_modality>`` signature. The catalogue
 of the *other* modality is searched (an audio query finds videos by their
 visual embedding): exact inner product, or the faiss index with
-``--ann=hnsw|ivf`` (the kind ``yt8m-embed --ann`` built).
+``--ann=hnsw|ivf|ivfpq`` (the kind ``yt8m-embed --ann`` built; an IVF-PQ
+shortlist of ``--refine`` x k is re-scored with the exact embeddings).
 
 - ``--rerank=N`` (N >= k): the top N clip candidates are re-scored by
   timeline alignment (:func:`yt8m_crossmodal.retrieval.rerank_by_timeline`,
@@ -75,10 +76,12 @@ class SearchConfig:
   export_dir: str = option("", "Export encoding the queries (default: the one named "
                        "in the index's meta.json).")
   ann: str = option("none", "Index searched, as yt8m-embed --ann names it: none (exact "
-                    "search), hnsw or ivf (the index folder's faiss index of that kind).",
-                    choices=ANN_KINDS)
+                    "search), hnsw, ivf or ivfpq (the index folder's faiss index of that "
+                    "kind).", choices=ANN_KINDS)
   nprobe: int = option(0, "IVF lists visited with --ann (0: the index's setting).")
   ef_search: int = option(0, "HNSW beam width with --ann (0: the index's setting).")
+  refine: int = option(0, "With --ann=ivfpq: re-score the top refine x k PQ results with "
+                       "the exact embeddings (0: 10; 1: only re-score the top k).")
   rerank: int = option(0, "Re-score the top N (>= k) clip results by timeline alignment.")
   rerank_alpha: float = option(0.5, "Weight of the clip score when re-ranking.")
   localize: bool = option(False, "Report best_start_second of each result.")
@@ -106,6 +109,8 @@ def _check(cfg: SearchConfig) -> None:
     raise UsageError("--query_seconds and --query_start must be >= 0")
   if cfg.batch_size <= 0 or cfg.max_queries < 0:
     raise UsageError("--batch_size must be positive and --max_queries >= 0")
+  if cfg.refine < 0 or cfg.nprobe < 0 or cfg.ef_search < 0:
+    raise UsageError("--refine, --nprobe and --ef_search must be >= 0")
 
 
 def _load_catalogue(cfg: SearchConfig) -> retrieval.Catalogue:
@@ -214,6 +219,8 @@ class Searcher:
       params["nprobe"] = cfg.nprobe
     if cfg.ef_search:
       params["ef_search"] = cfg.ef_search
+    if cfg.refine:
+      params["refine"] = cfg.refine
     fetch = max(cfg.k, cfg.rerank)
     done = 0
     for batch in ds:

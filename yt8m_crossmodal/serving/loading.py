@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import tensorflow as tf
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal.data import decode as decode_lib
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.serving import encode
@@ -145,16 +146,35 @@ class LoadedExport:
                                       modality)
 
   def read_records(self, pattern: str, batch_size: int = 64,
-                   skip_bad_records: bool = False):
+                   skip_bad_records: bool = False, file_order: bool = False):
     """The records of ``pattern`` read as this export expects them.
 
-    Its feature level, label vocabulary and ``max_frames``, in file order
-    (``seed=0``): the batches of :func:`yt8m_crossmodal.data.pipeline.make_dataset`.
+    Its feature level, label vocabulary and ``max_frames``, in a fixed order
+    (``seed=0``; with ``file_order``, one file after the other): the batches
+    of :func:`yt8m_crossmodal.data.pipeline.make_dataset`.
     """
     return pipeline.make_dataset(
         pattern, feature_level=self.feature_level, batch_size=batch_size,
         num_classes=self.config.data.num_classes, max_frames=self.max_frames, seed=0,
-        skip_bad_records=skip_bad_records)
+        skip_bad_records=skip_bad_records, file_order=file_order)
+
+  def decode_records(self, records):
+    """Parses, validates and decodes serialized records as :meth:`read_records` does.
+
+    Args:
+      records: string [B] serialized records.
+
+    Returns:
+      ``(element, reason)`` of :func:`yt8m_crossmodal.data.decode.decode_records_safely`:
+      ``id``, ``audio``, ``visual`` (uint8 frames or float32 means),
+      ``num_frames``, ``labels``; ``reason`` [B], "" for a good record.
+    """
+    num_classes = self.config.data.num_classes
+    if self.feature_level == pipeline.FRAME:
+      fn = lambda r: decode_lib.decode_frame_records(r, num_classes, self.max_frames)
+    else:
+      fn = lambda r: decode_lib.decode_video_records(r, num_classes)
+    return decode_lib.decode_records_safely(records, fn, self.feature_level)
 
   def describe(self) -> Dict[str, Any]:
     """Small JSON-able description (for catalogue meta and reports)."""

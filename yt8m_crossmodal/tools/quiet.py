@@ -3,7 +3,10 @@
 TensorFlow's C++ code prints several lines to file descriptor 2 when it loads
 and when it first looks for devices (oneDNN, CUDA stubs, ``failed call to
 cuInit`` on machines without a GPU), whatever ``TF_CPP_MIN_LOG_LEVEL`` says;
-faiss logs a ``ModuleNotFoundError`` for its AVX-512 build. :func:`begin`
+faiss logs a ``ModuleNotFoundError`` for its AVX-512 build; Apache Beam
+(``yt8m-embed --runner``) logs its set-up at INFO and a failed bundle's
+traceback at ERROR before it raises the error, which the tool reports itself
+(one line for bad input, the traceback for a bug). :func:`begin`
 sends fd 2 to a temporary file (the ``tools`` package calls it before any
 tool module imports TensorFlow); :func:`end` restores it once TensorFlow is
 up. What was captured is dropped, or written out when the process dies
@@ -36,6 +39,7 @@ def begin() -> None:
   if _saved_fd is not None or wanted_verbose():
     return
   logging.getLogger("faiss.loader").setLevel(logging.ERROR)
+  logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
   sys.stderr.flush()
   _capture = tempfile.TemporaryFile()
   _saved_fd = os.dup(2)
