@@ -54,6 +54,15 @@ FRAME_CONTRACT = {
                           "num_frames": ("int32", [None])},
                          {"ids": ("string", [None, SEARCH_K]),
                           "scores": ("float32", [None, SEARCH_K])}),
+    "estimate_offset": ({"audio": ("float32", [None, None, 128]),
+                         "audio_num_frames": ("int32", [None]),
+                         "visual": ("float32", [None, None, 1024]),
+                         "visual_num_frames": ("int32", [None]),
+                         "start": ("int32", [None]), "max_offset": ("int32", [])},
+                        {"offset_seconds": ("int32", [None]),
+                         "scores": ("float32", [None, None]),
+                         "feasible": ("bool", [None, None]),
+                         "confidence": ("float32", [None])}),
 }
 FRAME_CONTRACT["serving_default"] = FRAME_CONTRACT["encode_examples"]
 VIDEO_CONTRACT = {
@@ -129,7 +138,8 @@ def test_saved_model_cli_show_and_run(subprocesses, frame_export):
   show = subprocesses["cli_show"]
   assert show.returncode == 0, show.stderr[-2000:]
   listed = _parse_saved_model_cli_show(show.stdout)
-  tf_names = {"float32": "DT_FLOAT", "int32": "DT_INT32", "string": "DT_STRING"}
+  tf_names = {"float32": "DT_FLOAT", "int32": "DT_INT32", "string": "DT_STRING",
+              "bool": "DT_BOOL"}
   for name, (inputs, outputs) in FRAME_CONTRACT.items():
     for got, want in ((listed[name][0], inputs), (listed[name][1], outputs)):
       assert set(got) == set(want), name
@@ -404,6 +414,12 @@ def _request_inputs(level, name, recs):
   rng = np.random.default_rng(3)
   if name in ("encode_examples", "serving_default"):
     return {"examples": np.array(recs, dtype=object)}
+  if name == "estimate_offset":
+    return {"audio": rng.uniform(-2, 2, (2, 4, 128)).astype(np.float32),
+            "audio_num_frames": np.array([4, 3], np.int32),
+            "visual": rng.uniform(-2, 2, (2, 12, 1024)).astype(np.float32),
+            "visual_num_frames": np.array([12, 9], np.int32),
+            "start": np.array([4, 2], np.int32), "max_offset": np.array(3, np.int32)}
   modality = name.split("_")[-1]
   dim = 128 if modality == "audio" else 1024
   if level == "frame":
@@ -429,7 +445,7 @@ def test_predict_request_and_rest_body_per_signature(level, tmp_path_factory, fr
       result = sig(**_check_inputs(sig, feed))
       assert set(result) == set(CONTRACTS[level][name][1])
       for key, value in result.items():
-        if value.dtype == tf.string:
+        if value.dtype in (tf.string, tf.bool, tf.int32):
           np.testing.assert_array_equal(value.numpy(), direct[key].numpy())
         else:
           np.testing.assert_allclose(value.numpy(), direct[key].numpy(), atol=1e-6)

@@ -101,3 +101,44 @@ def test_tool_usage_errors(frame_export, video_export, frame_data_dir, tmp_path)
     proc = _tool(*args)
     assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
     assert message in proc.stderr, (message, proc.stderr)
+
+
+def test_estimate_offset_signature_equals_the_estimator(frame_export):
+  # The exported estimate_offset (TensorFlow ops) against yt8m-sync's numpy
+  # estimator on the export's own timelines: offsets, scores, feasibility and
+  # confidence; with edges (start 0), a padded excerpt and nothing feasible.
+  import tensorflow as tf
+  from yt8m_crossmodal.sync import estimator
+  loaded = tf.saved_model.load(frame_export.version_dir)
+  rng = np.random.default_rng(7)
+  audio = rng.uniform(-2, 2, (4, 10, 128)).astype(np.float32)
+  visual = rng.uniform(-2, 2, (4, 30, 1024)).astype(np.float32)
+  audio_n = np.array([10, 6, 10, 10], np.int32)
+  visual_n = np.array([30, 30, 20, 9], np.int32)
+  start = np.array([8, 0, 12, 0], np.int32)
+  out = loaded.signatures["estimate_offset"](
+      audio=tf.constant(audio), audio_num_frames=tf.constant(audio_n),
+      visual=tf.constant(visual), visual_num_frames=tf.constant(visual_n),
+      start=tf.constant(start), max_offset=tf.constant(4))
+  a_tl = loaded.signatures["encode_audio"](audio=tf.constant(audio),
+                                           num_frames=tf.constant(audio_n))["timeline"].numpy()
+  v_tl = loaded.signatures["encode_visual"](visual=tf.constant(visual),
+                                            num_frames=tf.constant(visual_n))["timeline"].numpy()
+  assert out["scores"].shape == (4, 9)
+  for b in range(4):
+    want = estimator.estimate_offset(
+        a_tl[b, :audio_n[b]], v_tl[b], int(start[b]), 4, scorer=estimator.OFFSET_SCORER,
+        visual_len=int(visual_n[b]), confidence_scorer=estimator.CONFIDENCE_SCORER)
+    feasible = np.isfinite(want.scores)
+    np.testing.assert_array_equal(out["feasible"][b].numpy(), feasible)
+    np.testing.assert_allclose(out["scores"][b].numpy(), np.where(feasible, want.scores, 0),
+                               atol=1e-5)
+    assert int(out["offset_seconds"][b]) == want.offset
+    assert float(out["confidence"][b]) == pytest.approx(want.confidence, rel=1e-4, abs=1e-4)
+  assert not out["feasible"][3].numpy().any() and float(out["confidence"][3]) == 0.0
+  assert not out["feasible"][1].numpy()[:4].any()  # start 0: no negative offset fits.
+  with pytest.raises(tf.errors.InvalidArgumentError, match="start must be >= 0"):
+    loaded.signatures["estimate_offset"](
+        audio=tf.constant(audio), audio_num_frames=tf.constant(audio_n),
+        visual=tf.constant(visual), visual_num_frames=tf.constant(visual_n),
+        start=tf.constant([-1, 0, 0, 0]), max_offset=tf.constant(4))

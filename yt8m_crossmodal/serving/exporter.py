@@ -244,6 +244,8 @@ def export(config: config_lib.Config, audio_encoder, visual_encoder,
   # serving_default.
   builder.add_examples()
   builder.add_encoders()
+  if d.feature_level == "frame":
+    builder.add_estimate_offset()
   search_info = builder.add_search(catalogue, search_k) if catalogue is not None else None
 
   import keras

@@ -15,12 +15,14 @@ import tensorflow as tf
 from yt8m_crossmodal.data import decode
 from yt8m_crossmodal.data.features import DIMS
 from yt8m_crossmodal.serving.encode import call_encoder
+from yt8m_crossmodal.serving.offset_signature import estimate_batch
 
 ENCODE_AUDIO = "encode_audio"
 ENCODE_VISUAL = "encode_visual"
 ENCODE_EXAMPLES = "encode_examples"
 SEARCH_BY_AUDIO = "search_by_audio"
 SEARCH_BY_VISUAL = "search_by_visual"
+ESTIMATE_OFFSET = "estimate_offset"
 SERVING_DEFAULT_IS = ENCODE_EXAMPLES
 ENCODE_SIGNATURES = {"audio": ENCODE_AUDIO, "visual": ENCODE_VISUAL}
 SEARCH_SIGNATURES = {"audio": SEARCH_BY_AUDIO, "visual": SEARCH_BY_VISUAL}
@@ -167,6 +169,44 @@ class SignatureBuilder:
       return out
     self._add(ENCODE_EXAMPLES, encode_examples,
               [tf.TensorSpec([None], tf.string, name="examples")])
+
+  def add_estimate_offset(self) -> None:
+    """``estimate_offset`` (frame level): ``yt8m-sync``'s estimator.
+
+    Inputs: ``audio`` [B, L, 128] (the excerpt), ``audio_num_frames`` [B],
+    ``visual`` [B, T, 1024], ``visual_num_frames`` [B], ``start`` [B] (the
+    visual second where the excerpt starts at offset 0) and ``max_offset``
+    (a scalar S). Outputs: ``offset_seconds`` int32 [B] (+ = audio late),
+    ``scores`` [B, 2S+1] (0 where infeasible), ``feasible`` bool [B, 2S+1],
+    ``confidence`` [B] (compare with ``yt8m-sync --min_confidence``).
+    """
+    audio_encoder, visual_encoder = self.encoders["audio"], self.encoders["visual"]
+
+    def estimate_offset(audio, audio_num_frames, visual, visual_num_frames, start,
+                        max_offset):
+      audio, audio_num_frames = check_inputs("audio", audio, audio_num_frames)
+      visual, visual_num_frames = check_inputs("visual", visual, visual_num_frames)
+      checks = [
+          tf.debugging.Assert(tf.equal(tf.shape(start)[0], tf.shape(audio)[0]),
+                              ["start must have one value per video"]),
+          tf.debugging.Assert(tf.equal(tf.shape(visual)[0], tf.shape(audio)[0]),
+                              ["audio and visual must hold the same videos"]),
+          tf.debugging.Assert(tf.reduce_all(start >= 0), ["start must be >= 0"]),
+          tf.debugging.Assert(max_offset >= 0, ["max_offset must be >= 0"]),
+      ]
+      with tf.control_dependencies(checks):
+        start = tf.identity(start)
+      a = call_encoder(audio_encoder, audio, audio_num_frames)["timeline"]
+      v = call_encoder(visual_encoder, visual, visual_num_frames)["timeline"]
+      return estimate_batch(a, v, audio_num_frames, visual_num_frames, start, max_offset)
+
+    self._add(ESTIMATE_OFFSET, estimate_offset, [
+        tf.TensorSpec([None, None, DIMS["audio"]], tf.float32, name="audio"),
+        tf.TensorSpec([None], tf.int32, name="audio_num_frames"),
+        tf.TensorSpec([None, None, DIMS["visual"]], tf.float32, name="visual"),
+        tf.TensorSpec([None], tf.int32, name="visual_num_frames"),
+        tf.TensorSpec([None], tf.int32, name="start"),
+        tf.TensorSpec([], tf.int32, name="max_offset")])
 
   def add_search(self, catalogue, k: int) -> Dict[str, Any]:
     """Bakes ``catalogue`` into search_by_audio / search_by_visual."""
