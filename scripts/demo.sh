@@ -105,7 +105,7 @@ version=$(ls "$EXPORT" | sort -n | tail -n 1)
 cat <<EOF
 
 Done.
-  SavedModel:   $EXPORT/$version   (signatures: serving_default, encode_audio, encode_visual, encode_examples)
+  SavedModel:   $EXPORT/$version   (signatures: serving_default, encode_audio, encode_visual, encode_examples, estimate_offset)
   Serve it:     docker run -p 8501:8501 -p 8500:8500 \\
                   --mount type=bind,source=$EXPORT,target=/models/demo \\
                   -e MODEL_NAME=demo tensorflow/serving
