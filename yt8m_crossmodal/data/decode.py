@@ -340,6 +340,29 @@ def decode_records_safely(records: tf.Tensor, decode_fn, feature_level: str):
   return out, tf.where(ok, reason, message)
 
 
+def decode_records(records: tf.Tensor, feature_level: str, num_classes: int,
+                   max_frames: int, include_segments: bool = False,
+                   dequantize: bool = False):
+  """:func:`decode_records_safely` with the decoder of ``feature_level``.
+
+  Args:
+    records: string [B] serialized records.
+    feature_level: "frame" (:func:`decode_frame_records`, with
+      ``max_frames``, ``include_segments``, ``dequantize``) or "video"
+      (:func:`decode_video_records`).
+    num_classes: label vocabulary.
+
+  Returns:
+    ``(element, reason)``: reason [B], "" for a good record.
+  """
+  if feature_level == "frame":
+    decode_fn = lambda r: decode_frame_records(r, num_classes, max_frames,
+                                               include_segments, dequantize)
+  else:
+    decode_fn = lambda r: decode_video_records(r, num_classes)
+  return decode_records_safely(records, decode_fn, feature_level)
+
+
 def first_bad_record_message(where, index, ids, reason) -> tf.Tensor:
   """Message naming the first bad record of a batch (scalar string).
 

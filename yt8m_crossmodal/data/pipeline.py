@@ -290,12 +290,8 @@ def make_dataset(pattern: str,
     ds = ds.skip(skip_batches)
 
   def decode(batch):
-    if feature_level == FRAME:
-      decode_fn = lambda r: decode_lib.decode_frame_records(
-          r, num_classes, max_frames, include_segments, dequantize)
-    else:
-      decode_fn = lambda r: decode_lib.decode_video_records(r, num_classes)
-    out, reason = decode_lib.decode_records_safely(batch["record"], decode_fn, feature_level)
+    out, reason = decode_lib.decode_records(batch["record"], feature_level, num_classes,
+                                            max_frames, include_segments, dequantize)
     reason = decode_lib.pick_reason([batch["reason"], reason])
     bad = reason != ""
     if skip_bad_records:

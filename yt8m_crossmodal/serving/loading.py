@@ -169,12 +169,8 @@ class LoadedExport:
       ``id``, ``audio``, ``visual`` (uint8 frames or float32 means),
       ``num_frames``, ``labels``; ``reason`` [B], "" for a good record.
     """
-    num_classes = self.config.data.num_classes
-    if self.feature_level == pipeline.FRAME:
-      fn = lambda r: decode_lib.decode_frame_records(r, num_classes, self.max_frames)
-    else:
-      fn = lambda r: decode_lib.decode_video_records(r, num_classes)
-    return decode_lib.decode_records_safely(records, fn, self.feature_level)
+    return decode_lib.decode_records(records, self.feature_level,
+                                     self.config.data.num_classes, self.max_frames)
 
   def describe(self) -> Dict[str, Any]:
     """Small JSON-able description (for catalogue meta and reports)."""

@@ -48,12 +48,8 @@ def decode_request(examples: tf.Tensor, feature_level: str, num_classes: int,
     with ``Bad YT-8M record in request at record index i ...`` on a malformed
     record.
   """
-  if feature_level == "frame":
-    decode_fn = lambda r: decode.decode_frame_records(r, num_classes, max_frames,
-                                                      dequantize=True)
-  else:
-    decode_fn = lambda r: decode.decode_video_records(r, num_classes)
-  out, reason = decode.decode_records_safely(examples, decode_fn, feature_level)
+  out, reason = decode.decode_records(examples, feature_level, num_classes, max_frames,
+                                      dequantize=True)
   # Labels do not matter for encoding: only feature problems fail a request.
   reason = tf.where(tf.strings.regex_full_match(reason, "labels out of .*"), "", reason)
   index = tf.range(tf.size(examples, out_type=tf.int64))
