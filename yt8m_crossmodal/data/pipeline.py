@@ -77,6 +77,12 @@ class BadRecord:
   def as_dict(self):
     return dataclasses.asdict(self)
 
+  def message(self) -> str:
+    """The one-line message of the reader's error (the text of
+    :func:`yt8m_crossmodal.data.decode.first_bad_record_message`)."""
+    return (f"Bad YT-8M record in {self.file} at record index {self.index} "
+            f"(video id '{self.id}'): {self.reason}")
+
 
 class BadRecordLog:
   """Collects the records skipped by a pipeline built with ``skip_bad_records``.

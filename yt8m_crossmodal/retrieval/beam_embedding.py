@@ -81,12 +81,6 @@ class ReadRecords(beam.DoFn):
         yield f.decode(), int(i), r, why.decode()
 
 
-def bad_record_message(file: str, index: int, video_id: str, reason: str) -> str:
-  """The reader's one-line message for a bad record."""
-  return (f"Bad YT-8M record in {file} at record index {index} "
-          f"(video id '{video_id}'): {reason}")
-
-
 class EncodeRecords(ModelHandler):
   """RunInference model handler: a batch of records -> one dict per good video.
 
@@ -127,8 +121,8 @@ class EncodeRecords(ModelHandler):
     ids = [v.decode(errors="replace") for v in out["id"].numpy()]
     good = reason == b""
     for j in np.flatnonzero(~good):
-      message = bad_record_message(files[j], indices[j], ids[j],
-                                   reason[j].decode(errors="replace"))
+      message = pipeline.BadRecord(files[j], int(indices[j]), ids[j],
+                                   reason[j].decode(errors="replace")).message()
       if not self._skip:
         raise ValueError(message)
       self._skipped.inc()
