@@ -47,10 +47,10 @@ from yt8m_crossmodal.sync import estimator  # noqa: E402
 
 # Each variant is a set of overrides of today's defaults (config.py): a
 # linear per-second local timeline trained with the per-second contrastive
-# loss. FUSED is the earlier default: the timeline is the shared projection
+# loss, its mean row added to the clip embedding. FUSED is the earlier default: the timeline is the shared projection
 # of the fused LSTM strides, trained with temporal triplets.
 FUSED = {"timeline_source": "fused", "timeline_nce_weight": 0.0,
-         "temporal_weight": 0.2}
+         "temporal_weight": 0.2, "clip_timeline_weight": 0.0}
 TRIPLETS = {"timeline_nce_weight": 0.0, "temporal_weight": 0.2}
 VARIANTS = {
     "default": {},
@@ -72,6 +72,10 @@ VARIANTS = {
     "nce_t0.05": {"timeline_nce_temperature": 0.05},
     # bfloat16 compute (for accelerators): its effect on quality.
     "default_bf16": {"precision": "mixed_bfloat16"},
+    # The clip embedding: the LSTM clip alone (the earlier default), or with
+    # the mean timeline row at weight 2 (the default: 1).
+    "clip_lstm_only": {"clip_timeline_weight": 0.0},
+    "clip_tl2": {"clip_timeline_weight": 2.0},
 }
 SCORERS = ("mean_cosine", "centered", "double_centered")
 

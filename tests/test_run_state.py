@@ -203,6 +203,8 @@ def test_damaged_backup_from_the_command_line_is_one_line(runs, data, tmp_path):
     ("learning_rate", -1.0, "--learning_rate must be a positive number"),
     ("learning_rate", float("nan"), "--learning_rate must be a positive number"),
     ("temporal_weight", -1.0, "--temporal_weight must be a number >= 0"),
+    ("clip_timeline_weight", -0.5, "--clip_timeline_weight must be a number >= 0"),
+    ("timeline_nce_weight", float("inf"), "--timeline_nce_weight must be a number >= 0"),
     ("steps_per_epoch", -5, "--steps_per_epoch must be >= 0"),
     ("max_frames", 0, "--max_frames must be positive"),
     ("dropout", 1.0, r"--dropout must be in \[0, 1\)"),

@@ -80,6 +80,10 @@ class ModelConfig:
   timeline_hidden_units: int = option(
       0, "Local timeline: width of a hidden per-second ReLU layer before the "
       "projection (0: none, a linear per-second projection).")
+  clip_timeline_weight: float = option(
+      1.0, "Weight of the mean timeline row in the clip embedding: the clip is "
+      "L2(L2(LSTM clip) + w * L2(mean timeline row)), trained as one (0: the "
+      "LSTM clip alone, the earlier default).")
   audio_tower: Tuple[int, ...] = option(
       (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.")
   visual_tower: Tuple[int, ...] = option(
@@ -179,6 +183,23 @@ class TrainConfig:
 _SECTIONS = (("data", DataConfig), ("model", ModelConfig), ("loss", LossConfig),
              ("train", TrainConfig))
 
+# Fields added with a default that differs from what the code did before they
+# existed: a saved config (config.json, a .keras file) that lacks one gets
+# this value, so an older model rebuilds (exports, resumes) as it was trained.
+ABSENT_FIELD_VALUES = {
+    "timeline_source": "fused",
+    "timeline_nce_weight": 0.0,
+    "clip_timeline_weight": 0.0,
+}
+
+
+def with_absent_fields(klass, values: Dict[str, Any]) -> Dict[str, Any]:
+  """``values`` of a saved ``klass`` section plus :data:`ABSENT_FIELD_VALUES`."""
+  names = {f.name for f in dataclasses.fields(klass)}
+  filled = {k: v for k, v in ABSENT_FIELD_VALUES.items() if k in names}
+  filled.update(values)
+  return filled
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -197,10 +218,14 @@ class Config:
 
   @classmethod
   def from_dict(cls, d: Dict[str, Dict[str, Any]]) -> "Config":
-    """Builds a config from :meth:`to_dict` output; unknown keys are errors."""
+    """Builds a config from :meth:`to_dict` output; unknown keys are errors.
+
+    A field missing from ``d`` takes its :data:`ABSENT_FIELD_VALUES` value
+    if it has one (a config saved before the field existed), else its default.
+    """
     sections = {}
     for name, klass in _SECTIONS:
-      values = dict(d.get(name, {}))
+      values = with_absent_fields(klass, d.get(name, {}))
       known = {f.name: f for f in dataclasses.fields(klass)}
       unknown = set(values) - set(known)
       if unknown:

@@ -37,6 +37,15 @@ def local_timeline(model_config, features, mask):
                              padding="same", name="timeline_projection")(x)
 
 
+def clip_with_timeline(weight, embedding, timeline, mask):
+  """``L2(embedding [B, E] + weight * L2(masked mean of timeline [B, T, E]))``."""
+  mean = MaskedMean(dtype="float32", name="timeline_mean")(timeline, mask)
+  mean = L2Normalize(dtype="float32", name="timeline_mean_l2")(mean)
+  mean = keras.layers.Rescaling(weight, dtype="float32", name="timeline_mean_weight")(mean)
+  fused = keras.layers.Add(dtype="float32", name="clip_fuse")([embedding, mean])
+  return L2Normalize(dtype="float32", name="clip_l2")(fused)
+
+
 @keras.saving.register_keras_serializable(package="yt8m_crossmodal")
 class ZeroPadding(keras.layers.Layer):
   """``ZeroPadding()(x [B, T, D], valid [B, T]) -> x``, zeros where not valid."""
@@ -61,12 +70,14 @@ def build_frame_encoder(model_config, input_dim, shared_projection,
   per second into ``fused`` ([B, T, lstm_units * len(strides)], plus the
   FrameDense output itself, ``projection_units`` wide, when
   ``frame_skip``).
-  ``timeline = L2Normalize(shared_projection(fused))`` zeroed past
-  ``num_frames``; ``embedding = L2Normalize(shared_projection(
-  MaskedMean(fused)))``: the clip vector is the same projection of the mean
-  fused state, i.e. it lives in the same space as the timeline rows
-  (before normalization it is exactly the mean of the unnormalized timeline
-  rows, the projection being affine).
+  The timeline ([B, T, E], L2-normalized rows, zeros past ``num_frames``) is
+  :func:`local_timeline` (``timeline_source="local"``) or
+  ``shared_projection(fused)`` (``"fused"``). The LSTM clip is
+  ``L2Normalize(shared_projection(MaskedMean(fused)))``; with
+  ``clip_timeline_weight`` w > 0 the embedding is
+  ``L2(clip + w * L2(MaskedMean(timeline)))`` (:func:`clip_with_timeline`),
+  trained as one by the clip triplets (in ``benchmarks/sync_ablation.py``
+  it raised clip R@1 on every family and left sync as it was).
 
   Outputs are float32 also under a mixed precision policy. ``use_cudnn`` goes
   to every LSTM ("auto": cuDNN when a GPU is visible at trace time; the export
@@ -107,6 +118,8 @@ def build_frame_encoder(model_config, input_dim, shared_projection,
   clip = MaskedMean(name="clip_mean")(fused, mask)
   embedding = L2Normalize(dtype="float32", name="embedding_l2")(
       shared_projection(clip))
+  if mc.clip_timeline_weight > 0:
+    embedding = clip_with_timeline(mc.clip_timeline_weight, embedding, timeline, mask)
   return keras.Model([features, num_frames],
                      {"embedding": embedding, "timeline": timeline},
                      name=name or f"{modality}_encoder")

@@ -5,6 +5,7 @@ import logging
 
 import keras
 
+from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal.config import LossConfig, ModelConfig
 from yt8m_crossmodal.data.features import AUDIO_DIM, VISUAL_DIM
 from yt8m_crossmodal.layers import CrossModalTripletLoss, Dequantize
@@ -17,7 +18,11 @@ MODEL_INPUT_KEYS = ("audio", "visual", "num_frames", "labels")
 
 
 def _dataclass_from_dict(klass, values):
-  """``klass(**values)``, ignoring (and logging) fields it no longer has."""
+  """``klass(**values)``, ignoring (and logging) fields it no longer has.
+
+  Fields ``values`` lacks take :data:`config.ABSENT_FIELD_VALUES` (a model
+  saved before they existed), else their defaults.
+  """
   if isinstance(values, klass):
     return values
   known = {f.name: f for f in dataclasses.fields(klass)}
@@ -26,7 +31,7 @@ def _dataclass_from_dict(klass, values):
     logging.warning("ignoring %s fields unknown to this version: %s",
                     klass.__name__, unknown)
   kept = {}
-  for key, value in values.items():
+  for key, value in config_lib.with_absent_fields(klass, values).items():
     if key in known:
       kept[key] = tuple(value) if isinstance(known[key].default, tuple) else value
   return klass(**kept)
@@ -90,7 +95,8 @@ class CrossModalTrainingModel(keras.Model):
   deserialize it twice. This class serializes its own arguments instead (the
   model name, the ``ModelConfig`` and ``LossConfig`` fields and the number of
   classes) and rebuilds the graph on load; fields a later version no longer
-  has are ignored, missing ones take their defaults.
+  has are ignored, missing ones take ``config.ABSENT_FIELD_VALUES`` (what
+  the code did before they existed), else their defaults.
 
   Args:
     model: "temporal" or "video_level".
@@ -103,8 +109,8 @@ class CrossModalTrainingModel(keras.Model):
                num_classes=3862, name=None, **kwargs):
     if model not in MODELS:
       raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
-    model_config = _dataclass_from_dict(ModelConfig, model_config or {})
-    loss_config = _dataclass_from_dict(LossConfig, loss_config or {})
+    model_config = _dataclass_from_dict(ModelConfig, model_config or ModelConfig())
+    loss_config = _dataclass_from_dict(LossConfig, loss_config or LossConfig())
     inputs, outputs = _training_graph(model, model_config, loss_config,
                                       int(num_classes))
     super().__init__(inputs=inputs, outputs=outputs,

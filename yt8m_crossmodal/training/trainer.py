@@ -197,6 +197,8 @@ def validate_config(config: config_lib.Config) -> None:
       "audio_to_visual_weight": l.audio_to_visual_weight,
       "visual_to_audio_weight": l.visual_to_audio_weight,
       "temporal_weight": l.temporal_weight,
+      "timeline_nce_weight": l.timeline_nce_weight, "sync_weight": l.sync_weight,
+      "clip_timeline_weight": m.clip_timeline_weight,
       "classification_weight": l.classification_weight,
       "clipnorm": t.clipnorm, "weight_decay": t.weight_decay}
   for flag, value in non_negative_floats.items():
