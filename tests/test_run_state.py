@@ -194,6 +194,34 @@ def test_damaged_backup_from_the_command_line_is_one_line(runs, data, tmp_path):
   assert f"epoch_{EPOCHS:03d}.weights.h5" in line and "--restart" in line
 
 
+def test_resume_with_other_model_or_loss_settings_is_refused(runs, data, tmp_path):
+  work, reference, _ = runs
+  assert reference.returncode == 0, _tail(reference)
+  run = tmp_path / "run"
+  shutil.copytree(work / "reference", run)
+  saved = (run / "config.json").read_text()
+  proc = _train(run, data, epochs=EPOCHS + 1, margin=0.3)
+  assert proc.returncode == 2, _tail(proc)
+  assert "Traceback" not in proc.stderr
+  (line,) = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+  assert "--margin: 0.2 in the saved run, 0.3 now" in line and "--restart" in line
+  assert (run / "config.json").read_text() == saved
+  # A run written before clip_timeline_weight existed (trained without it,
+  # its config.json without the field): resuming under today's default is
+  # refused; with the setting it was trained with, it goes on.
+  old = tmp_path / "old"
+  assert _train(old, data, epochs=1, clip_timeline_weight=0.0).returncode == 0
+  doc = json.loads((old / "config.json").read_text())
+  del doc["model"]["clip_timeline_weight"]
+  (old / "config.json").write_text(json.dumps(doc))
+  proc = _train(old, data, epochs=2)
+  assert proc.returncode == 2, _tail(proc)
+  assert "--clip_timeline_weight: 0.0 in the saved run, 1.0 now" in proc.stderr
+  proc = _train(old, data, epochs=2, clip_timeline_weight=0.0)
+  assert proc.returncode == 0, _tail(proc)
+  assert "resuming after epoch 1 of 2" in proc.stderr
+
+
 # ----------------------------------------------------------------------------
 # Values, config.json, unwritable and unreadable paths.
 

@@ -160,6 +160,33 @@ def _require(ok: bool, flag: str, what: str, value) -> None:
     raise UsageError(f"--{flag} must be {what}, got {value!r}")
 
 
+def check_resumable(config: config_lib.Config, saved_path: str) -> None:
+  """Raises UsageError when the run in ``saved_path`` has other model or loss fields.
+
+  A resumed run restores the saved weights into a model built from
+  ``config``; a different architecture or loss (other flags, or a newer
+  default) would fail to restore or, worse, train on silently changed.
+  """
+  if not tf.io.gfile.exists(saved_path):
+    return
+  try:
+    saved = config_lib.load_config(saved_path)
+  except (ValueError, TypeError) as e:
+    raise UsageError(f"cannot resume: {saved_path} is unreadable ({e}); pass --restart "
+                     "to start over") from e
+  changed = []
+  for section, field in config_lib.all_fields():
+    if section in ("model", "loss"):
+      before = getattr(getattr(saved, section), field.name)
+      now = getattr(getattr(config, section), field.name)
+      if before != now:
+        changed.append(f"--{field.name}: {before!r} in the saved run, {now!r} now")
+  if changed:
+    raise UsageError(f"cannot resume the run in {os.path.dirname(saved_path)} with other model "
+                     f"or loss settings ({'; '.join(changed)}): pass the same flags, or "
+                     "--restart to start over")
+
+
 def validate_config(config: config_lib.Config) -> None:
   """Raises UsageError for a value that would fail, hang or mislead a run."""
   d, m, l, t = config.data, config.model, config.loss, config.train
@@ -271,6 +298,8 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   total_steps = steps * t.epochs
   if t.restart:
     folder.clear()
+  elif done:
+    check_resumable(config, os.path.join(out_dir, "config.json"))
   config_lib.save_config(config, os.path.join(out_dir, "config.json"))
 
   # Process-wide in Keras: set for the run and put back to float32 after it,
