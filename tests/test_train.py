@@ -177,17 +177,19 @@ def job_backup(data, work):
   fields = dict(TINY, train_data=data["train"], model_dir=str(model_dir),
                 epochs=BACKUP_EPOCHS, steps_per_epoch=5, seed=5)
   log = model_dir / "training_log.csv"
+  metadata_path = model_dir / "backup" / "training_metadata.json"
   proc = train_cli(fields, work, "backup_first")
   deadline = time.time() + _TIMEOUT
   killed = False
   while time.time() < deadline and proc.poll() is None:
-    if log.exists() and len(read_csv(log)) >= 1:
+    # The metadata is the epoch's last write (its commit); the log row comes
+    # just before it, so waiting for the row alone could kill in between.
+    if metadata_path.exists():
       proc.send_signal(signal.SIGKILL)
       killed = True
       break
     time.sleep(0.05)
   first = _finish(proc)
-  metadata_path = model_dir / "backup" / "training_metadata.json"
   metadata = json.loads(metadata_path.read_text()) if metadata_path.exists() else None
   rows_before = len(read_csv(log)) if log.exists() else 0
   second = run_train_cli(fields, work, "backup_second")
