@@ -217,6 +217,18 @@ def test_resume_with_other_model_or_loss_settings_is_refused(runs, data, tmp_pat
   assert "--clip_timeline_weight: 0.0 in the saved run, 1.0 now" in proc.stderr
 
 
+def test_resume_check_names_an_unreadable_saved_config(tmp_path):
+  config = config_lib.Config()
+  trainer.check_resumable(config, str(tmp_path / "absent.json"))  # Nothing saved: fine.
+  for text in ("{not json", json.dumps({"model": {"a_field_from_the_future": 1}})):
+    (tmp_path / "config.json").write_text(text)
+    with pytest.raises(UsageError, match=r"cannot resume: .*config.json cannot be read as a "
+                       r"config .*--restart"):
+      trainer.check_resumable(config, str(tmp_path / "config.json"))
+  (tmp_path / "config.json").write_text(config.to_json())
+  trainer.check_resumable(config, str(tmp_path / "config.json"))
+
+
 # ----------------------------------------------------------------------------
 # Values, config.json, unwritable and unreadable paths.
 

@@ -172,8 +172,8 @@ def check_resumable(config: config_lib.Config, saved_path: str) -> None:
   try:
     saved = config_lib.load_config(saved_path)
   except (ValueError, TypeError) as e:
-    raise UsageError(f"cannot resume: {saved_path} is unreadable ({e}); pass --restart "
-                     "to start over") from e
+    raise UsageError(f"cannot resume: {saved_path} cannot be read as a config ({e}); "
+                     "pass --restart to start over") from e
   changed = []
   for section, field in config_lib.all_fields():
     if section in ("model", "loss"):
