@@ -76,6 +76,9 @@ VARIANTS = {
     # the mean timeline row at weight 2 (the default: 1).
     "clip_lstm_only": {"clip_timeline_weight": 0.0},
     "clip_tl2": {"clip_timeline_weight": 2.0},
+    # Clip retrieval tries: all triplets instead of semi-hard; weight 4.
+    "mining_all": {"mining": "all"},
+    "clip_tl4": {"clip_timeline_weight": 4.0},
 }
 SCORERS = ("mean_cosine", "centered", "double_centered")
 
