@@ -29,7 +29,7 @@ def tiny_config(level, **overrides):
   return config_lib.Config().replace(
       feature_level=level, lstm_units=8, projection_units=8, embedding_size=E,
       window_strides=(1, 3), lstm_layers=1, audio_tower=(16,), visual_tower=(16,),
-      max_frames=MAX_FRAMES, **overrides)
+      video_hidden_units=16, video_linear_dims=2, max_frames=MAX_FRAMES, **overrides)
 
 
 def make_model_dir(path, level, seed=0, **overrides):

@@ -51,6 +51,7 @@ assert keras.backend.backend() == sys.argv[1]
 config = config_lib.Config().replace(
     feature_level=level, lstm_units=8, projection_units=8, embedding_size=6, lstm_layers=1,
     window_strides=(1, 3), audio_tower=(16,), visual_tower=(16,), num_classes=5,
+    video_hidden_units=16, video_linear_dims=2,
     temporal_guard=1, max_frames=12, dropout=0.0)
 config = config.replace(model=models.model_name(config))
 keras.utils.set_random_seed(0)

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.config import Config  # noqa: E402
 from yt8m_crossmodal.models import (CrossModalTrainingModel,  # noqa: E402
                                     build_encoders, build_training_model,
@@ -25,6 +26,7 @@ def _config(**overrides):
   fields = dict(projection_units=8, dropout=0.0, window_strides=(1, 3),
                 lstm_layers=2, lstm_units=4, embedding_size=E, num_classes=C,
                 audio_tower=(6, 5), visual_tower=(7,), margin=0.2,
+                video_hidden_units=8, video_linear_dims=2,
                 temporal_guard=2)
   fields.update(overrides)
   return Config().replace(**fields)
@@ -192,10 +194,10 @@ def test_frame_encoders_under_mixed_precision():
   np.testing.assert_array_equal(tl[1], 0.0)
 
 
-def test_video_level_encoders():
+def test_video_level_mlp_encoders():
   # Seeded: the towers are tiny (5 ReLUs), so some draws leave a row all zero.
   keras.utils.set_random_seed(3)
-  audio, visual = build_encoders(_config().model, "video_level")
+  audio, visual = build_encoders(_config(video_encoder="mlp").model, "video_level")
   assert audio.name == "audio_encoder" and visual.name == "visual_encoder"
   for encoder, dim, widths in ((audio, 128, [6, 5, E]),
                                (visual, 1024, [7, E])):
@@ -211,6 +213,51 @@ def test_video_level_encoders():
     np.testing.assert_allclose(np.linalg.norm(emb, axis=-1), 1.0, rtol=1e-5)
     dense = [l for l in encoder.layers if isinstance(l, keras.layers.Dense)]
     assert [l.units for l in dense] == widths
+
+
+def test_video_level_residual_encoders_and_data_init():
+  keras.utils.set_random_seed(3)
+  model = build_training_model(_config(feature_level="video", embedding_size=6,
+                                       video_linear_dims=2))
+  audio, visual = (model.get_layer("audio_encoder"), model.get_layer("visual_encoder"))
+  frozen = audio.get_layer("audio_linear_branch")
+  assert not frozen.trainable and frozen.units == 2
+  assert audio.get_layer("audio_projection").units == 4
+  # Data with one shared direction (plus offsets and scales to standardize).
+  rng = np.random.default_rng(0)
+  shared = rng.normal(size=(400, 1))
+  data = {"audio": (3.0 + 5.0 * shared * rng.normal(size=(1, 128))
+                    + rng.normal(size=(400, 128))).astype("float32"),
+          "visual": (-1.0 + 0.2 * shared * rng.normal(size=(1, 1024))
+                     + 0.1 * rng.normal(size=(400, 1024))).astype("float32")}
+  batches = [{k: v[i:i + 100] for k, v in data.items()} for i in range(0, 400, 100)]
+  kernel_before = keras.ops.convert_to_numpy(frozen.kernel).copy()
+  assert models.initialize_from_data(model, batches) == 400
+  assert not np.allclose(keras.ops.convert_to_numpy(frozen.kernel), kernel_before)
+  std = audio.get_layer("audio_standardize")
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(std.mean), data["audio"].mean(0),
+                             rtol=1e-4, atol=1e-4)
+  z = keras.ops.convert_to_numpy(std(data["audio"]))
+  np.testing.assert_allclose(z.std(0), 1.0, rtol=1e-3)
+  # The linear branch is the first canonical direction: it recovers `shared`.
+  linear_a = keras.ops.convert_to_numpy(frozen(std(data["audio"])))[:, 0]
+  linear_v = keras.ops.convert_to_numpy(visual.get_layer("visual_linear_branch")(
+      visual.get_layer("visual_standardize")(data["visual"])))[:, 0]
+  assert abs(np.corrcoef(linear_a, linear_v)[0, 1]) > 0.95
+  assert abs(np.corrcoef(linear_a, shared[:, 0])[0, 1]) > 0.95
+  emb = keras.ops.convert_to_numpy(audio(data["audio"][:5])["embedding"])
+  assert emb.shape == (5, 6)
+  np.testing.assert_allclose(np.linalg.norm(emb, axis=-1), 1.0, rtol=1e-5)
+  # Training leaves the linear branch and the statistics as set.
+  model.compile(optimizer=keras.optimizers.Adam(1e-2))
+  kernel = keras.ops.convert_to_numpy(frozen.kernel).copy()
+  batch = dict(model_inputs({**{k: v[:32] for k, v in data.items()},
+                             "num_frames": np.ones(32, "int32"),
+                             "labels": np.zeros((32, C), "float32")}))
+  model.fit(batch, epochs=2, batch_size=16, verbose=0)
+  np.testing.assert_array_equal(keras.ops.convert_to_numpy(frozen.kernel), kernel)
+  with pytest.raises(ValueError, match="too few"):
+    models.initialize_from_data(model, [])
 
 
 def _dataset(batch, batch_size, map_inputs=True):
@@ -291,10 +338,13 @@ def test_frame_training_model_fit_metrics_and_save(tmp_path):
       model.get_layer("triplet_loss").step.numpy())
 
 
-def test_video_training_model_fit():
+@pytest.mark.parametrize("encoder,clip_loss,accuracy_part", [
+    ("residual", "auto", "clip_accuracy"),
+    ("mlp", "triplet", "clip_active_fraction")])
+def test_video_training_model_fit(encoder, clip_loss, accuracy_part):
   keras.utils.set_random_seed(0)
-  model = build_training_model(_config(feature_level="video",
-                                       mining="semi_hard"))
+  model = build_training_model(_config(feature_level="video", video_encoder=encoder,
+                                       clip_loss=clip_loss, mining="semi_hard"))
   rng = np.random.default_rng(0)
   data = {
       "audio": rng.normal(size=(16, 128)).astype("float32"),
@@ -308,6 +358,7 @@ def test_video_training_model_fit():
   logs = history.history
   assert logs["loss"][-1] < logs["loss"][0]
   assert "clip_loss" in logs and "temporal_loss" not in logs
+  assert accuracy_part in logs
   out = model(model_inputs(data))
   assert sorted(out) == ["audio_embedding", "loss_parts", "visual_embedding"]
   assert out["visual_embedding"].shape == (16, E)

@@ -84,6 +84,26 @@ class ModelConfig:
       1.0, "Weight of the mean timeline row in the clip embedding: the clip is "
       "L2(L2(LSTM clip) + w * L2(mean timeline row)), trained as one (0: the "
       "LSTM clip alone, the earlier default).")
+  video_encoder: str = option(
+      "residual", "Video-level model's towers: residual (input "
+      "standardization, a projection, pre-norm residual GELU blocks with "
+      "dropout) or mlp (the published ReLU MLP, sizes --audio_tower and "
+      "--visual_tower).", choices=("residual", "mlp"))
+  video_hidden_units: int = option(
+      512, "Video-level residual towers: width of the blocks.")
+  video_blocks: int = option(
+      1, "Video-level residual towers: residual blocks per tower.")
+  video_dropout: float = option(
+      0.5, "Video-level residual towers: dropout inside each block.")
+  video_input_dropout: float = option(
+      0.2, "Video-level residual towers: dropout of the standardized inputs.")
+  video_linear_dims: int = option(
+      128, "Video-level residual towers: dimensions of a linear branch set to "
+      "the canonical directions of the training data (a CCA of the "
+      "standardized means, fitted when training starts, then frozen); the "
+      "embedding is the L2 normalized concatenation of the residual branch "
+      "(embedding_size - video_linear_dims) and the linear one (0: no linear "
+      "branch).")
   audio_tower: Tuple[int, ...] = option(
       (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.")
   visual_tower: Tuple[int, ...] = option(
@@ -94,6 +114,13 @@ class ModelConfig:
 class LossConfig:
   """Triplet loss and regularizers."""
 
+  clip_loss: str = option(
+      "auto", "Clip-level loss: contrastive (symmetric in-batch InfoNCE), "
+      "triplet (mined triplets, see --mining) or auto (contrastive for the "
+      "video-level model, triplet for the temporal model).",
+      choices=("auto", "contrastive", "triplet"))
+  clip_temperature: float = option(
+      0.1, "Softmax temperature of the contrastive clip loss.")
   mining: str = option("semi_hard", "Negative mining: batch_hard, semi_hard or all "
                    "(semi_hard: batch_hard collapsed in some runs, see README).",
                    choices=("batch_hard", "semi_hard", "all"))
@@ -190,6 +217,8 @@ ABSENT_FIELD_VALUES = {
     "timeline_source": "fused",
     "timeline_nce_weight": 0.0,
     "clip_timeline_weight": 0.0,
+    "clip_loss": "triplet",
+    "video_encoder": "mlp",
 }
 
 

@@ -175,6 +175,47 @@ def cross_modal_clip_loss(audio, visual, *, margin, mining,
   return {"loss": loss, "audio_to_visual": a2v, "visual_to_audio": v2a}
 
 
+def clip_contrastive_loss(audio, visual, *, temperature,
+                          audio_to_visual_weight=1.0,
+                          visual_to_audio_weight=1.0):
+  """Symmetric in-batch InfoNCE on clip embeddings.
+
+  Audio ``audio[i]`` must pick ``visual[i]`` among the ``B`` visual
+  embeddings of the batch with logits ``cosine / temperature``, and the
+  reverse. Every other video of the batch is a negative, weighted by how
+  close it is (no mining).
+
+  Args:
+    audio, visual: ``[B, E]`` unit rows; row ``i`` of both is one video.
+    temperature: softmax temperature (cosine units).
+    audio_to_visual_weight, visual_to_audio_weight: direction weights.
+
+  Returns:
+    ``{"loss"`` (weighted sum of the directions), ``"audio_to_visual"``,
+    ``"visual_to_audio"`` (mean cross-entropy of each direction),
+    ``"accuracy"`` (share of rows whose own match has the top logit, both
+    directions), ``"positive_similarity"``, ``"negative_similarity"`` (mean
+    similarity of the most similar other video)``}``.
+  """
+  audio, visual = _f32(audio), _f32(visual)
+  sim = pairwise_similarity(audio, visual)  # [i, j] = <audio_i, visual_j>
+  logits = sim / float(temperature)
+  positive = ops.sum(audio * visual, axis=-1)
+  true_logit = positive / float(temperature)
+  a2v = ops.mean(ops.logsumexp(logits, axis=1) - true_logit)
+  v2a = ops.mean(ops.logsumexp(logits, axis=0) - true_logit)
+  top = ops.logical_and(
+      ops.greater_equal(true_logit, ops.max(logits, axis=1)),
+      ops.greater_equal(true_logit, ops.max(logits, axis=0)))
+  others = off_diagonal_mask(ops.shape(audio)[0])
+  hardest, has_other = _masked_max(sim, others)
+  return {"loss": audio_to_visual_weight * a2v + visual_to_audio_weight * v2a,
+          "audio_to_visual": a2v, "visual_to_audio": v2a,
+          "accuracy": ops.mean(ops.cast(top, "float32")),
+          "positive_similarity": ops.mean(positive),
+          "negative_similarity": _masked_mean(hardest, has_other)}
+
+
 def temporal_negative_mask(mask, guard, max_distance=0):
   """Bool ``[B, T, T]``: ``t'`` is a negative for anchor ``t`` of video ``b``.
 

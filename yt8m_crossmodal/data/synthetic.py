@@ -42,6 +42,7 @@ import numpy as np
 
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.data import features as feat
+from yt8m_crossmodal.data import realistic
 from yt8m_crossmodal.progress import Progress
 
 RELEASES = ("2017", "2018", "2019")
@@ -69,8 +70,10 @@ class SynthConfig:
   preset: str = option("texture", "Data family: texture (the original: dense shared "
                     "texture), events (sparse shared events, slow scenes, non-linear "
                     "read-outs) or music_over (events plus a third of soundtracks on "
-                    "their own same-topic trajectory).", choices=("texture", "events",
-                                                                  "music_over"))
+                    "their own same-topic trajectory) or realistic (per-second "
+                    "statistics and video-level correlations like released features; "
+                    "--unrelated_fraction of soundtracks are unrelated).",
+                    choices=("texture", "events", "music_over", "realistic"))
   world_seed: int = option(1234, "Seed of the shared 'world' (topics, read-outs): keep it "
                        "equal across train/validation sets.")
 
@@ -169,6 +172,9 @@ class SyntheticVideo:
 
 def generate_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
   """Yields ``cfg.num_videos`` synthetic videos, deterministic for ``cfg.seed``."""
+  if cfg.preset == "realistic":
+    yield from _generate_realistic_videos(cfg)
+    return
   if cfg.preset != "texture":
     yield from _generate_event_videos(cfg, PRESETS[cfg.preset])
     return
@@ -353,6 +359,35 @@ def _generate_event_videos(cfg: SynthConfig, p: EventParams) -> Iterator[Synthet
                              for j in range(len(starts))],
           "segment_scores": [float(rng.random() < 0.7) for _ in starts]}
     yield video
+
+
+def _generate_realistic_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
+  """The ``realistic`` family (:mod:`yt8m_crossmodal.data.realistic`)."""
+  params = realistic.RealisticParams()
+  num_classes = 4716 if cfg.release == "2017" else 3862
+  world = realistic.make_world(cfg.num_topics, num_classes, cfg.world_seed, params)
+  rng = np.random.default_rng(cfg.seed)
+  for i in range(cfg.num_videos):
+    length = int(rng.integers(cfg.min_frames, cfg.max_frames + 1))
+    topics = rng.choice(cfg.num_topics, size=int(rng.integers(1, 4)), replace=False)
+    offset = int(rng.integers(-cfg.max_offset, cfg.max_offset + 1)) if cfg.max_offset else 0
+    related = rng.random() >= cfg.unrelated_fraction
+    audio, visual = realistic.video_features(world, params, length, topics, related, rng)
+    labels = sorted(int(world.topic_labels[t]) for t in topics)
+    yield SyntheticVideo(
+        id=f"{cfg.prefix[:2]}{cfg.seed % 1000:03d}{i:06d}", labels=labels,
+        audio=_shift_edge_padded(audio, offset), visual=visual, offset=offset,
+        related=related,
+        segments=_segments(length, labels, rng) if cfg.release == "2019" else None)
+
+
+def _segments(length, labels, rng):
+  """2019 segment fields: up to 3 rated 5-second segments."""
+  starts = sorted(int(s) for s in rng.choice(
+      max(1, length // 5), size=min(3, max(1, length // 5)), replace=False) * 5)
+  return {"segment_start_times": starts,
+          "segment_labels": [int(labels[j % len(labels)]) for j in range(len(starts))],
+          "segment_scores": [float(rng.random() < 0.7) for _ in starts]}
 
 
 def frame_example(video: SyntheticVideo, release: str) -> bytes:

@@ -5,6 +5,7 @@ from yt8m_crossmodal.layers.frame_dense import FrameDense
 from yt8m_crossmodal.layers.l2_normalize import L2Normalize
 from yt8m_crossmodal.layers.masked_mean import MaskedMean
 from yt8m_crossmodal.layers.masking import FrameMask, frame_mask
+from yt8m_crossmodal.layers.standardize import Standardize
 from yt8m_crossmodal.layers.triplet_loss import CrossModalTripletLoss
 from yt8m_crossmodal.layers.window_pool import MaskedWindowPool
 from yt8m_crossmodal.layers.window_upsample import WindowUpsample
@@ -17,6 +18,7 @@ __all__ = [
     "L2Normalize",
     "MaskedMean",
     "MaskedWindowPool",
+    "Standardize",
     "WindowUpsample",
     "frame_mask",
 ]

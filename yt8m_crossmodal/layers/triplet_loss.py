@@ -12,6 +12,8 @@ from yt8m_crossmodal.layers.masking import frame_mask
 # Constructor defaults are the LossConfig defaults: one source of truth.
 _DEFAULTS = LossConfig()
 
+CLIP_LOSSES = ("auto", "contrastive", "triplet")
+
 # The output key of the loss parts: {name: float32 scalar} (see metric_names).
 LOSS_PARTS = "loss_parts"
 
@@ -31,7 +33,9 @@ class CrossModalTripletLoss(keras.layers.Layer):
   of ``metric_names`` (the parts, active fractions, similarities). The total
   loss is::
 
-      clip = a2v_w * clip_a2v + v2a_w * clip_v2a        (mining as configured)
+      clip = a2v_w * clip_a2v + v2a_w * clip_v2a    (clip_loss: symmetric
+             InfoNCE, or triplets mined as configured; auto picks InfoNCE
+             without timelines, triplets with them)
       temporal = a2v_w * temporal_a2v + v2a_w * temporal_v2a     (hardest)
       timeline_nce = per-second InfoNCE over a random window of
                      timeline_nce_seconds of every video (both directions)
@@ -58,7 +62,9 @@ class CrossModalTripletLoss(keras.layers.Layer):
   :meth:`from_loss_config`.
   """
 
-  def __init__(self, mining=_DEFAULTS.mining, margin=_DEFAULTS.margin,
+  def __init__(self, clip_loss=_DEFAULTS.clip_loss,
+               clip_temperature=_DEFAULTS.clip_temperature,
+               mining=_DEFAULTS.mining, margin=_DEFAULTS.margin,
                audio_to_visual_weight=_DEFAULTS.audio_to_visual_weight,
                visual_to_audio_weight=_DEFAULTS.visual_to_audio_weight,
                exclude_shared_labels=_DEFAULTS.exclude_shared_labels,
@@ -83,6 +89,13 @@ class CrossModalTripletLoss(keras.layers.Layer):
     if mining not in losses.MINING_MODES:
       raise ValueError(
           f"mining must be one of {losses.MINING_MODES}, got {mining!r}")
+    if clip_loss not in CLIP_LOSSES:
+      raise ValueError(f"clip_loss must be one of {CLIP_LOSSES}, got {clip_loss!r}")
+    if not clip_temperature > 0:
+      raise ValueError(f"clip_temperature must be > 0, got {clip_temperature}")
+    self.clip_loss = clip_loss
+    self.clip_temperature = float(clip_temperature)
+    self.use_contrastive_clip = False
     self.mining = mining
     self.margin = float(margin)
     self.audio_to_visual_weight = float(audio_to_visual_weight)
@@ -140,9 +153,13 @@ class CrossModalTripletLoss(keras.layers.Layer):
     if self.exclude_shared_labels and "labels" not in input_shape:
       raise ValueError(f"{self.name}: exclude_shared_labels needs 'labels'")
 
+    # auto: contrastive for clip embeddings alone (video level), mined
+    # triplets when timelines come too (frame level).
+    self.use_contrastive_clip = (self.clip_loss == "contrastive" or (
+        self.clip_loss == "auto" and not has_timelines))
     names = ["clip_loss", "clip_a2v_loss", "clip_v2a_loss",
-             "clip_active_fraction", "clip_positive_similarity",
-             "clip_negative_similarity"]
+             "clip_accuracy" if self.use_contrastive_clip else "clip_active_fraction",
+             "clip_positive_similarity", "clip_negative_similarity"]
     if self.use_temporal:
       names += ["temporal_loss", "temporal_a2v_loss", "temporal_v2a_loss",
                 "temporal_active_fraction", "temporal_positive_similarity",
@@ -171,28 +188,41 @@ class CrossModalTripletLoss(keras.layers.Layer):
   def _update(self, name, value):
     self._parts[name] = ops.cast(value, "float32")
 
+  def _clip_part(self, audio, visual, labels):
+    """The clip loss (contrastive or mined triplets); records its parts."""
+    directions = dict(audio_to_visual_weight=self.audio_to_visual_weight,
+                      visual_to_audio_weight=self.visual_to_audio_weight)
+    if self.use_contrastive_clip:
+      clip = losses.clip_contrastive_loss(
+          audio, visual, temperature=self.clip_temperature, **directions)
+      self._update("clip_a2v_loss", clip["audio_to_visual"])
+      self._update("clip_v2a_loss", clip["visual_to_audio"])
+      self._update("clip_accuracy", clip["accuracy"])
+      self._update("clip_positive_similarity", clip["positive_similarity"])
+      self._update("clip_negative_similarity", clip["negative_similarity"])
+    else:
+      clip = losses.cross_modal_clip_loss(
+          audio, visual, margin=self.margin, mining=self.mining, labels=labels,
+          exclude_shared_labels=self.exclude_shared_labels, **directions)
+      a2v, v2a = clip["audio_to_visual"], clip["visual_to_audio"]
+      self._update("clip_a2v_loss", a2v["loss"])
+      self._update("clip_v2a_loss", v2a["loss"])
+      self._update("clip_active_fraction",
+                   0.5 * (a2v["active_fraction"] + v2a["active_fraction"]))
+      self._update("clip_positive_similarity", a2v["positive_similarity"])
+      self._update("clip_negative_similarity",
+                   0.5 * (a2v["negative_similarity"]
+                          + v2a["negative_similarity"]))
+    self._update("clip_loss", clip["loss"])
+    return clip["loss"]
+
   def call(self, inputs, training=None):
     self._parts = {}
     audio = ops.cast(inputs["audio_embedding"], "float32")
     visual = ops.cast(inputs["visual_embedding"], "float32")
     labels = inputs.get("labels")
 
-    clip = losses.cross_modal_clip_loss(
-        audio, visual, margin=self.margin, mining=self.mining, labels=labels,
-        exclude_shared_labels=self.exclude_shared_labels,
-        audio_to_visual_weight=self.audio_to_visual_weight,
-        visual_to_audio_weight=self.visual_to_audio_weight)
-    a2v, v2a = clip["audio_to_visual"], clip["visual_to_audio"]
-    total = clip["loss"]
-    self._update("clip_loss", clip["loss"])
-    self._update("clip_a2v_loss", a2v["loss"])
-    self._update("clip_v2a_loss", v2a["loss"])
-    self._update("clip_active_fraction",
-                 0.5 * (a2v["active_fraction"] + v2a["active_fraction"]))
-    self._update("clip_positive_similarity", a2v["positive_similarity"])
-    self._update("clip_negative_similarity",
-                 0.5 * (a2v["negative_similarity"]
-                        + v2a["negative_similarity"]))
+    total = self._clip_part(audio, visual, labels)
 
     if self.use_temporal or self.use_sync or self.use_timeline_nce:
       audio_tl = inputs["audio_timeline"]

@@ -6,25 +6,31 @@
   feature level) and checks that the model fits the data;
 * :func:`build_encoders` -> ``(audio_encoder, visual_encoder)``;
 * :func:`build_training_model` -> the model trained with ``model.fit``;
-* :func:`model_inputs` drops batch keys the model does not take (``id``).
+* :func:`model_inputs` drops batch keys the model does not take (``id``);
+* :func:`initialize_from_data` sets the video-level towers' input
+  standardization and linear branches from training batches.
 """
 
 from yt8m_crossmodal.models.encoders import (AUDIO_ENCODER_NAME, MODELS,
                                              VISUAL_ENCODER_NAME,
                                              build_encoders)
+from yt8m_crossmodal.models.data_init import (data_dependent_layers,
+                                              initialize_from_data)
 from yt8m_crossmodal.models.temporal import (build_frame_encoder,
                                              build_shared_projection)
 from yt8m_crossmodal.models.training_model import (LOSS_LAYER_NAME,
                                                    MODEL_INPUT_KEYS,
                                                    CrossModalTrainingModel,
                                                    model_inputs)
-from yt8m_crossmodal.models.video_level import build_video_encoder
+from yt8m_crossmodal.models.video_level import (build_residual_video_encoder,
+                                                build_video_encoder)
 
 __all__ = [
     "MODELS", "AUDIO_ENCODER_NAME", "VISUAL_ENCODER_NAME", "LOSS_LAYER_NAME",
     "MODEL_INPUT_KEYS", "CrossModalTrainingModel", "model_name",
     "build_encoders", "build_training_model", "model_inputs",
-    "build_frame_encoder", "build_video_encoder", "build_shared_projection",
+    "build_frame_encoder", "build_video_encoder", "build_residual_video_encoder",
+    "build_shared_projection", "data_dependent_layers", "initialize_from_data",
 ]
 
 

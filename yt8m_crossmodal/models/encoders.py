@@ -3,7 +3,8 @@
 from yt8m_crossmodal.data.features import AUDIO_DIM, VISUAL_DIM
 from yt8m_crossmodal.models.temporal import (build_frame_encoder,
                                              build_shared_projection)
-from yt8m_crossmodal.models.video_level import build_video_encoder
+from yt8m_crossmodal.models.video_level import (build_residual_video_encoder,
+                                                build_video_encoder)
 
 AUDIO_ENCODER_NAME = "audio_encoder"
 VISUAL_ENCODER_NAME = "visual_encoder"
@@ -23,7 +24,8 @@ def build_encoders(model_config, model="temporal", use_cudnn="auto"):
   ``{"embedding": [B, E], "timeline": [B, T, E]}``; the final Dense(E)
   (layer ``shared_projection``) is the same instance in both encoders.
   ``video_level``: inputs ``[features [B, D]]``, output
-  ``{"embedding": [B, E]}``.
+  ``{"embedding": [B, E]}`` (``video_encoder``: residual towers or the
+  published MLP).
   """
   mc = model_config
   if model == "temporal":
@@ -32,6 +34,11 @@ def build_encoders(model_config, model="temporal", use_cudnn="auto"):
                                 name=AUDIO_ENCODER_NAME, use_cudnn=use_cudnn)
     visual = build_frame_encoder(mc, VISUAL_DIM, projection, "visual",
                                  name=VISUAL_ENCODER_NAME, use_cudnn=use_cudnn)
+  elif model == "video_level" and mc.video_encoder == "residual":
+    audio = build_residual_video_encoder(mc, AUDIO_DIM, "audio",
+                                         name=AUDIO_ENCODER_NAME)
+    visual = build_residual_video_encoder(mc, VISUAL_DIM, "visual",
+                                          name=VISUAL_ENCODER_NAME)
   elif model == "video_level":
     audio = build_video_encoder(mc.audio_tower, mc.embedding_size, AUDIO_DIM,
                                 "audio", name=AUDIO_ENCODER_NAME)

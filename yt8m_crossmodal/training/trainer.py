@@ -204,7 +204,8 @@ def validate_config(config: config_lib.Config) -> None:
   positive_ints = {"max_frames": d.max_frames, "num_classes": d.num_classes,
                    "projection_units": m.projection_units, "lstm_layers": m.lstm_layers,
                    "lstm_units": m.lstm_units, "embedding_size": m.embedding_size,
-                   "temporal_guard": l.temporal_guard}
+                   "temporal_guard": l.temporal_guard,
+                   "video_hidden_units": m.video_hidden_units}
   for flag, value in positive_ints.items():
     _require(value >= 1, flag, "positive", value)
   for flag, value in (("audio_tower", m.audio_tower), ("visual_tower", m.visual_tower)):
@@ -214,7 +215,8 @@ def validate_config(config: config_lib.Config) -> None:
                        "validation_size": d.validation_size,
                        "classification_warmup_steps": l.classification_warmup_steps,
                        "projector_samples": t.projector_samples,
-                       "sync_max_offset": t.sync_max_offset}
+                       "sync_max_offset": t.sync_max_offset,
+                       "video_blocks": m.video_blocks}
   for flag, value in non_negative_ints.items():
     _require(value >= 0, flag, ">= 0", value)
   _require(finite(t.learning_rate) and t.learning_rate > 0, "learning_rate",
@@ -233,7 +235,13 @@ def validate_config(config: config_lib.Config) -> None:
   _require(l.audio_to_visual_weight + l.visual_to_audio_weight > 0,
            "audio_to_visual_weight", "positive when --visual_to_audio_weight is 0",
            l.audio_to_visual_weight)
-  _require(finite(m.dropout) and 0 <= m.dropout < 1, "dropout", "in [0, 1)", m.dropout)
+  for flag in ("dropout", "video_dropout", "video_input_dropout"):
+    value = getattr(m, flag)
+    _require(finite(value) and 0 <= value < 1, flag, "in [0, 1)", value)
+  _require(finite(l.clip_temperature) and l.clip_temperature > 0, "clip_temperature",
+           "a positive number", l.clip_temperature)
+  _require(0 <= m.video_linear_dims < m.embedding_size, "video_linear_dims",
+           f"in [0, --embedding_size={m.embedding_size})", m.video_linear_dims)
   _require(t.sync_excerpt_seconds >= 1, "sync_excerpt_seconds", "positive",
            t.sync_excerpt_seconds)
   if t.backend != "auto":
@@ -313,6 +321,12 @@ def train(config: config_lib.Config) -> Dict[str, float]:
       if done:
         folder.restore(model)
         logging.info("resuming after epoch %d of %d", done, t.epochs)
+      elif models.data_dependent_layers(model):
+        n = models.initialize_from_data(
+            model, train_dataset(config, repeat=False, bad_records=bad_records
+                                 ).as_numpy_iterator())
+        logging.info("input standardization and linear branches from %d training "
+                     "videos", n)
     folder.truncate_log(done)
 
     dataset = train_dataset(config, repeat=True, bad_records=bad_records,
