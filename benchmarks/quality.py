@@ -215,7 +215,8 @@ def run_family(family, args):
                        clip_timeline_weight=0.0)
   rows = {
       "video_mlp": base.replace(feature_level="video", audio_tower=(4 * u, 2 * u),
-                                visual_tower=(8 * u, 4 * u), dropout=0.0),
+                                visual_tower=(8 * u, 4 * u), dropout=0.0,
+                                video_encoder="mlp", clip_loss="triplet"),
       "lstm_s1": fused.replace(window_strides=(1,)),
       "multi_notemporal": fused.replace(window_strides=(1, 5, 15), temporal_weight=0.0),
       "multi_temporal": fused.replace(window_strides=(1, 5, 15)),

@@ -240,8 +240,12 @@ def validate_config(config: config_lib.Config) -> None:
     _require(finite(value) and 0 <= value < 1, flag, "in [0, 1)", value)
   _require(finite(l.clip_temperature) and l.clip_temperature > 0, "clip_temperature",
            "a positive number", l.clip_temperature)
-  _require(0 <= m.video_linear_dims < m.embedding_size, "video_linear_dims",
-           f"in [0, --embedding_size={m.embedding_size})", m.video_linear_dims)
+  video_residual = m.video_encoder == "residual" and (
+      m.model == "video_level" or (m.model == "auto" and d.feature_level == "video"))
+  if video_residual:
+    _require(0 <= m.video_linear_dims < m.embedding_size, "video_linear_dims",
+             f"in [0, --embedding_size={m.embedding_size}) for the residual video-level "
+             "towers", m.video_linear_dims)
   _require(t.sync_excerpt_seconds >= 1, "sync_excerpt_seconds", "positive",
            t.sync_excerpt_seconds)
   if t.backend != "auto":
