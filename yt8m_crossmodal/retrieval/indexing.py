@@ -181,7 +181,7 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
       meta, extra = _beam().embed_with_beam(cfg, exp, tmp)
     seconds = time.time() - start
     if cfg.ann != "none":
-      catalogue = load_catalogue(tmp, load_indexes=False)
+      catalogue = load_catalogue(tmp, load_indexes=False, verify="none")
       for target in MODALITIES:
         catalogue.build_index(target, kind=cfg.ann, save=True)
       meta = catalogue.meta
