@@ -6,9 +6,11 @@ kill leaves either the old file or the new one, never a partial one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
+from typing import Iterator
 
 from yt8m_crossmodal.errors import UsageError
 
@@ -81,3 +83,50 @@ def process_alive(tag: str) -> bool:
   except OSError:
     return True
   return True
+
+
+def lock_file(path: str) -> str:
+  """The lock file of output ``path``: ``<parent>/.<name>.lock``."""
+  folder, name = os.path.split(os.path.normpath(path))
+  return os.path.join(folder, f".{name}.lock")
+
+
+@contextlib.contextmanager
+def exclusive_output(path: str, flag: str) -> Iterator[str]:
+  """Holds the :func:`lock_file` of local ``path`` while this process writes it.
+
+  A lock left by a killed process of this host is taken over.
+
+  Yields:
+    The lock file's path (removed on exit).
+
+  Raises:
+    UsageError: another live process holds the lock (named with the file).
+  """
+  lock = lock_file(path)
+  for attempt in range(2):
+    try:
+      fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+      break
+    except FileExistsError:
+      try:
+        with open(lock) as f:
+          holder = f.read().strip()
+      except OSError:
+        holder = ""
+      if attempt or not holder or process_alive(holder):
+        raise UsageError(
+            f"{flag} {path!r} is being written by another process ({holder or 'unknown'}; "
+            f"lock file {lock!r}): wait for it to finish, or remove the lock file if that "
+            "process is gone") from None
+      with contextlib.suppress(FileNotFoundError):
+        os.remove(lock)  # Left by a killed run of this host.
+    except OSError as e:
+      raise UsageError(f"cannot create the lock file {lock!r} of {flag}: {_reason(e)}") from e
+  try:
+    with os.fdopen(fd, "w") as f:
+      f.write(host_pid_tag())
+    yield lock
+  finally:
+    with contextlib.suppress(FileNotFoundError):
+      os.remove(lock)
