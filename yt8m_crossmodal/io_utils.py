@@ -15,24 +15,58 @@ from typing import Iterator
 from yt8m_crossmodal.errors import UsageError
 
 
+def is_remote(path: str) -> bool:
+  """True for a URL-like path (``gs://...``) that only ``tf.io.gfile`` reaches."""
+  return "://" in str(path)
+
+
+def abspath(path: str) -> str:
+  """``os.path.abspath`` of a local path; a remote one (``gs://``) as it is."""
+  return str(path) if is_remote(path) else os.path.abspath(path)
+
+
 def tmp_sibling(path: str) -> str:
   """A unique temporary name next to ``path`` (same folder, same filesystem)."""
   folder, name = os.path.split(path)
   return os.path.join(folder, f".{name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def atomic_write_text(path: str, text: str) -> None:
-  """Writes ``text`` to ``path`` (local or gs://) via a temporary file."""
+def atomic_write(path: str, data) -> None:
+  """Writes ``data`` (str or bytes) to ``path`` (local or gs://) via a temporary file.
+
+  Raises:
+    UsageError: the write failed (a full disk, no permission, an unreachable
+      bucket), naming ``path``; an earlier file at ``path`` is kept.
+  """
   import tensorflow as tf
   tmp = tmp_sibling(path)
   try:
-    with tf.io.gfile.GFile(tmp, "w") as f:
-      f.write(text)
+    with tf.io.gfile.GFile(tmp, "wb" if isinstance(data, bytes) else "w") as f:
+      f.write(data)
     tf.io.gfile.rename(tmp, path, overwrite=True)
-  except BaseException:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
+  except BaseException as e:
+    remove_quietly(tmp)
+    if isinstance(e, (OSError, tf.errors.OpError)):
+      raise write_error(path, e) from e
     raise
+
+
+def atomic_write_text(path: str, text: str) -> None:
+  """:func:`atomic_write` of a text."""
+  atomic_write(path, text)
+
+
+def remove_quietly(path: str) -> None:
+  """Removes file ``path`` if it is there; a failure to remove is ignored."""
+  import tensorflow as tf
+  with contextlib.suppress(OSError, tf.errors.OpError):
+    if tf.io.gfile.exists(path):
+      tf.io.gfile.remove(path)
+
+
+def write_error(path: str, error: BaseException) -> UsageError:
+  """The one-line error of a failed write of ``path`` (``error`` its cause)."""
+  return UsageError(f"cannot write {path!r}: {_reason(error)}")
 
 
 def writable_dir(path: str, flag: str) -> None:
@@ -42,7 +76,11 @@ def writable_dir(path: str, flag: str) -> None:
     UsageError: ``path`` is a file, cannot be created or is not writable.
   """
   import tensorflow as tf
-  if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+  try:
+    is_file = tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
+  except tf.errors.OpError as e:
+    raise UsageError(f"cannot reach {flag} {path!r}: {_reason(e)}") from e
+  if is_file:
     raise UsageError(f"{flag} {path!r} is a file, not a folder")
   try:
     tf.io.gfile.makedirs(path)

@@ -61,6 +61,7 @@ import numpy as np
 from yt8m_crossmodal.serving.loading import load_export
 from yt8m_crossmodal.serving.signatures import OTHER
 from yt8m_crossmodal import retrieval
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
@@ -149,7 +150,7 @@ class Searcher:
     built_by = self.catalogue.meta.get("model") or {}
     self.export_mismatch = None
     if built_by.get("export_dir") and (
-        os.path.abspath(built_by["export_dir"]) != os.path.abspath(self.export.path)
+        io_utils.abspath(built_by["export_dir"]) != io_utils.abspath(self.export.path)
         or built_by.get("created") != self.export.info.get("created")):
       self.export_mismatch = (
           f"the index {cfg.index!r} was embedded by the export "

@@ -302,5 +302,5 @@ def export_model_dir(cfg: ExportConfig) -> Dict[str, Any]:
   audio, visual, lstms = portable_encoders(config, model)
   return export(config, audio, visual, cfg.export_dir, version=cfg.version,
                 search_catalogue=cfg.search_catalogue, search_k=cfg.search_k,
-                source={"model_dir": os.path.abspath(cfg.model_dir)},
+                source={"model_dir": io_utils.abspath(cfg.model_dir)},
                 lstm_layers_without_cudnn=lstms)
