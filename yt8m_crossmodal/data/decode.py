@@ -342,7 +342,7 @@ def decode_records_safely(records: tf.Tensor, decode_fn, feature_level: str):
 
 def decode_records(records: tf.Tensor, feature_level: str, num_classes: int,
                    max_frames: int, include_segments: bool = False,
-                   dequantize: bool = False):
+                   dequantize: bool = False, typed: bool = False):
   """:func:`decode_records_safely` with the decoder of ``feature_level``.
 
   Args:
@@ -352,6 +352,9 @@ def decode_records(records: tf.Tensor, feature_level: str, num_classes: int,
       (:func:`decode_video_records`).
     num_classes: label vocabulary.
 
+    typed: also flag records with fields of the wrong type
+      (:func:`decode_records_typed`; tf.data only, not for a serving graph).
+
   Returns:
     ``(element, reason)``: reason [B], "" for a good record.
   """
@@ -360,7 +363,51 @@ def decode_records(records: tf.Tensor, feature_level: str, num_classes: int,
                                                include_segments, dequantize)
   else:
     decode_fn = lambda r: decode_video_records(r, num_classes)
+  if typed:
+    typed_fn = decode_fn
+    decode_fn = lambda r: decode_records_typed(r, typed_fn)
   return decode_records_safely(records, decode_fn, feature_level)
+
+
+WRONG_TYPE = ("a field of the wrong type or shape, or damaged inside (id, video_id: bytes; "
+              "labels: int64; mean_rgb, mean_audio: floats; rgb, audio: one bytes value per "
+              "second)")
+
+
+def _parses(records: tf.Tensor, decode_fn) -> tf.Tensor:
+  """bool scalar: whether ``decode_fn(records)`` runs without an error."""
+  # The probe's value depends on what the parse read (a size alone would be
+  # folded without parsing) and the reduction reads it: nothing is pruned.
+  probe = tf.data.Dataset.from_tensors(records).map(
+      lambda r: tf.reduce_sum(tf.strings.length(decode_fn(r)[1]))).ignore_errors()
+  return probe.reduce(tf.constant(False), lambda seen, n: seen | (n >= 0))
+
+
+def decode_records_typed(records: tf.Tensor, decode_fn):
+  """``decode_fn(records)`` that flags records whose fields have the wrong type.
+
+  The vectorized parse fails for the whole batch when one record holds, say,
+  an int64 ``id`` or two values in one frame. The batch is decoded as one
+  (no extra cost); only when that fails is each record tried alone, and the
+  ones that fail are replaced by an empty record with the reason
+  :data:`WRONG_TYPE`.
+
+  Args:
+    records: string [B].
+    decode_fn: ``records -> (element, reason)``.
+
+  Returns:
+    ``decode_fn``'s ``(element, reason)``.
+  """
+  def per_record(batch):
+    ok = tf.map_fn(lambda r: _parses(r[None], decode_fn), batch,
+                   fn_output_signature=tf.bool)
+    out, reason = decode_fn(tf.where(ok, batch, ""))
+    return out, tf.where(ok, reason, WRONG_TYPE)
+
+  whole = tf.data.Dataset.from_tensors(records).map(decode_fn).ignore_errors()
+  fallback = tf.data.Dataset.from_tensors(records).map(per_record)
+  return whole.concatenate(fallback).take(1).get_single_element()
 
 
 def first_bad_record_message(where, index, ids, reason) -> tf.Tensor:

@@ -297,7 +297,8 @@ def make_dataset(pattern: str,
 
   def decode(batch):
     out, reason = decode_lib.decode_records(batch["record"], feature_level, num_classes,
-                                            max_frames, include_segments, dequantize)
+                                            max_frames, include_segments, dequantize,
+                                            typed=True)
     reason = decode_lib.pick_reason([batch["reason"], reason])
     bad = reason != ""
     if skip_bad_records:
