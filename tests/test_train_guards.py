@@ -100,3 +100,19 @@ def test_a_full_disk_at_the_end_of_an_epoch_keeps_the_earlier_epoch(data, tmp_pa
   assert json.loads((run / "backup" / "training_metadata.json").read_text())["epoch"] == 1
   trainer.train(_config(data, run, epochs=2))  # The rerun resumes after epoch 1.
   assert json.loads((run / "backup" / "training_metadata.json").read_text())["epoch"] == 2
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("timeline_nce_temperature", -1.0, "--timeline_nce_temperature must be a positive number"),
+    ("timeline_nce_temperature", 0.0, "--timeline_nce_temperature must be a positive number"),
+    ("sync_loss_temperature", float("nan"), "--sync_loss_temperature must be a positive"),
+    ("timeline_hidden_units", -5, "--timeline_hidden_units must be >= 0, got -5"),
+    ("timeline_kernel", 0, "--timeline_kernel must be positive"),
+    ("timeline_nce_seconds", 0, "--timeline_nce_seconds must be positive"),
+    ("temporal_max_distance", -1, "--temporal_max_distance must be >= 0"),
+])
+def test_loss_and_timeline_values_are_checked(field, value, message):
+  config = config_lib.Config().replace(train_data="x", model_dir="y", **{field: value})
+  with pytest.raises(UsageError, match=message):
+    trainer.validate_config(config)
+  trainer.validate_config(config_lib.Config().replace(train_data="x", model_dir="y"))

@@ -171,7 +171,8 @@ class LoadedExport:
       ``num_frames``, ``labels``; ``reason`` [B], "" for a good record.
     """
     return decode_lib.decode_records(records, self.feature_level,
-                                     self.config.data.num_classes, self.max_frames)
+                                     self.config.data.num_classes, self.max_frames,
+                                     typed=True)
 
   def describe(self) -> Dict[str, Any]:
     """Small JSON-able description (for catalogue meta and reports)."""

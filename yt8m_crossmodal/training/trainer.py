@@ -274,7 +274,18 @@ def validate_config(config: config_lib.Config) -> None:
     _require(value >= 1, flag, "positive", value)
   for flag, value in (("audio_tower", m.audio_tower), ("visual_tower", m.visual_tower)):
     _require(all(v >= 1 for v in value), flag, "positive sizes", value)
+  positive_ints = {"timeline_kernel": m.timeline_kernel,
+                   "timeline_nce_seconds": l.timeline_nce_seconds,
+                   "sync_loss_offsets": l.sync_loss_offsets,
+                   "sync_loss_window": l.sync_loss_window}
+  for flag, value in positive_ints.items():
+    _require(value >= 1, flag, "positive", value)
+  for flag, value in (("timeline_nce_temperature", l.timeline_nce_temperature),
+                      ("sync_loss_temperature", l.sync_loss_temperature)):
+    _require(finite(value) and value > 0, flag, "a positive number", value)
   non_negative_ints = {"steps_per_epoch": t.steps_per_epoch, "warmup_steps": t.warmup_steps,
+                       "timeline_hidden_units": m.timeline_hidden_units,
+                       "temporal_max_distance": l.temporal_max_distance,
                        "shuffle_buffer": d.shuffle_buffer,
                        "validation_size": d.validation_size,
                        "classification_warmup_steps": l.classification_warmup_steps,
