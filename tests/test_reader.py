@@ -196,6 +196,16 @@ def _float_mean(example):
 
 
 WRONG_TYPE = "a field of the wrong type or shape"
+
+
+def _latin1_id(message):
+  features = getattr(message, "context", getattr(message, "features", None))
+  features.feature["id"].bytes_list.value[0] = b"caf\xe9"  # Latin-1, not UTF-8.
+
+
+BAD_FRAME_CASES["non_utf8_id"] = (
+    lambda: _retyped(lambda: _good(8), tf.train.SequenceExample, _latin1_id),
+    "the video id is not UTF-8 text")
 for _name, _change in (("id_as_int64", _int_id), ("rgb_as_floats", _float_frame),
                        ("two_values_in_a_frame", _two_values_in_a_frame)):
   BAD_FRAME_CASES[_name] = (
@@ -236,6 +246,8 @@ BAD_VIDEO_CASES = {
     "frame_level_as_video": (lambda: records.frame_record("fl")[0],
                              "a frame-level record?"),
     "not_a_protobuf": (lambda: NOT_PROTOBUF, "not a valid Example protobuf"),
+    "non_utf8_id": (lambda: _retyped(lambda: records.video_record("l")[0], tf.train.Example,
+                                     _latin1_id), "the video id is not UTF-8 text"),
     "id_as_int64": (lambda: _retyped(lambda: records.video_record("i")[0], tf.train.Example,
                                      _int_id), WRONG_TYPE),
     "mean_audio_as_bytes": (lambda: _retyped(lambda: records.video_record("b")[0],
@@ -343,3 +355,9 @@ def test_damage_inside_a_field_is_a_one_line_error(tmp_path):
   assert runner._is_user_error(info.value)
   assert runner.error_message(info.value).startswith(
       f"Bad YT-8M record in {path} at record index 1 (video id ''): {WRONG_TYPE}")
+
+
+def test_a_pattern_that_cannot_be_listed_is_one_line():
+  from yt8m_crossmodal.errors import UsageError
+  with pytest.raises(UsageError, match="cannot list 'nosuch://bucket/x/\\*.tfrecord': "):
+    pipeline.list_files("nosuch://bucket/x/*.tfrecord")

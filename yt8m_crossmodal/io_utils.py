@@ -66,7 +66,7 @@ def remove_quietly(path: str) -> None:
 
 def write_error(path: str, error: BaseException) -> UsageError:
   """The one-line error of a failed write of ``path`` (``error`` its cause)."""
-  return UsageError(f"cannot write {path!r}: {_reason(error)}")
+  return UsageError(f"cannot write {path!r}: {error_line(error)}")
 
 
 def writable_dir(path: str, flag: str) -> None:
@@ -79,23 +79,24 @@ def writable_dir(path: str, flag: str) -> None:
   try:
     is_file = tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
   except tf.errors.OpError as e:
-    raise UsageError(f"cannot reach {flag} {path!r}: {_reason(e)}") from e
+    raise UsageError(f"cannot reach {flag} {path!r}: {error_line(e)}") from e
   if is_file:
     raise UsageError(f"{flag} {path!r} is a file, not a folder")
   try:
     tf.io.gfile.makedirs(path)
   except (OSError, tf.errors.OpError) as e:
-    raise UsageError(f"cannot create {flag} {path!r}: {_reason(e)}") from e
+    raise UsageError(f"cannot create {flag} {path!r}: {error_line(e)}") from e
   probe = os.path.join(path, f".write-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
   try:
     with tf.io.gfile.GFile(probe, "w") as f:
       f.write("")
     tf.io.gfile.remove(probe)
   except (OSError, tf.errors.OpError) as e:
-    raise UsageError(f"{flag} {path!r} is not writable: {_reason(e)}") from e
+    raise UsageError(f"{flag} {path!r} is not writable: {error_line(e)}") from e
 
 
-def _reason(error: BaseException) -> str:
+def error_line(error: BaseException) -> str:
+  """The first line of an error's message (TF's ``message`` if it has one)."""
   text = getattr(error, "message", None) or str(error)
   return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
@@ -160,7 +161,7 @@ def exclusive_output(path: str, flag: str) -> Iterator[str]:
       with contextlib.suppress(FileNotFoundError):
         os.remove(lock)  # Left by a killed run of this host.
     except OSError as e:
-      raise UsageError(f"cannot create the lock file {lock!r} of {flag}: {_reason(e)}") from e
+      raise UsageError(f"cannot create the lock file {lock!r} of {flag}: {error_line(e)}") from e
   try:
     with os.fdopen(fd, "w") as f:
       f.write(host_pid_tag())

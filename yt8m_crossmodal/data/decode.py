@@ -33,6 +33,12 @@ def _first_id(parsed):
   return ids
 
 
+def _id_reason(ids: tf.Tensor) -> tf.Tensor:
+  """[B] strings: why an id is bad (not UTF-8 text), "" when it is fine."""
+  clean = tf.strings.unicode_transcode(ids, "UTF-8", "UTF-8", errors="replace")
+  return tf.where(clean != ids, "the video id is not UTF-8 text", "")
+
+
 def _label_checks(labels: tf.RaggedTensor, num_classes: int):
   """Returns (multi_hot float32 [B, C], reason [B] strings, "" when valid)."""
   values = labels.flat_values
@@ -124,6 +130,7 @@ def frame_record_problems(context, sequence, lengths, num_classes: int):
       _width_reason(rgb_bytes, rgb_valid, feat.VISUAL_DIM, "rgb"),
       _width_reason(audio_bytes, audio_valid, feat.AUDIO_DIM, "audio"),
       label_reason,
+      _id_reason(_first_id(context)),
   ])
   return multi_hot, reason
 
@@ -246,6 +253,7 @@ def decode_video_records(records: tf.Tensor, num_classes: int
       tf.where(nonfinite_rgb, "mean_rgb holds NaN or Inf", ""),
       tf.where(nonfinite_audio, "mean_audio holds NaN or Inf", ""),
       label_reason,
+      _id_reason(ids),
   ])
   out = {
       "id": ids,
@@ -420,6 +428,8 @@ def first_bad_record_message(where, index, ids, reason) -> tf.Tensor:
     reason: string [B], "" for good records.
   """
   i = tf.argmax(tf.cast(reason != "", tf.int32))
+  # An id that is not UTF-8 would make the message itself unreadable.
+  ids = tf.strings.unicode_transcode(ids, "UTF-8", "UTF-8", errors="replace")
   where = tf.convert_to_tensor(where)
   source = where[i] if where.shape.rank else where
   return tf.strings.join([
