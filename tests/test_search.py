@@ -460,3 +460,33 @@ def test_a_remote_embed_output_is_refused_not_written_locally(frame_export, data
     indexing.embed_corpus(indexing.EmbedConfig(
         export_dir=frame_export.export_dir, data=data, output="gs://bucket/idx"))
   assert os.listdir(tmp_path) == []
+
+
+def test_a_remote_index_is_named_as_such(index, data):
+  with pytest.raises(UsageError, match="'gs://bucket/idx' is a remote path"):
+    searcher.search_queries(searcher.SearchConfig(index="gs://bucket/idx", query_data=data))
+
+
+def test_a_full_disk_during_embed_keeps_the_old_catalogue(frame_export, data, tmp_path,
+                                                          monkeypatch):
+  import errno
+  from yt8m_crossmodal.retrieval import catalogue_writer
+  from yt8m_crossmodal.tools import runner
+  out = str(tmp_path / "cat")
+  indexing.embed_corpus(indexing.EmbedConfig(
+      export_dir=frame_export.export_dir, data=data, output=out, max_videos=4))
+  before = retrieval.load_catalogue(out)
+
+  def full_disk(path, *args, **kw):
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+  monkeypatch.setattr(catalogue_writer.np, "save", full_disk)
+  with pytest.raises(OSError) as info:
+    indexing.embed_corpus(indexing.EmbedConfig(
+        export_dir=frame_export.export_dir, data=data, output=out, overwrite=True))
+  monkeypatch.undo()
+  assert runner._is_user_error(info.value)
+  assert "No space left on device" in runner.error_message(info.value)
+  after = retrieval.load_catalogue(out)
+  assert after.ids == before.ids and after.meta == before.meta
+  assert sorted(os.listdir(tmp_path)) == ["cat"]  # No temp folder, no lock left.

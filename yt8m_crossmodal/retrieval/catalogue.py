@@ -234,6 +234,9 @@ def load_catalogue(path: str, mmap: bool = True,
       the row for a non-finite one), empty catalogue, or inconsistent shapes.
   """
   path = str(path)
+  if "://" in path:
+    raise ValueError(f"Index folder {path!r} is a remote path: index folders are "
+                     "memory-mapped, so they must be local (copy it here first)")
   if not os.path.isdir(path):
     raise ValueError(f"Index folder {path!r} does not exist")
   meta_path = require(path, META_FILE)
