@@ -435,6 +435,7 @@ def test_a_killed_embeds_lock_and_temp_folder_are_cleaned(frame_export, data, tm
   stale = tmp_path / f".cat.tmp-{dead}-0123abcd"
   stale.mkdir()
   (stale / "ids.txt").write_text("x\n")
+  (tmp_path / f".cat.tmp-{dead}-0123abcd-shards").mkdir()  # The Beam runner's.
   remote = tmp_path / ".cat.tmp-otherhost_1-0123abcd"  # Another host's: only reported.
   remote.mkdir()
   summary = indexing.embed_corpus(indexing.EmbedConfig(

@@ -147,8 +147,8 @@ def _tmp_prefix(output: str) -> str:
 def remove_stale_tmp(output: str) -> None:
   """Removes the temporary folders of killed runs into ``output``; reports others.
 
-  A folder ``.<name>.tmp-<host>_<pid>-<hex>`` is stale when its process is gone
-  (same host); ``<name>.old-*`` folders are left by a run killed while
+  A folder ``.<name>.tmp-<host>_<pid>-<hex>[-shards|-unordered]`` is stale when
+  its process is gone (same host); ``<name>.old-*`` folders are left by a run killed while
   swapping in, and stale when ``output`` itself exists. Called under the
   output's lock, so no live run of this host is swapping.
   """
@@ -157,7 +157,8 @@ def remove_stale_tmp(output: str) -> None:
   for entry in sorted(os.listdir(parent)):
     path = os.path.join(parent, entry)
     if entry.startswith(_tmp_prefix(output)):
-      stale = not io_utils.process_alive(entry[len(_tmp_prefix(output)):].rpartition("-")[0])
+      # The tag has no dash; Beam's "-shards" / "-unordered" siblings follow the hex.
+      stale = not io_utils.process_alive(entry[len(_tmp_prefix(output)):].split("-")[0])
     elif entry.startswith(f"{name}.old-"):
       stale = os.path.isdir(output)
     else:
