@@ -162,3 +162,75 @@ def test_errors(frame_export, frame_data_dir, tmp_path):
     export_evaluation.evaluate_export(_config(frame_export.export_dir, ""))
   with pytest.raises(FileNotFoundError, match="No files match"):
     export_evaluation.evaluate_export(_config(frame_export.export_dir, str(tmp_path / "none*.tfrecord")))
+
+
+def _full_disk_for(monkeypatch, name):
+  """Writes to files whose name contains ``name`` fail with ENOSPC (builtins and gfile)."""
+  import builtins
+  import errno
+
+  class Full:
+    def __init__(self, f, path):
+      self.f, self.path = f, path
+
+    def write(self, *args):
+      raise OSError(errno.ENOSPC, "No space left on device", self.path)
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *exc):
+      self.f.close()
+
+    def __getattr__(self, attr):
+      return getattr(self.f, attr)
+
+  real_open, real_gfile = builtins.open, tf.io.gfile.GFile
+
+  def full_open(path, mode="r", *args, **kw):
+    f = real_open(path, mode, *args, **kw)
+    return Full(f, path) if "w" in mode and name in str(path) else f
+
+  def full_gfile(path, mode="r"):
+    f = real_gfile(path, mode)
+    return Full(f, path) if "w" in mode and name in str(path) else f
+
+  monkeypatch.setattr(builtins, "open", full_open)
+  monkeypatch.setattr(tf.io.gfile, "GFile", full_gfile)
+
+
+@pytest.mark.parametrize("victim", ["metrics.json", "mturk_batch.csv", "index.html",
+                                    "recall_at_k.png"])
+def test_a_full_disk_keeps_the_earlier_reports(video_export, tmp_path, monkeypatch, victim):
+  synthetic.write_dataset(synthetic.SynthConfig(
+      output_dir=str(tmp_path / "data"), feature_level="video", num_videos=8,
+      num_shards=1, seed=4))
+  out = tmp_path / "eval"
+  cfg = _config(video_export.version_dir, str(tmp_path / "data" / "*"), output_dir=str(out),
+                pool_sizes=(4,))
+  export_evaluation.evaluate_export(cfg)
+  before = {name: (out / name).read_bytes() for name in os.listdir(out) if name != "tensorboard"}
+  _full_disk_for(monkeypatch, victim)
+  with pytest.raises(UsageError, match=f"cannot write '.*{victim}': .*No space left on device"):
+    export_evaluation.evaluate_export(cfg)
+  monkeypatch.undo()
+  assert (out / victim).read_bytes() == before[victim]  # Not truncated, not half written.
+  assert sorted(os.listdir(out)) == sorted(list(before) + ["tensorboard"])  # No temp files.
+
+
+def test_a_remote_output_dir_goes_through_gfile(video_export, tmp_path, monkeypatch):
+  synthetic.write_dataset(synthetic.SynthConfig(
+      output_dir=str(tmp_path / "data"), feature_level="video", num_videos=8,
+      num_shards=1, seed=4))
+  monkeypatch.chdir(tmp_path)
+  out = "ram://bucket/eval"  # TF's in-memory file system: a URL only gfile reaches.
+  result = export_evaluation.evaluate_export(_config(
+      video_export.version_dir, str(tmp_path / "data" / "*"), output_dir=out,
+      pool_sizes=(4,)))
+  assert result["files"]["metrics"] == f"{out}/metrics.json"
+  assert json.loads(tf.io.gfile.GFile(f"{out}/metrics.json").read())["num_videos"] == 8
+  assert {"index.html", "mturk_batch.csv", "recall_at_k.png"} <= set(tf.io.gfile.listdir(out))
+  assert sorted(os.listdir(tmp_path)) == ["data"]  # Nothing written to ./ram:/...
+  with pytest.raises(UsageError, match="--output_dir 'nosuch://x/eval'"):
+    export_evaluation.evaluate_export(_config(
+        video_export.version_dir, str(tmp_path / "data" / "*"), output_dir="nosuch://x/eval"))

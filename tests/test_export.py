@@ -587,11 +587,29 @@ def test_signatures_reject_non_finite_features_and_bad_num_frames(frame_export, 
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match="num_frames must have one value per video"):
     sigs["encode_audio"](audio=tf.constant(audio), num_frames=tf.constant([5, 3, 2]))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"num_frames must be <= the seconds given \(audio holds.*5"):
+    sigs["encode_audio"](audio=tf.constant(audio), num_frames=tf.constant([6, 3]))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="no video: audio holds an empty"):
+    sigs["encode_audio"](audio=tf.constant(audio[:0]), num_frames=tf.constant([], tf.int32))
   video = tf.saved_model.load(video_export.version_dir).signatures
   visual = np.zeros((2, 1024), np.float32)
   visual[0, 0] = np.inf
   with pytest.raises(tf.errors.InvalidArgumentError, match="visual holds NaN or Inf"):
     video["encode_visual"](visual=tf.constant(visual))
+  with pytest.raises(tf.errors.InvalidArgumentError, match="no video: visual holds an empty"):
+    video["encode_visual"](visual=tf.constant(visual[:0]))
+
+
+def test_a_truncated_model_keras_is_named_as_damaged(tmp_path, frame_export):
+  import shutil
+  model_dir = tmp_path / "model"
+  shutil.copytree(frame_export.model_dir, model_dir)
+  keras_file = model_dir / "model.keras"
+  keras_file.write_bytes(keras_file.read_bytes()[:1000])
+  with pytest.raises(UsageError, match="model.keras' is not a .keras archive \\(truncated"):
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=str(model_dir),
+                                                    export_dir=str(tmp_path / "out")))
 
 
 def test_export_refuses_non_finite_weights(tmp_path):

@@ -243,3 +243,18 @@ def test_round_trip_from_the_batch_that_yt8m_evaluate_writes(tmp_path):
   # give sum dx dy = 34, sum dx^2 = 42, sum dy^2 = 36.
   assert s["all/score_pairs"] == 8
   assert s["all/spearman"] == pytest.approx(34 / math.sqrt(42 * 36))
+
+
+def test_output_into_a_read_only_folder_is_one_line(tmp_path):
+  import helpers
+  path = _write(tmp_path / "Batch_1_batch_results.csv", WORKED)
+  locked = tmp_path / "locked"
+  locked.mkdir()
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  with helpers.read_only(locked):
+    proc = subprocess.run(
+        [sys.executable, "-m", "yt8m_crossmodal.tools.human_eval", f"--results={path}",
+         f"--output={locked / 'human.json'}"], capture_output=True, text=True, env=env)
+  assert proc.returncode == 2, proc.stderr[-3000:]
+  assert proc.stderr.count("\n") == 1 and "is not writable" in proc.stderr, proc.stderr
+  assert proc.stderr.startswith("error: --output's folder") and not os.listdir(locked)

@@ -167,6 +167,51 @@ BAD_FRAME_CASES["not_a_protobuf"] = (lambda: NOT_PROTOBUF,
                                      "not a valid SequenceExample protobuf")
 
 
+def _retyped(make, message_type, change):
+  """A record of ``make()`` after ``change(message)``: a field of the wrong type."""
+  message = message_type.FromString(make())
+  change(message)
+  return message.SerializeToString()
+
+
+def _int_id(message):
+  features = getattr(message, "context", getattr(message, "features", None))
+  features.feature["id"].Clear()
+  features.feature["id"].int64_list.value.append(7)
+
+
+def _float_frame(se):
+  frame = se.feature_lists.feature_list["rgb"].feature[1]
+  frame.Clear()
+  frame.float_list.value.extend([0.5] * 1024)
+
+
+def _two_values_in_a_frame(se):
+  se.feature_lists.feature_list["audio"].feature[0].bytes_list.value.append(b"\0" * 128)
+
+
+def _float_mean(example):
+  example.features.feature["mean_audio"].Clear()
+  example.features.feature["mean_audio"].bytes_list.value.append(b"\0" * 512)
+
+
+WRONG_TYPE = "a field of the wrong type or shape"
+
+
+def _latin1_id(message):
+  features = getattr(message, "context", getattr(message, "features", None))
+  features.feature["id"].bytes_list.value[0] = b"caf\xe9"  # Latin-1, not UTF-8.
+
+
+BAD_FRAME_CASES["non_utf8_id"] = (
+    lambda: _retyped(lambda: _good(8), tf.train.SequenceExample, _latin1_id),
+    "the video id is not UTF-8 text")
+for _name, _change in (("id_as_int64", _int_id), ("rgb_as_floats", _float_frame),
+                       ("two_values_in_a_frame", _two_values_in_a_frame)):
+  BAD_FRAME_CASES[_name] = (
+      lambda c=_change: _retyped(lambda: _good(9), tf.train.SequenceExample, c), WRONG_TYPE)
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FRAME_CASES))
 def test_bad_frame_record_fails_with_file_index_and_id(tmp_path, case):
   make, reason = BAD_FRAME_CASES[case]
@@ -177,7 +222,7 @@ def test_bad_frame_record_fails_with_file_index_and_id(tmp_path, case):
   assert message is not None
   assert f"Bad YT-8M record in {path} at record index 2" in message
   assert reason in message
-  if case not in ("video_level_as_frame", "not_a_protobuf"):
+  if case not in ("video_level_as_frame", "not_a_protobuf") and reason != WRONG_TYPE:
     assert "(video id '" in message and "'')" not in message
 
   log = pipeline.BadRecordLog()
@@ -201,6 +246,12 @@ BAD_VIDEO_CASES = {
     "frame_level_as_video": (lambda: records.frame_record("fl")[0],
                              "a frame-level record?"),
     "not_a_protobuf": (lambda: NOT_PROTOBUF, "not a valid Example protobuf"),
+    "non_utf8_id": (lambda: _retyped(lambda: records.video_record("l")[0], tf.train.Example,
+                                     _latin1_id), "the video id is not UTF-8 text"),
+    "id_as_int64": (lambda: _retyped(lambda: records.video_record("i")[0], tf.train.Example,
+                                     _int_id), WRONG_TYPE),
+    "mean_audio_as_bytes": (lambda: _retyped(lambda: records.video_record("b")[0],
+                                             tf.train.Example, _float_mean), WRONG_TYPE),
 }
 
 
@@ -295,7 +346,7 @@ def test_wire_format_check_tells_protobufs_from_foreign_payloads():
 
 def test_damage_inside_a_field_is_a_one_line_error(tmp_path):
   # The top level is well formed, so the wire-format walk lets it through;
-  # the parse fails for the batch, and the tools say so in one line.
+  # the parse of the batch fails, then the record alone: it is named.
   from yt8m_crossmodal.tools import runner
   inner = b"\x0a\x06" + b"\xff" * 6
   path = records.write(tmp_path / "inner.tfrecord", [_good(0), inner])
@@ -303,4 +354,10 @@ def test_damage_inside_a_field_is_a_one_line_error(tmp_path):
     read_all(path)
   assert runner._is_user_error(info.value)
   assert runner.error_message(info.value).startswith(
-      "a record in the input is not a valid protobuf (damaged inside a field")
+      f"Bad YT-8M record in {path} at record index 1 (video id ''): {WRONG_TYPE}")
+
+
+def test_a_pattern_that_cannot_be_listed_is_one_line():
+  from yt8m_crossmodal.errors import UsageError
+  with pytest.raises(UsageError, match="cannot list 'nosuch://bucket/x/\\*.tfrecord': "):
+    pipeline.list_files("nosuch://bucket/x/*.tfrecord")

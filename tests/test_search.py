@@ -1,5 +1,6 @@
 """yt8m-embed and yt8m-search: index folders, exact/ANN search, re-ranking, localization."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -374,3 +375,119 @@ def test_search_warns_when_another_export_embedded_the_index(index, data, frame_
   assert "not by" in caplog.text
   same = _search(index, data, query_modality="audio", k=2, max_queries=2)
   assert all("warning" not in line for line in same)
+
+
+# ----------------------------------------------------------------------------
+# Issue 22: damaged indexes, racing writers, remote paths.
+
+
+def _dead_pid():
+  child = subprocess.Popen([sys.executable, "-c", "pass"])
+  child.wait()
+  return child.pid
+
+
+def test_search_refuses_a_nan_row_of_the_index(index, data, tmp_path):
+  import shutil
+  copy = tmp_path / "cat"
+  shutil.copytree(index["path"], copy)
+  rows = np.load(copy / "visual_embeddings.npy", mmap_mode="r+")
+  rows[5] = np.nan
+  rows.flush()
+  del rows
+  with pytest.raises(UsageError, match="--index: .*visual_embeddings.npy: SHA-256"):
+    searcher.search_queries(searcher.SearchConfig(index=str(copy), query_data=data))
+  meta = json.loads((copy / "meta.json").read_text())
+  del meta["files"]  # As an index written before the checksums.
+  (copy / "meta.json").write_text(json.dumps(meta))
+  with pytest.raises(UsageError, match=r"visual_embeddings.npy: row 5 \(video '.*'\) holds NaN"):
+    searcher.search_queries(searcher.SearchConfig(index=str(copy), query_data=data))
+
+
+def test_a_second_embed_into_the_same_output_is_refused_while_the_first_runs(
+    frame_export, data, tmp_path, monkeypatch):
+  out = str(tmp_path / "cat")
+  cfg = indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data, output=out,
+                             max_videos=6)
+  first_pass = indexing._embed_in_process
+  racer = {}
+
+  def embed_while_another_runs(*args):
+    try:  # A second run starting while the first one writes.
+      racer["summary"] = indexing.embed_corpus(dataclasses.replace(cfg, max_videos=3))
+    except UsageError as e:
+      racer["error"] = str(e)
+    return first_pass(*args)
+
+  monkeypatch.setattr(indexing, "_embed_in_process", embed_while_another_runs)
+  summary = indexing.embed_corpus(cfg)
+  assert "summary" not in racer
+  assert "is being written by another process" in racer["error"] and ".cat.lock" in racer["error"]
+  assert summary["num_items"] == 6 and retrieval.load_catalogue(out).size == 6
+  assert sorted(os.listdir(tmp_path)) == ["cat"]  # Lock released, nothing aside.
+
+
+def test_a_killed_embeds_lock_and_temp_folder_are_cleaned(frame_export, data, tmp_path):
+  from yt8m_crossmodal import io_utils
+  host = io_utils.host_pid_tag().rpartition("_")[0]
+  dead = f"{host}_{_dead_pid()}"
+  (tmp_path / ".cat.lock").write_text(dead)
+  stale = tmp_path / f".cat.tmp-{dead}-0123abcd"
+  stale.mkdir()
+  (stale / "ids.txt").write_text("x\n")
+  (tmp_path / f".cat.tmp-{dead}-0123abcd-shards").mkdir()  # The Beam runner's.
+  remote = tmp_path / ".cat.tmp-otherhost_1-0123abcd"  # Another host's: only reported.
+  remote.mkdir()
+  summary = indexing.embed_corpus(indexing.EmbedConfig(
+      export_dir=frame_export.export_dir, data=data, output=str(tmp_path / "cat"),
+      max_videos=2))
+  assert summary["num_items"] == 2
+  assert sorted(os.listdir(tmp_path)) == [".cat.tmp-otherhost_1-0123abcd", "cat"]
+
+
+def test_a_live_lock_refuses_embed(frame_export, data, tmp_path):
+  from yt8m_crossmodal import io_utils
+  (tmp_path / ".cat.lock").write_text(io_utils.host_pid_tag())
+  with pytest.raises(UsageError, match="being written by another process"):
+    indexing.embed_corpus(indexing.EmbedConfig(
+        export_dir=frame_export.export_dir, data=data, output=str(tmp_path / "cat")))
+  assert not (tmp_path / "cat").exists()
+
+
+def test_a_remote_embed_output_is_refused_not_written_locally(frame_export, data, tmp_path,
+                                                              monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(UsageError, match="'gs://bucket/idx' is a remote path"):
+    indexing.embed_corpus(indexing.EmbedConfig(
+        export_dir=frame_export.export_dir, data=data, output="gs://bucket/idx"))
+  assert os.listdir(tmp_path) == []
+
+
+def test_a_remote_index_is_named_as_such(index, data):
+  with pytest.raises(UsageError, match="'gs://bucket/idx' is a remote path"):
+    searcher.search_queries(searcher.SearchConfig(index="gs://bucket/idx", query_data=data))
+
+
+def test_a_full_disk_during_embed_keeps_the_old_catalogue(frame_export, data, tmp_path,
+                                                          monkeypatch):
+  import errno
+  from yt8m_crossmodal.retrieval import catalogue_writer
+  from yt8m_crossmodal.tools import runner
+  out = str(tmp_path / "cat")
+  indexing.embed_corpus(indexing.EmbedConfig(
+      export_dir=frame_export.export_dir, data=data, output=out, max_videos=4))
+  before = retrieval.load_catalogue(out)
+
+  def full_disk(path, *args, **kw):
+    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+  monkeypatch.setattr(catalogue_writer.np, "save", full_disk)
+  with pytest.raises(OSError) as info:
+    indexing.embed_corpus(indexing.EmbedConfig(
+        export_dir=frame_export.export_dir, data=data, output=out, overwrite=True))
+  monkeypatch.undo()
+  assert runner._is_user_error(info.value)
+  assert "No space left on device" in runner.error_message(info.value)
+  after = retrieval.load_catalogue(out)
+  assert after.ids == before.ids and after.meta == before.meta
+  assert sorted(os.listdir(tmp_path)) == ["cat"]  # No temp folder, no lock left.

@@ -142,3 +142,25 @@ def test_estimate_offset_signature_equals_the_estimator(frame_export):
         audio=tf.constant(audio), audio_num_frames=tf.constant(audio_n),
         visual=tf.constant(visual), visual_num_frames=tf.constant(visual_n),
         start=tf.constant([-1, 0, 0, 0]), max_offset=tf.constant(4))
+
+
+def test_duplicate_ids_are_not_paired_with_the_first_copy(frame_export, frame_data_dir,
+                                                         tmp_path):
+  import shutil
+  first = sorted(f for f in os.listdir(frame_data_dir) if f.endswith(".tfrecord"))[0]
+  first = os.path.join(frame_data_dir, first)
+  copy = shutil.copy(first, tmp_path / "copy.tfrecord")
+  base = dict(export_dir=frame_export.export_dir, max_offset=1, min_confidence=0.0)
+  for audio, visual, side in ((first, f"{first},{copy}", "--visual_data"),
+                              (f"{first},{copy}", first, "--audio_data")):
+    lines = list(synchronizer.Synchronizer(synchronizer.SyncConfig(
+        audio_data=audio, visual_data=visual, **base))())
+    assert len(lines) in (8, 16) and all(l["status"] == "error" for l in lines), lines
+    assert all(f"occurs 2 times in {side}" in l["error"] for l in lines)
+
+
+def test_min_confidence_must_be_a_number(frame_export, frame_data_dir):
+  with pytest.raises(UsageError, match="--min_confidence must be a number, got nan"):
+    synchronizer.Synchronizer(synchronizer.SyncConfig(
+        export_dir=frame_export.export_dir, data=f"{frame_data_dir}/*.tfrecord",
+        min_confidence=float("nan")))

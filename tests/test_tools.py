@@ -68,3 +68,25 @@ def test_progress_line_counts_rate_and_eta():
   bar.update(3)
   bar.close()
   assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("args", [["--learning_rate=abc"], ["--no_such_flag=1"]])
+def test_a_bad_flag_value_or_unknown_flag_is_one_line_and_exit_2(args):
+  proc = _run("train", *args)
+  assert proc.returncode == 2, proc.stderr
+  assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr
+  assert args[0].split("=")[0].lstrip("-") in proc.stderr and "FATAL" not in proc.stderr
+
+
+def test_a_full_disk_anywhere_is_one_line_naming_the_file(capsys):
+  import errno
+  from yt8m_crossmodal.tools import runner
+
+  def tool(argv):
+    raise OSError(errno.ENOSPC, "No space left on device", "/data/run/model.keras")
+
+  with pytest.raises(SystemExit) as exit_info:
+    runner.friendly_errors(tool)([])
+  err = capsys.readouterr().err
+  assert exit_info.value.code == 2
+  assert err == "error: [Errno 28] No space left on device: '/data/run/model.keras'\n"

@@ -188,6 +188,11 @@ class TrainConfig:
       False, "Start over: remove the backup, checkpoints, log and model of an earlier "
       "run in --model_dir. Without it a killed run resumes where it stopped and a "
       "finished one is left as it is (raise --epochs to train more).")
+  allow_config_change: bool = option(
+      False, "Resume a run although training or data flags (--learning_rate, "
+      "--batch_size, --train_data, ...) differ from its config.json; the changes "
+      "are recorded in config_changes.json with the first epoch they apply to. "
+      "(Model and loss flags must stay the same.)")
   distribution_strategy: str = option(
       "none", "none, mirrored or multi_worker (reads TF_CONFIG).",
       choices=("none", "mirrored", "multi_worker"))

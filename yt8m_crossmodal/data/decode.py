@@ -33,6 +33,12 @@ def _first_id(parsed):
   return ids
 
 
+def _id_reason(ids: tf.Tensor) -> tf.Tensor:
+  """[B] strings: why an id is bad (not UTF-8 text), "" when it is fine."""
+  clean = tf.strings.unicode_transcode(ids, "UTF-8", "UTF-8", errors="replace")
+  return tf.where(clean != ids, "the video id is not UTF-8 text", "")
+
+
 def _label_checks(labels: tf.RaggedTensor, num_classes: int):
   """Returns (multi_hot float32 [B, C], reason [B] strings, "" when valid)."""
   values = labels.flat_values
@@ -124,6 +130,7 @@ def frame_record_problems(context, sequence, lengths, num_classes: int):
       _width_reason(rgb_bytes, rgb_valid, feat.VISUAL_DIM, "rgb"),
       _width_reason(audio_bytes, audio_valid, feat.AUDIO_DIM, "audio"),
       label_reason,
+      _id_reason(_first_id(context)),
   ])
   return multi_hot, reason
 
@@ -246,6 +253,7 @@ def decode_video_records(records: tf.Tensor, num_classes: int
       tf.where(nonfinite_rgb, "mean_rgb holds NaN or Inf", ""),
       tf.where(nonfinite_audio, "mean_audio holds NaN or Inf", ""),
       label_reason,
+      _id_reason(ids),
   ])
   out = {
       "id": ids,
@@ -342,7 +350,7 @@ def decode_records_safely(records: tf.Tensor, decode_fn, feature_level: str):
 
 def decode_records(records: tf.Tensor, feature_level: str, num_classes: int,
                    max_frames: int, include_segments: bool = False,
-                   dequantize: bool = False):
+                   dequantize: bool = False, typed: bool = False):
   """:func:`decode_records_safely` with the decoder of ``feature_level``.
 
   Args:
@@ -352,6 +360,9 @@ def decode_records(records: tf.Tensor, feature_level: str, num_classes: int,
       (:func:`decode_video_records`).
     num_classes: label vocabulary.
 
+    typed: also flag records with fields of the wrong type
+      (:func:`decode_records_typed`; tf.data only, not for a serving graph).
+
   Returns:
     ``(element, reason)``: reason [B], "" for a good record.
   """
@@ -360,7 +371,51 @@ def decode_records(records: tf.Tensor, feature_level: str, num_classes: int,
                                                include_segments, dequantize)
   else:
     decode_fn = lambda r: decode_video_records(r, num_classes)
+  if typed:
+    typed_fn = decode_fn
+    decode_fn = lambda r: decode_records_typed(r, typed_fn)
   return decode_records_safely(records, decode_fn, feature_level)
+
+
+WRONG_TYPE = ("a field of the wrong type or shape, or damaged inside (id, video_id: bytes; "
+              "labels: int64; mean_rgb, mean_audio: floats; rgb, audio: one bytes value per "
+              "second)")
+
+
+def _parses(records: tf.Tensor, decode_fn) -> tf.Tensor:
+  """bool scalar: whether ``decode_fn(records)`` runs without an error."""
+  # The probe's value depends on what the parse read (a size alone would be
+  # folded without parsing) and the reduction reads it: nothing is pruned.
+  probe = tf.data.Dataset.from_tensors(records).map(
+      lambda r: tf.reduce_sum(tf.strings.length(decode_fn(r)[1]))).ignore_errors()
+  return probe.reduce(tf.constant(False), lambda seen, n: seen | (n >= 0))
+
+
+def decode_records_typed(records: tf.Tensor, decode_fn):
+  """``decode_fn(records)`` that flags records whose fields have the wrong type.
+
+  The vectorized parse fails for the whole batch when one record holds, say,
+  an int64 ``id`` or two values in one frame. The batch is decoded as one
+  (no extra cost); only when that fails is each record tried alone, and the
+  ones that fail are replaced by an empty record with the reason
+  :data:`WRONG_TYPE`.
+
+  Args:
+    records: string [B].
+    decode_fn: ``records -> (element, reason)``.
+
+  Returns:
+    ``decode_fn``'s ``(element, reason)``.
+  """
+  def per_record(batch):
+    ok = tf.map_fn(lambda r: _parses(r[None], decode_fn), batch,
+                   fn_output_signature=tf.bool)
+    out, reason = decode_fn(tf.where(ok, batch, ""))
+    return out, tf.where(ok, reason, WRONG_TYPE)
+
+  whole = tf.data.Dataset.from_tensors(records).map(decode_fn).ignore_errors()
+  fallback = tf.data.Dataset.from_tensors(records).map(per_record)
+  return whole.concatenate(fallback).take(1).get_single_element()
 
 
 def first_bad_record_message(where, index, ids, reason) -> tf.Tensor:
@@ -373,6 +428,8 @@ def first_bad_record_message(where, index, ids, reason) -> tf.Tensor:
     reason: string [B], "" for good records.
   """
   i = tf.argmax(tf.cast(reason != "", tf.int32))
+  # An id that is not UTF-8 would make the message itself unreadable.
+  ids = tf.strings.unicode_transcode(ids, "UTF-8", "UTF-8", errors="replace")
   where = tf.convert_to_tensor(where)
   source = where[i] if where.shape.rank else where
   return tf.strings.join([

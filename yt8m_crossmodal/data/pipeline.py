@@ -59,6 +59,8 @@ from absl import logging
 import tensorflow as tf
 
 from yt8m_crossmodal.data import decode as decode_lib
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.io_utils import error_line
 
 FRAME = "frame"
 VIDEO = "video"
@@ -123,7 +125,12 @@ def list_files(pattern: str) -> List[str]:
       files.update(tf.io.gfile.glob(p))
     except tf.errors.NotFoundError:
       pass
-  files = sorted(f for f in files if not tf.io.gfile.isdir(f))
+    except tf.errors.OpError as e:  # No network, no credentials, unknown scheme.
+      raise UsageError(f"cannot list {p!r}: {error_line(e)}") from e
+  try:
+    files = sorted(f for f in files if not tf.io.gfile.isdir(f))
+  except tf.errors.OpError as e:
+    raise UsageError(f"cannot read {pattern!r}: {error_line(e)}") from e
   if not files:
     raise FileNotFoundError(f"No files match the pattern {pattern!r}")
   return files
@@ -297,7 +304,8 @@ def make_dataset(pattern: str,
 
   def decode(batch):
     out, reason = decode_lib.decode_records(batch["record"], feature_level, num_classes,
-                                            max_frames, include_segments, dequantize)
+                                            max_frames, include_segments, dequantize,
+                                            typed=True)
     reason = decode_lib.pick_reason([batch["reason"], reason])
     bad = reason != ""
     if skip_bad_records:

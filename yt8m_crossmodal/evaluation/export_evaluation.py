@@ -55,6 +55,7 @@ from typing import Any, Dict, Tuple
 from absl import logging
 
 from yt8m_crossmodal.config import option
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
 from yt8m_crossmodal.evaluation import embedding, mturk_layout, reports, sync
@@ -117,13 +118,15 @@ def embed_with_export(exp: LoadedExport, pattern: str, batch_size: int = 64,
 def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
   """Evaluates as configured; returns the flat result dict (also written)."""
   _check(cfg)
+  if cfg.output_dir:  # Before the work: an unreachable or full folder fails now.
+    io_utils.writable_dir(cfg.output_dir, "--output_dir")
   exp = load_export(cfg.export_dir)
   frame = exp.feature_level == "frame"
   embedded = embed_with_export(exp, cfg.data, cfg.batch_size, cfg.max_videos, cfg.skip_bad_records)
   n = len(embedded)
   logging.info("embedded %d videos with %s", n, exp.path)
   pools = tuple(int(p) for p in cfg.pool_sizes) + (None,)
-  result: Dict[str, Any] = {"export": os.path.abspath(exp.path), "version": exp.version,
+  result: Dict[str, Any] = {"export": io_utils.abspath(exp.path), "version": exp.version,
                             "feature_level": exp.feature_level,
                             "embedding_size": exp.embedding_size}
   result.update(embedding.evaluate_embedded(embedded, None, pool_sizes=pools,
@@ -141,7 +144,7 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
 
   if cfg.output_dir:
     out = cfg.output_dir
-    os.makedirs(out, exist_ok=True)
+    io_utils.writable_dir(out, "--output_dir")
     files = {"metrics": os.path.join(out, "metrics.json"),
              "tensorboard": os.path.join(out, "tensorboard"),
              "recall_plot": os.path.join(out, "recall_at_k.png"),
@@ -164,6 +167,5 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
     reports.write_tensorboard(result, files["tensorboard"], step=exp.version or 0,
                               plots=plots)
     result["files"] = files
-    with open(files["metrics"], "w") as f:
-      json.dump(result, f, indent=2, sort_keys=True)
+    io_utils.atomic_write(files["metrics"], json.dumps(result, indent=2, sort_keys=True))
   return result

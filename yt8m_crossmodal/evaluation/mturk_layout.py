@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from typing import Mapping
 
+from yt8m_crossmodal import io_utils
+
 ANSWER_RELEVANCE = "relevance_{j}"
 ANSWER_SYNC = "sync"
 RELEVANCE_LABELS = ((2, "Fits well"), (1, "Partly fits"), (0, "Does not fit"))
@@ -212,8 +214,7 @@ def layout_html(k: int, sync: bool = False) -> str:
 
 def write_layout(path: str, k: int, sync: bool = False) -> None:
   """Writes :func:`layout_html` to ``path`` (``mturk_layout.html``)."""
-  with open(path, "w") as f:
-    f.write(layout_html(k, sync) + "\n")
+  io_utils.atomic_write(path, layout_html(k, sync) + "\n")
 
 
 PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import html
+import io
 import math
 import os
 from typing import Any, Dict, List, Sequence
@@ -11,6 +12,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 import tensorflow as tf
 
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.evaluation import embedding
 from yt8m_crossmodal.evaluation import metrics as metrics_lib
 from yt8m_crossmodal.retrieval import exact_search
@@ -46,8 +48,17 @@ def plot_recall_curves(embedded: embedding.EmbeddedSet, path: str) -> None:
   ax.grid(True, alpha=0.3)
   ax.legend()
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  save_figure(plt, fig, path)
+
+
+def save_figure(plt, fig, path: str) -> None:
+  """Writes ``fig`` as a PNG to ``path`` (aside, then renamed) and closes it."""
+  png = io.BytesIO()
+  try:
+    fig.savefig(png, format="png", dpi=100)
+  finally:
+    plt.close(fig)
+  io_utils.atomic_write(path, png.getvalue())
 
 
 def _sync_examples(tasks, estimated, count: int) -> List[int]:
@@ -99,8 +110,7 @@ def plot_sync(details, ids: List[str], max_offset: int, count: int, path: str) -
   fig.suptitle("Audio excerpt vs pictures at each offset. d > 0: the excerpt comes d s "
                "later in the soundtrack than the pictures it is scored against.", fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=100)
-  plt.close(fig)
+  save_figure(plt, fig, path)
   return True
 
 
@@ -155,24 +165,25 @@ def write_mturk_csv(embedded: embedding.EmbeddedSet, tops, k: int, path: str,
   if sync is not None:
     header += list(SYNC_COLUMNS)
   count = 0
-  with open(path, "w", newline="") as f:
-    writer = csv.writer(f)
-    writer.writerow(header)
-    for name, query, target in DIRECTIONS:
-      rows, scores, indices = tops[name]
-      for row, sc, cand in zip(rows, scores, indices):
-        line = [embedded.ids[row], query, target]
-        for rank in range(k):
-          if rank < len(cand):
-            line += [embedded.ids[cand[rank]], rank + 1]
-          else:
-            line += ["", ""]
-        line += [f"{sc[rank]:.6f}" if rank < len(cand) else "" for rank in range(k)]
-        if sync is not None:
-          values = sync.get(int(row)) if query == "audio" else None
-          line += values if values is not None else [""] * len(SYNC_COLUMNS)
-        writer.writerow(line)
-        count += 1
+  text = io.StringIO(newline="")
+  writer = csv.writer(text)
+  writer.writerow(header)
+  for name, query, target in DIRECTIONS:
+    rows, scores, indices = tops[name]
+    for row, sc, cand in zip(rows, scores, indices):
+      line = [embedded.ids[row], query, target]
+      for rank in range(k):
+        if rank < len(cand):
+          line += [embedded.ids[cand[rank]], rank + 1]
+        else:
+          line += ["", ""]
+      line += [f"{sc[rank]:.6f}" if rank < len(cand) else "" for rank in range(k)]
+      if sync is not None:
+        values = sync.get(int(row)) if query == "audio" else None
+        line += values if values is not None else [""] * len(SYNC_COLUMNS)
+      writer.writerow(line)
+      count += 1
+  io_utils.atomic_write(path, text.getvalue())
   return count
 
 
@@ -192,7 +203,6 @@ def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], pa
     plots: PNG files in the page's folder to show.
   """
   esc = html.escape
-  folder = os.path.dirname(os.path.abspath(path))
   export = result.get("export") or ""
   name = os.path.basename(os.path.dirname(export.rstrip("/"))) or export
   version = result.get("version")
@@ -213,7 +223,7 @@ def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], pa
       + ". Full figures: <a href='metrics.json'>metrics.json</a>.</p>",
   ]
   for plot in plots:
-    rel = os.path.relpath(os.path.abspath(plot), folder)
+    rel = os.path.basename(plot)
     parts.append(f"<p><a href='{esc(rel)}'><img src='{esc(rel)}' alt='{esc(rel)}'></a></p>")
   for direction, query, target in DIRECTIONS:
     rows, scores, indices = tops[direction]
@@ -234,8 +244,7 @@ def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], pa
                    + "".join(cells) + "</tr>")
     parts.append("</table>")
   parts.append("</body></html>")
-  with open(path, "w") as f:
-    f.write("\n".join(parts))
+  io_utils.atomic_write(path, "\n".join(parts))
 
 
 def write_tensorboard(result: Dict[str, Any], log_dir: str, step: int,

@@ -252,5 +252,9 @@ def load_index(path: str):
   if not os.path.exists(path):
     raise ValueError(f"No faiss index file {os.path.basename(path)!r} in "
                      f"{os.path.dirname(path) or '.'!r}")
-  return _faiss().read_index(str(path))
+  try:
+    return _faiss().read_index(str(path))
+  except RuntimeError as e:  # faiss reports a damaged file as a RuntimeError.
+    raise ValueError(f"{path} is not a readable faiss index (damaged?): "
+                     f"{str(e).strip().splitlines()[0] if str(e).strip() else e}") from e
 

@@ -246,7 +246,7 @@ def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str
       order = order[:cfg.max_videos]
     if order.size == len(keys) and np.all(order == np.arange(order.size)):
       os.rename(unordered, out)
-      return load_catalogue(out, load_indexes=False).meta
+      return load_catalogue(out, load_indexes=False, verify="none").meta
     return _copy_rows(cfg, exp, unordered, out, order)
   finally:
     shutil.rmtree(unordered, ignore_errors=True)
@@ -255,7 +255,7 @@ def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str
 def _copy_rows(cfg, exp: LoadedExport, source: str, out: str, order: np.ndarray,
                chunk: int = 256) -> Dict[str, Any]:
   """Rows ``order`` of the catalogue ``source`` into a new catalogue ``out``."""
-  cat = load_catalogue(source, load_indexes=False)
+  cat = load_catalogue(source, load_indexes=False, verify="none")
   writer = indexing.open_writer(cfg, exp, out)
   try:
     for s in range(0, order.size, chunk):

@@ -16,6 +16,7 @@ import numpy as np
 
 from yt8m_crossmodal.retrieval import ann
 from yt8m_crossmodal.retrieval import compact_timelines as compact
+from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.exact import exact_search
 from yt8m_crossmodal.retrieval.folder import (
     IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, check_modality,
@@ -171,7 +172,33 @@ class Catalogue:
     self.meta.setdefault("faiss", {})[target] = entry
     if save and self.path:
       ann.save_index(index, os.path.join(self.path, index_file(target)))
+      if integrity.FILES_KEY in self.meta:
+        self.meta[integrity.FILES_KEY].update(
+            integrity.record(self.path, [index_file(target)]))
       write_json(os.path.join(self.path, META_FILE), self.meta)
+
+  def timeline_file(self, modality: str) -> str:
+    """The file(s) holding the timelines of ``modality`` (for messages)."""
+    where = os.path.join(self.path, "") if self.path else ""
+    if isinstance(self.timelines(modality), compact.CompactTimelines):
+      return f"{where}{compact.rows_file(modality)} / {compact.scales_file(modality)}"
+    return f"{where}{timelines_file(modality)}"
+
+  def timeline_rows(self, modality: str, indices: np.ndarray) -> np.ndarray:
+    """Timelines ``[len(indices), T, E]`` float32 of items ``indices``.
+
+    Raises:
+      ValueError: one of them holds NaN or Inf (file, row and video named).
+    """
+    indices = np.asarray(indices, np.int64).reshape(-1)
+    rows = gather_rows(self.timelines(modality), indices)
+    finite = np.isfinite(rows.reshape(rows.shape[0], -1)).all(axis=1)
+    if not finite.all():
+      row = int(indices[int(np.argmin(finite))])
+      raise ValueError(f"{self.timeline_file(modality)}: row {row} (video "
+                       f"{self.ids[row]!r}) holds NaN or Inf: the index is damaged; "
+                       "rebuild it with yt8m-embed")
+    return rows
 
 
 def gather_rows(array: np.ndarray, indices: np.ndarray) -> np.ndarray:
@@ -189,48 +216,73 @@ def gather_rows(array: np.ndarray, indices: np.ndarray) -> np.ndarray:
 
 
 def load_catalogue(path: str, mmap: bool = True,
-                   load_indexes: bool = True) -> Catalogue:
+                   load_indexes: bool = True, verify: str = "fast") -> Catalogue:
   """Reads an index folder.
 
   Args:
     path: the folder.
     mmap: memory-map the .npy arrays (read-only) instead of reading them.
     load_indexes: read the faiss index files listed in meta.json.
+    verify: "fast", "full" or "none": the checks of
+      :func:`~.integrity.verify` (recorded sizes and digests, finite rows).
 
   Returns:
     The :class:`Catalogue`.
 
   Raises:
-    ValueError: missing folder or file (named), empty catalogue, or
-      inconsistent shapes.
+    ValueError: missing folder or file (named), a damaged file (named, with
+      the row for a non-finite one), empty catalogue, or inconsistent shapes.
   """
   path = str(path)
+  if "://" in path:
+    raise ValueError(f"Index folder {path!r} is a remote path: index folders are "
+                     "memory-mapped, so they must be local (copy it here first)")
   if not os.path.isdir(path):
     raise ValueError(f"Index folder {path!r} does not exist")
-  with open(require(path, META_FILE)) as f:
-    meta = json.load(f)
+  meta_path = require(path, META_FILE)
+  try:
+    with open(meta_path) as f:
+      meta = json.load(f)
+  except (ValueError, UnicodeDecodeError) as e:
+    raise ValueError(f"{meta_path} is not valid JSON ({e}): the index is damaged") from e
+  if not isinstance(meta, dict):
+    raise ValueError(f"{meta_path} is not a JSON object: the index is damaged")
+  hashed = [IDS_TXT] + [embeddings_file(m) for m in MODALITIES] + [
+      e.get("file", index_file(t)) for t, e in (meta.get("faiss") or {}).items()]
+  integrity.verify(path, meta, hashed, verify)
   mode = "r" if mmap else None
-  with open(require(path, IDS_TXT)) as f:
-    ids = f.read().split("\n")
+  try:
+    with open(require(path, IDS_TXT), encoding="utf-8") as f:
+      ids = f.read().split("\n")
+  except UnicodeDecodeError as e:
+    raise ValueError(f"{os.path.join(path, IDS_TXT)} is not UTF-8 text ({e}): the index "
+                     "is damaged") from e
   if ids and ids[-1] == "":
     ids.pop()
-  arrays = {m: np.load(require(path, embeddings_file(m)), mmap_mode=mode)
-            for m in MODALITIES}
+  arrays = {m: _load_npy(path, embeddings_file(m), mode) for m in MODALITIES}
+  if verify != "none":
+    for m in MODALITIES:
+      integrity.check_finite_rows(arrays[m], os.path.join(path, embeddings_file(m)), ids)
   timelines = {m: None for m in MODALITIES}
   num_frames = None
   has_timelines = meta.get("has_timelines", os.path.exists(
       os.path.join(path, timelines_file("audio"))))
   if has_timelines:
-    num_frames = np.load(require(path, NUM_FRAMES_FILE))
+    num_frames = _load_npy(path, NUM_FRAMES_FILE, None)
     for m in MODALITIES:
       if meta.get("timeline_dtype") == compact.COMPACT_DTYPE:
         timelines[m] = compact.CompactTimelines(
-            np.load(require(path, compact.rows_file(m)), mmap_mode=mode),
-            np.load(require(path, compact.scales_file(m)), mmap_mode=mode),
+            _load_npy(path, compact.rows_file(m), mode),
+            _load_npy(path, compact.scales_file(m), mode),
             num_frames, meta.get("timeline_pool") or 1, meta["max_frames"])
+        if verify == "full":
+          integrity.check_finite_rows(timelines[m].scales,
+                                      os.path.join(path, compact.scales_file(m)))
       else:
-        timelines[m] = np.load(require(path, timelines_file(m)),
-                               mmap_mode=mode)
+        timelines[m] = _load_npy(path, timelines_file(m), mode)
+        if verify == "full":
+          integrity.check_finite_rows(timelines[m], os.path.join(path, timelines_file(m)),
+                                      ids)
   catalogue = Catalogue(
       ids=ids, audio_embeddings=arrays["audio"],
       visual_embeddings=arrays["visual"], audio_timelines=timelines["audio"],
@@ -242,3 +294,12 @@ def load_catalogue(path: str, mmap: bool = True,
           require(path, entry.get("file", index_file(target))))
   return catalogue
 
+
+def _load_npy(folder: str, name: str, mmap_mode: Optional[str]) -> np.ndarray:
+  """``np.load`` of ``folder/name``; ValueError naming the file if unreadable."""
+  path = require(folder, name)
+  try:
+    return np.load(path, mmap_mode=mmap_mode)
+  except (ValueError, OSError, EOFError) as e:
+    raise ValueError(f"{path} is not a readable .npy array ({e}): the index is "
+                     "damaged") from e

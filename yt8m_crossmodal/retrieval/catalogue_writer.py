@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from yt8m_crossmodal.retrieval import compact_timelines as compact
+from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.folder import (
     FORMAT_VERSION, IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, PARTS_DIR,
     catalogue_files, embeddings_file, infer_num_frames, timelines_file,
@@ -35,7 +36,8 @@ class CatalogueWriter:
   mapped) and filled in place; otherwise each batch goes to a part file under
   ``_parts/`` and :meth:`close` concatenates them chunk by chunk (compact
   int8 timelines, whose length is only known at the end, always go through
-  part files). meta.json is written last by :meth:`close`.
+  part files). meta.json is written last by :meth:`close`, with the size and
+  SHA-256 of every file (:mod:`.integrity`).
 
   Example::
 
@@ -316,6 +318,7 @@ class CatalogueWriter:
         "ids_file": IDS_TXT,
         "model": self.model_info,
         "faiss": {},
+        integrity.FILES_KEY: integrity.record(self.path, [IDS_TXT, *self._shapes()]),
     }
     write_json(os.path.join(self.path, META_FILE), meta)
     self._closed = True

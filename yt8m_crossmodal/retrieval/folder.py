@@ -5,7 +5,10 @@ One folder per embedded corpus::
     meta.json                 format_version, embedding_size, num_items,
                               has_timelines, max_frames, timeline_dtype,
                               ids_file, model (free-form model info), faiss
-                              ({modality: {"file": ..., "kind": ..., params}})
+                              ({modality: {"file": ..., "kind": ..., params}}),
+                              files ({name: {"bytes": ..., "sha256": ...}} of
+                              every other file, checked on open; see
+                              :mod:`.integrity`)
     ids.txt                   one video id per line
     audio_embeddings.npy      [N, E] float32 audio clip embeddings
     visual_embeddings.npy     [N, E] float32 visual clip embeddings
@@ -28,6 +31,8 @@ import os
 from typing import Any
 
 import numpy as np
+
+from yt8m_crossmodal import io_utils
 
 MODALITIES = ("audio", "visual")
 FORMAT_VERSION = 1
@@ -84,10 +89,8 @@ def infer_num_frames(*timelines: np.ndarray) -> np.ndarray:
 
 
 def write_json(path: str, obj: Any) -> None:
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(obj, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
+  """Writes ``obj`` to ``path`` aside and renames it into place."""
+  io_utils.atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True))
 
 
 def require(folder: str, name: str) -> str:

@@ -27,7 +27,10 @@ With ``--runner=DirectRunner`` (or any other Apache Beam runner, with
 
 The catalogue is built in a temporary sibling folder and swapped into
 ``--output`` only when complete, so a failed or killed run (a bad shard, a
-NaN embedding) leaves an existing catalogue as it was. Embeddings that hold
+NaN embedding) leaves an existing catalogue as it was. One run at a time
+writes an ``--output``: a second one is refused while the lock file
+``.<name>.lock`` next to it names a live process (a killed run's lock and
+temporary folders are removed by the next run). Embeddings that hold
 NaN or Inf (a diverged model) are refused, naming the video.
 
 ``--timelines`` needs a frame-level export. The last stdout line is one JSON
@@ -114,6 +117,16 @@ def _check(cfg: EmbedConfig) -> None:
   if cfg.timeline_pool < 1 or (cfg.timeline_pool > 1 and cfg.timeline_dtype != "int8"):
     raise UsageError(f"--timeline_pool={cfg.timeline_pool} needs --timeline_dtype=int8 "
                      "(and must be >= 1)")
+  if "://" in cfg.output:
+    raise UsageError(f"--output {cfg.output!r} is a remote path: an index folder is "
+                     "memory-mapped when searched, so it must be local; embed into a local "
+                     "folder and copy it (e.g. gsutil -m cp -r)")
+  parent = os.path.dirname(os.path.abspath(cfg.output))
+  io_utils.writable_dir(parent, "--output's parent folder")
+
+
+def _check_target(cfg: EmbedConfig) -> None:
+  """Checks what ``--output`` holds (under its lock, so no other run changes it)."""
   if os.path.exists(cfg.output) and not os.path.isdir(cfg.output):
     raise UsageError(f"--output {cfg.output!r} is a file, not a folder")
   if (os.path.exists(os.path.join(cfg.output, META_FILE))
@@ -125,8 +138,37 @@ def _check(cfg: EmbedConfig) -> None:
     if others:
       raise UsageError(f"--output {cfg.output!r} holds files that are not part of a "
                        f"catalogue ({', '.join(others[:3])}): give an empty or new folder")
-  parent = os.path.dirname(os.path.abspath(cfg.output))
-  io_utils.writable_dir(parent, "--output's parent folder")
+
+
+def _tmp_prefix(output: str) -> str:
+  return f".{os.path.basename(output)}.tmp-"
+
+
+def remove_stale_tmp(output: str) -> None:
+  """Removes the temporary folders of killed runs into ``output``; reports others.
+
+  A folder ``.<name>.tmp-<host>_<pid>-<hex>[-shards|-unordered]`` is stale when
+  its process is gone (same host); ``<name>.old-*`` folders are left by a run killed while
+  swapping in, and stale when ``output`` itself exists. Called under the
+  output's lock, so no live run of this host is swapping.
+  """
+  parent = os.path.dirname(os.path.abspath(output))
+  name = os.path.basename(output)
+  for entry in sorted(os.listdir(parent)):
+    path = os.path.join(parent, entry)
+    if entry.startswith(_tmp_prefix(output)):
+      # The tag has no dash; Beam's "-shards" / "-unordered" siblings follow the hex.
+      stale = not io_utils.process_alive(entry[len(_tmp_prefix(output)):].split("-")[0])
+    elif entry.startswith(f"{name}.old-"):
+      stale = os.path.isdir(output)
+    else:
+      continue
+    if stale:
+      logging.warning("removing %s, left by a killed yt8m-embed", path)
+      shutil.rmtree(path, ignore_errors=True)
+    else:
+      logging.warning("%s is left by a yt8m-embed of another host (or still running) or "
+                      "holds the only copy of an earlier catalogue: not removed", path)
 
 
 def _swap_in(tmp: str, output: str) -> None:
@@ -165,13 +207,20 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
   swapped in when complete.
   """
   _check(cfg)
+  output = os.path.normpath(cfg.output)
+  with io_utils.exclusive_output(output, "--output"):
+    _check_target(cfg)
+    remove_stale_tmp(output)
+    return _embed_locked(cfg, output)
+
+
+def _embed_locked(cfg: EmbedConfig, output: str) -> Dict[str, Any]:
+  """:func:`embed_corpus` once the output's lock is held."""
   exp = load_export(cfg.export_dir)
   if cfg.timelines:
     exp.require_timelines("for --timelines")
-  output = os.path.normpath(cfg.output)
   tmp = os.path.join(os.path.dirname(os.path.abspath(output)),
-                     f".{os.path.basename(output)}.tmp-{io_utils.host_pid_tag()}-"
-                     f"{uuid.uuid4().hex[:8]}")
+                     f"{_tmp_prefix(output)}{io_utils.host_pid_tag()}-{uuid.uuid4().hex[:8]}")
   start = time.time()
   extra: Dict[str, Any] = {}
   try:
@@ -181,7 +230,7 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
       meta, extra = _beam().embed_with_beam(cfg, exp, tmp)
     seconds = time.time() - start
     if cfg.ann != "none":
-      catalogue = load_catalogue(tmp, load_indexes=False)
+      catalogue = load_catalogue(tmp, load_indexes=False, verify="none")
       for target in MODALITIES:
         catalogue.build_index(target, kind=cfg.ann, save=True)
       meta = catalogue.meta

@@ -7,7 +7,7 @@ from typing import NamedTuple, Optional, Sequence, Tuple
 import numpy as np
 
 from yt8m_crossmodal.retrieval import alignment
-from yt8m_crossmodal.retrieval.catalogue import Catalogue, gather_rows
+from yt8m_crossmodal.retrieval.catalogue import Catalogue
 
 
 class RerankResult(NamedTuple):
@@ -85,12 +85,12 @@ def rerank_by_timeline(query_timeline: np.ndarray,
   if idx.size and idx.max() >= catalogue.size:
     raise ValueError(f"Candidate index {idx.max()} >= catalogue size "
                      f"{catalogue.size}")
-  timelines = catalogue.timelines(modality)
+  catalogue.timelines(modality)  # ValueError when none are stored.
   query = np.asarray(query_timeline)
   if query.ndim != 2 or query.shape[1] != catalogue.embedding_size:
     raise ValueError(f"Query timeline width {query.shape[-1]} != catalogue "
                      f"width {catalogue.embedding_size}")
-  refs = gather_rows(timelines, idx)
+  refs = catalogue.timeline_rows(modality, idx)
   starts, tl_scores = localize(query, refs, catalogue.num_frames[idx],
                                query_len)
   if alpha == 1.0:

@@ -41,12 +41,17 @@ Output: one JSON line per query::
 (``clip_score`` with ``--rerank``; ``best_start_second`` / ``timeline_score``
 with timelines in use; ``warning`` when ``--export_dir`` is not the export
 that embedded the index, as named in its ``meta.json``). A query whose
-embedding holds NaN or Inf stops the search with an error.
+embedding holds NaN or Inf stops the search with an error, and so does an
+index whose files differ from the sizes and SHA-256 digests its
+``meta.json`` recorded, or whose rows read hold NaN or Inf
+(``--verify_index``, see :mod:`yt8m_crossmodal.retrieval.integrity`): every
+line printed is strict JSON.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from typing import Any, Dict, Iterator, List, Optional
 
@@ -56,9 +61,11 @@ import numpy as np
 from yt8m_crossmodal.serving.loading import load_export
 from yt8m_crossmodal.serving.signatures import OTHER
 from yt8m_crossmodal import retrieval
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.indexing import ANN_KINDS
 
 
@@ -90,6 +97,10 @@ class SearchConfig:
   max_queries: int = option(0, "Queries searched (0: all).")
   batch_size: int = option(64, "Queries encoded per signature call.")
   skip_bad_records: bool = option(False, "Skip bad query records instead of failing.")
+  verify_index: str = option("fast", "Checks of the index folder on open: fast (file sizes, "
+                             "SHA-256 of ids, clip embeddings and faiss files, finite rows), "
+                             "full (also the timelines' SHA-256 and rows) or none.",
+                             choices=integrity.VERIFY_LEVELS)
 
 
 def _check(cfg: SearchConfig) -> None:
@@ -115,7 +126,7 @@ def _check(cfg: SearchConfig) -> None:
 
 def _load_catalogue(cfg: SearchConfig) -> retrieval.Catalogue:
   try:
-    return retrieval.load_catalogue(cfg.index)
+    return retrieval.load_catalogue(cfg.index, verify=cfg.verify_index)
   except ValueError as e:
     raise UsageError(f"--index: {e}") from e
 
@@ -139,7 +150,7 @@ class Searcher:
     built_by = self.catalogue.meta.get("model") or {}
     self.export_mismatch = None
     if built_by.get("export_dir") and (
-        os.path.abspath(built_by["export_dir"]) != os.path.abspath(self.export.path)
+        io_utils.abspath(built_by["export_dir"]) != io_utils.abspath(self.export.path)
         or built_by.get("created") != self.export.info.get("created")):
       self.export_mismatch = (
           f"the index {cfg.index!r} was embedded by the export "
@@ -199,7 +210,7 @@ class Searcher:
     indices, scores = indices[:cfg.k], scores[:cfg.k]
     starts = tl_scores = None
     if self.use_timelines:
-      refs = retrieval.gather_rows(cat.timelines(self.target), indices)
+      refs = cat.timeline_rows(self.target, indices)
       starts, tl_scores = retrieval.localize(query_timeline, refs, cat.num_frames[indices],
                                              length)
     for rank, (i, s) in enumerate(zip(indices, scores)):
@@ -264,6 +275,19 @@ class Searcher:
       done += n
       if cfg.max_queries and done >= cfg.max_queries:
         break
+
+
+def json_line(line: Dict[str, Any]) -> str:
+  """``line`` as strict JSON (never ``NaN`` or ``Infinity``).
+
+  Raises:
+    UsageError: a value is not finite (naming the query).
+  """
+  try:
+    return json.dumps(line, allow_nan=False)
+  except ValueError as e:
+    raise UsageError(f"the results of query {line.get('query_id')!r} hold a score that is "
+                     "NaN or Inf: the index or the export is damaged") from e
 
 
 def search_queries(cfg: SearchConfig) -> List[Dict[str, Any]]:

@@ -30,6 +30,7 @@ import json
 import os
 import time
 import uuid
+import zipfile
 from typing import Any, Dict, Optional, Tuple
 
 from absl import logging
@@ -89,7 +90,16 @@ def load_model_dir(model_dir: str) -> Tuple[config_lib.Config, Any]:
   model_path = os.path.join(model_dir, "model.keras")
   if not tf.io.gfile.exists(model_path):
     raise UsageError(f"no trained model at {model_path!r} (run yt8m-train first)")
-  model = keras.models.load_model(model_path, compile=False)
+  with tf.io.gfile.GFile(model_path, "rb") as f:
+    readable = zipfile.is_zipfile(f)
+  if not readable:
+    raise UsageError(f"{model_path!r} is not a .keras archive (truncated or damaged; the "
+                     "run's backup/ and checkpoints/ hold earlier weights)")
+  try:
+    model = keras.models.load_model(model_path, compile=False)
+  except (ValueError, OSError, KeyError, zipfile.BadZipFile) as e:
+    raise UsageError(f"{model_path!r} cannot be read as a Keras model (damaged?): "
+                     f"{io_utils.error_line(e)}") from e
   if not isinstance(model, models.CrossModalTrainingModel):
     raise UsageError(f"{model_path!r} is not a yt8m-crossmodal training model")
   config_path = os.path.join(model_dir, "config.json")
@@ -302,5 +312,5 @@ def export_model_dir(cfg: ExportConfig) -> Dict[str, Any]:
   audio, visual, lstms = portable_encoders(config, model)
   return export(config, audio, visual, cfg.export_dir, version=cfg.version,
                 search_catalogue=cfg.search_catalogue, search_k=cfg.search_k,
-                source={"model_dir": os.path.abspath(cfg.model_dir)},
+                source={"model_dir": io_utils.abspath(cfg.model_dir)},
                 lstm_layers_without_cudnn=lstms)

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import tensorflow as tf
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import decode as decode_lib
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
@@ -170,11 +171,12 @@ class LoadedExport:
       ``num_frames``, ``labels``; ``reason`` [B], "" for a good record.
     """
     return decode_lib.decode_records(records, self.feature_level,
-                                     self.config.data.num_classes, self.max_frames)
+                                     self.config.data.num_classes, self.max_frames,
+                                     typed=True)
 
   def describe(self) -> Dict[str, Any]:
     """Small JSON-able description (for catalogue meta and reports)."""
-    return {"export_dir": os.path.abspath(self.path), "version": self.version,
+    return {"export_dir": io_utils.abspath(self.path), "version": self.version,
             "feature_level": self.feature_level,
             "embedding_size": self.embedding_size,
             "created": self.info.get("created")}

@@ -65,10 +65,14 @@ def check_inputs(modality: str, features: tf.Tensor, num_frames=None):
   Returns:
     ``(features, num_frames)`` after assertions that fail the call with an
     ``InvalidArgumentError`` saying what is wrong: ``<modality> holds NaN or
-    Inf``, ``num_frames must have one value per video`` or ``num_frames must
-    be >= 1``.
+    Inf``, ``no video``, ``num_frames must have one value per video``,
+    ``num_frames must be >= 1`` or ``num_frames must be <= the seconds
+    given``.
   """
   checks = [tf.debugging.Assert(
+      tf.shape(features)[0] >= 1, [f"no video: {modality} holds an empty batch (give at "
+                                   "least one video)"]),
+            tf.debugging.Assert(
       tf.reduce_all(tf.math.is_finite(features)),
       [f"{modality} holds NaN or Inf: features must be finite"])]
   if num_frames is not None:
@@ -80,6 +84,10 @@ def check_inputs(modality: str, features: tf.Tensor, num_frames=None):
         tf.reduce_all(num_frames >= 1),
         ["num_frames must be >= 1 (an empty clip has no embedding), got",
          tf.reduce_min(num_frames)]))
+    checks.append(tf.debugging.Assert(
+        tf.reduce_all(num_frames <= tf.shape(features, out_type=num_frames.dtype)[1]),
+        [f"num_frames must be <= the seconds given ({modality} holds",
+         tf.shape(features)[1], "per video), got", tf.reduce_max(num_frames)]))
   with tf.control_dependencies(checks):
     features = tf.identity(features)
     if num_frames is not None:

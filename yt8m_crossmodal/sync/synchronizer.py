@@ -23,12 +23,16 @@ The audio and the visual track come from one set of records (``data``) or
 from two (``audio_data``, ``visual_data``), paired by video id: every record
 is a YT-8M frame-level record (both tracks present); the audio of the one and
 the visual of the other are used. The visual side is read into memory first
-(uint8, about 1 kB per second).
+(uint8, about 1 kB per second), then the audio side (128 bytes per second).
+An id found more than once on either side cannot be paired: each of its
+records gets an error line.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import math
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
@@ -73,6 +77,8 @@ def _check(cfg: SyncConfig) -> None:
     raise UsageError("give --data, or --audio_data with --visual_data")
   if cfg.max_offset < 1:
     raise UsageError(f"--max_offset must be >= 1, got {cfg.max_offset}")
+  if not math.isfinite(cfg.min_confidence):
+    raise UsageError(f"--min_confidence must be a number, got {cfg.min_confidence}")
   if cfg.excerpt_seconds < 0 or cfg.excerpt_start < 0:
     raise UsageError("--excerpt_seconds and --excerpt_start must be >= 0")
   if cfg.excerpt_start and not cfg.excerpt_seconds:
@@ -171,14 +177,24 @@ class Synchronizer:
         yield video_id, audio, visual, ""
       return
     visual: Dict[str, np.ndarray] = {}
+    copies = collections.Counter()
     for video_id, _, v in _videos(cfg.visual_data, exp, cfg):
       visual.setdefault(video_id, v)
+      copies[video_id] += 1
+    audio = [(video_id, a) for video_id, a, _ in _videos(cfg.audio_data, exp, cfg)]
+    audio_copies = collections.Counter(video_id for video_id, _ in audio)
     seen = set()
-    for video_id, a, _ in _videos(cfg.audio_data, exp, cfg):
+    for video_id, a in audio:
       seen.add(video_id)
       if video_id not in visual:
         yield video_id, None, None, (f"no record with id {video_id!r} in --visual_data "
                                      f"{cfg.visual_data!r}")
+      elif copies[video_id] > 1 or audio_copies[video_id] > 1:
+        flag, pattern, n = (("--visual_data", cfg.visual_data, copies[video_id])
+                            if copies[video_id] > 1 else
+                            ("--audio_data", cfg.audio_data, audio_copies[video_id]))
+        yield video_id, None, None, (f"id {video_id!r} occurs {n} times in {flag} "
+                                     f"{pattern!r}: cannot tell which records pair up")
       else:
         yield video_id, a, visual[video_id], ""
     for video_id in sorted(set(visual) - seen):

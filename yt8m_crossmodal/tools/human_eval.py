@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.evaluation import human
@@ -41,6 +42,9 @@ def main(config: HumanEvalConfig):
     raise UsageError("--results is required")
   if not 0.0 <= config.relevant_rating <= 2.0:
     raise UsageError(f"--relevant_rating must be in [0, 2], got {config.relevant_rating}")
+  if config.output:  # Before the work: a folder that cannot be written fails now.
+    io_utils.writable_dir(os.path.dirname(io_utils.abspath(config.output)),
+                          "--output's folder")
   results = human.read_results(human.expand(config.results))
   summary = human.summarize(results, config.relevant_rating)
   text = human.report(summary)
@@ -49,9 +53,7 @@ def main(config: HumanEvalConfig):
     human.write_tensorboard(summary, text, config.tensorboard_dir)
   line = json.dumps(summary)
   if config.output:
-    os.makedirs(os.path.dirname(os.path.abspath(config.output)), exist_ok=True)
-    with open(config.output, "w") as f:
-      json.dump(summary, f, indent=2)
+    io_utils.atomic_write(config.output, json.dumps(summary, indent=2))
   print(line)
   return 0
 

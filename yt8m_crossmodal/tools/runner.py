@@ -9,6 +9,7 @@ exits with 2; anything else keeps its traceback (a bug).
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -47,10 +48,20 @@ def error_message(error: BaseException) -> str:
   return text.strip().splitlines()[0] if text.strip() else type(error).__name__
 
 
+# What the machine, not the program, refuses: a full disk or quota, a read-only
+# file system (one line naming the file, exit 2, wherever it happens).
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+_DISK_MESSAGES = ("No space left on device", "Disk quota exceeded", "Read-only file system")
+
+
 def _is_user_error(error: BaseException) -> bool:
   import tensorflow as tf
   from yt8m_crossmodal.data import pipeline
   if isinstance(error, (UsageError, FileNotFoundError, ValueError, tf.errors.DataLossError)):
+    return True
+  if isinstance(error, OSError) and error.errno in _DISK_ERRNOS:
+    return True
+  if isinstance(error, tf.errors.OpError) and any(m in error.message for m in _DISK_MESSAGES):
     return True
   return (isinstance(error, tf.errors.InvalidArgumentError)
           and (pipeline.bad_record_message(error) is not None or _parse_failure(error)))
@@ -123,4 +134,14 @@ def run_tool(config_class: type, main: Callable[[Any], Optional[int]]) -> None:
     progress.ENABLED = flag_config.switch("progress")
     return main(flag_config.read(config_class))
 
-  app.run(friendly_errors(absl_main))
+  app.run(friendly_errors(absl_main), flags_parser=parse_flags)
+
+
+def parse_flags(argv: list) -> list:
+  """absl's flag parsing, a bad value or unknown flag as one ``error:`` line, exit 2."""
+  from absl import flags
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f"error: {error_message(e)} (--help lists the flags)", file=sys.stderr)
+    sys.exit(2)

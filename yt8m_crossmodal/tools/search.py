@@ -12,16 +12,14 @@ What each flag does and the JSON line printed per query are described in
 :mod:`yt8m_crossmodal.retrieval.searcher`.
 """
 
-import json
-
-from yt8m_crossmodal.retrieval.searcher import SearchConfig, Searcher
+from yt8m_crossmodal.retrieval.searcher import SearchConfig, Searcher, json_line
 from yt8m_crossmodal.tools.runner import run_tool
 
 
 def main(config: SearchConfig):
   searcher = Searcher(config)
   for line in searcher():
-    print(json.dumps(line), flush=True)
+    print(json_line(line), flush=True)
 
 
 def cli():

@@ -49,6 +49,7 @@ WRITE_POINTS = ("checkpoint", "model", "backup", "log", "commit")
 MODEL_FILE = "model.keras"
 LOG_FILE = "training_log.csv"
 FINAL_METRICS_FILE = "final_metrics.json"
+CONFIG_CHANGES_FILE = "config_changes.json"
 BACKUP_DIR = "backup"
 BACKUP_METADATA = "training_metadata.json"
 LEGACY_WEIGHTS = "latest.weights.h5"
@@ -62,6 +63,7 @@ class RunFolder:
     self.model = os.path.join(path, MODEL_FILE)
     self.log = os.path.join(path, LOG_FILE)
     self.final_metrics = os.path.join(path, FINAL_METRICS_FILE)
+    self.config_changes = os.path.join(path, CONFIG_CHANGES_FILE)
     self.checkpoints = os.path.join(path, "checkpoints")
     self.backup = os.path.join(path, BACKUP_DIR)
     self.backup_metadata = os.path.join(self.backup, BACKUP_METADATA)
@@ -153,12 +155,29 @@ class RunFolder:
     if len(kept) != len(rows):
       _write_csv(self.log, kept)
 
+  def record_config_changes(self, first_epoch: int, changes: Dict[str, tuple]) -> None:
+    """Appends ``changes`` (field: (before, after)) from epoch ``first_epoch`` on.
+
+    ``config_changes.json`` is a list of ``{"from_epoch": n, "changes":
+    {field: {"before": ..., "after": ...}}}``, oldest first: with it,
+    ``config.json`` (the settings of the latest epochs) tells what trained
+    each epoch.
+    """
+    entries = []
+    if tf.io.gfile.exists(self.config_changes):
+      with tf.io.gfile.GFile(self.config_changes) as f:
+        entries = json.load(f)
+    entries.append({"from_epoch": int(first_epoch), "changes": {
+        name: {"before": before, "after": after}
+        for name, (before, after) in sorted(changes.items())}})
+    io_utils.atomic_write_text(self.config_changes, json.dumps(entries, indent=2))
+
   def clear(self) -> None:
     """Removes the outputs of an earlier run (``--restart``)."""
     for path in (self.backup, self.checkpoints, os.path.join(self.path, "tensorboard")):
       if tf.io.gfile.isdir(path):
         tf.io.gfile.rmtree(path)
-    for path in (self.log, self.model, self.final_metrics):
+    for path in (self.log, self.model, self.final_metrics, self.config_changes):
       if tf.io.gfile.exists(path):
         tf.io.gfile.remove(path)
 
@@ -202,9 +221,10 @@ def _save_atomically(path: str, save) -> None:
   try:
     save(tmp)
     tf.io.gfile.rename(tmp, path, overwrite=True)
-  except BaseException:
-    if tf.io.gfile.exists(tmp):
-      tf.io.gfile.remove(tmp)
+  except BaseException as e:
+    io_utils.remove_quietly(tmp)
+    if isinstance(e, (OSError, tf.errors.OpError)):  # A full disk: h5py's OSError.
+      raise io_utils.write_error(path, e) from e
     raise
 
 
@@ -242,6 +262,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
       raise UsageError(
           f"training diverged: the loss of epoch {number} is {float(loss)} (try a lower "
           f"--learning_rate); {self.folder.path!r} keeps epoch {number - 1}")
+    try:
+      self._write(epoch, number, logs)
+    except UsageError as e:
+      raise UsageError(f"{e}; {self.folder.path!r} keeps epoch {number - 1}") from e
+
+  def _write(self, epoch: int, number: int, logs) -> None:
+    """The end-of-epoch writes of epoch ``number`` (0-based ``epoch``), in order."""
     f = self.folder
     tf.io.gfile.makedirs(f.checkpoints)
     tf.io.gfile.makedirs(f.backup)

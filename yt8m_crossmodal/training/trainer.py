@@ -95,6 +95,21 @@ def count_records(pattern: str, skip_bad_records: bool = False) -> int:
   return total
 
 
+def require_records(pattern: str, flag: str) -> None:
+  """Raises UsageError when the files of ``pattern`` hold no record at all.
+
+  Reads up to the first record (a raw read, no parsing).
+  """
+  files = pipeline.list_files(pattern)
+  try:
+    for _ in tf.data.TFRecordDataset(files).take(1):
+      return
+  except tf.errors.DataLossError:
+    return  # A damaged file: named (or skipped) by the reader later.
+  raise UsageError(f"--{flag} {pattern!r} holds no records ({len(files)} file(s), all "
+                   "empty): nothing to train on")
+
+
 def _count_chunk(files, skip_bad_records: bool) -> int:
   """:func:`count_records` of some files; a damaged one is found file by file."""
   try:
@@ -129,6 +144,22 @@ def train_dataset(config: config_lib.Config, repeat: bool,
   return ds.map(models.model_inputs)
 
 
+def require_good_records(config: config_lib.Config) -> None:
+  """Raises UsageError when no training record is good (all skipped as bad).
+
+  Decodes up to the first good batch of one pass.
+  """
+  skipped = pipeline.BadRecordLog(max_logged=0)
+  ds = pipeline.make_dataset(
+      config.data.train_data, feature_level=config.data.feature_level, batch_size=1,
+      num_classes=config.data.num_classes, max_frames=config.data.max_frames,
+      skip_bad_records=True, bad_record_log=skipped, prefetch=False, file_order=True)
+  for _ in ds.take(1):
+    return
+  raise UsageError(f"--train_data {config.data.train_data!r} holds no good record: all "
+                   f"{skipped.count} were skipped as bad (yt8m-validate lists them)")
+
+
 def validation_dataset(config: config_lib.Config,
                        bad_records: pipeline.BadRecordLog) -> tf.data.Dataset:
   d = config.data
@@ -160,31 +191,65 @@ def _require(ok: bool, flag: str, what: str, value) -> None:
     raise UsageError(f"--{flag} must be {what}, got {value!r}")
 
 
-def check_resumable(config: config_lib.Config, saved_path: str) -> None:
-  """Raises UsageError when the run in ``saved_path`` has other model or loss fields.
+# Fields a resumed run may change: what it runs on and reports, not what the
+# weights are trained with.
+RESUME_FREE_FIELDS = frozenset({
+    "model_dir", "epochs", "restart", "allow_config_change", "distribution_strategy",
+    "backend", "validation_data", "validation_size", "projector_samples",
+    "sync_max_offset", "sync_excerpt_seconds", "skip_bad_records"})
+
+
+def check_resumable(config: config_lib.Config, saved_path: str) -> Dict[str, tuple]:
+  """Compares ``config`` with the run saved in ``saved_path`` before a resume.
 
   A resumed run restores the saved weights into a model built from
   ``config``; a different architecture or loss (other flags, or a newer
-  default) would fail to restore or, worse, train on silently changed.
+  default) would fail to restore or, worse, train on silently changed. Other
+  training or data settings (learning rate, batch size, data...) would make
+  ``config.json`` describe epochs it did not train: they are refused unless
+  ``config.train.allow_config_change``.
+
+  Returns:
+    The training and data fields that change, ``{name: (saved, now)}``
+    (empty when nothing saved).
+
+  Raises:
+    UsageError: unreadable saved config, a model or loss field changed, or a
+      training or data field without ``allow_config_change`` (each named).
   """
   if not tf.io.gfile.exists(saved_path):
-    return
+    return {}
   try:
     saved = config_lib.load_config(saved_path)
   except (ValueError, TypeError) as e:
     raise UsageError(f"cannot resume: {saved_path} cannot be read as a config ({e}); "
                      "pass --restart to start over") from e
-  changed = []
+  changed, others = [], {}
   for section, field in config_lib.all_fields():
+    if field.name in RESUME_FREE_FIELDS:
+      continue
+    before = getattr(getattr(saved, section), field.name)
+    now = getattr(getattr(config, section), field.name)
+    if before == now:
+      continue
     if section in ("model", "loss"):
-      before = getattr(getattr(saved, section), field.name)
-      now = getattr(getattr(config, section), field.name)
-      if before != now:
-        changed.append(f"--{field.name}: {before!r} in the saved run, {now!r} now")
+      changed.append(f"--{field.name}: {before!r} in the saved run, {now!r} now")
+    else:
+      others[field.name] = (before, now)
+  run = os.path.dirname(saved_path)
   if changed:
-    raise UsageError(f"cannot resume the run in {os.path.dirname(saved_path)} with other model "
+    raise UsageError(f"cannot resume the run in {run} with other model "
                      f"or loss settings ({'; '.join(changed)}): pass the same flags, or "
                      "--restart to start over")
+  if others and not config.train.allow_config_change:
+    named = "; ".join(f"--{k}: {b!r} in the saved run, {a!r} now"
+                      for k, (b, a) in sorted(others.items()))
+    raise UsageError(f"cannot resume the run in {run} with other training or data "
+                     f"settings ({named}): pass the same flags, --allow_config_change to "
+                     "resume with them (recorded in config_changes.json), or --restart "
+                     "to start over")
+  return {k: [list(v) if isinstance(v, tuple) else v for v in pair]
+          for k, pair in others.items()}
 
 
 def validate_config(config: config_lib.Config) -> None:
@@ -210,7 +275,18 @@ def validate_config(config: config_lib.Config) -> None:
     _require(value >= 1, flag, "positive", value)
   for flag, value in (("audio_tower", m.audio_tower), ("visual_tower", m.visual_tower)):
     _require(all(v >= 1 for v in value), flag, "positive sizes", value)
+  positive_ints = {"timeline_kernel": m.timeline_kernel,
+                   "timeline_nce_seconds": l.timeline_nce_seconds,
+                   "sync_loss_offsets": l.sync_loss_offsets,
+                   "sync_loss_window": l.sync_loss_window}
+  for flag, value in positive_ints.items():
+    _require(value >= 1, flag, "positive", value)
+  for flag, value in (("timeline_nce_temperature", l.timeline_nce_temperature),
+                      ("sync_loss_temperature", l.sync_loss_temperature)):
+    _require(finite(value) and value > 0, flag, "a positive number", value)
   non_negative_ints = {"steps_per_epoch": t.steps_per_epoch, "warmup_steps": t.warmup_steps,
+                       "timeline_hidden_units": m.timeline_hidden_units,
+                       "temporal_max_distance": l.temporal_max_distance,
                        "shuffle_buffer": d.shuffle_buffer,
                        "validation_size": d.validation_size,
                        "classification_warmup_steps": l.classification_warmup_steps,
@@ -283,9 +359,11 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   # Fail early, with the pattern, when files are missing; config.json is only
   # written once the run is known to start, so a failed command never
   # changes what an earlier run's folder says.
-  pipeline.list_files(config.data.train_data)
+  require_records(config.data.train_data, "train_data")
   if config.data.validation_data:
-    pipeline.list_files(config.data.validation_data)
+    require_records(config.data.validation_data, "validation_data")
+  if config.data.skip_bad_records:  # The repeated data would skip bad records forever.
+    require_good_records(config)
   io_utils.writable_dir(t.model_dir, "--model_dir")
   io_utils.writable_dir(out_dir, "--model_dir")
   folder = run_state.RunFolder(out_dir)
@@ -311,7 +389,11 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   if t.restart:
     folder.clear()
   elif done:
-    check_resumable(config, os.path.join(out_dir, "config.json"))
+    changes = check_resumable(config, os.path.join(out_dir, "config.json"))
+    if changes:
+      logging.warning("resuming after epoch %d with changed settings %s (recorded in %s)",
+                      done, changes, folder.config_changes)
+      folder.record_config_changes(done + 1, changes)
   config_lib.save_config(config, os.path.join(out_dir, "config.json"))
 
   # Process-wide in Keras: set for the run and put back to float32 after it,
@@ -351,6 +433,9 @@ def train(config: config_lib.Config) -> Dict[str, float]:
                         validation_data=fit_validation_data(config, strategy, bad_records),
                         callbacks=callbacks, verbose=2)
     last = {k: float(v[-1]) for k, v in history.history.items() if v}
+    if "loss" not in last:
+      raise UsageError(f"no training step ran: --train_data {config.data.train_data!r} gave "
+                       f"no batch ({bad_records.count} bad record(s) skipped)")
     validation = next((c for c in callbacks
                        if isinstance(c, callbacks_lib.ValidationMetrics)), None)
     if validation is not None and validation.last_embedded is not None:
