@@ -15,9 +15,11 @@ timeline over candidate offsets ``-S .. S`` with
   are encoded on their own (as a clip would be) and slid around the same
   visual seconds.
 
-The estimate's confidence is the peak's z-score against the other offsets;
-below ``min_confidence`` the answer is "cannot synchronize" (for example music
-laid over footage: nothing in the soundtrack follows the pictures).
+The estimate's confidence is 1 - a p-value against a null distribution that
+each video supplies itself (:func:`yt8m_crossmodal.sync.estimator.synchronize`):
+the same on any data and model. Below ``min_confidence`` (default 0.99: p <=
+0.01) the answer is "cannot synchronize" (for example music laid over
+footage: nothing in the soundtrack follows the pictures second by second).
 
 The audio and the visual track come from one set of records (``data``) or
 from two (``audio_data``, ``visual_data``), paired by video id: every record
@@ -56,9 +58,9 @@ class SyncConfig:
   excerpt_start: int = option(0, "First audio second of the excerpt (with --excerpt_seconds).")
   excerpt_seconds: int = option(0, "Encode only this many audio seconds on their own "
                             "(0: the full length).")
-  min_confidence: float = option(estimator.DEFAULT_MIN_CONFIDENCE,
-                                 "Below this confidence the answer is 'cannot "
-                                 "synchronize'.")
+  min_confidence: float = option(estimator.MIN_CONFIDENCE,
+                                 "Below this confidence (a probability, 1 - p-value) "
+                                 "the answer is 'cannot synchronize'.")
   max_videos: int = option(0, "Videos synchronized (0: all).")
   batch_size: int = option(16, "Videos encoded per signature call.")
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
@@ -77,6 +79,9 @@ def _check(cfg: SyncConfig) -> None:
     raise UsageError("--excerpt_seconds and --excerpt_start must be >= 0")
   if cfg.excerpt_start and not cfg.excerpt_seconds:
     raise UsageError("--excerpt_start needs --excerpt_seconds")
+  if not 0.0 <= cfg.min_confidence <= 1.0:
+    raise UsageError(f"--min_confidence is a probability in [0, 1] (1 - p-value), got "
+                     f"{cfg.min_confidence}")
   if cfg.batch_size <= 0 or cfg.max_videos < 0:
     raise UsageError("--batch_size must be positive and --max_videos >= 0")
 
@@ -114,23 +119,21 @@ def estimate(audio_timeline: np.ndarray, visual_timeline: np.ndarray, t0: int,
   Returns:
     ``offset_seconds`` (+ = audio late; None when it cannot synchronize),
     ``best_offset_seconds`` (the best offset whatever the confidence),
-    ``confidence``, ``status`` and ``scores`` (offset in seconds, as a string
-    -> score; None where the offset leaves the pictures).
+    ``confidence`` (1 - ``p_value``), ``p_value``, ``status`` and ``scores``
+    (offset in seconds, as a string -> score; None where the offset leaves
+    the pictures). See :func:`yt8m_crossmodal.sync.estimator.synchronize`.
   """
-  est = estimator.estimate_offset(audio_timeline, visual_timeline, t0, max_offset,
-                                 scorer=estimator.OFFSET_SCORER,
-                                 confidence_scorer=estimator.CONFIDENCE_SCORER)
-  # Score o lines audio second t0 + t up with picture t0 + o + t; audio that
-  # is late by d shows picture t0 + t - d at t0 + t: o = -d.
+  est = estimator.synchronize(audio_timeline, visual_timeline, t0, max_offset)
   ok = est.confidence >= min_confidence
-  offsets = np.arange(-max_offset, max_offset + 1)
+  lates = np.arange(-max_offset, max_offset + 1)
   return {
-      "offset_seconds": int(-est.offset) if ok else None,
-      "best_offset_seconds": int(-est.offset),
-      "confidence": round(float(est.confidence), 4),
+      "offset_seconds": est.late if ok else None,
+      "best_offset_seconds": est.late,
+      "confidence": round(float(est.confidence), 6),
+      "p_value": float(f"{est.p_value:.4g}"),
       "status": SYNCHRONIZED if ok else CANNOT,
-      "scores": {str(int(-o)): (round(float(v), 5) if np.isfinite(v) else None)
-                 for o, v in zip(offsets, est.scores)},
+      "scores": {str(int(o)): (round(float(v), 5) if np.isfinite(v) else None)
+                 for o, v in zip(lates, est.scores)},
   }
 
 

@@ -1,0 +1,135 @@
+"""Scoring synchronization answers against a truth file, with their calibration.
+
+The truth file is ``yt8m-synth``'s ``<prefix>_offsets.json``: each video's
+lateness (``audio_late_seconds``, + = audio late; older files only have
+``offsets``, the opposite sign) and the soundtracks laid over footage they do
+not belong to (``unrelated``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Iterable, List
+
+import numpy as np
+
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.sync import estimator
+
+BINS = 10
+
+
+def read_truth(path: str) -> Dict[str, Any]:
+  """``{"late": {id: int}, "unaligned": set of ids}`` from an offsets file."""
+  import tensorflow as tf
+  try:
+    with tf.io.gfile.GFile(path) as f:
+      data = json.load(f)
+    if "audio_late_seconds" in data:
+      late = {k: int(v) for k, v in data["audio_late_seconds"].items()}
+    else:
+      late = {k: -int(v) for k, v in data["offsets"].items()}
+    return {"late": late, "unaligned": set(data.get("unrelated", []))}
+  except (OSError, ValueError, KeyError, TypeError, AttributeError,
+          tf.errors.OpError) as e:
+    raise UsageError(f"cannot read the offsets file {path}: {e}") from None
+
+
+def expected_calibration_error(confidence: np.ndarray, right: np.ndarray,
+                               bins: int = BINS) -> Dict[str, Any]:
+  """ECE of ``confidence`` as the probability of ``right``, equal-width bins.
+
+  Returns:
+    ``{"ece": float, "bins": [{"lo", "hi", "count", "confidence", "right"}]}``
+    (empty bins left out).
+  """
+  confidence = np.asarray(confidence, np.float64)
+  right = np.asarray(right, np.float64)
+  edges = np.linspace(0.0, 1.0, bins + 1)
+  which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
+  rows, ece = [], 0.0
+  for b in range(bins):
+    inside = which == b
+    if not inside.any():
+      continue
+    conf, acc = float(confidence[inside].mean()), float(right[inside].mean())
+    ece += inside.mean() * abs(conf - acc)
+    rows.append({"lo": float(edges[b]), "hi": float(edges[b + 1]),
+                 "count": int(inside.sum()), "confidence": conf, "right": acc})
+  return {"ece": float(ece) if len(confidence) else float("nan"), "bins": rows}
+
+
+def score_answers(lines: Iterable[Dict[str, Any]], truth: Dict[str, Any],
+                  min_confidence: float) -> Dict[str, Any]:
+  """Scores ``yt8m-sync`` answers (its JSON lines) against the truth.
+
+  Returns:
+    ``videos``, ``aligned``, ``unaligned``, ``auc``, ``aligned_answered``,
+    ``unaligned_refused``, ``exact``, ``within_1s`` (best offset, aligned),
+    ``answered_exact``, ``ece`` and ``reliability`` (the bins).
+  """
+  conf, aligned, err = [], [], []
+  missing: List[str] = []
+  for line in lines:
+    vid = line["id"]
+    if vid not in truth["late"] and vid not in truth["unaligned"]:
+      missing.append(vid)
+      continue
+    conf.append(float(line["confidence"]))
+    ok = vid not in truth["unaligned"]
+    aligned.append(ok)
+    err.append(abs(line["best_offset_seconds"] - truth["late"][vid]) if ok else np.inf)
+  if missing:
+    raise UsageError(f"{len(missing)} videos not in the offsets file, e.g. {missing[0]!r}")
+  conf, aligned, err = np.array(conf), np.array(aligned, bool), np.array(err)
+  answered = conf >= min_confidence
+  nan = float("nan")
+  cal = expected_calibration_error(conf, aligned & (err == 0))
+  return {
+      "videos": int(len(conf)), "aligned": int(aligned.sum()),
+      "unaligned": int((~aligned).sum()),
+      "auc": estimator.roc_auc(conf, aligned),
+      "aligned_answered": float(answered[aligned].mean()) if aligned.any() else nan,
+      "unaligned_refused": float((~answered[~aligned]).mean()) if (~aligned).any() else nan,
+      "exact": float((err[aligned] == 0).mean()) if aligned.any() else nan,
+      "within_1s": float((err[aligned] <= 1).mean()) if aligned.any() else nan,
+      "answered_exact": (float((err[aligned & answered] == 0).mean())
+                         if (aligned & answered).any() else nan),
+      "min_confidence": float(min_confidence),
+      "ece": cal["ece"], "reliability": cal["bins"]}
+
+
+def plot_reliability(bins: List[Dict[str, Any]], path: str, title: str,
+                     series: Dict[str, List[Dict[str, Any]]] = None) -> None:
+  """Reliability diagram PNG: fraction right against confidence per bin.
+
+  Args:
+    bins: :func:`expected_calibration_error`'s bins (one curve), or None with
+      ``series`` (name -> bins, one curve each).
+    path: the PNG (written aside, then renamed into place).
+    title: the figure's title.
+  """
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  series = series or {"": bins}
+  fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), sharex=True,
+                                    gridspec_kw={"height_ratios": [3, 1]})
+  top.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
+  for name, rows in series.items():
+    x = [r["confidence"] for r in rows]
+    top.plot(x, [r["right"] for r in rows], marker="o", label=name or "model")
+    bottom.bar([(r["lo"] + r["hi"]) / 2 for r in rows], [r["count"] for r in rows],
+               width=0.1 / max(len(series), 1), alpha=0.6)
+  top.set_ylabel("fraction right (aligned, exact)")
+  top.set_title(title)
+  top.legend(fontsize=7)
+  bottom.set_xlabel("confidence")
+  bottom.set_ylabel("videos")
+  bottom.set_yscale("log")
+  fig.tight_layout()
+  tmp = path + ".tmp.png"
+  fig.savefig(tmp, dpi=100)
+  plt.close(fig)
+  import os
+  os.replace(tmp, path)
