@@ -168,3 +168,66 @@ def test_timeline_contrastive_loss_teaches_the_local_timeline_to_synchronize():
   assert history["timeline_nce_loss"][-1] < history["timeline_nce_loss"][0]
   after = _sync_exact(audio, visual, test)
   assert before < 0.4 and after >= 0.7, (before, after)
+
+
+def test_synchronize_lateness_and_a_null_calibrated_confidence():
+  rng = np.random.default_rng(4)
+  visual = _unit(rng.normal(size=(90, 16)))
+  for d in (-4, 0, 3):
+    audio = visual[np.clip(np.arange(90) - d, 0, 89)]  # late by d seconds
+    est = estimator.synchronize(audio[5:85], visual, 5, 5)
+    assert est.late == d and est.confidence > 0.999 and est.p_value < 1e-3
+    assert np.argmax(est.scores) == d + 5 and est.null_lags == 90 - 5
+  # Unrelated soundtracks: the default threshold (p <= 0.01) answers about 1
+  # in 100 or fewer, whatever the scale of the timelines (the p-value is
+  # conservative: the offset is the centered score's pick, not the null's).
+  p = np.array([estimator.synchronize(3.0 * rng.normal(size=(80, 16)), visual, 5, 5).p_value
+                for _ in range(400)])
+  assert np.mean(p <= 0.01) <= 0.03 and 0.2 <= np.mean(p <= 0.5) <= 0.65
+  # Slow content shared by both (steps at the same seconds: scene changes)
+  # is no evidence of sync: the residual removes it.
+  steps = np.repeat(rng.normal(size=(9, 16)), 10, axis=0)
+  noise = lambda: 0.3 * rng.normal(size=(90, 16))
+  conf = [estimator.synchronize((steps + noise())[5:85], steps + noise(), 5, 5).confidence
+          for _ in range(40)]
+  assert np.mean(np.array(conf) >= estimator.MIN_CONFIDENCE) <= 0.05
+  # Too short for a null: no confidence.
+  assert estimator.synchronize(visual[2:8], visual[:12], 2, 2).confidence == 0.0
+
+
+def test_fft_scores_equal_the_direct_ones():
+  rng = np.random.default_rng(5)
+  a, v = rng.normal(size=(7, 3)), rng.normal(size=(19, 3))
+  direct = [np.mean(np.sum(a * v[k:k + 7], 1)) for k in range(13)]
+  np.testing.assert_allclose(estimator.linear_scores(a, v), direct, atol=1e-12)
+  circ = [np.mean(np.sum(a * v[(np.arange(7) + k) % 19], 1)) for k in range(19)]
+  np.testing.assert_allclose(estimator.circular_scores(a, v), circ, atol=1e-12)
+  x = np.array([0, 0, 5, 5, 0, 0, 0, 0, 0, 1, 1, 1, 1], np.float64)[:, None]
+  # A two-second event survives; a step does not.
+  np.testing.assert_allclose(estimator.nearer_side_residual(x)[:, 0],
+                             [0, 0, 5, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("kind", synthetic.UNALIGNED_KINDS)
+def test_unaligned_soundtracks_option(tmp_path, kind):
+  base = dict(num_videos=12, min_frames=30, max_frames=40, max_offset=3, seed=2)
+  for preset in ("texture", "events"):
+    plain = list(synthetic.generate_videos(synthetic.SynthConfig(preset=preset, **base)))
+    mixed = list(synthetic.generate_videos(synthetic.SynthConfig(
+        preset=preset, unaligned_fraction=0.5, unaligned_kind=kind, **base)))
+    changed = [not np.array_equal(a.audio, b.audio) for a, b in zip(plain, mixed)]
+    assert 2 <= sum(changed) <= 10
+    for a, b, c in zip(plain, mixed, changed):
+      # The family's videos are byte for byte the same; the others are
+      # unaligned, with footage and soundtrack of the same length, offset 0.
+      assert a.id == b.id and len(a.visual) == len(b.visual) == len(b.audio)
+      if c:
+        assert not b.related and b.offset == 0
+      else:
+        assert np.array_equal(a.visual, b.visual) and b.related == a.related
+  summary = synthetic.write_dataset(synthetic.SynthConfig(
+      output_dir=str(tmp_path), prefix="t", unaligned_fraction=0.5, unaligned_kind=kind,
+      **base))
+  truth = json.load(open(summary["offsets_file"]))
+  assert len(truth["unrelated"]) == summary["unrelated_soundtracks"] >= 2
+  assert all(truth["audio_late_seconds"][k] == -v for k, v in truth["offsets"].items())

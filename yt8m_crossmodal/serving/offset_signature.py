@@ -28,12 +28,15 @@ def _diagonal_means(sim: tf.Tensor, starts: tf.Tensor) -> tf.Tensor:
   return tf.reduce_mean(tf.gather_nd(sim, index), axis=1)
 
 
-def _residual(x: tf.Tensor, width: int) -> tf.Tensor:
-  """[T, E] rows minus the running median of ``width`` rows (edges repeated)."""
-  h = width // 2
-  padded = tf.concat([tf.repeat(x[:1], h, axis=0), x, tf.repeat(x[-1:], h, axis=0)], 0)
-  windows = tf.sort(tf.signal.frame(padded, width, 1, axis=0), axis=1)  # [T, w, E]
-  return x - windows[:, h]
+def _residual(x: tf.Tensor, k: int) -> tf.Tensor:
+  """[T, E]: :func:`yt8m_crossmodal.sync.estimator.nearer_side_residual` (k odd)."""
+  padded = tf.concat([tf.repeat(x[:1], k, axis=0), x, tf.repeat(x[-1:], k, axis=0)], 0)
+  windows = tf.signal.frame(padded, 2 * k + 1, 1, axis=0)  # [T, 2k + 1, E]
+  before = tf.sort(windows[:, :k], axis=1)[:, k // 2]
+  after = tf.sort(windows[:, k + 1:], axis=1)[:, k // 2]
+  nearer = tf.norm(x - before, axis=-1, keepdims=True) <= tf.norm(x - after, axis=-1,
+                                                                   keepdims=True)
+  return x - tf.where(nearer, before, after)
 
 
 def _circular_scores(audio: tf.Tensor, visual: tf.Tensor) -> tf.Tensor:
@@ -48,8 +51,8 @@ def _circular_scores(audio: tf.Tensor, visual: tf.Tensor) -> tf.Tensor:
 def _null_confidence(audio: tf.Tensor, visual: tf.Tensor, lag: tf.Tensor,
                      count: tf.Tensor) -> tf.Tensor:
   """:func:`yt8m_crossmodal.sync.estimator.null_confidence`'s confidence (float64)."""
-  scores = _circular_scores(_residual(audio, estimator.RESIDUAL_WIDTH),
-                            _residual(visual, estimator.RESIDUAL_WIDTH))
+  scores = _circular_scores(_residual(audio, estimator.RESIDUAL_SIDE),
+                            _residual(visual, estimator.RESIDUAL_SIDE))
   n = tf.shape(scores)[0]
   dist = tf.abs(tf.math.floormod(tf.range(n) - lag + n // 2, n) - n // 2)
   null = tf.boolean_mask(scores, dist > estimator.NULL_GUARD)

@@ -25,11 +25,11 @@ audio late) and a confidence that means the same on any data and model: the
 probability, under a null distribution that each video supplies itself,
 that no offset would score as well by chance (1 - a p-value):
 
-1. both timelines lose their slow content: each row minus the running median
-   of :data:`RESIDUAL_WIDTH` seconds around it (a median keeps steps, so
-   scene changes, which a foreign soundtrack edited to the same cuts shares,
-   drop out with the scenes; what is left is what happens within a second or
-   two);
+1. both timelines lose their slow content: each row minus the nearer of the
+   medians of the :data:`RESIDUAL_SIDE` seconds before and after it
+   (:func:`nearer_side_residual`): scene changes, which a foreign soundtrack
+   edited to the same cuts shares, drop out with the scenes; what is left is
+   what happens within a second or two;
 2. the residual audio is scored against the residual pictures at every
    circular lag (FFT: ``O(T log T)`` per dimension), the picked offset's lag
    included;
@@ -61,7 +61,7 @@ CONFIDENCE_SCORER = "double_centered"
 DEFAULT_MIN_CONFIDENCE = 2.5  # estimate_offset's z-score (benchmarks only)
 # synchronize(): answer when the confidence is at least this (p <= 0.01).
 MIN_CONFIDENCE = 0.99
-RESIDUAL_WIDTH = 5
+RESIDUAL_SIDE = 3
 NULL_GUARD = 2
 MIN_NULL_LAGS = 8
 
@@ -220,15 +220,25 @@ class SyncEstimate:
   null_lags: int
 
 
-def running_median_residual(x: np.ndarray, width: int = RESIDUAL_WIDTH) -> np.ndarray:
-  """[T, E] rows minus the median of the ``width`` rows around each (edges repeated)."""
+def nearer_side_residual(x: np.ndarray, side: int = RESIDUAL_SIDE) -> np.ndarray:
+  """[T, E] rows minus the nearer of two medians: of the ``side`` rows before
+  and of the ``side`` rows after (edges repeated).
+
+  Within a stretch of slow content both medians are that content; at a step
+  (a scene change) the row's own side is the nearer one, so the step leaves
+  no trace (a centered running median leaves a bias at noisy edges); an event
+  of up to ``side - 1`` seconds differs from both sides and stays.
+  """
   x = np.asarray(x, np.float64)
   if len(x) == 0:
     return x
-  h = width // 2
-  padded = np.concatenate([np.repeat(x[:1], h, 0), x, np.repeat(x[-1:], h, 0)])
-  windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=0)
-  return x - np.median(windows, axis=-1)
+  k = side
+  padded = np.concatenate([np.repeat(x[:1], k, 0), x, np.repeat(x[-1:], k, 0)])
+  windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * k + 1, axis=0)
+  before, after = np.median(windows[..., :k], -1), np.median(windows[..., k + 1:], -1)
+  nearer = (np.linalg.norm(x - before, axis=-1, keepdims=True)
+            <= np.linalg.norm(x - after, axis=-1, keepdims=True))
+  return x - np.where(nearer, before, after)
 
 
 def circular_scores(audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
@@ -271,7 +281,7 @@ def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
     lag: the picked offset as a circular lag (visual row of audio row 0).
     count: K, the feasible offsets the pick was made among.
   """
-  scores = circular_scores(running_median_residual(audio), running_median_residual(visual))
+  scores = circular_scores(nearer_side_residual(audio), nearer_side_residual(visual))
   n = len(scores)
   dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
   null = scores[dist > NULL_GUARD]
