@@ -11,8 +11,12 @@ belong to (``unrelated``), and prints one JSON line:
   ``answered_exact``: exact among the answered ones;
 - ``ece``: expected calibration error of the confidence as the probability
   that the answer is right (aligned and exact), 10 equal-width bins;
-- ``--png``: the reliability diagram (fraction right against confidence, bin
-  sizes as bars).
+- ``unaligned_answered_at``: unaligned soundtracks answered at thresholds c
+  (the p-value promises at most 1 - c);
+- ``--png``: the reliability diagram and that null calibration
+  (:func:`yt8m_crossmodal.evaluation.calibration.plot_reliability`);
+  ``--plot_from=FILE.jsonl --png=OUT.png`` draws the lines this benchmark
+  printed into one figure (``--title``), one curve per line.
 
   yt8m-synth --output_dir=/tmp/conf --prefix=test --preset=events --num_videos=300 \\
       --max_offset=5 --unaligned_fraction=0.35 --unaligned_kind=same_scenes
@@ -35,10 +39,13 @@ from yt8m_crossmodal.sync.synchronizer import SyncConfig, Synchronizer  # noqa: 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--export_dir", required=True)
-  parser.add_argument("--data", required=True)
-  parser.add_argument("--offsets_file", required=True)
+  parser.add_argument("--export_dir")
+  parser.add_argument("--data")
+  parser.add_argument("--offsets_file")
+  parser.add_argument("--name", default="", help="the line's name in --plot_from figures")
+  parser.add_argument("--plot_from", default="")
   parser.add_argument("--max_offset", type=int, default=5)
+  parser.add_argument("--min_overlap", type=int, default=0)
   parser.add_argument("--excerpt_start", type=int, default=0)
   parser.add_argument("--excerpt_seconds", type=int, default=0)
   parser.add_argument("--min_confidence", type=float, default=estimator.MIN_CONFIDENCE)
@@ -46,17 +53,26 @@ def main():
   parser.add_argument("--png", default="")
   parser.add_argument("--title", default="")
   args = parser.parse_args()
+  if args.plot_from:
+    with open(args.plot_from) as f:
+      results = [json.loads(line) for line in f if line.strip()]
+    calibration.plot_reliability({r.get("name") or r["data"]: r for r in results},
+                                 args.png, args.title)
+    return
+  if not (args.export_dir and args.data and args.offsets_file):
+    parser.error("--export_dir, --data and --offsets_file are required")
   truth = calibration.read_truth(args.offsets_file)
   cfg = SyncConfig(export_dir=args.export_dir, data=args.data, max_offset=args.max_offset,
                    excerpt_start=args.excerpt_start, excerpt_seconds=args.excerpt_seconds,
-                   min_confidence=args.min_confidence, max_videos=args.max_videos)
+                   min_confidence=args.min_confidence, max_videos=args.max_videos,
+                   min_overlap=args.min_overlap)
   lines = [l for l in Synchronizer(cfg)() if l["status"] != "error"]
   result = calibration.score_answers(lines, truth, args.min_confidence)
-  result.update({"data": args.data, "max_offset": args.max_offset,
-                 "excerpt_seconds": args.excerpt_seconds})
+  result.update({"name": args.name, "data": args.data, "max_offset": args.max_offset,
+                 "min_overlap": args.min_overlap, "excerpt_seconds": args.excerpt_seconds})
   if args.png:
-    calibration.plot_reliability(result["reliability"], args.png,
-                                 args.title or os.path.basename(args.data))
+    calibration.plot_reliability({args.name or args.data: result}, args.png,
+                                 args.title or args.data)
   print(json.dumps(result))
 
 

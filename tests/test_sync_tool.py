@@ -220,3 +220,28 @@ def test_signature_and_tool_agree_with_the_truth_file(synced_export):
     assert float(out["confidence"][0]) == pytest.approx(line["confidence"], abs=1e-3)
     if v.id not in unaligned:
       assert int(out["offset_seconds"][0]) == late[v.id]
+
+
+@pytest.mark.parametrize("d", [-40, -3, 25, 55])
+def test_estimate_any_offset_with_partial_overlap(d):
+  # Lateness up to the video's length: the whole track slides along the
+  # pictures where both share at least min_overlap seconds; the seconds the
+  # soundtrack has beyond the pictures are its own (noise).
+  rng = np.random.default_rng(abs(d))
+  visual = _unit(rng.normal(size=(120, 16)))
+  source = np.arange(120) - d
+  audio = np.where(((source >= 0) & (source < 120))[:, None],
+                   visual[np.clip(source, 0, 119)], _unit(rng.normal(size=(120, 16))))
+  out = synchronizer.estimate(audio, visual, 0, 110, min_confidence=0.99, min_overlap=20)
+  assert out["offset_seconds"] == d and out["confidence"] >= 0.99
+  # 120 - |late| seconds shared: from 101 s on, under 20.
+  assert out["scores"]["101"] is None and out["scores"]["-101"] is None
+  assert out["scores"]["100"] is not None and out["scores"]["-100"] is not None
+  # An excerpt (pictures 40-59) hanging off the end of the pictures (52 s).
+  start = d + 40
+  out = synchronizer.estimate(audio[start:start + 20], visual[:52], start, 60,
+                              min_confidence=0.99, min_overlap=8)
+  assert out["offset_seconds"] == d and out["status"] == "synchronized"
+  other = _unit(rng.normal(size=(120, 16)))
+  out = synchronizer.estimate(other, visual, 0, 100, min_confidence=0.99, min_overlap=20)
+  assert out["status"] == "cannot_synchronize"

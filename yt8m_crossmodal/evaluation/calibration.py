@@ -17,6 +17,7 @@ from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.sync import estimator
 
 BINS = 10
+LEVELS = (0.5, 0.9, 0.95, 0.99, 0.999)  # thresholds of the null calibration
 
 
 def read_truth(path: str) -> Dict[str, Any]:
@@ -96,37 +97,49 @@ def score_answers(lines: Iterable[Dict[str, Any]], truth: Dict[str, Any],
       "answered_exact": (float((err[aligned & answered] == 0).mean())
                          if (aligned & answered).any() else nan),
       "min_confidence": float(min_confidence),
-      "ece": cal["ece"], "reliability": cal["bins"]}
+      "ece": cal["ece"], "reliability": cal["bins"],
+      # The p-value's own calibration: unaligned answered at each threshold c
+      # (at most 1 - c if the null holds).
+      "unaligned_answered_at": ({str(c): float((conf[~aligned] >= c).mean()) for c in LEVELS}
+                                if (~aligned).any() else {})}
 
 
-def plot_reliability(bins: List[Dict[str, Any]], path: str, title: str,
-                     series: Dict[str, List[Dict[str, Any]]] = None) -> None:
-  """Reliability diagram PNG: fraction right against confidence per bin.
+def plot_reliability(results: Dict[str, Dict[str, Any]], path: str, title: str) -> None:
+  """Calibration PNG of :func:`score_answers` results (name -> result, one curve each).
+
+  Left: the reliability diagram (fraction right against confidence, per
+  bin); right: unaligned soundtracks answered at each threshold c against
+  the p-value's promise 1 - c (log scales).
 
   Args:
-    bins: :func:`expected_calibration_error`'s bins (one curve), or None with
-      ``series`` (name -> bins, one curve each).
+    results: name -> :func:`score_answers` result.
     path: the PNG (written aside, then renamed into place).
     title: the figure's title.
   """
   import matplotlib
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt
-  series = series or {"": bins}
-  fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), sharex=True,
-                                    gridspec_kw={"height_ratios": [3, 1]})
-  top.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
-  for name, rows in series.items():
-    x = [r["confidence"] for r in rows]
-    top.plot(x, [r["right"] for r in rows], marker="o", label=name or "model")
-    bottom.bar([(r["lo"] + r["hi"]) / 2 for r in rows], [r["count"] for r in rows],
-               width=0.1 / max(len(series), 1), alpha=0.6)
-  top.set_ylabel("fraction right (aligned, exact)")
-  top.set_title(title)
-  top.legend(fontsize=7)
-  bottom.set_xlabel("confidence")
-  bottom.set_ylabel("videos")
-  bottom.set_yscale("log")
+  fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5))
+  left.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect")
+  right.plot([1e-3, 0.5], [1e-3, 0.5], color="grey", linestyle=":", label="1 - c")
+  for name, result in results.items():
+    rows = result["reliability"]
+    left.plot([r["confidence"] for r in rows], [r["right"] for r in rows], marker="o",
+              label=f"{name} (ECE {result['ece']:.3f})")
+    null = result.get("unaligned_answered_at") or {}
+    if null:
+      c = np.array([float(k) for k in null])
+      right.plot(1 - c, [max(v, 1e-3) for v in null.values()], marker="o", label=name)
+  left.set_xlabel("confidence")
+  left.set_ylabel("fraction right (aligned soundtrack, exact offset)")
+  left.set_title(title, fontsize=9)
+  left.legend(fontsize=6)
+  right.set_xscale("log")
+  right.set_yscale("log")
+  right.set_xlabel("1 - threshold c (the p-value's promise)")
+  right.set_ylabel("unaligned soundtracks answered (floor 0.001)")
+  right.set_title("the null: false answers at each threshold", fontsize=9)
+  right.legend(fontsize=6)
   fig.tight_layout()
   tmp = path + ".tmp.png"
   fig.savefig(tmp, dpi=100)

@@ -291,18 +291,52 @@ def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
   return max_of_null_probability(float(z), max(int(count), 1)), int(len(null))
 
 
+def _pick(scores: np.ndarray, s: int) -> int:
+  """The best lateness of [2S + 1] scores (ties: smallest |late|, then audio late)."""
+  lates = np.arange(-s, s + 1)
+  tied = lates[scores >= np.max(scores) - 1e-9]
+  return int(tied[np.lexsort((-tied, np.abs(tied)))[0]])
+
+
+def overlap_scores(audio: np.ndarray, visual: np.ndarray, t0: int, max_offset: int,
+                   min_overlap: int) -> Tuple[np.ndarray, np.ndarray]:
+  """Centered scores of every lateness whose overlap is at least ``min_overlap`` s.
+
+  Audio row u (second t0 + u) late by ``late`` shows picture ``t0 + u - late``;
+  the score is the mean centered cosine over the seconds both tracks have.
+
+  Returns:
+    ``(scores [2S + 1] (-inf where the overlap is too short), overlap [2S + 1])``.
+  """
+  s, length, total = int(max_offset), len(audio), len(visual)
+  a, v = _normalize(center(audio)), _normalize(center(visual))
+  n = 1 << int(math.ceil(math.log2(length + total)))
+  corr = np.fft.irfft((np.conj(np.fft.rfft(a, n=n, axis=0))
+                       * np.fft.rfft(v, n=n, axis=0)).sum(1), n=n)
+  lates = np.arange(-s, s + 1)
+  place = t0 - lates  # picture of audio row 0
+  overlap = np.minimum(length, total - place) - np.maximum(0, -place)
+  ok = overlap >= max(int(min_overlap), 1)
+  scores = np.full([2 * s + 1], -np.inf)
+  scores[ok] = corr[place[ok] % n] / overlap[ok]
+  return scores, np.maximum(overlap, 0)
+
+
 def synchronize(audio: np.ndarray, visual: np.ndarray, t0: int, max_offset: int,
-                visual_len: Optional[int] = None) -> SyncEstimate:
+                visual_len: Optional[int] = None, min_overlap: int = 0) -> SyncEstimate:
   """The audio's lateness against the pictures, with a calibrated confidence.
 
   Args:
     audio: [L, E] audio timeline of seconds ``[t0, t0 + L)`` of the track
-      as it is (an excerpt, or the whole track less S seconds at each end).
+      as it is (an excerpt, the whole track less S seconds at each end, or
+      with ``min_overlap`` the whole track).
     visual: [T, E] visual timeline.
     t0: where the audio seconds start.
-    max_offset: S; lateness -S .. S is tried (offsets leaving the pictures
-      are not).
+    max_offset: S; lateness -S .. S is tried (any S: the search is FFT).
     visual_len: valid seconds of ``visual`` (default T).
+    min_overlap: 0: only offsets that keep every audio second on the
+      pictures; > 0: any offset where audio and pictures share at least this
+      many seconds (partial overlap; scores are means over the shared seconds).
 
   Returns:
     :class:`SyncEstimate` (module docstring). The offset maximizes the
@@ -315,6 +349,18 @@ def synchronize(audio: np.ndarray, visual: np.ndarray, t0: int, max_offset: int,
   visual = visual[:total]
   length = len(audio)
   scores = np.full([2 * s + 1], -np.inf)
+  if min_overlap > 0:
+    if length and total:
+      scores, overlap = overlap_scores(audio, visual, t0, s, min_overlap)
+    if not np.isfinite(scores).any():
+      return SyncEstimate(0, scores.astype(np.float32), 0.0, 1.0, 0)
+    late = _pick(scores, s)
+    first = max(0, late - t0)  # the audio rows on the pictures
+    shared = audio[first:first + overlap[late + s]]
+    confidence, null_lags = null_confidence(shared, visual, t0 + first - late,
+                                            int(np.isfinite(scores).sum()))
+    return SyncEstimate(late, scores.astype(np.float32), confidence, 1.0 - confidence,
+                        null_lags)
   lo, hi = max(-s, -t0), min(s, total - length - t0)  # placements: visual t0 + o
   if length == 0 or hi < lo:
     return SyncEstimate(0, scores.astype(np.float32), 0.0, 1.0, 0)
@@ -322,10 +368,7 @@ def synchronize(audio: np.ndarray, visual: np.ndarray, t0: int, max_offset: int,
   w = _normalize(center(visual[t0 + lo:t0 + hi + length]))
   placed = linear_scores(a, w)
   scores[s - hi:s - lo + 1] = placed[::-1]  # index late + S, late = -o
-  lates = np.arange(-s, s + 1)
-  best = np.max(scores)
-  tied = lates[scores >= best - 1e-9]
-  late = int(tied[np.lexsort((-tied, np.abs(tied)))[0]])
+  late = _pick(scores, s)
   confidence, null_lags = null_confidence(audio, visual, t0 - late, hi - lo + 1)
   return SyncEstimate(late, scores.astype(np.float32), confidence, 1.0 - confidence,
                       null_lags)

@@ -13,7 +13,10 @@ timeline over candidate offsets ``-S .. S`` with
   slid along the visual timeline;
 - ``excerpt_seconds=L``: audio seconds ``[excerpt_start, excerpt_start + L)``
   are encoded on their own (as a clip would be) and slid around the same
-  visual seconds.
+  visual seconds;
+- ``min_overlap=N``: the whole track (or the excerpt) slides along the
+  pictures at any offset up to S, S up to the video's length, where both
+  share at least N seconds (FFT, not quadratic in S).
 
 The estimate's confidence is 1 - a p-value against a null distribution that
 each video supplies itself (:func:`yt8m_crossmodal.sync.estimator.synchronize`):
@@ -61,6 +64,11 @@ class SyncConfig:
   min_confidence: float = option(estimator.MIN_CONFIDENCE,
                                  "Below this confidence (a probability, 1 - p-value) "
                                  "the answer is 'cannot synchronize'.")
+  min_overlap: int = option(0, "0: only offsets that keep the audio seconds on the "
+                        "pictures (full length: the track less --max_offset seconds at "
+                        "each end). N > 0: the whole track (or excerpt) slides along the "
+                        "pictures at any offset up to --max_offset (up to the video's "
+                        "length) where both share at least N seconds.")
   max_videos: int = option(0, "Videos synchronized (0: all).")
   batch_size: int = option(16, "Videos encoded per signature call.")
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
@@ -82,6 +90,8 @@ def _check(cfg: SyncConfig) -> None:
   if not 0.0 <= cfg.min_confidence <= 1.0:
     raise UsageError(f"--min_confidence is a probability in [0, 1] (1 - p-value), got "
                      f"{cfg.min_confidence}")
+  if cfg.min_overlap < 0:
+    raise UsageError(f"--min_overlap must be >= 0, got {cfg.min_overlap}")
   if cfg.batch_size <= 0 or cfg.max_videos < 0:
     raise UsageError("--batch_size must be positive and --max_videos >= 0")
 
@@ -106,7 +116,7 @@ def _encode(encode_fn, items: List[np.ndarray]) -> List[np.ndarray]:
 
 
 def estimate(audio_timeline: np.ndarray, visual_timeline: np.ndarray, t0: int,
-             max_offset: int, min_confidence: float) -> Dict[str, Any]:
+             max_offset: int, min_confidence: float, min_overlap: int = 0) -> Dict[str, Any]:
   """The answer for one video from its timelines.
 
   Args:
@@ -115,6 +125,7 @@ def estimate(audio_timeline: np.ndarray, visual_timeline: np.ndarray, t0: int,
     t0: where the audio seconds start.
     max_offset: S; offsets -S .. S are tried.
     min_confidence: below it the answer is "cannot synchronize".
+    min_overlap: > 0: partial overlap of at least this many seconds allowed.
 
   Returns:
     ``offset_seconds`` (+ = audio late; None when it cannot synchronize),
@@ -123,7 +134,8 @@ def estimate(audio_timeline: np.ndarray, visual_timeline: np.ndarray, t0: int,
     (offset in seconds, as a string -> score; None where the offset leaves
     the pictures). See :func:`yt8m_crossmodal.sync.estimator.synchronize`.
   """
-  est = estimator.synchronize(audio_timeline, visual_timeline, t0, max_offset)
+  est = estimator.synchronize(audio_timeline, visual_timeline, t0, max_offset,
+                              min_overlap=min_overlap)
   ok = est.confidence >= min_confidence
   lates = np.arange(-max_offset, max_offset + 1)
   return {
@@ -156,14 +168,21 @@ class Synchronizer:
       if start + length > audio_len:
         return start, 0, (f"the audio has {audio_len} seconds: no excerpt "
                           f"[{start}, {start + length})")
-      if start + length > visual_len:
+      if start + length > visual_len and not cfg.min_overlap:
         return start, 0, (f"the visual track has {visual_len} seconds: too short for "
-                          f"the excerpt [{start}, {start + length})")
+                          f"the excerpt [{start}, {start + length}) (--min_overlap "
+                          f"allows partial overlap)")
       return start, length, ""
+    if cfg.min_overlap:
+      if min(audio_len, visual_len) < cfg.min_overlap:
+        return 0, 0, (f"{min(audio_len, visual_len)} seconds: shorter than "
+                      f"--min_overlap={cfg.min_overlap}")
+      return 0, audio_len, ""
     length = min(audio_len, visual_len) - 2 * s
     if length < 2:
       return s, 0, (f"{min(audio_len, visual_len)} seconds: too short for offsets "
-                    f"up to {s} s (needs at least {2 * s + 2})")
+                    f"up to {s} s (needs at least {2 * s + 2}; --min_overlap allows "
+                    f"partial overlap)")
     return s, length, ""
 
   def _pairs(self) -> Iterator[Tuple[str, Optional[np.ndarray], Optional[np.ndarray], str]]:
@@ -202,7 +221,8 @@ class Synchronizer:
       for (video_id, _, _, t0, n), a, v in zip(pending, audio_tl, visual_tl):
         excerpt = a if cfg.excerpt_seconds else a[t0:t0 + n]
         line = {"id": video_id, "audio_seconds": [t0, t0 + n]}
-        line.update(estimate(excerpt, v, t0, cfg.max_offset, cfg.min_confidence))
+        line.update(estimate(excerpt, v, t0, cfg.max_offset, cfg.min_confidence,
+                             cfg.min_overlap))
         yield line
       pending.clear()
 
