@@ -11,6 +11,9 @@ belong to (``unrelated``), and prints one JSON line:
   ``answered_exact``: exact among the answered ones;
 - ``ece``: expected calibration error of the confidence as the probability
   that the answer is right (aligned and exact), 10 equal-width bins;
+- with ``--drift`` (sets made with ``yt8m-synth --drift_rate``):
+  ``drift_within_1s`` and the model chosen
+  (:func:`yt8m_crossmodal.evaluation.calibration.score_drift`);
 - ``unaligned_answered_at``: unaligned soundtracks answered at thresholds c
   (the p-value promises at most 1 - c);
 - ``--png``: the reliability diagram and that null calibration
@@ -46,6 +49,8 @@ def main():
   parser.add_argument("--plot_from", default="")
   parser.add_argument("--max_offset", type=int, default=5)
   parser.add_argument("--min_overlap", type=int, default=0)
+  parser.add_argument("--drift", action="store_true",
+                      help="yt8m-sync --drift; adds calibration.score_drift's figures")
   parser.add_argument("--excerpt_start", type=int, default=0)
   parser.add_argument("--excerpt_seconds", type=int, default=0)
   parser.add_argument("--min_confidence", type=float, default=estimator.MIN_CONFIDENCE)
@@ -65,9 +70,12 @@ def main():
   cfg = SyncConfig(export_dir=args.export_dir, data=args.data, max_offset=args.max_offset,
                    excerpt_start=args.excerpt_start, excerpt_seconds=args.excerpt_seconds,
                    min_confidence=args.min_confidence, max_videos=args.max_videos,
-                   min_overlap=args.min_overlap)
+                   min_overlap=args.min_overlap, drift=args.drift)
   lines = [l for l in Synchronizer(cfg)() if l["status"] != "error"]
   result = calibration.score_answers(lines, truth, args.min_confidence)
+  if args.drift:
+    frames = {l["id"]: l["audio_seconds"][1] + args.max_offset for l in lines}
+    result.update(calibration.score_drift(lines, truth, frames))
   result.update({"name": args.name, "data": args.data, "max_offset": args.max_offset,
                  "min_overlap": args.min_overlap, "excerpt_seconds": args.excerpt_seconds})
   if args.png:

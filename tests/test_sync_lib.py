@@ -1,6 +1,7 @@
 """The sync package (CCA, offset estimator), the sample-data families and the
 experimental sync loss and local timeline (issue 8's lab)."""
 
+import dataclasses
 import json
 import os
 
@@ -231,3 +232,43 @@ def test_unaligned_soundtracks_option(tmp_path, kind):
   truth = json.load(open(summary["offsets_file"]))
   assert len(truth["unrelated"]) == summary["unrelated_soundtracks"] >= 2
   assert all(truth["audio_late_seconds"][k] == -v for k, v in truth["offsets"].items())
+
+
+def test_estimate_drift_fits_a_rate_or_keeps_one_offset():
+  rng = np.random.default_rng(6)
+  visual = _unit(rng.normal(size=(300, 16)))
+  u = np.arange(300)
+  for rate, start in ((0.04, 2), (-0.04, -3), (0.0, 4)):
+    # Picture second t is heard at audio second start + (1 + rate) t.
+    audio = visual[np.clip(np.round((u - start) / (1 + rate)), 0, 299).astype(int)]
+    est = estimator.estimate_drift(audio, visual, 20)
+    if rate:
+      assert est.model == "drift" and "rate" in est.reason
+      assert est.rate == pytest.approx(rate, abs=0.003)
+      assert est.late_at_start == pytest.approx(start, abs=0.5)
+    else:
+      assert est.model == "constant_offset" and est.rate == 0.0 and est.late_at_start == 4
+    assert len(est.anchors) == 28
+  est = estimator.estimate_drift(_unit(rng.normal(size=(300, 16))), visual, 20)
+  assert est.model == "constant_offset" and "too few" in est.reason
+
+
+def test_drifting_soundtracks_option(tmp_path):
+  cfg = synthetic.SynthConfig(output_dir=str(tmp_path), prefix="d", preset="events",
+                              num_videos=8, min_frames=100, max_frames=100, max_offset=3,
+                              seed=1, drift_rate=0.04, drift_fraction=0.5)
+  videos = list(synthetic.generate_videos(cfg))
+  plain = list(synthetic.generate_videos(dataclasses.replace(cfg, drift_rate=0.0)))
+  drifting = [v for v in videos if v.drift]
+  assert 1 <= len(drifting) <= 7 and all(abs(v.drift) == 0.04 for v in drifting)
+  for v, p in zip(videos, plain):
+    assert np.array_equal(v.visual, p.visual)
+    assert np.array_equal(v.audio, p.audio) == (not v.drift)
+    if v.drift:
+      # Plain row t carries picture t + offset, heard now at (1 + r)(t + offset)
+      # - offset (within the second's rounding).
+      for t in (20, 50, 80):
+        row = int(np.round((1 + v.drift) * (t + p.offset) - p.offset))
+        assert any(np.array_equal(v.audio[row], p.audio[t + k]) for k in (-1, 0, 1))
+  truth = json.load(open(synthetic.write_dataset(cfg)["offsets_file"]))
+  assert {k: d["rate"] for k, d in truth["drift"].items()} == {v.id: v.drift for v in drifting}

@@ -98,6 +98,10 @@ def test_tool_usage_errors(frame_export, video_export, frame_data_dir, tmp_path)
        "video-level model"),
       ([f"--export_dir={frame_export.export_dir}", f"--data={tmp_path}/none*"],
        "No files match"),
+      ([f"--export_dir={frame_export.export_dir}", f"--data={frame_data_dir}/*", "--drift",
+        "--excerpt_seconds=4"], "--drift works on the full length"),
+      ([f"--export_dir={frame_export.export_dir}", f"--data={frame_data_dir}/*",
+        "--min_confidence=2.5"], "--min_confidence is a probability"),
   ):
     proc = _tool(*args)
     assert proc.returncode == 2 and proc.stderr.startswith("error: "), proc.stderr
@@ -193,9 +197,13 @@ def test_signature_and_tool_agree_with_the_truth_file(synced_export):
   from yt8m_crossmodal.data import features as feat
   from yt8m_crossmodal.data import synthetic
   version_dir, data = synced_export
-  proc = _tool(f"--export_dir={version_dir}", f"--data={data}/*.tfrecord", "--max_offset=3")
+  proc = _tool(f"--export_dir={version_dir}", f"--data={data}/*.tfrecord", "--max_offset=3",
+               "--drift")
   assert proc.returncode == 0, proc.stderr[-2000:]
   lines = {l["id"]: l for l in map(json.loads, proc.stdout.splitlines())}
+  # 36-40 s: one or two 30 s windows, too few for a drift; the tool says so.
+  assert all(l["model"] == "constant_offset" and "too few" in l["model_reason"]
+             and l["rate"] == 0.0 and 1 <= len(l["anchors"]) <= 2 for l in lines.values())
   truth = json.load(open(os.path.join(data, "test_offsets.json")))
   late, unaligned = truth["audio_late_seconds"], set(truth["unrelated"])
   assert len(lines) == 16 and 2 <= len(unaligned) <= 10

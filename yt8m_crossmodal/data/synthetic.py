@@ -82,6 +82,12 @@ class SynthConfig:
       "another video's topics), same_topic (the topics, its own scenes) or same_scenes "
       "(the topics, the scene changes and the slow content; only the per-second "
       "events differ: the hardest case).", choices=UNALIGNED_KINDS)
+  drift_rate: float = option(0.0, "Soundtracks that drift: picture second t is heard at "
+                         "(1 + r) t - offset, r = +-drift_rate (0.04: a 25 fps "
+                         "conversion of 24 fps material); rate and offset per video in "
+                         "the offsets file under 'drift'.")
+  drift_fraction: float = option(1.0, "With --drift_rate: the fraction of aligned "
+                             "soundtracks that drift (the others keep a constant offset).")
 
 
 @dataclasses.dataclass
@@ -174,6 +180,7 @@ class SyntheticVideo:
   offset: int
   related: bool
   segments: Optional[Dict[str, list]] = None
+  drift: float = 0.0  # r: picture second t is heard at (1 + r) t - offset
 
 
 def generate_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
@@ -184,13 +191,16 @@ def generate_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
   stream of their own: the other videos are the family's, byte for byte.
   """
   videos = _family_videos(cfg)
-  if cfg.unaligned_fraction <= 0:
+  if cfg.unaligned_fraction <= 0 and cfg.drift_rate == 0:
     yield from videos
     return
   rng = np.random.default_rng([cfg.seed, 7207])
+  drift_rng = np.random.default_rng([cfg.seed, 7211])
   for video in videos:
-    if rng.random() < cfg.unaligned_fraction:
+    if cfg.unaligned_fraction > 0 and rng.random() < cfg.unaligned_fraction:
       video = unaligned_video(cfg, video, rng)
+    if cfg.drift_rate and video.related and drift_rng.random() < cfg.drift_fraction:
+      video = drifting_video(video, cfg.drift_rate * drift_rng.choice([-1.0, 1.0]))
     yield video
 
 
@@ -435,7 +445,7 @@ def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
            for i in range(shards)]
   writers = [tf.io.TFRecordWriter(p) for p in paths]
   serialize = frame_example if cfg.feature_level == "frame" else video_example
-  offsets, unrelated, frames = {}, [], []
+  offsets, unrelated, frames, drift = {}, [], [], {}
   bar = Progress("videos written", cfg.num_videos)
   try:
     for i, video in enumerate(generate_videos(cfg)):
@@ -445,6 +455,8 @@ def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
       frames.append(len(video.visual))
       if not video.related:
         unrelated.append(video.id)
+      if video.drift:
+        drift[video.id] = {"late_at_start": -video.offset, "rate": video.drift}
   finally:
     bar.close()
     for w in writers:
@@ -453,14 +465,18 @@ def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
              "release": cfg.release, "frames_total": int(sum(frames)),
              "unrelated_soundtracks": len(unrelated)}
   sidecar = os.path.join(cfg.output_dir, f"{cfg.prefix}_offsets.json")
-  if cfg.max_offset or cfg.preset != "texture" or cfg.unaligned_fraction > 0:
+  if (cfg.max_offset or cfg.preset != "texture" or cfg.unaligned_fraction > 0
+      or cfg.drift_rate):
     with tf.io.gfile.GFile(sidecar + ".tmp", "w") as f:
       json.dump({"max_offset": cfg.max_offset,
                  "convention": "audio second t carries the content of video second t + offset",
                  "offsets": offsets,
                  # The sign of yt8m-sync and estimate_offset: + = audio late.
                  "audio_late_seconds": {k: -v for k, v in offsets.items()},
-                 "unrelated": unrelated}, f)
+                 "unrelated": unrelated,
+                 # Drifting soundtracks: picture second t is heard at audio second
+                 # late_at_start + (1 + rate) t.
+                 "drift": drift}, f)
     tf.io.gfile.rename(sidecar + ".tmp", sidecar, overwrite=True)
     summary["offsets_file"] = sidecar
   return summary
@@ -536,3 +552,19 @@ def unaligned_video(cfg: SynthConfig, like: SyntheticVideo, rng) -> SyntheticVid
   labels = sorted(int(world.topic_labels[t]) for t in topics)
   return dataclasses.replace(like, labels=labels, audio=audio, visual=visual, offset=0,
                              related=False)
+
+
+def drifting_video(video: SyntheticVideo, rate: float) -> SyntheticVideo:
+  """``video`` with a soundtrack whose clock runs ``1 + rate`` times the pictures'.
+
+  Picture second t is heard at audio second ``(1 + rate) t - offset`` (the
+  video's own constant offset at t = 0); audio rows are the nearest original
+  seconds (edges repeated), as per-second features of resampled audio are.
+  """
+  n = len(video.audio)
+  u = np.arange(n)
+  # Original row j carries picture j + offset; row u must carry picture
+  # (u + offset) / (1 + rate).
+  rows = np.clip(np.round((u + video.offset) / (1.0 + rate) - video.offset), 0, n - 1)
+  return dataclasses.replace(video, audio=video.audio[rows.astype(np.int64)],
+                             drift=float(rate))

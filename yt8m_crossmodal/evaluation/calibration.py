@@ -30,7 +30,9 @@ def read_truth(path: str) -> Dict[str, Any]:
       late = {k: int(v) for k, v in data["audio_late_seconds"].items()}
     else:
       late = {k: -int(v) for k, v in data["offsets"].items()}
-    return {"late": late, "unaligned": set(data.get("unrelated", []))}
+    return {"late": late, "unaligned": set(data.get("unrelated", [])),
+            "drift": {k: (float(v["late_at_start"]), float(v["rate"]))
+                      for k, v in data.get("drift", {}).items()}}
   except (OSError, ValueError, KeyError, TypeError, AttributeError,
           tf.errors.OpError) as e:
     raise UsageError(f"cannot read the offsets file {path}: {e}") from None
@@ -102,6 +104,40 @@ def score_answers(lines: Iterable[Dict[str, Any]], truth: Dict[str, Any],
       # (at most 1 - c if the null holds).
       "unaligned_answered_at": ({str(c): float((conf[~aligned] >= c).mean()) for c in LEVELS}
                                 if (~aligned).any() else {})}
+
+
+def score_drift(lines: Iterable[Dict[str, Any]], truth: Dict[str, Any],
+                frames: Dict[str, int]) -> Dict[str, Any]:
+  """Scores ``yt8m-sync --drift`` answers on aligned soundtracks.
+
+  Args:
+    lines: answers with ``late_at_start``, ``rate`` and ``model``.
+    truth: :func:`read_truth`'s (drifting ones under ``drift``).
+    frames: id -> the video's seconds.
+
+  Returns:
+    ``drift_videos``, ``drift_within_1s`` (mean over drifting soundtracks of
+    the fraction of picture seconds whose lateness is placed within 1 s),
+    ``drift_model_chosen`` (drifting ones reported as drift),
+    ``constant_within_1s`` and ``constant_model_chosen`` (the others).
+  """
+  within = {True: [], False: []}
+  chosen = {True: [], False: []}
+  for line in lines:
+    vid = line["id"]
+    if vid in truth["unaligned"] or "rate" not in line:
+      continue
+    drifting = vid in truth["drift"]
+    start, rate = truth["drift"].get(vid, (truth["late"].get(vid, 0), 0.0))
+    t = np.arange(frames[vid])
+    placed = line["late_at_start"] + line["rate"] * t
+    within[drifting].append(float(np.mean(np.abs(placed - (start + rate * t)) <= 1.0)))
+    chosen[drifting].append((line["model"] == "drift") == drifting)
+  mean = lambda x: float(np.mean(x)) if x else float("nan")
+  return {"drift_videos": len(within[True]), "drift_within_1s": mean(within[True]),
+          "drift_model_chosen": mean(chosen[True]),
+          "constant_within_1s": mean(within[False]),
+          "constant_model_chosen": mean(chosen[False])}
 
 
 def plot_reliability(results: Dict[str, Dict[str, Any]], path: str, title: str) -> None:

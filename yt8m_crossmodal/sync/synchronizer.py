@@ -14,6 +14,9 @@ timeline over candidate offsets ``-S .. S`` with
 - ``excerpt_seconds=L``: audio seconds ``[excerpt_start, excerpt_start + L)``
   are encoded on their own (as a clip would be) and slid around the same
   visual seconds;
+- ``drift``: full length, also a drift (offset + rate) from windows of the
+  track (:func:`yt8m_crossmodal.sync.estimator.estimate_drift`), with the
+  model that fits and why;
 - ``min_overlap=N``: the whole track (or the excerpt) slides along the
   pictures at any offset up to S, S up to the video's length, where both
   share at least N seconds (FFT, not quadratic in S).
@@ -69,6 +72,9 @@ class SyncConfig:
                         "each end). N > 0: the whole track (or excerpt) slides along the "
                         "pictures at any offset up to --max_offset (up to the video's "
                         "length) where both share at least N seconds.")
+  drift: bool = option(False, "Full length: also fit a drift (offset + rate, from "
+                    "30 s windows every 10 s; --max_offset per window) and say which "
+                    "model fits, constant offset or drift, and why.")
   max_videos: int = option(0, "Videos synchronized (0: all).")
   batch_size: int = option(16, "Videos encoded per signature call.")
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
@@ -90,6 +96,8 @@ def _check(cfg: SyncConfig) -> None:
   if not 0.0 <= cfg.min_confidence <= 1.0:
     raise UsageError(f"--min_confidence is a probability in [0, 1] (1 - p-value), got "
                      f"{cfg.min_confidence}")
+  if cfg.drift and cfg.excerpt_seconds:
+    raise UsageError("--drift works on the full length, not with --excerpt_seconds")
   if cfg.min_overlap < 0:
     raise UsageError(f"--min_overlap must be >= 0, got {cfg.min_overlap}")
   if cfg.batch_size <= 0 or cfg.max_videos < 0:
@@ -147,6 +155,18 @@ def estimate(audio_timeline: np.ndarray, visual_timeline: np.ndarray, t0: int,
       "scores": {str(int(o)): (round(float(v), 5) if np.isfinite(v) else None)
                  for o, v in zip(lates, est.scores)},
   }
+
+
+def drift_fields(audio_timeline: np.ndarray, visual_timeline: np.ndarray, max_offset: int,
+                 min_confidence: float) -> Dict[str, Any]:
+  """``model`` (constant_offset or drift), ``model_reason``, ``late_at_start``,
+  ``rate`` and ``anchors`` ([picture second, lateness, confidence] per window)
+  of :func:`yt8m_crossmodal.sync.estimator.estimate_drift` on whole timelines."""
+  est = estimator.estimate_drift(audio_timeline, visual_timeline, max_offset,
+                                 min_confidence=min_confidence)
+  return {"model": est.model, "model_reason": est.reason,
+          "late_at_start": round(est.late_at_start, 3), "rate": round(est.rate, 5),
+          "anchors": [[round(p, 1), l, round(c, 4)] for p, l, c in est.anchors]}
 
 
 class Synchronizer:
@@ -223,6 +243,8 @@ class Synchronizer:
         line = {"id": video_id, "audio_seconds": [t0, t0 + n]}
         line.update(estimate(excerpt, v, t0, cfg.max_offset, cfg.min_confidence,
                              cfg.min_overlap))
+        if cfg.drift:
+          line.update(drift_fields(a, v, cfg.max_offset, cfg.min_confidence))
         yield line
       pending.clear()
 
