@@ -104,3 +104,14 @@ def test_encoded_excerpts_with_the_truth_file_lateness_and_unaligned():
   # Without the truth file the stored lateness counts as misses.
   out = sync.sync_from_encoded_excerpts(embedded, identity, 5, 20, seed=1)
   assert out["sync/tasks"] == 12 and out["sync/exact"] < 0.8
+
+
+def test_mturk_sync_rows_follow_the_stored_lateness():
+  from yt8m_crossmodal.evaluation import reports
+  tasks = np.array([[0, 10, 2], [1, 10, -1], [2, 8, 0]])
+  details = (tasks, np.array([2, 0, 1]), None)
+  # Pictures from t0 + estimate; the audio that belongs with pictures
+  # t0 + d starts at t0 + d + late (video 1 is 3 s late; video 2 unaligned).
+  rows = reports.sync_rows(details, 20, late=np.array([0.0, 3.0, np.nan]))
+  assert rows == {0: [12, 12, 20, 2, 2], 1: [10, 12, 20, 0, -1]}
+  assert reports.sync_rows(details, 20)[2] == [9, 8, 20, 1, 0]

@@ -151,12 +151,12 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
                                          max_offset=cfg.max_offset,
                                          excerpt_seconds=cfg.excerpt_seconds,
                                          seed=cfg.seed))
-  details = None
+  details, late = None, None
   if frame and embedded.has_timelines:
+    late = _lateness(truth, cfg.offsets_file, embedded.ids) if truth else None
     sync_result, details = sync.sync_from_encoded_excerpts(
         embedded, exp.encode_fn("audio"), cfg.max_offset, cfg.excerpt_seconds,
-        seed=cfg.seed, batch_size=cfg.batch_size, return_details=True,
-        late=_lateness(truth, cfg.offsets_file, embedded.ids) if truth else None)
+        seed=cfg.seed, batch_size=cfg.batch_size, return_details=True, late=late)
     result.update(sync_result)
     result.update(rerank_metrics(embedded, cfg.rerank_top, cfg.rerank_alpha))
   result = {k: reports.jsonable(v) for k, v in result.items()}
@@ -177,7 +177,7 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
         files["sync_plot"] = sync_path
     tops = reports.top_results(embedded, cfg.rated_queries, cfg.rated_candidates)
     k = min(cfg.rated_candidates, n)
-    sync_rows = (reports.sync_rows(details, cfg.excerpt_seconds)
+    sync_rows = (reports.sync_rows(details, cfg.excerpt_seconds, late)
                  if details is not None and len(details[0]) else None)
     reports.write_mturk_csv(embedded, tops, k, files["mturk_csv"], sync_rows)
     mturk_layout.write_layout(files["mturk_layout"], k, sync=sync_rows is not None)
