@@ -161,20 +161,20 @@ def estimate_offsets(tasks: np.ndarray, excerpts, visual_timelines,
 def _score(tasks, estimated, skipped, confidence=None, aligned=None) -> Dict[str, float]:
   """:func:`sync_metrics` over the aligned tasks, plus the confidence's figures.
 
-  ``aligned`` [M] bool (None: all): tasks whose soundtrack belongs to the
-  pictures; the others count as refusals or false answers, not as misses.
+  ``aligned`` [M] bool (None: all, and no confidence figures): tasks whose
+  soundtrack belongs to the pictures; the others count as refusals or false
+  answers, not as misses.
   """
-  aligned = np.ones([len(tasks)], bool) if aligned is None else np.asarray(aligned, bool)
-  out = sync_metrics(estimated[aligned], np.reshape(tasks, (-1, 3))[aligned, 2])
+  mask = np.ones([len(tasks)], bool) if aligned is None else np.asarray(aligned, bool)
+  out = sync_metrics(estimated[mask], np.reshape(tasks, (-1, 3))[mask, 2])
   out["sync/skipped"] = skipped
-  if confidence is not None and len(tasks):
+  if confidence is not None and aligned is not None and len(tasks):
     answered = confidence >= estimator.MIN_CONFIDENCE
     nan = float("nan")
-    out["sync/aligned_answered"] = float(answered[aligned].mean()) if aligned.any() else nan
-    out["sync/unaligned_tasks"] = int((~aligned).sum())
-    out["sync/unaligned_refused"] = (float((~answered[~aligned]).mean())
-                                     if (~aligned).any() else nan)
-    out["sync/confidence_auc"] = estimator.roc_auc(confidence, aligned)
+    out["sync/aligned_answered"] = float(answered[mask].mean()) if mask.any() else nan
+    out["sync/unaligned_tasks"] = int((~mask).sum())
+    out["sync/unaligned_refused"] = float((~answered[~mask]).mean()) if (~mask).any() else nan
+    out["sync/confidence_auc"] = estimator.roc_auc(confidence, mask)
   return out
 
 
