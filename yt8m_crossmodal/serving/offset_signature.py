@@ -50,7 +50,8 @@ def _circular_scores(audio: tf.Tensor, visual: tf.Tensor) -> tf.Tensor:
 
 def _null_confidence(audio: tf.Tensor, visual: tf.Tensor, lag: tf.Tensor,
                      count: tf.Tensor) -> tf.Tensor:
-  """:func:`yt8m_crossmodal.sync.estimator.null_confidence`'s confidence (float64)."""
+  """[2] float64: :func:`yt8m_crossmodal.sync.estimator.null_confidence`'s
+  confidence and p-value."""
   scores = _circular_scores(_residual(audio, estimator.RESIDUAL_SIDE),
                             _residual(visual, estimator.RESIDUAL_SIDE))
   n = tf.shape(scores)[0]
@@ -61,16 +62,17 @@ def _null_confidence(audio: tf.Tensor, visual: tf.Tensor, lag: tf.Tensor,
     spread = tf.maximum(tf.math.reduce_std(null), 1e-12)
     z = (tf.gather(scores, tf.math.floormod(lag, n)) - tf.reduce_mean(null)) / spread
     tail = 0.5 * tf.math.erfc(z / tf.constant(2.0 ** 0.5, tf.float64))
-    k = tf.cast(tf.maximum(count, 1), tf.float64)
-    return tf.exp(k * tf.math.log1p(-tail))  # 0 when tail = 1
+    log_all_below = tf.cast(tf.maximum(count, 1), tf.float64) * tf.math.log1p(-tail)
+    return tf.stack([tf.exp(log_all_below), -tf.math.expm1(log_all_below)])
 
   return tf.cond(tf.size(null) >= estimator.MIN_NULL_LAGS, confidence,
-                 lambda: tf.constant(0.0, tf.float64))
+                 lambda: tf.constant([0.0, 1.0], tf.float64))
 
 
 def estimate_one(audio: tf.Tensor, visual: tf.Tensor, audio_len: tf.Tensor,
                  visual_len: tf.Tensor, start: tf.Tensor, max_offset: tf.Tensor):
-  """One video: ``(late int32, scores f32 [2S+1], feasible bool [2S+1], confidence f32)``.
+  """One video: ``(late int32, scores f32 [2S+1], feasible bool [2S+1], confidence f32,
+  p_value f32)``.
 
   Args:
     audio: [L, E] audio timeline of the excerpt (its first ``audio_len``
@@ -106,14 +108,15 @@ def estimate_one(audio: tf.Tensor, visual: tf.Tensor, audio_len: tf.Tensor,
     rank = 2 * tf.abs(lates) + tf.cast(lates < 0, tf.int32)
     rank = tf.where(tied, rank, tf.fill(tf.shape(rank), 4 * s + 4))
     late = tf.gather(lates, tf.argmin(rank, output_type=tf.int32))
-    confidence = _null_confidence(a, v, start - late, count)
+    confidence = tf.cast(_null_confidence(a, v, start - late, count), tf.float32)
     slots = (lates + s)[:, None]
     full = tf.scatter_nd(slots, tf.cast(scores, tf.float32), [size])
     feasible = tf.scatter_nd(slots, tf.ones([count], tf.bool), [size])
-    return late, full, feasible, tf.cast(confidence, tf.float32)
+    return late, full, feasible, confidence[0], confidence[1]
   def none():
     return (tf.constant(0, tf.int32), tf.zeros([size], tf.float32),
-            tf.zeros([size], tf.bool), tf.constant(0.0, tf.float32))
+            tf.zeros([size], tf.bool), tf.constant(0.0, tf.float32),
+            tf.constant(1.0, tf.float32))
 
   return tf.cond(feasible_any, compute, none)
 
@@ -126,9 +129,10 @@ def estimate_batch(audio_timeline, visual_timeline, audio_num_frames,
     a, v, la, lv, t0 = args
     return estimate_one(a, v, la, lv, t0, max_offset)
 
-  offset, scores, feasible, confidence = tf.map_fn(
+  offset, scores, feasible, confidence, p_value = tf.map_fn(
       one, (audio_timeline, visual_timeline, audio_num_frames, visual_num_frames, start),
       fn_output_signature=(tf.TensorSpec([], tf.int32), tf.TensorSpec([None], tf.float32),
-                           tf.TensorSpec([None], tf.bool), tf.TensorSpec([], tf.float32)))
+                           tf.TensorSpec([None], tf.bool), tf.TensorSpec([], tf.float32),
+                           tf.TensorSpec([], tf.float32)))
   return {"offset_seconds": offset, "scores": scores, "feasible": feasible,
-          "confidence": confidence, "p_value": 1.0 - confidence}
+          "confidence": confidence, "p_value": p_value}

@@ -263,17 +263,19 @@ def linear_scores(audio: np.ndarray, window: np.ndarray) -> np.ndarray:
   return np.fft.irfft((np.conj(fa) * fw).sum(1), n=n)[:width - length + 1] / length
 
 
-def max_of_null_probability(z: float, count: int) -> float:
-  """``Phi(z) ** count``: the chance that ``count`` standard normals all stay below z."""
+def max_of_null_probability(z: float, count: int) -> Tuple[float, float]:
+  """``(Phi(z) ** count, 1 - Phi(z) ** count)``: the chance that ``count``
+  standard normals all stay below z, and its complement (exact when small)."""
   tail = 0.5 * math.erfc(z / math.sqrt(2.0))  # 1 - Phi(z), exact in the tail
   if tail >= 1.0:
-    return 0.0
-  return math.exp(count * math.log1p(-tail))
+    return 0.0, 1.0
+  log_all_below = count * math.log1p(-tail)
+  return math.exp(log_all_below), -math.expm1(log_all_below)
 
 
 def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
-                    count: int) -> Tuple[float, int]:
-  """(confidence, null lags) of placing ``audio`` at circular ``lag`` of ``visual``.
+                    count: int) -> Tuple[float, float, int]:
+  """(confidence, p-value, null lags) of placing ``audio`` at circular ``lag`` of ``visual``.
 
   Args:
     audio: [L, E] timeline (L <= T).
@@ -286,9 +288,9 @@ def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
   dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
   null = scores[dist > NULL_GUARD]
   if len(null) < MIN_NULL_LAGS:
-    return 0.0, 0
+    return 0.0, 1.0, 0
   z = (scores[lag % n] - null.mean()) / max(null.std(), 1e-12)
-  return max_of_null_probability(float(z), max(int(count), 1)), int(len(null))
+  return (*max_of_null_probability(float(z), max(int(count), 1)), int(len(null)))
 
 
 def _pick(scores: np.ndarray, s: int) -> int:
@@ -357,10 +359,9 @@ def synchronize(audio: np.ndarray, visual: np.ndarray, t0: int, max_offset: int,
     late = _pick(scores, s)
     first = max(0, late - t0)  # the audio rows on the pictures
     shared = audio[first:first + overlap[late + s]]
-    confidence, null_lags = null_confidence(shared, visual, t0 + first - late,
-                                            int(np.isfinite(scores).sum()))
-    return SyncEstimate(late, scores.astype(np.float32), confidence, 1.0 - confidence,
-                        null_lags)
+    confidence, p_value, null_lags = null_confidence(shared, visual, t0 + first - late,
+                                                     int(np.isfinite(scores).sum()))
+    return SyncEstimate(late, scores.astype(np.float32), confidence, p_value, null_lags)
   lo, hi = max(-s, -t0), min(s, total - length - t0)  # placements: visual t0 + o
   if length == 0 or hi < lo:
     return SyncEstimate(0, scores.astype(np.float32), 0.0, 1.0, 0)
@@ -369,9 +370,8 @@ def synchronize(audio: np.ndarray, visual: np.ndarray, t0: int, max_offset: int,
   placed = linear_scores(a, w)
   scores[s - hi:s - lo + 1] = placed[::-1]  # index late + S, late = -o
   late = _pick(scores, s)
-  confidence, null_lags = null_confidence(audio, visual, t0 - late, hi - lo + 1)
-  return SyncEstimate(late, scores.astype(np.float32), confidence, 1.0 - confidence,
-                      null_lags)
+  confidence, p_value, null_lags = null_confidence(audio, visual, t0 - late, hi - lo + 1)
+  return SyncEstimate(late, scores.astype(np.float32), confidence, p_value, null_lags)
 
 
 DRIFT_WINDOW = 30
