@@ -234,3 +234,31 @@ def test_a_remote_output_dir_goes_through_gfile(video_export, tmp_path, monkeypa
   with pytest.raises(UsageError, match="--output_dir 'nosuch://x/eval'"):
     export_evaluation.evaluate_export(_config(
         video_export.version_dir, str(tmp_path / "data" / "*"), output_dir="nosuch://x/eval"))
+
+def test_offsets_file_scores_unaligned_soundtracks_as_such(frame_export, tmp_path):
+  # A set with stored lateness and unaligned soundtracks: the unaligned ones
+  # are not sync tasks of the exact rate, and get no Mechanical Turk sync row.
+  data = tmp_path / "data"
+  synthetic.write_dataset(synthetic.SynthConfig(
+      output_dir=str(data), prefix="t", num_videos=16, num_shards=1, min_frames=12,
+      max_frames=16, seed=4, max_offset=2, unaligned_fraction=0.4, unaligned_kind="other"))
+  truth = json.load(open(data / "t_offsets.json"))
+  unaligned = set(truth["unrelated"])
+  out = tmp_path / "eval"
+  result = export_evaluation.evaluate_export(_config(
+      frame_export.export_dir, str(data / "*.tfrecord"), pool_sizes=(8,),
+      offsets_file=str(data / "t_offsets.json"), output_dir=str(out), rated_queries=0))
+  assert 2 <= len(unaligned) <= 12
+  assert result["sync/unaligned_tasks"] == len(unaligned)
+  assert result["sync/tasks"] == 16 - len(unaligned)
+  for key in ("sync/aligned_answered", "sync/unaligned_refused", "sync/confidence_auc"):
+    assert 0.0 <= result[key] <= 1.0
+  with open(out / "mturk_batch.csv") as f:
+    rows = [r for r in csv.DictReader(f) if r["query_modality"] == "audio"]
+  assert len(rows) == 16
+  with_sync = {r["query_id"] for r in rows if r["sync_true_offset"] != ""}
+  assert with_sync == {r["query_id"] for r in rows} - unaligned
+  (tmp_path / "bad.json").write_text("{")
+  with pytest.raises(UsageError, match="cannot read the offsets file .*bad.json"):
+    export_evaluation.evaluate_export(_config(frame_export.export_dir, str(data / "*.tfrecord"),
+                                              offsets_file=str(tmp_path / "bad.json")))

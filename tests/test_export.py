@@ -62,7 +62,8 @@ FRAME_CONTRACT = {
                         {"offset_seconds": ("int32", [None]),
                          "scores": ("float32", [None, None]),
                          "feasible": ("bool", [None, None]),
-                         "confidence": ("float32", [None])}),
+                         "confidence": ("float32", [None]),
+                         "p_value": ("float32", [None])}),
 }
 FRAME_CONTRACT["serving_default"] = FRAME_CONTRACT["encode_examples"]
 VIDEO_CONTRACT = {

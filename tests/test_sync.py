@@ -72,3 +72,46 @@ def test_evaluate_sync_recoverable_and_not():
   audio = _unit(rng, n, t, e)
   out = sync.sync_from_timelines(audio, visual, num_frames, 5, 20, seed=1)
   assert out["sync/exact"] < 1.0 and out["sync/mae_seconds"] > 0.0
+
+
+def _shifted_set(late, n=12, t=60, e=16, seed=3):
+  """An EmbeddedSet whose audio 'features' are the visual timeline late by ``late[i]``
+  seconds (edges repeated), or another timeline where ``late[i]`` is NaN."""
+  from yt8m_crossmodal.evaluation.embedding import EmbeddedSet
+  rng = np.random.default_rng(seed)
+  visual = [_unit(rng, t, e) for _ in range(n)]
+  audio = []
+  for v, d in zip(visual, late):
+    if np.isnan(d):
+      audio.append(_unit(rng, t, e))
+    else:
+      audio.append(v[np.clip(np.arange(t) - int(d), 0, t - 1)])
+  return EmbeddedSet(ids=[f"v{i}" for i in range(n)], audio_embedding=np.zeros((n, e)),
+                     visual_embedding=np.zeros((n, e)), num_frames=np.full(n, t),
+                     labels=np.zeros((n, 1)), visual_timelines=visual, audio_features=audio)
+
+
+def test_encoded_excerpts_with_the_truth_file_lateness_and_unaligned():
+  # Stored lateness is part of the truth; unaligned soundtracks are refusals
+  # (or false answers), not sync misses.
+  late = np.array([3, -4, 0, 2, np.nan, np.nan, 5, -1, np.nan, 0, 1, -2], np.float64)
+  embedded = _shifted_set(late)
+  identity = lambda x, n: (None, np.asarray(x, np.float64))
+  out = sync.sync_from_encoded_excerpts(embedded, identity, 5, 20, seed=1, late=late)
+  assert out["sync/tasks"] == 9 and out["sync/unaligned_tasks"] == 3
+  assert out["sync/exact"] == 1.0 and out["sync/aligned_answered"] == 1.0
+  assert out["sync/unaligned_refused"] == 1.0 and out["sync/confidence_auc"] == 1.0
+  # Without the truth file the stored lateness counts as misses.
+  out = sync.sync_from_encoded_excerpts(embedded, identity, 5, 20, seed=1)
+  assert out["sync/tasks"] == 12 and out["sync/exact"] < 0.8
+
+
+def test_mturk_sync_rows_follow_the_stored_lateness():
+  from yt8m_crossmodal.evaluation import reports
+  tasks = np.array([[0, 10, 2], [1, 10, -1], [2, 8, 0]])
+  details = (tasks, np.array([2, 0, 1]), None)
+  # Pictures from t0 + estimate; the audio that belongs with pictures
+  # t0 + d starts at t0 + d + late (video 1 is 3 s late; video 2 unaligned).
+  rows = reports.sync_rows(details, 20, late=np.array([0.0, 3.0, np.nan]))
+  assert rows == {0: [12, 12, 20, 2, 2], 1: [10, 12, 20, 0, -1]}
+  assert reports.sync_rows(details, 20)[2] == [9, 8, 20, 1, 0]

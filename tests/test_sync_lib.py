@@ -1,6 +1,7 @@
 """The sync package (CCA, offset estimator), the sample-data families and the
 experimental sync loss and local timeline (issue 8's lab)."""
 
+import dataclasses
 import json
 import os
 
@@ -168,3 +169,106 @@ def test_timeline_contrastive_loss_teaches_the_local_timeline_to_synchronize():
   assert history["timeline_nce_loss"][-1] < history["timeline_nce_loss"][0]
   after = _sync_exact(audio, visual, test)
   assert before < 0.4 and after >= 0.7, (before, after)
+
+
+def test_synchronize_lateness_and_a_null_calibrated_confidence():
+  rng = np.random.default_rng(4)
+  visual = _unit(rng.normal(size=(90, 16)))
+  for d in (-4, 0, 3):
+    audio = visual[np.clip(np.arange(90) - d, 0, 89)]  # late by d seconds
+    est = estimator.synchronize(audio[5:85], visual, 5, 5)
+    assert est.late == d and est.confidence > 0.999 and est.p_value < 1e-3
+    assert np.argmax(est.scores) == d + 5 and est.null_lags == 90 - 5
+  # Unrelated soundtracks: the default threshold (p <= 0.01) answers about 1
+  # in 100 or fewer, whatever the scale of the timelines (the p-value is
+  # conservative: the offset is the centered score's pick, not the null's).
+  p = np.array([estimator.synchronize(3.0 * rng.normal(size=(80, 16)), visual, 5, 5).p_value
+                for _ in range(400)])
+  assert np.mean(p <= 0.01) <= 0.03 and 0.2 <= np.mean(p <= 0.5) <= 0.65
+  # Slow content shared by both (steps at the same seconds: scene changes)
+  # is no evidence of sync: the residual removes it.
+  steps = np.repeat(rng.normal(size=(9, 16)), 10, axis=0)
+  noise = lambda: 0.3 * rng.normal(size=(90, 16))
+  conf = [estimator.synchronize((steps + noise())[5:85], steps + noise(), 5, 5).confidence
+          for _ in range(40)]
+  assert np.mean(np.array(conf) >= estimator.MIN_CONFIDENCE) <= 0.05
+  # Too short for a null: no confidence.
+  assert estimator.synchronize(visual[2:8], visual[:12], 2, 2).confidence == 0.0
+
+
+def test_fft_scores_equal_the_direct_ones():
+  rng = np.random.default_rng(5)
+  a, v = rng.normal(size=(7, 3)), rng.normal(size=(19, 3))
+  direct = [np.mean(np.sum(a * v[k:k + 7], 1)) for k in range(13)]
+  np.testing.assert_allclose(estimator.linear_scores(a, v), direct, atol=1e-12)
+  circ = [np.mean(np.sum(a * v[(np.arange(7) + k) % 19], 1)) for k in range(19)]
+  np.testing.assert_allclose(estimator.circular_scores(a, v), circ, atol=1e-12)
+  x = np.array([0, 0, 5, 5, 0, 0, 0, 0, 0, 1, 1, 1, 1], np.float64)[:, None]
+  # A two-second event survives; a step does not.
+  np.testing.assert_allclose(estimator.nearer_side_residual(x)[:, 0],
+                             [0, 0, 5, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("kind", synthetic.UNALIGNED_KINDS)
+def test_unaligned_soundtracks_option(tmp_path, kind):
+  base = dict(num_videos=12, min_frames=30, max_frames=40, max_offset=3, seed=2)
+  for preset in ("texture", "events"):
+    plain = list(synthetic.generate_videos(synthetic.SynthConfig(preset=preset, **base)))
+    mixed = list(synthetic.generate_videos(synthetic.SynthConfig(
+        preset=preset, unaligned_fraction=0.5, unaligned_kind=kind, **base)))
+    changed = [not np.array_equal(a.audio, b.audio) for a, b in zip(plain, mixed)]
+    assert 2 <= sum(changed) <= 10
+    for a, b, c in zip(plain, mixed, changed):
+      # The family's videos are byte for byte the same; the others are
+      # unaligned, with footage and soundtrack of the same length, offset 0.
+      assert a.id == b.id and len(a.visual) == len(b.visual) == len(b.audio)
+      if c:
+        assert not b.related and b.offset == 0
+      else:
+        assert np.array_equal(a.visual, b.visual) and b.related == a.related
+  summary = synthetic.write_dataset(synthetic.SynthConfig(
+      output_dir=str(tmp_path), prefix="t", unaligned_fraction=0.5, unaligned_kind=kind,
+      **base))
+  truth = json.load(open(summary["offsets_file"]))
+  assert len(truth["unrelated"]) == summary["unrelated_soundtracks"] >= 2
+  assert all(truth["audio_late_seconds"][k] == -v for k, v in truth["offsets"].items())
+
+
+def test_estimate_drift_fits_a_rate_or_keeps_one_offset():
+  rng = np.random.default_rng(6)
+  visual = _unit(rng.normal(size=(300, 16)))
+  u = np.arange(300)
+  for rate, start in ((0.04, 2), (-0.04, -3), (0.0, 4)):
+    # Picture second t is heard at audio second start + (1 + rate) t.
+    audio = visual[np.clip(np.round((u - start) / (1 + rate)), 0, 299).astype(int)]
+    est = estimator.estimate_drift(audio, visual, 20)
+    if rate:
+      assert est.model == "drift" and "rate" in est.reason
+      assert est.rate == pytest.approx(rate, abs=0.003)
+      assert est.late_at_start == pytest.approx(start, abs=0.5)
+    else:
+      assert est.model == "constant_offset" and est.rate == 0.0 and est.late_at_start == 4
+    assert len(est.anchors) == 28
+  est = estimator.estimate_drift(_unit(rng.normal(size=(300, 16))), visual, 20)
+  assert est.model == "constant_offset" and "too few" in est.reason
+
+
+def test_drifting_soundtracks_option(tmp_path):
+  cfg = synthetic.SynthConfig(output_dir=str(tmp_path), prefix="d", preset="events",
+                              num_videos=8, min_frames=100, max_frames=100, max_offset=3,
+                              seed=1, drift_rate=0.04, drift_fraction=0.5)
+  videos = list(synthetic.generate_videos(cfg))
+  plain = list(synthetic.generate_videos(dataclasses.replace(cfg, drift_rate=0.0)))
+  drifting = [v for v in videos if v.drift]
+  assert 1 <= len(drifting) <= 7 and all(abs(v.drift) == 0.04 for v in drifting)
+  for v, p in zip(videos, plain):
+    assert np.array_equal(v.visual, p.visual)
+    assert np.array_equal(v.audio, p.audio) == (not v.drift)
+    if v.drift:
+      # Plain row t carries picture t + offset, heard now at (1 + r)(t + offset)
+      # - offset (within the second's rounding).
+      for t in (20, 50, 80):
+        row = int(np.round((1 + v.drift) * (t + p.offset) - p.offset))
+        assert any(np.array_equal(v.audio[row], p.audio[t + k]) for k in (-1, 0, 1))
+  truth = json.load(open(synthetic.write_dataset(cfg)["offsets_file"]))
+  assert {k: d["rate"] for k, d in truth["drift"].items()} == {v.id: v.drift for v in drifting}

@@ -99,11 +99,14 @@ def _slow(length, k, p, rng):
 
 
 def video_features(world: RealisticWorld, p: RealisticParams, length: int,
-                   topics: np.ndarray, related: bool, rng):
+                   topics: np.ndarray, related: bool, rng, unrelated_kind="same_topic"):
   """``(audio uint8 [T, 128], visual uint8 [T, 1024])`` of one video.
 
-  An unrelated soundtrack gets its own slow content and fast dynamics (the
-  video constant still shares the topics).
+  An unrelated soundtrack (``related`` False) shares with the pictures, by
+  ``unrelated_kind``: ``same_topic`` the video constant's topics (its own
+  slow content and fast dynamics), ``same_scenes`` the topics and the slow
+  content (only the fast dynamics and events differ: the hardest case), or
+  ``other`` nothing (another video's topics too).
   """
   k = p.latent_dim
   topic = world.topics[topics].mean(0) * np.sqrt(len(topics))
@@ -117,7 +120,13 @@ def video_features(world: RealisticWorld, p: RealisticParams, length: int,
   out = {}
   for modality, readout in world.readouts.items():
     if modality == "audio" and not related:
-      slow, fast = _slow(length, k, p, rng), _ar1(length, k, p.fast_ar, rng)
+      fast = _ar1(length, k, p.fast_ar, rng)
+      if unrelated_kind != "same_scenes":
+        slow = _slow(length, k, p, rng)
+      if unrelated_kind == "other":
+        other = world.topics[rng.choice(len(world.topics), size=len(topics), replace=False)]
+        common = (np.sqrt(0.8) * other.mean(0) * np.sqrt(len(topics))
+                  + np.sqrt(0.2) * rng.normal(size=k))
     gain = 1.0 if modality == "audio" else p.visual_gain
     own_constant = rng.normal(size=k)
     constant = np.sqrt(world.shared) * common + np.sqrt(1 - world.shared) * own_constant

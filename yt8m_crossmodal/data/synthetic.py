@@ -46,6 +46,7 @@ from yt8m_crossmodal.data import realistic
 from yt8m_crossmodal.progress import Progress
 
 RELEASES = ("2017", "2018", "2019")
+UNALIGNED_KINDS = ("other", "same_topic", "same_scenes")
 
 
 
@@ -76,6 +77,20 @@ class SynthConfig:
                     choices=("texture", "events", "music_over", "realistic"))
   world_seed: int = option(1234, "Seed of the shared 'world' (topics, read-outs): keep it "
                        "equal across train/validation sets.")
+  unaligned_fraction: float = option(0.0, "Fraction of videos whose soundtrack is laid "
+                                 "over footage it does not belong to (listed under "
+                                 "'unrelated' in the offsets file).")
+  unaligned_kind: str = option(
+      "same_scenes", "What such a soundtrack shares with the footage: other (nothing: "
+      "another video's topics), same_topic (the topics, its own scenes) or same_scenes "
+      "(the topics, the scene changes and the slow content; only the per-second "
+      "events differ: the hardest case).", choices=UNALIGNED_KINDS)
+  drift_rate: float = option(0.0, "Soundtracks that drift: picture second t is heard at "
+                         "(1 + r) t - offset, r = +-drift_rate (0.04: a 25 fps "
+                         "conversion of 24 fps material); rate and offset per video in "
+                         "the offsets file under 'drift'.")
+  drift_fraction: float = option(1.0, "With --drift_rate: the fraction of aligned "
+                             "soundtracks that drift (the others keep a constant offset).")
 
 
 @dataclasses.dataclass
@@ -168,10 +183,32 @@ class SyntheticVideo:
   offset: int
   related: bool
   segments: Optional[Dict[str, list]] = None
+  drift: float = 0.0  # r: picture second t is heard at (1 + r) t - offset
 
 
 def generate_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
-  """Yields ``cfg.num_videos`` synthetic videos, deterministic for ``cfg.seed``."""
+  """Yields ``cfg.num_videos`` synthetic videos, deterministic for ``cfg.seed``.
+
+  With ``cfg.unaligned_fraction`` some videos are replaced by footage with a
+  soundtrack of another origin (:func:`unaligned_video`), drawn from a random
+  stream of their own: the other videos are the family's, byte for byte.
+  """
+  videos = _family_videos(cfg)
+  if cfg.unaligned_fraction <= 0 and cfg.drift_rate == 0:
+    yield from videos
+    return
+  rng = np.random.default_rng([cfg.seed, 7207])
+  drift_rng = np.random.default_rng([cfg.seed, 7211])
+  for video in videos:
+    if cfg.unaligned_fraction > 0 and rng.random() < cfg.unaligned_fraction:
+      video = unaligned_video(cfg, video, rng)
+    if cfg.drift_rate and video.related and drift_rng.random() < cfg.drift_fraction:
+      video = drifting_video(video, cfg.drift_rate * drift_rng.choice([-1.0, 1.0]))
+    yield video
+
+
+def _family_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
+  """The family's videos (``cfg.preset``), all with their own soundtracks."""
   if cfg.preset == "realistic":
     yield from _generate_realistic_videos(cfg)
     return
@@ -443,7 +480,7 @@ def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
            for i in range(shards)]
   writers = [tf.io.TFRecordWriter(p) for p in paths]
   serialize = frame_example if cfg.feature_level == "frame" else video_example
-  offsets, unrelated, frames = {}, [], []
+  offsets, unrelated, frames, drift = {}, [], [], {}
   bar = Progress("videos written", cfg.num_videos)
   try:
     for i, video in enumerate(generate_videos(cfg)):
@@ -453,6 +490,8 @@ def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
       frames.append(len(video.visual))
       if not video.related:
         unrelated.append(video.id)
+      if video.drift:
+        drift[video.id] = {"late_at_start": -video.offset, "rate": video.drift}
   finally:
     bar.close()
     for w in writers:
@@ -461,10 +500,111 @@ def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
              "release": cfg.release, "frames_total": int(sum(frames)),
              "unrelated_soundtracks": len(unrelated)}
   sidecar = os.path.join(cfg.output_dir, f"{cfg.prefix}_offsets.json")
-  if cfg.max_offset or cfg.preset != "texture":
-    with tf.io.gfile.GFile(sidecar, "w") as f:
+  if (cfg.max_offset or cfg.preset != "texture" or cfg.unaligned_fraction > 0
+      or cfg.drift_rate):
+    with tf.io.gfile.GFile(sidecar + ".tmp", "w") as f:
       json.dump({"max_offset": cfg.max_offset,
                  "convention": "audio second t carries the content of video second t + offset",
-                 "offsets": offsets, "unrelated": unrelated}, f)
+                 "offsets": offsets,
+                 # The sign of yt8m-sync and estimate_offset: + = audio late.
+                 "audio_late_seconds": {k: -v for k, v in offsets.items()},
+                 "unrelated": unrelated,
+                 # Drifting soundtracks: picture second t is heard at audio second
+                 # late_at_start + (1 + rate) t.
+                 "drift": drift}, f)
+    tf.io.gfile.rename(sidecar + ".tmp", sidecar, overwrite=True)
     summary["offsets_file"] = sidecar
   return summary
+
+
+# ----------------------------------------------------------------------------
+# Soundtracks laid over footage they do not belong to (``--unaligned_fraction``).
+
+
+def _unaligned_latents(cfg: SynthConfig, world, length: int, topics: np.ndarray, rng):
+  """(visual latent, audio latent) [length, K] of footage and a foreign soundtrack.
+
+  ``other``: independent tracks on other topics; ``same_topic``: independent
+  tracks on the same topics; ``same_scenes``: the same scenes (topics, scene
+  vectors and changes) for both, each with its own drift and events (texture
+  family: its own texture and events).
+  """
+  other_topics = rng.choice(cfg.num_topics, size=len(topics), replace=False)
+  audio_topics = other_topics if cfg.unaligned_kind == "other" else topics
+  if cfg.preset == "texture":
+    visual_z = _latent(world, length, rng, topics)
+    audio_z = _latent(world, length, rng, audio_topics)
+    if cfg.unaligned_kind == "same_scenes":
+      audio_z[:, :SCENE_DIM] = visual_z[:, :SCENE_DIM]
+    return visual_z, audio_z
+  p = PRESETS[cfg.preset]
+  if cfg.unaligned_kind == "same_scenes":
+    scenes = _scene_track(world, length, topics, dataclasses.replace(p, drift_std=0.0), rng)
+    visual_z, audio_z = scenes + _drift(length, p, rng), scenes + _drift(length, p, rng)
+  else:
+    visual_z = _scene_track(world, length, topics, p, rng)
+    audio_z = _scene_track(world, length, audio_topics, p, rng)
+  for z in (visual_z, audio_z):
+    _add_events(world, z, p.event_rate + p.solo_event_rate, p, rng)
+  return visual_z, audio_z
+
+
+def _drift(length: int, p: EventParams, rng) -> np.ndarray:
+  """[length, K] AR(1) drift of ``p`` (what :func:`_scene_track` adds to the scenes)."""
+  drift = np.empty((length, LATENT_DIM))
+  drift[0] = rng.normal(size=LATENT_DIM) * p.drift_std
+  innov = rng.normal(size=(length, LATENT_DIM)) * p.drift_std * np.sqrt(1 - p.drift_ar ** 2)
+  for i in range(1, length):
+    drift[i] = p.drift_ar * drift[i - 1] + innov[i]
+  return drift
+
+
+def unaligned_video(cfg: SynthConfig, like: SyntheticVideo, rng) -> SyntheticVideo:
+  """Footage of the family with a soundtrack that does not belong to it.
+
+  Args:
+    cfg: the data set's options (``unaligned_kind`` says what the soundtrack
+      shares with the footage).
+    like: the family's video it replaces (its id and length are kept).
+    rng: the random stream of unaligned videos.
+
+  Returns:
+    A :class:`SyntheticVideo` with ``related=False`` and offset 0.
+  """
+  num_classes = 4716 if cfg.release == "2017" else 3862
+  topics = rng.choice(cfg.num_topics, size=int(rng.integers(1, 4)), replace=False)
+  if cfg.preset == "realistic":
+    params = realistic.RealisticParams()
+    world = realistic.make_world(cfg.num_topics, num_classes, cfg.world_seed, params)
+    audio, visual = realistic.video_features(world, params, len(like.visual), topics, False,
+                                             rng, unrelated_kind=cfg.unaligned_kind)
+  elif cfg.preset == "texture":
+    world = make_world(cfg.num_topics, num_classes, cfg.world_seed)
+    visual_z, audio_z = _unaligned_latents(cfg, world, len(like.visual), topics, rng)
+    visual = _modality(visual_z, world.visual_readout, world.visual_noise, 0.3, rng)
+    audio = _modality(audio_z, world.audio_readout, world.audio_noise, 0.3, rng)
+  else:
+    p = PRESETS[cfg.preset]
+    world = make_event_world(cfg.num_topics, num_classes, cfg.world_seed, p)
+    visual_z, audio_z = _unaligned_latents(cfg, world, len(like.visual), topics, rng)
+    visual = _nonlinear_modality(visual_z, world.visual_readout, world.visual_decay, p, rng)
+    audio = _nonlinear_modality(audio_z, world.audio_readout, world.audio_decay, p, rng)
+  labels = sorted(int(world.topic_labels[t]) for t in topics)
+  return dataclasses.replace(like, labels=labels, audio=audio, visual=visual, offset=0,
+                             related=False)
+
+
+def drifting_video(video: SyntheticVideo, rate: float) -> SyntheticVideo:
+  """``video`` with a soundtrack whose clock runs ``1 + rate`` times the pictures'.
+
+  Picture second t is heard at audio second ``(1 + rate) t - offset`` (the
+  video's own constant offset at t = 0); audio rows are the nearest original
+  seconds (edges repeated), as per-second features of resampled audio are.
+  """
+  n = len(video.audio)
+  u = np.arange(n)
+  # Original row j carries picture j + offset; row u must carry picture
+  # (u + offset) / (1 + rate).
+  rows = np.clip(np.round((u + video.offset) / (1.0 + rate) - video.offset), 0, n - 1)
+  return dataclasses.replace(video, audio=video.audio[rows.astype(np.int64)],
+                             drift=float(rate))

@@ -22,7 +22,11 @@ Metrics (keys of the JSON line and of ``metrics.json``):
 - frame level: ``timeline/a2v_recall@1`` ..., sync (``sync/exact``,
   ``sync/within_1s``, ``sync/mae_seconds``, ``sync/tasks``, ``sync/skipped``:
   audio excerpts of ``--excerpt_seconds`` encoded alone, offsets within
-  ``--max_offset``);
+  ``--max_offset``; ``sync/aligned_answered``, ``sync/unaligned_refused``,
+  ``sync/unaligned_tasks``, ``sync/confidence_auc``: ``yt8m-sync``'s
+  confidence and default threshold; with ``--offsets_file`` the stored
+  lateness is part of the truth and soundtracks listed as unrelated are
+  unaligned, scored by the last three, not as misses);
 - frame level, temporal re-ranking: each query's top ``--rerank_top`` clip
   candidates (exact search over the whole set) are re-scored with
   :func:`yt8m_crossmodal.retrieval.rerank_by_timeline` (``--rerank_alpha``
@@ -52,13 +56,14 @@ import json
 import os
 from typing import Any, Dict, Tuple
 
+import numpy as np
 from absl import logging
 
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
-from yt8m_crossmodal.evaluation import embedding, mturk_layout, reports, sync
+from yt8m_crossmodal.evaluation import calibration, embedding, mturk_layout, reports, sync
 from yt8m_crossmodal.evaluation.rerank import rerank_metrics
 from yt8m_crossmodal.serving.loading import LoadedExport, load_export
 
@@ -84,6 +89,9 @@ class EvaluateConfig:
   rated_candidates: int = option(5, "Top results per query in mturk_batch.csv / index.html.")
   sync_plots: int = option(4, "Sync tasks drawn in sync_offsets.png.")
   seed: int = option(0, "Seed of the pools and sync tasks.")
+  offsets_file: str = option("", "Sync truth (yt8m-synth's <prefix>_offsets.json): each "
+                         "soundtrack's lateness as stored, and the soundtracks that do "
+                         "not belong to their pictures (scored as refusals, not misses).")
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
 
 
@@ -115,11 +123,24 @@ def embed_with_export(exp: LoadedExport, pattern: str, batch_size: int = 64,
     bar.close()
 
 
+def _lateness(truth, path: str, ids) -> np.ndarray:
+  """[N] each video's stored lateness from the truth file (NaN: unaligned)."""
+  late = np.full([len(ids)], np.nan)
+  for i, video_id in enumerate(ids):
+    if video_id in truth["unaligned"]:
+      continue
+    if video_id not in truth["late"]:
+      raise UsageError(f"video id {video_id!r} is not in the offsets file {path}")
+    late[i] = truth["late"][video_id]
+  return late
+
+
 def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
   """Evaluates as configured; returns the flat result dict (also written)."""
   _check(cfg)
   if cfg.output_dir:  # Before the work: an unreachable or full folder fails now.
     io_utils.writable_dir(cfg.output_dir, "--output_dir")
+  truth = calibration.read_truth(cfg.offsets_file) if cfg.offsets_file else None
   exp = load_export(cfg.export_dir)
   frame = exp.feature_level == "frame"
   embedded = embed_with_export(exp, cfg.data, cfg.batch_size, cfg.max_videos, cfg.skip_bad_records)
@@ -133,11 +154,12 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
                                          max_offset=cfg.max_offset,
                                          excerpt_seconds=cfg.excerpt_seconds,
                                          seed=cfg.seed))
-  details = None
+  details, late = None, None
   if frame and embedded.has_timelines:
+    late = _lateness(truth, cfg.offsets_file, embedded.ids) if truth else None
     sync_result, details = sync.sync_from_encoded_excerpts(
         embedded, exp.encode_fn("audio"), cfg.max_offset, cfg.excerpt_seconds,
-        seed=cfg.seed, batch_size=cfg.batch_size, return_details=True)
+        seed=cfg.seed, batch_size=cfg.batch_size, return_details=True, late=late)
     result.update(sync_result)
     result.update(rerank_metrics(embedded, cfg.rerank_top, cfg.rerank_alpha))
   result = {k: reports.jsonable(v) for k, v in result.items()}
@@ -158,7 +180,7 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
         files["sync_plot"] = sync_path
     tops = reports.top_results(embedded, cfg.rated_queries, cfg.rated_candidates)
     k = min(cfg.rated_candidates, n)
-    sync_rows = (reports.sync_rows(details, cfg.excerpt_seconds)
+    sync_rows = (reports.sync_rows(details, cfg.excerpt_seconds, late)
                  if details is not None and len(details[0]) else None)
     reports.write_mturk_csv(embedded, tops, k, files["mturk_csv"], sync_rows)
     mturk_layout.write_layout(files["mturk_layout"], k, sync=sync_rows is not None)

@@ -135,16 +135,24 @@ SYNC_COLUMNS = ("sync_picture_start", "sync_audio_start", "sync_seconds",
                 "sync_estimated_offset", "sync_true_offset")
 
 
-def sync_rows(details, excerpt_seconds: int) -> Dict[int, List[int]]:
+def sync_rows(details, excerpt_seconds: int, late=None) -> Dict[int, List[int]]:
   """Per video row with a sync task: the values of :data:`SYNC_COLUMNS`.
 
-  The pictures start where the model places the excerpt: audio seconds
-  ``[t0 + d, t0 + d + L)`` under pictures from ``t0 + estimate``, so they are
-  in sync exactly when the estimate is the true offset ``d``.
+  The pictures start where the model places the excerpt: the audio seconds
+  that belong with pictures ``[t0 + d, t0 + d + L)`` under pictures from
+  ``t0 + estimate``, so they are in sync exactly when the estimate is the
+  true offset ``d``. With ``late`` ([N] stored lateness, NaN: unaligned, as
+  :func:`yt8m_crossmodal.evaluation.sync.sync_tasks_and_excerpts` takes it)
+  those audio seconds start at ``t0 + d + late``, and unaligned videos have
+  no row (there is no right answer to ask about).
   """
   tasks, estimated, _ = details
-  return {int(video): [int(t0 + est), int(t0 + d), int(excerpt_seconds), int(est), int(d)]
-          for (video, t0, d), est in zip(tasks, estimated)}
+  shift = np.zeros(1 + int(max([t[0] for t in tasks], default=0)))
+  if late is not None:
+    shift = np.asarray(late, np.float64)
+  return {int(video): [int(t0 + est), int(t0 + d + shift[video]), int(excerpt_seconds),
+                       int(est), int(d)]
+          for (video, t0, d), est in zip(tasks, estimated) if not np.isnan(shift[video])}
 
 
 def write_mturk_csv(embedded: embedding.EmbeddedSet, tops, k: int, path: str,

@@ -130,8 +130,9 @@ def sync_metrics(estimated: np.ndarray, true: np.ndarray) -> Dict[str, float]:
 
 
 def estimate_offsets(tasks: np.ndarray, excerpts, visual_timelines,
-                     max_offset: int, num_frames=None) -> Tuple[np.ndarray, np.ndarray]:
-  """Estimates the offset of every task.
+                     max_offset: int, num_frames=None
+                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Estimates the offset of every task, with ``yt8m-sync``'s confidence.
 
   Args:
     tasks: int [M, 3] rows ``(video, t0, true offset)``.
@@ -141,20 +142,39 @@ def estimate_offsets(tasks: np.ndarray, excerpts, visual_timelines,
     num_frames: [N] valid seconds per video (default: each timeline's length).
 
   Returns:
-    ``(estimated int64 [M], scores float32 [M, 2S + 1])``.
+    ``(estimated int64 [M], scores float32 [M, 2S + 1], confidence float64
+    [M])``: offsets and scores in the tasks' convention (``scores[:, o +
+    S]``: the excerpt placed at picture second ``t0 + o``, i.e. audio late by
+    ``-o``); the confidence of
+    :func:`yt8m_crossmodal.sync.estimator.synchronize`.
   """
   estimated = np.zeros([len(tasks)], np.int64)
   scores = np.zeros([len(tasks), 2 * max_offset + 1], np.float32)
+  confidence = np.zeros([len(tasks)], np.float64)
   for j, (i, t0, _) in enumerate(tasks):
     length = None if num_frames is None else int(num_frames[i])
-    estimated[j], scores[j] = estimate_offset(excerpts[j], visual_timelines[i], t0,
-                                              max_offset, length)
-  return estimated, scores
+    est = estimator.synchronize(excerpts[j], visual_timelines[i], t0, max_offset, length)
+    estimated[j], scores[j], confidence[j] = -est.late, est.scores[::-1], est.confidence
+  return estimated, scores, confidence
 
 
-def _score(tasks, estimated, skipped) -> Dict[str, float]:
-  out = sync_metrics(estimated, tasks[:, 2] if len(tasks) else estimated)
+def _score(tasks, estimated, skipped, confidence=None, aligned=None) -> Dict[str, float]:
+  """:func:`sync_metrics` over the aligned tasks, plus the confidence's figures.
+
+  ``aligned`` [M] bool (None: all, and no confidence figures): tasks whose
+  soundtrack belongs to the pictures; the others count as refusals or false
+  answers, not as misses.
+  """
+  mask = np.ones([len(tasks)], bool) if aligned is None else np.asarray(aligned, bool)
+  out = sync_metrics(estimated[mask], np.reshape(tasks, (-1, 3))[mask, 2])
   out["sync/skipped"] = skipped
+  if confidence is not None and aligned is not None and len(tasks):
+    answered = confidence >= estimator.MIN_CONFIDENCE
+    nan = float("nan")
+    out["sync/aligned_answered"] = float(answered[mask].mean()) if mask.any() else nan
+    out["sync/unaligned_tasks"] = int((~mask).sum())
+    out["sync/unaligned_refused"] = float((~answered[~mask]).mean()) if (~mask).any() else nan
+    out["sync/confidence_auc"] = estimator.roc_auc(confidence, mask)
   return out
 
 
@@ -176,33 +196,49 @@ def sync_from_timelines(audio_timelines, visual_timelines, num_frames,
   """
   tasks, skipped = make_sync_tasks(num_frames, max_offset, excerpt_seconds, seed)
   excerpts = [audio_timelines[i][t0 + d:t0 + d + excerpt_seconds] for i, t0, d in tasks]
-  estimated, _ = estimate_offsets(tasks, excerpts, visual_timelines, max_offset,
-                                  num_frames)
-  return _score(tasks, estimated, skipped)
+  estimated, _, confidence = estimate_offsets(tasks, excerpts, visual_timelines,
+                                              max_offset, num_frames)
+  return _score(tasks, estimated, skipped, confidence)
 
 
 def sync_tasks_and_excerpts(embedded: "EmbeddedSet", max_offset: int, excerpt_seconds: int,
-                            seed: int = 0):
+                            seed: int = 0, late: Optional[np.ndarray] = None):
   """Draws sync tasks and cuts their audio excerpts.
+
+  Args:
+    late: [N] each soundtrack's lateness as stored (NaN: unaligned; None:
+      all 0). The cut moves by it (within the audio), so that the task's true
+      offset stays ``d`` where it can.
 
   Returns:
     ``(tasks [M, 3] int64 rows (video, t0, true offset), excerpts uint8 or
     float [M, L, 128], skipped)``: the excerpt of task j is audio seconds
-    ``[t0 + d, t0 + d + L)`` of its video: the audio shifted by ``d``.
+    ``[c, c + L)`` of its video, ``c = t0 + d + late``: pictures
+    ``[t0 + d, t0 + d + L)``, so true offset ``d``; where the audio ends
+    first, the cut stops at its edge and the true offset is ``c - late - t0``.
   """
   if embedded.audio_features is None:
     raise ValueError("sync evaluation needs the audio features (keep_audio_features=True)")
   tasks, skipped = make_sync_tasks(embedded.num_frames, max_offset,
                                    excerpt_seconds, seed)
-  excerpts = np.stack([
-      embedded.audio_features[i][t0 + d:t0 + d + excerpt_seconds] for i, t0, d in tasks
-  ]) if len(tasks) else np.zeros((0, excerpt_seconds, feat.AUDIO_DIM), np.uint8)
+  shift = np.zeros([len(embedded.num_frames)], np.int64)
+  if late is not None:
+    shift = np.nan_to_num(np.asarray(late, np.float64)).astype(np.int64)
+  tasks = tasks.copy()
+  cuts = []
+  for j, (i, t0, d) in enumerate(tasks):
+    cut = int(np.clip(t0 + d + shift[i], 0, embedded.num_frames[i] - excerpt_seconds))
+    tasks[j, 2] = cut - shift[i] - t0
+    cuts.append(embedded.audio_features[i][cut:cut + excerpt_seconds])
+  excerpts = (np.stack(cuts) if cuts else
+              np.zeros((0, excerpt_seconds, feat.AUDIO_DIM), np.uint8))
   return tasks, excerpts, skipped
 
 
 def sync_from_encoded_excerpts(embedded: "EmbeddedSet", encode_audio: "EncodeFn",
                                max_offset: int, excerpt_seconds: int, seed: int = 0,
-                               batch_size: int = 128, return_details: bool = False):
+                               batch_size: int = 128, return_details: bool = False,
+                               late: Optional[np.ndarray] = None):
   """Sync accuracy with audio excerpts encoded on their own.
 
   For each video long enough, audio seconds ``[t0 + d, t0 + d + L)`` are cut
@@ -210,23 +246,34 @@ def sync_from_encoded_excerpts(embedded: "EmbeddedSet", encode_audio: "EncodeFn"
   alone, as a user's clip would be, and aligned against the video's visual
   timeline around ``t0`` (:func:`estimate_offset`).
 
+  Args:
+    late: [N] each video's soundtrack lateness as stored (+ = audio late;
+      NaN: the soundtrack does not belong to the pictures), from the truth
+      file; None: all in sync (:func:`sync_tasks_and_excerpts`).
+
   Returns:
-    :func:`sync_metrics` plus ``sync/skipped``; with ``return_details`` also
-    ``(tasks, estimated, scores [M, 2S + 1])``.
+    :func:`sync_metrics` over aligned soundtracks plus ``sync/skipped``,
+    ``sync/aligned_answered``, ``sync/unaligned_tasks``,
+    ``sync/unaligned_refused`` (at the default confidence threshold) and
+    ``sync/confidence_auc`` (aligned vs unaligned); with ``return_details``
+    also ``(tasks, estimated, scores [M, 2S + 1])``.
   """
   if not embedded.has_timelines:
     raise ValueError("synchronization needs timelines (a frame-level model)")
   tasks, excerpts, skipped = sync_tasks_and_excerpts(embedded, max_offset,
-                                                     excerpt_seconds, seed)
+                                                     excerpt_seconds, seed, late)
   timelines: List[np.ndarray] = []
   for start in range(0, len(tasks), batch_size):
     chunk = excerpts[start:start + batch_size]
     lengths = np.full([len(chunk)], excerpt_seconds, np.int32)
     _, encoded = encode_audio(feat.to_float(chunk), lengths)
     timelines.extend(np.asarray(encoded))
-  estimated, scores = estimate_offsets(tasks, timelines, embedded.visual_timelines,
-                                       max_offset)
-  out = _score(tasks, estimated, skipped)
+  estimated, scores, confidence = estimate_offsets(tasks, timelines,
+                                                   embedded.visual_timelines, max_offset)
+  aligned = None
+  if late is not None:
+    aligned = ~np.isnan(np.asarray(late, np.float64)[tasks[:, 0]])
+  out = _score(tasks, estimated, skipped, confidence, aligned)
   if return_details:
     return out, (tasks, estimated, scores)
   return out

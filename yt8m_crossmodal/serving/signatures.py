@@ -181,8 +181,9 @@ class SignatureBuilder:
     ``visual`` [B, T, 1024], ``visual_num_frames`` [B], ``start`` [B] (the
     visual second where the excerpt starts at offset 0) and ``max_offset``
     (a scalar S). Outputs: ``offset_seconds`` int32 [B] (+ = audio late),
-    ``scores`` [B, 2S+1] (0 where infeasible), ``feasible`` bool [B, 2S+1],
-    ``confidence`` [B] (compare with ``yt8m-sync --min_confidence``).
+    ``scores`` [B, 2S+1] (index late + S; 0 where infeasible), ``feasible``
+    bool [B, 2S+1], ``confidence`` [B] (1 - ``p_value`` [B]; compare with
+    ``yt8m-sync --min_confidence``).
     """
     audio_encoder, visual_encoder = self.encoders["audio"], self.encoders["visual"]
 

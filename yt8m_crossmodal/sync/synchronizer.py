@@ -13,11 +13,19 @@ timeline over candidate offsets ``-S .. S`` with
   slid along the visual timeline;
 - ``excerpt_seconds=L``: audio seconds ``[excerpt_start, excerpt_start + L)``
   are encoded on their own (as a clip would be) and slid around the same
-  visual seconds.
+  visual seconds;
+- ``drift``: full length, also a drift (offset + rate) from windows of the
+  track (:func:`yt8m_crossmodal.sync.estimator.estimate_drift`), with the
+  model that fits and why;
+- ``min_overlap=N``: the whole track (or the excerpt) slides along the
+  pictures at any offset up to S, S up to the video's length, where both
+  share at least N seconds (FFT, not quadratic in S).
 
-The estimate's confidence is the peak's z-score against the other offsets;
-below ``min_confidence`` the answer is "cannot synchronize" (for example music
-laid over footage: nothing in the soundtrack follows the pictures).
+The estimate's confidence is 1 - a p-value against a null distribution that
+each video supplies itself (:func:`yt8m_crossmodal.sync.estimator.synchronize`):
+the same on any data and model. Below ``min_confidence`` (default 0.99: p <=
+0.01) the answer is "cannot synchronize" (for example music laid over
+footage: nothing in the soundtrack follows the pictures second by second).
 
 The audio and the visual track come from one set of records (``data``) or
 from two (``audio_data``, ``visual_data``), paired by video id: every record
@@ -60,9 +68,17 @@ class SyncConfig:
   excerpt_start: int = option(0, "First audio second of the excerpt (with --excerpt_seconds).")
   excerpt_seconds: int = option(0, "Encode only this many audio seconds on their own "
                             "(0: the full length).")
-  min_confidence: float = option(estimator.DEFAULT_MIN_CONFIDENCE,
-                                 "Below this confidence the answer is 'cannot "
-                                 "synchronize'.")
+  min_confidence: float = option(estimator.MIN_CONFIDENCE,
+                                 "Below this confidence (a probability, 1 - p-value) "
+                                 "the answer is 'cannot synchronize'.")
+  min_overlap: int = option(0, "0: only offsets that keep the audio seconds on the "
+                        "pictures (full length: the track less --max_offset seconds at "
+                        "each end). N > 0: the whole track (or excerpt) slides along the "
+                        "pictures at any offset up to --max_offset (up to the video's "
+                        "length) where both share at least N seconds.")
+  drift: bool = option(False, "Full length: also fit a drift (offset + rate, from "
+                    "30 s windows every 10 s; --max_offset per window) and say which "
+                    "model fits, constant offset or drift, and why.")
   max_videos: int = option(0, "Videos synchronized (0: all).")
   batch_size: int = option(16, "Videos encoded per signature call.")
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
@@ -83,6 +99,13 @@ def _check(cfg: SyncConfig) -> None:
     raise UsageError("--excerpt_seconds and --excerpt_start must be >= 0")
   if cfg.excerpt_start and not cfg.excerpt_seconds:
     raise UsageError("--excerpt_start needs --excerpt_seconds")
+  if not 0.0 <= cfg.min_confidence <= 1.0:
+    raise UsageError(f"--min_confidence is a probability in [0, 1] (1 - p-value), got "
+                     f"{cfg.min_confidence}")
+  if cfg.drift and cfg.excerpt_seconds:
+    raise UsageError("--drift works on the full length, not with --excerpt_seconds")
+  if cfg.min_overlap < 0:
+    raise UsageError(f"--min_overlap must be >= 0, got {cfg.min_overlap}")
   if cfg.batch_size <= 0 or cfg.max_videos < 0:
     raise UsageError("--batch_size must be positive and --max_videos >= 0")
 
@@ -107,7 +130,7 @@ def _encode(encode_fn, items: List[np.ndarray]) -> List[np.ndarray]:
 
 
 def estimate(audio_timeline: np.ndarray, visual_timeline: np.ndarray, t0: int,
-             max_offset: int, min_confidence: float) -> Dict[str, Any]:
+             max_offset: int, min_confidence: float, min_overlap: int = 0) -> Dict[str, Any]:
   """The answer for one video from its timelines.
 
   Args:
@@ -116,28 +139,40 @@ def estimate(audio_timeline: np.ndarray, visual_timeline: np.ndarray, t0: int,
     t0: where the audio seconds start.
     max_offset: S; offsets -S .. S are tried.
     min_confidence: below it the answer is "cannot synchronize".
+    min_overlap: > 0: partial overlap of at least this many seconds allowed.
 
   Returns:
     ``offset_seconds`` (+ = audio late; None when it cannot synchronize),
     ``best_offset_seconds`` (the best offset whatever the confidence),
-    ``confidence``, ``status`` and ``scores`` (offset in seconds, as a string
-    -> score; None where the offset leaves the pictures).
+    ``confidence`` (1 - ``p_value``), ``p_value``, ``status`` and ``scores``
+    (offset in seconds, as a string -> score; None where the offset leaves
+    the pictures). See :func:`yt8m_crossmodal.sync.estimator.synchronize`.
   """
-  est = estimator.estimate_offset(audio_timeline, visual_timeline, t0, max_offset,
-                                 scorer=estimator.OFFSET_SCORER,
-                                 confidence_scorer=estimator.CONFIDENCE_SCORER)
-  # Score o lines audio second t0 + t up with picture t0 + o + t; audio that
-  # is late by d shows picture t0 + t - d at t0 + t: o = -d.
+  est = estimator.synchronize(audio_timeline, visual_timeline, t0, max_offset,
+                              min_overlap=min_overlap)
   ok = est.confidence >= min_confidence
-  offsets = np.arange(-max_offset, max_offset + 1)
+  lates = np.arange(-max_offset, max_offset + 1)
   return {
-      "offset_seconds": int(-est.offset) if ok else None,
-      "best_offset_seconds": int(-est.offset),
-      "confidence": round(float(est.confidence), 4),
+      "offset_seconds": est.late if ok else None,
+      "best_offset_seconds": est.late,
+      "confidence": round(float(est.confidence), 6),
+      "p_value": float(f"{est.p_value:.4g}"),
       "status": SYNCHRONIZED if ok else CANNOT,
-      "scores": {str(int(-o)): (round(float(v), 5) if np.isfinite(v) else None)
-                 for o, v in zip(offsets, est.scores)},
+      "scores": {str(int(o)): (round(float(v), 5) if np.isfinite(v) else None)
+                 for o, v in zip(lates, est.scores)},
   }
+
+
+def drift_fields(audio_timeline: np.ndarray, visual_timeline: np.ndarray, max_offset: int,
+                 min_confidence: float) -> Dict[str, Any]:
+  """``model`` (constant_offset or drift), ``model_reason``, ``late_at_start``,
+  ``rate`` and ``anchors`` ([picture second, lateness, confidence] per window)
+  of :func:`yt8m_crossmodal.sync.estimator.estimate_drift` on whole timelines."""
+  est = estimator.estimate_drift(audio_timeline, visual_timeline, max_offset,
+                                 min_confidence=min_confidence)
+  return {"model": est.model, "model_reason": est.reason,
+          "late_at_start": round(est.late_at_start, 3), "rate": round(est.rate, 5),
+          "anchors": [[round(p, 1), l, round(c, 4)] for p, l, c in est.anchors]}
 
 
 class Synchronizer:
@@ -159,14 +194,21 @@ class Synchronizer:
       if start + length > audio_len:
         return start, 0, (f"the audio has {audio_len} seconds: no excerpt "
                           f"[{start}, {start + length})")
-      if start + length > visual_len:
+      if start + length > visual_len and not cfg.min_overlap:
         return start, 0, (f"the visual track has {visual_len} seconds: too short for "
-                          f"the excerpt [{start}, {start + length})")
+                          f"the excerpt [{start}, {start + length}) (--min_overlap "
+                          f"allows partial overlap)")
       return start, length, ""
+    if cfg.min_overlap:
+      if min(audio_len, visual_len) < cfg.min_overlap:
+        return 0, 0, (f"{min(audio_len, visual_len)} seconds: shorter than "
+                      f"--min_overlap={cfg.min_overlap}")
+      return 0, audio_len, ""
     length = min(audio_len, visual_len) - 2 * s
     if length < 2:
       return s, 0, (f"{min(audio_len, visual_len)} seconds: too short for offsets "
-                    f"up to {s} s (needs at least {2 * s + 2})")
+                    f"up to {s} s (needs at least {2 * s + 2}; --min_overlap allows "
+                    f"partial overlap)")
     return s, length, ""
 
   def _pairs(self) -> Iterator[Tuple[str, Optional[np.ndarray], Optional[np.ndarray], str]]:
@@ -215,7 +257,10 @@ class Synchronizer:
       for (video_id, _, _, t0, n), a, v in zip(pending, audio_tl, visual_tl):
         excerpt = a if cfg.excerpt_seconds else a[t0:t0 + n]
         line = {"id": video_id, "audio_seconds": [t0, t0 + n]}
-        line.update(estimate(excerpt, v, t0, cfg.max_offset, cfg.min_confidence))
+        line.update(estimate(excerpt, v, t0, cfg.max_offset, cfg.min_confidence,
+                             cfg.min_overlap))
+        if cfg.drift:
+          line.update(drift_fields(a, v, cfg.max_offset, cfg.min_confidence))
         yield line
       pending.clear()
 

@@ -11,13 +11,15 @@ Example::
 
 Prints one JSON line per video::
 
-  {"id": "...", "offset_seconds": 2, "confidence": 5.1,
+  {"id": "...", "offset_seconds": 2, "confidence": 0.99997, "p_value": 3e-05,
    "status": "synchronized", "audio_seconds": [5, 115], "best_offset_seconds": 2,
    "scores": {"-5": 0.01, ..., "5": -0.02}}
 
 ``offset_seconds`` > 0: the audio is late (shift it earlier by that much);
-``null`` with ``"status": "cannot_synchronize"`` when the confidence is below
-``--min_confidence``. A video that cannot be read or paired gets ``"status":
+``null`` with ``"status": "cannot_synchronize"`` when the confidence (1 - a
+p-value against each video's own null, the same on any data and model) is
+below ``--min_confidence`` (0.99). ``--min_overlap`` allows any offset up to
+the video's length with partial overlap; ``--drift`` adds the drift model. A video that cannot be read or paired gets ``"status":
 "error"`` and an ``error`` message; the exit status is then 1. Details:
 :mod:`yt8m_crossmodal.sync.synchronizer`.
 """
