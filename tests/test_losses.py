@@ -285,10 +285,40 @@ def test_layer_temporal_off_and_video_level():
   assert float(layer.losses[0]) == pytest.approx(1.86 / 3, abs=1e-5)
   assert not any(name.startswith("temporal") for name in parts) and "clip_loss" in parts
   assert not layer.metrics  # Nothing is updated inside call (JAX).
-  video = CrossModalTripletLoss(mining="batch_hard", margin=0.1)
+  video = CrossModalTripletLoss(mining="batch_hard", margin=0.1, clip_loss="triplet")
   out = video({"audio_embedding": B_AUDIO, "visual_embedding": B_VISUAL})
   assert sorted(out) == ["audio_embedding", "loss_parts", "visual_embedding"]
   assert float(video.losses[0]) == pytest.approx(1.86 / 3, abs=1e-5)
+  # Without timelines "auto" is the contrastive clip loss.
+  auto = CrossModalTripletLoss(clip_temperature=0.5)
+  parts = auto({"audio_embedding": B_AUDIO, "visual_embedding": B_VISUAL})["loss_parts"]
+  want = _np(losses.clip_contrastive_loss(B_AUDIO, B_VISUAL, temperature=0.5))
+  assert float(auto.losses[0]) == pytest.approx(want["loss"], abs=1e-6)
+  assert "clip_accuracy" in parts and "clip_active_fraction" not in parts
+
+
+def _info_nce(audio, visual, temperature):
+  logits = audio @ visual.T / temperature
+  a2v = np.mean(np.log(np.exp(logits).sum(1)) - np.diag(logits))
+  v2a = np.mean(np.log(np.exp(logits).sum(0)) - np.diag(logits))
+  return a2v, v2a
+
+
+def test_clip_contrastive_loss_by_hand():
+  a2v, v2a = _info_nce(B_AUDIO.astype(np.float64), B_VISUAL.astype(np.float64), 0.2)
+  out = _np(losses.clip_contrastive_loss(B_AUDIO, B_VISUAL, temperature=0.2,
+                                         audio_to_visual_weight=0.5))
+  assert out["audio_to_visual"] == pytest.approx(a2v, abs=1e-5)
+  assert out["visual_to_audio"] == pytest.approx(v2a, abs=1e-5)
+  assert out["loss"] == pytest.approx(0.5 * a2v + v2a, abs=1e-5)
+  # Similarities (rows audio, columns visual): a0 .8 .6 1.0 | a1 .6 .8 0 | a2 .96 1.0 .6.
+  assert out["positive_similarity"] == pytest.approx((0.8 + 0.8 + 0.6) / 3, abs=1e-6)
+  assert out["negative_similarity"] == pytest.approx((1.0 + 0.6 + 1.0) / 3, abs=1e-6)
+  # Own match on top in both directions: a1 tops its row, but a2 tops column 1.
+  assert out["accuracy"] == pytest.approx(0.0, abs=1e-6)
+  # Aligned unit vectors at a low temperature cost almost nothing.
+  eye = np.eye(3, dtype="float32")
+  assert _np(losses.clip_contrastive_loss(eye, eye, temperature=0.01))["loss"] < 1e-6
 
 
 def test_layer_classification_warmup():
