@@ -688,3 +688,24 @@ def test_unwritable_export_dir_is_a_usage_error(tmp_path, frame_export):
     with pytest.raises(UsageError, match="cannot create"):
       exporter.export_model_dir(exporter.ExportConfig(
           model_dir=frame_export.model_dir, export_dir=str(locked / "sub")))
+
+
+def test_a_full_disk_during_an_export_is_one_line_and_leaves_nothing(tmp_path, frame_export,
+                                                                    monkeypatch):
+  import keras
+  from yt8m_crossmodal.tools import runner
+
+  def full_disk(self, path, *args, **kw):
+    os.makedirs(os.path.join(path, "variables"))
+    raise tf.errors.ResourceExhaustedError(
+        None, None, f"{path}/variables/variables.data-00000-of-00001; No space left on device")
+
+  # The class the backend actually makes (it overrides write_out).
+  monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", full_disk)
+  export_dir = tmp_path / "saved"
+  with pytest.raises(tf.errors.ResourceExhaustedError) as info:
+    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
+                                                    export_dir=str(export_dir)))
+  assert runner._is_user_error(info.value)
+  assert runner.error_message(info.value).endswith("No space left on device")
+  assert os.listdir(export_dir) == []  # No half-written version, no temp folder.

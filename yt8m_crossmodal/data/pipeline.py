@@ -229,7 +229,9 @@ def make_dataset(pattern: str,
     repeat: repeat forever (reshuffling each pass).
     drop_remainder: drop a last partial batch.
     skip_bad_records: drop bad records (logged, counted in
-      ``bad_record_log``) instead of failing.
+      ``bad_record_log``) instead of failing; records with a field of the
+      wrong type too (a slower decode, see
+      :func:`~yt8m_crossmodal.data.decode.decode_records_typed`).
     bad_record_log: where skipped records are collected; a new one is made
       when ``None`` (logged only).
     include_segments: add the 2019 segment fields (frame level).
@@ -305,7 +307,7 @@ def make_dataset(pattern: str,
   def decode(batch):
     out, reason = decode_lib.decode_records(batch["record"], feature_level, num_classes,
                                             max_frames, include_segments, dequantize,
-                                            typed=True)
+                                            typed=skip_bad_records)
     reason = decode_lib.pick_reason([batch["reason"], reason])
     bad = reason != ""
     if skip_bad_records:

@@ -116,7 +116,7 @@ class EncodeRecords(ModelHandler):
                     inference_args: Optional[Dict[str, Any]] = None
                     ) -> Iterable[Dict[str, Any]]:
     files, indices, records, reasons = zip(*batch)
-    out, reason = model.decode_records(tf.constant(list(records)))
+    out, reason = model.decode_records(tf.constant(list(records)), typed=self._skip)
     reason = decode_lib.pick_reason([tf.constant(list(reasons)), reason]).numpy()
     ids = [v.decode(errors="replace") for v in out["id"].numpy()]
     good = reason == b""

@@ -159,11 +159,13 @@ class LoadedExport:
         num_classes=self.config.data.num_classes, max_frames=self.max_frames, seed=0,
         skip_bad_records=skip_bad_records, file_order=file_order)
 
-  def decode_records(self, records):
+  def decode_records(self, records, typed: bool = False):
     """Parses, validates and decodes serialized records as :meth:`read_records` does.
 
     Args:
       records: string [B] serialized records.
+      typed: also flag fields of the wrong type instead of failing the batch
+        (slower; see :func:`yt8m_crossmodal.data.decode.decode_records_typed`).
 
     Returns:
       ``(element, reason)`` of :func:`yt8m_crossmodal.data.decode.decode_records_safely`:
@@ -172,7 +174,7 @@ class LoadedExport:
     """
     return decode_lib.decode_records(records, self.feature_level,
                                      self.config.data.num_classes, self.max_frames,
-                                     typed=True)
+                                     typed=typed)
 
   def describe(self) -> Dict[str, Any]:
     """Small JSON-able description (for catalogue meta and reports)."""

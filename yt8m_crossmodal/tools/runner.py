@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import functools
 import os
+import re
 import sys
 from typing import Any, Callable, Optional
 
@@ -31,8 +32,15 @@ HELPFULL_FLAGS = ("--helpfull", "-helpfull")
 _PARSE_FAILURES = ("Invalid protocol message input", "Could not parse example input")
 
 
+# TF's messages for a field of the wrong type or shape (the batch parse fails;
+# with --skip_bad_records the reader names and skips the record instead).
+_TYPE_FAILURE = re.compile(r"((?:Context feature|Feature list|Key): [^,.]+(?:, Index: \d+)?)\."
+                           r"\s+(Data types don't match|Number of values != expected)")
+
+
 def _parse_failure(error: BaseException) -> bool:
-  return any(m in str(getattr(error, "message", error)) for m in _PARSE_FAILURES)
+  text = str(getattr(error, "message", error))
+  return any(m in text for m in _PARSE_FAILURES) or bool(_TYPE_FAILURE.search(text))
 
 
 def error_message(error: BaseException) -> str:
@@ -41,6 +49,10 @@ def error_message(error: BaseException) -> str:
   bad = pipeline.bad_record_message(error)
   if bad:
     return bad
+  typed = _TYPE_FAILURE.search(str(getattr(error, "message", error)))
+  if typed:
+    return (f"a record in the input has a field of the wrong type or shape ({typed.group(1)}: "
+            f"{typed.group(2)}): --skip_bad_records names and skips it, yt8m-validate lists it")
   if _parse_failure(error):
     return ("a record in the input is not a valid protobuf (damaged inside a field; "
             "its file and index cannot be named)")
