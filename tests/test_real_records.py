@@ -156,3 +156,27 @@ def test_video_level_train_export_evaluate_on_real_records(tmp_path):
   values = next(iter(emb.values())).numpy()
   assert values.shape[0] == 8 and np.isfinite(values).all()
   np.testing.assert_allclose(np.linalg.norm(values, axis=-1), 1.0, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["same_scenes", "same_topic", "other"])
+def test_realistic_unaligned_soundtracks_do_not_follow_the_pictures(kind):
+  """Second-to-second changes of an unaligned soundtrack are unrelated to the pictures'."""
+  from yt8m_crossmodal.data import synthetic
+  from yt8m_crossmodal.sync import cca as cca_lib
+  cfg = synthetic.SynthConfig(preset="realistic", num_videos=60, min_frames=60, max_frames=60,
+                              seed=2, unrelated_fraction=0.0, unaligned_fraction=0.5,
+                              unaligned_kind=kind)
+  videos = list(synthetic.generate_videos(cfg))
+  diff = lambda q: np.diff(feat.dequantize(q), axis=0)
+  aligned = [v for v in videos if v.related]
+  unaligned = [v for v in videos if not v.related]
+  assert len(aligned) > 15 and len(unaligned) > 15
+  fit = cca_lib.fit_cca(np.concatenate([diff(v.audio) for v in aligned[:15]]),
+                        np.concatenate([diff(v.visual) for v in aligned[:15]]), 4, reg=0.1)
+
+  def correlation(v):
+    a, b = fit.audio(diff(v.audio))[:, 0], fit.visual(diff(v.visual))[:, 0]
+    return np.corrcoef(a, b)[0, 1]
+
+  assert np.mean([correlation(v) for v in aligned[15:]]) > 0.4
+  assert abs(np.mean([correlation(v) for v in unaligned])) < 0.1

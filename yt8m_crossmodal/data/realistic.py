@@ -98,6 +98,15 @@ def _slow(length, k, p, rng):
   return np.sqrt(0.7) * scenes + np.sqrt(0.3) * _ar1(length, k, 0.98, rng)
 
 
+def _fast(world, length, k, p, rng):
+  """Fast dynamics ``[length, K]``: AR(1) plus sparse events, about unit variance."""
+  fast = _ar1(length, k, p.fast_ar, rng)
+  for _ in range(rng.poisson(p.event_rate * length)):
+    at = int(rng.integers(0, length))
+    fast[at:at + int(rng.integers(1, 3))] += world.events[rng.integers(0, len(world.events))]
+  return fast / np.sqrt(1 + p.event_rate * 1.5 * 2.25)
+
+
 def video_features(world: RealisticWorld, p: RealisticParams, length: int,
                    topics: np.ndarray, related: bool, rng, unrelated_kind="same_topic"):
   """``(audio uint8 [T, 128], visual uint8 [T, 1024])`` of one video.
@@ -112,21 +121,20 @@ def video_features(world: RealisticWorld, p: RealisticParams, length: int,
   topic = world.topics[topics].mean(0) * np.sqrt(len(topics))
   common = np.sqrt(0.8) * topic + np.sqrt(0.2) * rng.normal(size=k)
   slow = _slow(length, k, p, rng)
-  fast = _ar1(length, k, p.fast_ar, rng)
-  for _ in range(rng.poisson(p.event_rate * length)):
-    at = int(rng.integers(0, length))
-    fast[at:at + int(rng.integers(1, 3))] += world.events[rng.integers(0, len(world.events))]
-  fast /= np.sqrt(1 + p.event_rate * 1.5 * 2.25)
+  fast = _fast(world, length, k, p, rng)
+  sources = {"visual": (common, slow, fast), "audio": (common, slow, fast)}
+  if not related:  # The soundtrack's own sources, by kind; the pictures keep theirs.
+    audio_common, audio_slow = common, slow
+    if unrelated_kind != "same_scenes":
+      audio_slow = _slow(length, k, p, rng)
+    if unrelated_kind == "other":
+      other = world.topics[rng.choice(len(world.topics), size=len(topics), replace=False)]
+      audio_common = (np.sqrt(0.8) * other.mean(0) * np.sqrt(len(topics))
+                      + np.sqrt(0.2) * rng.normal(size=k))
+    sources["audio"] = (audio_common, audio_slow, _fast(world, length, k, p, rng))
   out = {}
   for modality, readout in world.readouts.items():
-    if modality == "audio" and not related:
-      fast = _ar1(length, k, p.fast_ar, rng)
-      if unrelated_kind != "same_scenes":
-        slow = _slow(length, k, p, rng)
-      if unrelated_kind == "other":
-        other = world.topics[rng.choice(len(world.topics), size=len(topics), replace=False)]
-        common = (np.sqrt(0.8) * other.mean(0) * np.sqrt(len(topics))
-                  + np.sqrt(0.2) * rng.normal(size=k))
+    common, slow, fast = sources[modality]
     gain = 1.0 if modality == "audio" else p.visual_gain
     own_constant = rng.normal(size=k)
     constant = np.sqrt(world.shared) * common + np.sqrt(1 - world.shared) * own_constant
