@@ -232,15 +232,7 @@ def _family_videos(cfg: SynthConfig) -> Iterator[SyntheticVideo]:
     visual = _modality(visual_z, world.visual_readout, world.visual_noise, 0.3, rng)
     audio = _modality(audio_z, world.audio_readout, world.audio_noise, 0.3, rng)
     labels = sorted(int(world.topic_labels[t]) for t in topics)
-    segments = None
-    if cfg.release == "2019":
-      starts = sorted(int(s) for s in rng.choice(
-          max(1, length // 5), size=min(3, max(1, length // 5)), replace=False) * 5)
-      segments = {
-          "segment_start_times": starts,
-          "segment_labels": [labels[j % len(labels)] for j in range(len(starts))],
-          "segment_scores": [float(rng.random() < 0.7) for _ in starts],
-      }
+    segments = _segments(length, labels, rng) if cfg.release == "2019" else None
     yield SyntheticVideo(id=f"{cfg.prefix[:2]}{cfg.seed % 1000:03d}{i:06d}",
                          labels=labels, audio=audio, visual=visual, offset=offset,
                          related=related, segments=segments)
@@ -387,14 +379,7 @@ def _generate_event_videos(cfg: SynthConfig, p: EventParams) -> Iterator[Synthet
   for i in range(cfg.num_videos):
     video = _events_video(world, cfg, p, rng, i)
     if cfg.release == "2019":
-      n = len(video.audio)
-      starts = sorted(int(s) for s in rng.choice(
-          max(1, n // 5), size=min(3, max(1, n // 5)), replace=False) * 5)
-      video.segments = {
-          "segment_start_times": starts,
-          "segment_labels": [video.labels[j % len(video.labels)]
-                             for j in range(len(starts))],
-          "segment_scores": [float(rng.random() < 0.7) for _ in starts]}
+      video.segments = _segments(len(video.audio), video.labels, rng)
     yield video
 
 
