@@ -13,7 +13,7 @@ and times, on 300-second videos (dequantized features):
 for the SavedModel (``tf.saved_model.load(...).signatures[...]``, as a
 serving client inside Python calls it) and for the Keras encoders in the
 process (wrapped in a ``tf.function``, the way training's validation
-callback runs them: :func:`yt8m_crossmodal.serving.encode.keras_encode_fn`). The two
+callback runs them: :func:`yt8m_crossmodal.evaluation.encode.keras_encode_fn`). The two
 take turns so that machine noise hits both alike. The last stdout line is one
 JSON object; ``*_ratio`` = SavedModel / Keras (latency: > 1 is slower;
 throughput: < 1 is slower).
@@ -37,8 +37,8 @@ import tensorflow as tf  # noqa: E402
 from yt8m_crossmodal import config as config_lib  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.data.features import DIMS  # noqa: E402
-from yt8m_crossmodal.serving import exporter  # noqa: E402
-from yt8m_crossmodal.serving.encode import keras_encode_fn  # noqa: E402
+from yt8m_crossmodal.jobs import export as export_job  # noqa: E402
+from yt8m_crossmodal.evaluation.encode import keras_encode_fn  # noqa: E402
 from yt8m_crossmodal.serving.signatures import ENCODE_SIGNATURES  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def main():
     model.save(os.path.join(model_dir, "model.keras"))
     config_lib.save_config(config, os.path.join(model_dir, "config.json"))
     start = time.perf_counter()
-    info = exporter.export_model_dir(exporter.ExportConfig(
+    info = export_job.export_model_dir(export_job.ExportConfig(
         model_dir=model_dir, export_dir=os.path.join(tmp, "saved")))
     export_seconds = time.perf_counter() - start
     loaded = tf.saved_model.load(info["path"])

@@ -7,7 +7,7 @@ scores it on the evaluation set with the shared evaluation code:
 
 - ``cca_mean``: linear CCA on mean features (numpy; ridge ``--cca_reg``);
 - ``cca_sync``: per-second linear CCA fitted on training seconds
-  (:mod:`yt8m_crossmodal.sync.cca`, 32 dims, ridge ``--cca_reg``): the bar
+  (:mod:`yt8m_crossmodal.cca`, 32 dims, ridge ``--cca_reg``): the bar
   for synchronization
   (its timeline is the projection of each second, so both sync protocols
   agree; its clip vector is the mean projection);
@@ -56,8 +56,8 @@ from yt8m_crossmodal.data import features as feat  # noqa: E402
 from yt8m_crossmodal.evaluation import embedding  # noqa: E402
 from yt8m_crossmodal.evaluation import sync as sync_eval  # noqa: E402
 from yt8m_crossmodal.evaluation.rerank import rerank_metrics  # noqa: E402
-from yt8m_crossmodal.serving.encode import keras_encode_fn  # noqa: E402
-from yt8m_crossmodal.sync import cca as cca_lib  # noqa: E402
+from yt8m_crossmodal.evaluation.encode import keras_encode_fn  # noqa: E402
+from yt8m_crossmodal import cca as cca_lib  # noqa: E402
 from yt8m_crossmodal.training.trainer import train  # noqa: E402
 
 COLUMNS = ("a2v_r1", "a2v_r5", "a2v_r10", "v2a_r1", "v2a_r5", "v2a_r10",

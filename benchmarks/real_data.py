@@ -43,7 +43,7 @@ from yt8m_crossmodal import config as config_lib  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.data import pipeline  # noqa: E402
 from yt8m_crossmodal.evaluation.metrics import cross_modal_retrieval  # noqa: E402
-from yt8m_crossmodal.sync import cca as cca_lib  # noqa: E402
+from yt8m_crossmodal import cca as cca_lib  # noqa: E402
 from yt8m_crossmodal.training.trainer import train  # noqa: E402
 
 # --ablation: named variants of ``ours`` (config overrides), each trained on the

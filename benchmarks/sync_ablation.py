@@ -40,9 +40,9 @@ from yt8m_crossmodal.data import features as feat  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
 from yt8m_crossmodal.evaluation import metrics  # noqa: E402
 from yt8m_crossmodal.evaluation import sync as sync_eval  # noqa: E402
-from yt8m_crossmodal.serving.encode import keras_encode_fn  # noqa: E402
+from yt8m_crossmodal.evaluation.encode import keras_encode_fn  # noqa: E402
 from yt8m_crossmodal.training.trainer import train  # noqa: E402
-from yt8m_crossmodal.sync import cca as cca_lib  # noqa: E402
+from yt8m_crossmodal import cca as cca_lib  # noqa: E402
 from yt8m_crossmodal.sync import estimator  # noqa: E402
 
 # Each variant is a set of overrides of today's defaults (config.py): a

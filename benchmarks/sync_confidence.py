@@ -1,6 +1,6 @@
 """How far ``yt8m-sync``'s confidence can be trusted: aligned vs unaligned soundtracks.
 
-Runs ``yt8m-sync``'s library (:class:`yt8m_crossmodal.sync.synchronizer.Synchronizer`)
+Runs ``yt8m-sync``'s library (:class:`yt8m_crossmodal.jobs.sync.Synchronizer`)
 on a set whose truth file (``yt8m-synth``'s ``<prefix>_offsets.json``) gives each
 soundtrack's lateness and lists the soundtracks laid over footage they do not
 belong to (``unrelated``), and prints one JSON line:
@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from yt8m_crossmodal.evaluation import calibration  # noqa: E402
 from yt8m_crossmodal.sync import estimator  # noqa: E402
-from yt8m_crossmodal.sync.synchronizer import SyncConfig, Synchronizer  # noqa: E402
+from yt8m_crossmodal.jobs.sync import SyncConfig, Synchronizer  # noqa: E402
 
 
 def main():

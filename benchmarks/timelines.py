@@ -13,7 +13,7 @@ command-line tools into ``--work_dir`` (kept, and reused by the next run):
 strides 1/5/15, ``--epochs``) and ``yt8m-export``.
 
 The evaluation videos are embedded once with float32 timelines
-(``yt8m_crossmodal.retrieval.indexing.embed_corpus``); the same timelines are
+(``yt8m_crossmodal.jobs.embed.embed_corpus``); the same timelines are
 then stored in each format of ``--formats`` (``float16``, ``int8``,
 ``int8/P`` = int8 pooled over P seconds) with ``write_catalogue``, read back
 memory-mapped with ``load_catalogue``, and scored against float32 with the
@@ -63,7 +63,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from yt8m_crossmodal import retrieval  # noqa: E402
 from yt8m_crossmodal.data import features as feat  # noqa: E402
 from yt8m_crossmodal.retrieval import compact_timelines as compact  # noqa: E402
-from yt8m_crossmodal.retrieval import indexing  # noqa: E402
+from yt8m_crossmodal.jobs import embed as embed_job  # noqa: E402
 from yt8m_crossmodal.serving.loading import load_export  # noqa: E402
 
 YT8M_VIDEOS = 6_100_000
@@ -228,7 +228,7 @@ def main(argv=None) -> Dict[str, Any]:
     args.data = args.data or os.path.join(args.work_dir, "eval", "*.tfrecord")
   out_dir = os.path.join(args.work_dir, "indexes")
   base_path = os.path.join(out_dir, "float32")
-  base_meta = indexing.embed_corpus(indexing.EmbedConfig(
+  base_meta = embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=args.export_dir, data=args.data, output=base_path, timelines=True,
       timeline_dtype="float32", overwrite=True))
   base = retrieval.load_catalogue(base_path)

@@ -17,7 +17,7 @@ import pytest
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import models
 from yt8m_crossmodal import retrieval
-from yt8m_crossmodal.serving import exporter
+from yt8m_crossmodal.jobs import export as export_job
 
 E = 6
 MAX_FRAMES = 16
@@ -72,7 +72,7 @@ def shared_export(tmp_path_factory, level):
     model_dir = str(root / "model")
     model = make_model_dir(model_dir, level, seed=1 if level == "frame" else 2)
     cat_audio, cat_visual = random_catalogue(root / "catalogue")
-    info = exporter.export_model_dir(exporter.ExportConfig(
+    info = export_job.export_model_dir(export_job.ExportConfig(
         model_dir=model_dir, export_dir=str(root / "saved"),
         search_catalogue=str(root / "catalogue"), search_k=SEARCH_K))
     _SHARED[level] = types.SimpleNamespace(

@@ -118,8 +118,9 @@ def test_backend_trains_logs_like_tensorflow_and_exports_with_tensorflow(
   assert all(np.isfinite(v).all() for v in logs.values())
   assert logs["loss"][-1] < logs["loss"][0]
 
-  from yt8m_crossmodal.serving import exporter, loading
-  info = exporter.export_model_dir(exporter.ExportConfig(
+  from yt8m_crossmodal.jobs import export as export_job
+  from yt8m_crossmodal.serving import loading
+  info = export_job.export_model_dir(export_job.ExportConfig(
       model_dir=str(tmp_path / backend), export_dir=str(tmp_path / "saved")))
   encode = loading.load_export(info["path"]).encode_fn("audio")
   feats = np.load(tmp_path / backend / "features.npy")
@@ -198,8 +199,8 @@ def test_train_cli_on_backend_validates_writes_and_resumes_after_a_kill(
   assert (model_dir / "tensorboard" / "validation" / "projector_config.pbtxt").exists()
 
   # What it wrote exports with TensorFlow (this process).
-  from yt8m_crossmodal.serving import exporter
-  info = exporter.export_model_dir(exporter.ExportConfig(
+  from yt8m_crossmodal.jobs import export as export_job
+  info = export_job.export_model_dir(export_job.ExportConfig(
       model_dir=str(model_dir), export_dir=str(tmp_path / "saved")))
   assert os.path.isdir(info["path"])
 

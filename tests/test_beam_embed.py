@@ -10,13 +10,13 @@ pytest.importorskip("apache_beam", reason="apache-beam is not installed "
 
 from yt8m_crossmodal import retrieval  # noqa: E402
 from yt8m_crossmodal.errors import UsageError  # noqa: E402
-from yt8m_crossmodal.retrieval import indexing  # noqa: E402
+from yt8m_crossmodal.jobs import embed as embed_job  # noqa: E402
 
 import records  # noqa: E402
 
 
 def _embed(export, data, output, **kw):
-  return indexing.embed_corpus(indexing.EmbedConfig(
+  return embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=export.export_dir, data=data, output=str(output), timelines=True,
       batch_size=5, **kw))
 
@@ -88,7 +88,8 @@ def test_bad_runner_settings_are_usage_errors(frame_export, frame_data_dir, tmp_
 @pytest.mark.parametrize("dtype,pool", [("float16", 1), ("int8", 2)])
 def test_shards_are_assembled_in_file_and_record_order(frame_export, tmp_path, dtype, pool):
   """Shards written out of order (and a video twice) give rows in (file, index) order."""
-  from yt8m_crossmodal.retrieval import beam_embedding, compact_timelines
+  from yt8m_crossmodal.jobs import embed_beam
+  from yt8m_crossmodal.retrieval import compact_timelines
   from yt8m_crossmodal.serving.loading import load_export
   exp = load_export(frame_export.export_dir)
   e, rng = exp.embedding_size, np.random.default_rng(0)
@@ -108,13 +109,13 @@ def test_shards_are_assembled_in_file_and_record_order(frame_export, tmp_path, d
           item[f"{m}_timeline"] = tl.astype(dtype)
       items.append(item)
   shuffled = [items[j] for j in rng.permutation(len(items))] + [items[3]]
-  records.write(tmp_path / "part-00000-of-00002", [beam_embedding.to_example(x)
+  records.write(tmp_path / "part-00000-of-00002", [embed_beam.to_example(x)
                                                     for x in shuffled[:6]])
-  records.write(tmp_path / "part-00001-of-00002", [beam_embedding.to_example(x)
+  records.write(tmp_path / "part-00001-of-00002", [embed_beam.to_example(x)
                                                     for x in shuffled[6:]])
-  cfg = indexing.EmbedConfig(output=str(tmp_path / "out"), timelines=True,
+  cfg = embed_job.EmbedConfig(output=str(tmp_path / "out"), timelines=True,
                              timeline_dtype=dtype, timeline_pool=pool)
-  meta = beam_embedding.assemble(cfg, exp, str(tmp_path / "part-*"), ["file0", "file1"],
+  meta = embed_beam.assemble(cfg, exp, str(tmp_path / "part-*"), ["file0", "file1"],
                                  str(tmp_path / "out"))
   assert meta["num_items"] == 10
   cat = retrieval.load_catalogue(str(tmp_path / "out"))

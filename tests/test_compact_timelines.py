@@ -9,7 +9,8 @@ import pytest
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval import compact_timelines as compact
-from yt8m_crossmodal.retrieval import indexing, searcher
+from yt8m_crossmodal.jobs import embed as embed_job
+from yt8m_crossmodal.jobs import search as search_job
 
 import helpers
 
@@ -104,10 +105,10 @@ def test_bad_settings_are_refused(corpus, tmp_path):
     _write(tmp_path / "x", corpus, timeline_dtype="float16", timeline_pool=2)
   with pytest.raises(ValueError, match="timeline_dtype"):
     _write(tmp_path / "y", corpus, timeline_dtype="int16")
-  cfg = indexing.EmbedConfig(export_dir="x", data="y", output=str(tmp_path / "z"),
+  cfg = embed_job.EmbedConfig(export_dir="x", data="y", output=str(tmp_path / "z"),
                              timeline_dtype="float32", timeline_pool=2)
   with pytest.raises(UsageError, match="--timeline_pool=2 needs --timeline_dtype=int8"):
-    indexing.embed_corpus(cfg)
+    embed_job.embed_corpus(cfg)
 
 
 def test_embed_and_search_with_int8_timelines(frame_export, frame_data_dir, tmp_path):
@@ -115,13 +116,13 @@ def test_embed_and_search_with_int8_timelines(frame_export, frame_data_dir, tmp_
   out = {}
   for dtype, pool in (("float32", 1), ("int8", 1), ("int8", 2)):
     path = str(tmp_path / f"{dtype}_{pool}")
-    summary = indexing.embed_corpus(indexing.EmbedConfig(
+    summary = embed_job.embed_corpus(embed_job.EmbedConfig(
         export_dir=frame_export.export_dir, data=data, output=path, timelines=True,
         timeline_dtype=dtype, timeline_pool=pool, batch_size=10))
     assert summary["timeline_dtype"] == dtype and summary["timeline_pool"] == pool
     with open(os.path.join(path, "meta.json")) as f:
       assert json.load(f)["timeline_pool"] == pool
-    out[(dtype, pool)] = searcher.search_queries(searcher.SearchConfig(
+    out[(dtype, pool)] = search_job.search_queries(search_job.SearchConfig(
         index=path, query_data=data, query_modality="audio", k=3, rerank=8,
         query_seconds=4, query_start=2))
   base, int8 = out[("float32", 1)], out[("int8", 1)]

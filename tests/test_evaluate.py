@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.evaluation import export_evaluation
-from yt8m_crossmodal.serving.encode import keras_encode_fn
+from yt8m_crossmodal.jobs import evaluate as evaluate_job
+from yt8m_crossmodal.evaluation.encode import keras_encode_fn
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.data import synthetic
 from yt8m_crossmodal.evaluation import embedding
@@ -26,7 +26,7 @@ def _config(export_dir, data, **kw):
   base = dict(export_dir=export_dir, data=data, pool_sizes=(8, 1000), max_offset=2,
               excerpt_seconds=4, rated_queries=5, rated_candidates=3)
   base.update(kw)
-  return export_evaluation.EvaluateConfig(**base)
+  return evaluate_job.EvaluateConfig(**base)
 
 
 def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
@@ -50,7 +50,7 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
       assert 1 <= r["median_rank"] <= pool and 1 <= r["mean_rank"] <= pool, (prefix, r)
       assert 1 / pool <= r["map"] <= 1, (prefix, r)
   # The tool prints exactly what the library computes for the same options.
-  again = export_evaluation.evaluate_export(_config(
+  again = evaluate_job.evaluate_export(_config(
       frame_export.export_dir, f"{frame_data_dir}/*.tfrecord", pool_sizes=(8, 1000)))
   for key, value in again.items():
     if isinstance(value, float):
@@ -115,7 +115,7 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
 
 def test_metrics_equal_the_keras_encoders_in_process(frame_export, frame_data_dir):
   data = f"{frame_data_dir}/*.tfrecord"
-  result = export_evaluation.evaluate_export(_config(frame_export.export_dir, data, pool_sizes=(8,)))
+  result = evaluate_job.evaluate_export(_config(frame_export.export_dir, data, pool_sizes=(8,)))
   ds = pipeline.make_dataset(data, batch_size=64, max_frames=helpers.MAX_FRAMES, seed=0)
   embedded = embedding.embed_dataset(ds, keras_encode_fn(frame_export.audio),
                                   keras_encode_fn(frame_export.visual),
@@ -134,7 +134,7 @@ def test_video_level_export(video_export, tmp_path):
       output_dir=str(tmp_path / "data"), feature_level="video", num_videos=12,
       num_shards=1, seed=4))
   out = tmp_path / "eval"
-  result = export_evaluation.evaluate_export(_config(video_export.version_dir, str(tmp_path / "data" / "*"),
+  result = evaluate_job.evaluate_export(_config(video_export.version_dir, str(tmp_path / "data" / "*"),
                                 output_dir=str(out)))
   assert result["num_videos"] == 12 and result["feature_level"] == "video"
   assert "all/a2v/recall@1" in result and "pool8/v2a/map" in result
@@ -152,16 +152,16 @@ def test_video_level_export(video_export, tmp_path):
 def test_errors(frame_export, frame_data_dir, tmp_path):
   data = f"{frame_data_dir}/*.tfrecord"
   with pytest.raises(UsageError, match="no export at"):
-    export_evaluation.evaluate_export(_config(str(tmp_path / "missing"), data))
+    evaluate_job.evaluate_export(_config(str(tmp_path / "missing"), data))
   (tmp_path / "empty").mkdir()
   with pytest.raises(UsageError, match="is not a SavedModel"):
-    export_evaluation.evaluate_export(_config(str(tmp_path / "empty"), data))
+    evaluate_job.evaluate_export(_config(str(tmp_path / "empty"), data))
   with pytest.raises(UsageError, match="--pool_sizes must be >= 2"):
-    export_evaluation.evaluate_export(_config(frame_export.export_dir, data, pool_sizes=(1,)))
+    evaluate_job.evaluate_export(_config(frame_export.export_dir, data, pool_sizes=(1,)))
   with pytest.raises(UsageError, match="--data is required"):
-    export_evaluation.evaluate_export(_config(frame_export.export_dir, ""))
+    evaluate_job.evaluate_export(_config(frame_export.export_dir, ""))
   with pytest.raises(FileNotFoundError, match="No files match"):
-    export_evaluation.evaluate_export(_config(frame_export.export_dir, str(tmp_path / "none*.tfrecord")))
+    evaluate_job.evaluate_export(_config(frame_export.export_dir, str(tmp_path / "none*.tfrecord")))
 
 
 def _full_disk_for(monkeypatch, name):
@@ -208,11 +208,11 @@ def test_a_full_disk_keeps_the_earlier_reports(video_export, tmp_path, monkeypat
   out = tmp_path / "eval"
   cfg = _config(video_export.version_dir, str(tmp_path / "data" / "*"), output_dir=str(out),
                 pool_sizes=(4,))
-  export_evaluation.evaluate_export(cfg)
+  evaluate_job.evaluate_export(cfg)
   before = {name: (out / name).read_bytes() for name in os.listdir(out) if name != "tensorboard"}
   _full_disk_for(monkeypatch, victim)
   with pytest.raises(UsageError, match=f"cannot write '.*{victim}': .*No space left on device"):
-    export_evaluation.evaluate_export(cfg)
+    evaluate_job.evaluate_export(cfg)
   monkeypatch.undo()
   assert (out / victim).read_bytes() == before[victim]  # Not truncated, not half written.
   assert sorted(os.listdir(out)) == sorted(list(before) + ["tensorboard"])  # No temp files.
@@ -224,7 +224,7 @@ def test_a_remote_output_dir_goes_through_gfile(video_export, tmp_path, monkeypa
       num_shards=1, seed=4))
   monkeypatch.chdir(tmp_path)
   out = "ram://bucket/eval"  # TF's in-memory file system: a URL only gfile reaches.
-  result = export_evaluation.evaluate_export(_config(
+  result = evaluate_job.evaluate_export(_config(
       video_export.version_dir, str(tmp_path / "data" / "*"), output_dir=out,
       pool_sizes=(4,)))
   assert result["files"]["metrics"] == f"{out}/metrics.json"
@@ -232,7 +232,7 @@ def test_a_remote_output_dir_goes_through_gfile(video_export, tmp_path, monkeypa
   assert {"index.html", "mturk_batch.csv", "recall_at_k.png"} <= set(tf.io.gfile.listdir(out))
   assert sorted(os.listdir(tmp_path)) == ["data"]  # Nothing written to ./ram:/...
   with pytest.raises(UsageError, match="--output_dir 'nosuch://x/eval'"):
-    export_evaluation.evaluate_export(_config(
+    evaluate_job.evaluate_export(_config(
         video_export.version_dir, str(tmp_path / "data" / "*"), output_dir="nosuch://x/eval"))
 
 def test_offsets_file_scores_unaligned_soundtracks_as_such(frame_export, tmp_path):
@@ -245,7 +245,7 @@ def test_offsets_file_scores_unaligned_soundtracks_as_such(frame_export, tmp_pat
   truth = json.load(open(data / "t_offsets.json"))
   unaligned = set(truth["unrelated"])
   out = tmp_path / "eval"
-  result = export_evaluation.evaluate_export(_config(
+  result = evaluate_job.evaluate_export(_config(
       frame_export.export_dir, str(data / "*.tfrecord"), pool_sizes=(8,),
       offsets_file=str(data / "t_offsets.json"), output_dir=str(out), rated_queries=0))
   assert 2 <= len(unaligned) <= 12
@@ -260,5 +260,5 @@ def test_offsets_file_scores_unaligned_soundtracks_as_such(frame_export, tmp_pat
   assert with_sync == {r["query_id"] for r in rows} - unaligned
   (tmp_path / "bad.json").write_text("{")
   with pytest.raises(UsageError, match="cannot read the offsets file .*bad.json"):
-    export_evaluation.evaluate_export(_config(frame_export.export_dir, str(data / "*.tfrecord"),
+    evaluate_job.evaluate_export(_config(frame_export.export_dir, str(data / "*.tfrecord"),
                                               offsets_file=str(tmp_path / "bad.json")))

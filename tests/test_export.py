@@ -21,6 +21,7 @@ import keras
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.jobs import export as export_job
 from yt8m_crossmodal.serving import exporter, loading, saved_model_info
 from yt8m_crossmodal.data import pipeline
 
@@ -479,13 +480,13 @@ def test_versions_atomic_write_and_config(tmp_path):
   model_dir = str(tmp_path / "model")
   make_model_dir(model_dir, "video")
   export_dir = str(tmp_path / "saved" / "tiny")
-  cfg = exporter.ExportConfig(model_dir=model_dir, export_dir=export_dir)
-  assert exporter.export_model_dir(cfg)["version"] == 1  # The first one.
-  assert exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir, export_dir=export_dir,
+  cfg = export_job.ExportConfig(model_dir=model_dir, export_dir=export_dir)
+  assert export_job.export_model_dir(cfg)["version"] == 1  # The first one.
+  assert export_job.export_model_dir(export_job.ExportConfig(model_dir=model_dir, export_dir=export_dir,
                                         version=5))["version"] == 5
   with pytest.raises(UsageError, match="version 5 already exists.*refusing to overwrite"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir, export_dir=export_dir, version=5))
-  info = exporter.export_model_dir(cfg)  # Next free: after the highest.
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=model_dir, export_dir=export_dir, version=5))
+  info = export_job.export_model_dir(cfg)  # Next free: after the highest.
   assert info["version"] == 6 and info["path"] == os.path.join(export_dir, "6")
   assert sorted(os.listdir(export_dir)) == ["1", "5", "6"]  # No temp folder left.
   assert sorted(os.listdir(os.path.join(export_dir, "6", "assets.extra"))) == [
@@ -500,7 +501,7 @@ def test_versions_atomic_write_and_config(tmp_path):
   saved_model_info.graph_op_types = lambda path: {"CudnnRNNV3"}
   try:
     with pytest.raises(RuntimeError, match="GPU-only ops"):
-      exporter.export_model_dir(cfg)
+      export_job.export_model_dir(cfg)
   finally:
     saved_model_info.graph_op_types = original
   assert sorted(os.listdir(export_dir)) == ["1", "5", "6"]
@@ -532,22 +533,22 @@ def test_export_builds_lstms_without_cudnn_and_holds_no_cudnn_ops(frame_export):
 
 def test_export_errors(tmp_path, frame_export):
   with pytest.raises(UsageError, match="no trained model"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=str(tmp_path / "nothing"),
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=str(tmp_path / "nothing"),
                                    export_dir=str(tmp_path / "out")))
   with pytest.raises(UsageError, match="--export_dir is required"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir))
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=frame_export.model_dir))
   random_catalogue(tmp_path / "wide", width=E + 1)
   with pytest.raises(UsageError, match=f"{E + 1}-d embeddings but the model's queries are {E}-d"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=frame_export.model_dir,
                                    export_dir=str(tmp_path / "out"),
                                    search_catalogue=str(tmp_path / "wide")))
   empty = empty_catalogue(tmp_path / "empty")
   with pytest.raises(UsageError, match="(?i)empty catalogue"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=frame_export.model_dir,
                                    export_dir=str(tmp_path / "out"),
                                    search_catalogue=str(empty)))
   with pytest.raises(UsageError, match="Index folder .* does not exist"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=frame_export.model_dir,
                                    export_dir=str(tmp_path / "out"),
                                    search_catalogue=str(tmp_path / "missing")))
   assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
@@ -609,7 +610,7 @@ def test_a_truncated_model_keras_is_named_as_damaged(tmp_path, frame_export):
   keras_file = model_dir / "model.keras"
   keras_file.write_bytes(keras_file.read_bytes()[:1000])
   with pytest.raises(UsageError, match="model.keras' is not a .keras archive \\(truncated"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=str(model_dir),
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=str(model_dir),
                                                     export_dir=str(tmp_path / "out")))
 
 
@@ -621,7 +622,7 @@ def test_export_refuses_non_finite_weights(tmp_path):
   model.save(os.path.join(model_dir, "model.keras"))
   export_dir = tmp_path / "saved"
   with pytest.raises(UsageError, match="holds NaN or Inf .*refusing to export"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir,
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=model_dir,
                                                     export_dir=str(export_dir)))
   assert not export_dir.exists() or os.listdir(export_dir) == []
 
@@ -638,8 +639,8 @@ def test_export_takes_the_next_version_when_another_took_its_own(tmp_path, monke
     return original(path)
 
   monkeypatch.setattr(saved_model_info, "signature_defs", racing)
-  cfg = exporter.ExportConfig(model_dir=model_dir, export_dir=str(export_dir))
-  info = exporter.export_model_dir(cfg)
+  cfg = export_job.ExportConfig(model_dir=model_dir, export_dir=str(export_dir))
+  info = export_job.export_model_dir(cfg)
   assert info["version"] == 2 and info["path"] == str(export_dir / "2")
   assert json.loads((export_dir / "2" / "assets.extra" / "export.json").read_text())[
       "version"] == 2
@@ -648,7 +649,7 @@ def test_export_takes_the_next_version_when_another_took_its_own(tmp_path, monke
   monkeypatch.setattr(saved_model_info, "signature_defs", lambda path: (
       (export_dir / "7").mkdir(), original(path))[1])
   with pytest.raises(UsageError, match="version 7 appeared"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir,
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=model_dir,
                                                     export_dir=str(export_dir), version=7))
   assert sorted(os.listdir(export_dir)) == ["1", "2", "7"]
 
@@ -669,7 +670,7 @@ def test_export_removes_temp_folders_of_killed_exports(tmp_path):
     (folder / "saved_model.pb").write_text("half")
   stamp = time.time() - exporter.STALE_TMP_SECONDS - 60
   os.utime(old, (stamp, stamp))
-  exporter.export_model_dir(exporter.ExportConfig(model_dir=model_dir,
+  export_job.export_model_dir(export_job.ExportConfig(model_dir=model_dir,
                                                   export_dir=str(export_dir)))
   assert sorted(os.listdir(export_dir)) == sorted(["1", live.name])
 
@@ -677,16 +678,16 @@ def test_export_removes_temp_folders_of_killed_exports(tmp_path):
 def test_unwritable_export_dir_is_a_usage_error(tmp_path, frame_export):
   (tmp_path / "file").write_text("x")
   with pytest.raises(UsageError, match="is a file, not a folder"):
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=frame_export.model_dir,
                                                     export_dir=str(tmp_path / "file")))
   locked = tmp_path / "locked"
   locked.mkdir()
   with helpers.read_only(locked):
     with pytest.raises(UsageError, match="not writable|cannot create"):
-      exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
+      export_job.export_model_dir(export_job.ExportConfig(model_dir=frame_export.model_dir,
                                                       export_dir=str(locked)))
     with pytest.raises(UsageError, match="cannot create"):
-      exporter.export_model_dir(exporter.ExportConfig(
+      export_job.export_model_dir(export_job.ExportConfig(
           model_dir=frame_export.model_dir, export_dir=str(locked / "sub")))
 
 
@@ -704,7 +705,7 @@ def test_a_full_disk_during_an_export_is_one_line_and_leaves_nothing(tmp_path, f
   monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", full_disk)
   export_dir = tmp_path / "saved"
   with pytest.raises(tf.errors.ResourceExhaustedError) as info:
-    exporter.export_model_dir(exporter.ExportConfig(model_dir=frame_export.model_dir,
+    export_job.export_model_dir(export_job.ExportConfig(model_dir=frame_export.model_dir,
                                                     export_dir=str(export_dir)))
   assert runner._is_user_error(info.value)
   assert runner.error_message(info.value).endswith("No space left on device")

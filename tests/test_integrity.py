@@ -8,7 +8,7 @@ import pytest
 
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.retrieval import integrity
-from yt8m_crossmodal.retrieval.searcher import json_line
+from yt8m_crossmodal.jobs.search import json_line
 from yt8m_crossmodal.errors import UsageError
 
 import helpers

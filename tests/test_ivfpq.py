@@ -5,7 +5,9 @@ import pytest
 
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.retrieval import exact, indexing, searcher
+from yt8m_crossmodal.jobs import embed as embed_job
+from yt8m_crossmodal.jobs import search as search_job
+from yt8m_crossmodal.retrieval import exact
 
 
 def _clustered(n, dim, seed=0, clusters=20):
@@ -79,10 +81,10 @@ def test_catalogue_search_refines_an_ivfpq_index(tmp_path, matrix):
 
 def test_embed_and_search_with_ivfpq(frame_export, frame_data_dir, tmp_path):
   data = f"{frame_data_dir}/*.tfrecord"
-  summary = indexing.embed_corpus(indexing.EmbedConfig(
+  summary = embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=frame_export.export_dir, data=data, output=str(tmp_path / "i"), ann="ivfpq"))
   assert summary["faiss"]["audio"]["kind"] == "ivfpq"
-  run = lambda **kw: searcher.search_queries(searcher.SearchConfig(
+  run = lambda **kw: search_job.search_queries(search_job.SearchConfig(
       index=summary["path"], query_data=data, query_modality="audio", k=5, **kw))
   exact_lines = run()
   pq_lines = run(ann="ivfpq", nprobe=64, refine=5)  # Every list, shortlist = catalogue.

@@ -162,7 +162,7 @@ def test_video_level_train_export_evaluate_on_real_records(tmp_path):
 def test_realistic_unaligned_soundtracks_do_not_follow_the_pictures(kind):
   """Second-to-second changes of an unaligned soundtrack are unrelated to the pictures'."""
   from yt8m_crossmodal.data import synthetic
-  from yt8m_crossmodal.sync import cca as cca_lib
+  from yt8m_crossmodal import cca as cca_lib
   cfg = synthetic.SynthConfig(preset="realistic", num_videos=60, min_frames=60, max_frames=60,
                               seed=2, unrelated_fraction=0.0, unaligned_fraction=0.5,
                               unaligned_kind=kind)

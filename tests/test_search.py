@@ -11,7 +11,8 @@ import pytest
 
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.retrieval import indexing, searcher
+from yt8m_crossmodal.jobs import embed as embed_job
+from yt8m_crossmodal.jobs import search as search_job
 from yt8m_crossmodal.serving import loading
 from yt8m_crossmodal.data import pipeline
 
@@ -39,7 +40,7 @@ def videos(data):
 @pytest.fixture(scope="module")
 def index(frame_export, data, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("index") / "catalogue")
-  summary = indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+  summary = embed_job.embed_corpus(embed_job.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                         output=out, timelines=True, ann="hnsw",
                                         batch_size=10))
   return summary
@@ -51,7 +52,7 @@ def loaded(frame_export):
 
 
 def _search(index, data, **kw):
-  return searcher.search_queries(searcher.SearchConfig(index=index["path"], query_data=data, **kw))
+  return search_job.search_queries(search_job.SearchConfig(index=index["path"], query_data=data, **kw))
 
 
 def _ids(lines):
@@ -173,7 +174,7 @@ def test_localization_finds_the_second_a_clip_was_cut_at(frame_export, loaded, v
       model_info={"export_dir": frame_export.version_dir})
   query_file = records.write(tmp_path / "query.tfrecord", [_record_of(videos, q)])
   for rerank in (0, 6):
-    lines = searcher.search_queries(searcher.SearchConfig(
+    lines = search_job.search_queries(search_job.SearchConfig(
         index=str(tmp_path / "cat"), query_data=query_file, query_modality="audio", k=3,
         query_seconds=seconds, query_start=cut, rerank=rerank))
     (line,) = lines
@@ -236,59 +237,59 @@ def test_cli_runs(index, data, tmp_path):
 
 def test_search_errors(index, data, frame_export, video_export, tmp_path):
   path = index["path"]
-  cfg = lambda **kw: searcher.SearchConfig(**dict(dict(index=path, query_data=data), **kw))
+  cfg = lambda **kw: search_job.SearchConfig(**dict(dict(index=path, query_data=data), **kw))
   with pytest.raises(UsageError, match="--query_modality must be audio or visual"):
-    searcher.search_queries(cfg(query_modality="text"))
+    search_job.search_queries(cfg(query_modality="text"))
   with pytest.raises(UsageError, match=r"--rerank must be 0 or >= --k \(10\)"):
-    searcher.search_queries(cfg(rerank=3))
+    search_job.search_queries(cfg(rerank=3))
   # Empty index.
   empty = helpers.empty_catalogue(tmp_path / "empty")
   with pytest.raises(UsageError, match="(?i)empty catalogue"):
-    searcher.search_queries(cfg(index=str(empty)))
+    search_job.search_queries(cfg(index=str(empty)))
   with pytest.raises(UsageError, match="does not exist"):
-    searcher.search_queries(cfg(index=str(tmp_path / "missing")))
+    search_job.search_queries(cfg(index=str(tmp_path / "missing")))
   # Query width != catalogue width.
   helpers.random_catalogue(tmp_path / "wide", width=E + 2)
   with pytest.raises(UsageError, match=f"query width {E} != catalogue width {E + 2}"):
-    searcher.search_queries(cfg(index=str(tmp_path / "wide"), export_dir=frame_export.export_dir))
+    search_job.search_queries(cfg(index=str(tmp_path / "wide"), export_dir=frame_export.export_dir))
   # An index that does not name its export, without --export_dir.
   with pytest.raises(UsageError, match="--export_dir is required"):
-    searcher.search_queries(cfg(index=str(tmp_path / "wide")))
+    search_job.search_queries(cfg(index=str(tmp_path / "wide")))
   # Missing export / not a SavedModel.
   with pytest.raises(UsageError, match="no export at"):
-    searcher.search_queries(cfg(export_dir=str(tmp_path / "nothing")))
+    search_job.search_queries(cfg(export_dir=str(tmp_path / "nothing")))
   with pytest.raises(UsageError, match="is not a SavedModel"):
-    searcher.search_queries(cfg(export_dir=str(tmp_path / "wide")))
+    search_job.search_queries(cfg(export_dir=str(tmp_path / "wide")))
   # No faiss index, no timelines.
   plain = str(frame_export.root / "catalogue")  # Random, E-wide, no timelines/faiss.
   with pytest.raises(UsageError, match="no faiss index for 'visual'"):
-    searcher.search_queries(cfg(index=plain, export_dir=frame_export.export_dir, ann="hnsw"))
+    search_job.search_queries(cfg(index=plain, export_dir=frame_export.export_dir, ann="hnsw"))
   with pytest.raises(UsageError, match="--ann=ivf but the index .* holds a hnsw index"):
-    searcher.search_queries(cfg(ann="ivf"))
+    search_job.search_queries(cfg(ann="ivf"))
   with pytest.raises(UsageError, match="stores no timelines.*yt8m-embed --timelines"):
-    searcher.search_queries(cfg(index=plain, export_dir=frame_export.export_dir, rerank=10))
+    search_job.search_queries(cfg(index=plain, export_dir=frame_export.export_dir, rerank=10))
   # A video-level export has no timelines.
   with pytest.raises(UsageError, match="video-level model.*no 'timeline' output"):
-    searcher.search_queries(cfg(index=plain, export_dir=video_export.export_dir, localize=True))
+    search_job.search_queries(cfg(index=plain, export_dir=video_export.export_dir, localize=True))
 
 
 def test_embed_errors(index, data, video_export, frame_export, tmp_path):
   with pytest.raises(UsageError, match="video-level model.*needed for --timelines"):
-    indexing.embed_corpus(indexing.EmbedConfig(export_dir=video_export.export_dir, data=data,
+    embed_job.embed_corpus(embed_job.EmbedConfig(export_dir=video_export.export_dir, data=data,
                                 output=str(tmp_path / "x"), timelines=True))
   with pytest.raises(UsageError, match="--ann must be one of none, hnsw, ivf"):
-    indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+    embed_job.embed_corpus(embed_job.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                 output=str(tmp_path / "x"), ann="lsh"))
   with pytest.raises(UsageError, match="already holds a catalogue"):
-    indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+    embed_job.embed_corpus(embed_job.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                 output=index["path"]))
   with pytest.raises(UsageError, match="is not a SavedModel"):
-    indexing.embed_corpus(indexing.EmbedConfig(export_dir=str(tmp_path), data=data,
+    embed_job.embed_corpus(embed_job.EmbedConfig(export_dir=str(tmp_path), data=data,
                                 output=str(tmp_path / "x")))
 
 
 def test_embed_ivf_without_timelines(frame_export, data, tmp_path, index):
-  summary = indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+  summary = embed_job.embed_corpus(embed_job.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                         output=str(tmp_path / "ivf"), ann="ivf",
                                         max_videos=20))
   assert summary["num_items"] == 20 and not summary["has_timelines"]
@@ -305,14 +306,14 @@ def test_embed_ivf_without_timelines(frame_export, data, tmp_path, index):
 def test_embed_overwrite_keeps_the_old_catalogue_when_the_new_one_fails(
     frame_export, data, frame_data_dir, tmp_path):
   out = str(tmp_path / "cat")
-  first = indexing.embed_corpus(indexing.EmbedConfig(
+  first = embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=frame_export.export_dir, data=data, output=out, max_videos=10))
   before = retrieval.load_catalogue(out)
   bad_shard = tmp_path / "bad.tfrecord"
   bad, _, _ = records.frame_record("broken", frames=4, rgb_width=1000)
   records.write(str(bad_shard), [bad])
   with pytest.raises(Exception, match="Bad YT-8M record in .*bad.tfrecord"):
-    indexing.embed_corpus(indexing.EmbedConfig(
+    embed_job.embed_corpus(embed_job.EmbedConfig(
         export_dir=frame_export.export_dir, data=f"{data},{bad_shard}", output=out,
         overwrite=True))
   after = retrieval.load_catalogue(out)
@@ -320,7 +321,7 @@ def test_embed_overwrite_keeps_the_old_catalogue_when_the_new_one_fails(
   np.testing.assert_array_equal(after.embeddings("audio"), before.embeddings("audio"))
   assert sorted(os.listdir(tmp_path)) == ["bad.tfrecord", "cat"]  # Nothing left aside.
   # A successful --overwrite replaces it whole.
-  again = indexing.embed_corpus(indexing.EmbedConfig(
+  again = embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=frame_export.export_dir, data=data, output=out, overwrite=True,
       max_videos=4))
   assert again["num_items"] == 4 and first["num_items"] == 10
@@ -345,18 +346,18 @@ def test_catalogue_writer_refuses_non_finite_vectors(tmp_path):
 def test_embed_output_errors(frame_export, data, tmp_path):
   (tmp_path / "file").write_text("x")
   with pytest.raises(UsageError, match="is a file, not a folder"):
-    indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+    embed_job.embed_corpus(embed_job.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                                output=str(tmp_path / "file")))
   (tmp_path / "notes").mkdir()
   (tmp_path / "notes" / "todo.txt").write_text("x")
   with pytest.raises(UsageError, match="not part of a catalogue \\(todo.txt\\)"):
-    indexing.embed_corpus(indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data,
+    embed_job.embed_corpus(embed_job.EmbedConfig(export_dir=frame_export.export_dir, data=data,
                                                output=str(tmp_path / "notes")))
   locked = tmp_path / "locked"
   locked.mkdir()
   with helpers.read_only(locked):
     with pytest.raises(UsageError, match="not writable"):
-      indexing.embed_corpus(indexing.EmbedConfig(
+      embed_job.embed_corpus(embed_job.EmbedConfig(
           export_dir=frame_export.export_dir, data=data, output=str(locked / "cat")))
 
 
@@ -396,31 +397,31 @@ def test_search_refuses_a_nan_row_of_the_index(index, data, tmp_path):
   rows.flush()
   del rows
   with pytest.raises(UsageError, match="--index: .*visual_embeddings.npy: SHA-256"):
-    searcher.search_queries(searcher.SearchConfig(index=str(copy), query_data=data))
+    search_job.search_queries(search_job.SearchConfig(index=str(copy), query_data=data))
   meta = json.loads((copy / "meta.json").read_text())
   del meta["files"]  # As an index written before the checksums.
   (copy / "meta.json").write_text(json.dumps(meta))
   with pytest.raises(UsageError, match=r"visual_embeddings.npy: row 5 \(video '.*'\) holds NaN"):
-    searcher.search_queries(searcher.SearchConfig(index=str(copy), query_data=data))
+    search_job.search_queries(search_job.SearchConfig(index=str(copy), query_data=data))
 
 
 def test_a_second_embed_into_the_same_output_is_refused_while_the_first_runs(
     frame_export, data, tmp_path, monkeypatch):
   out = str(tmp_path / "cat")
-  cfg = indexing.EmbedConfig(export_dir=frame_export.export_dir, data=data, output=out,
+  cfg = embed_job.EmbedConfig(export_dir=frame_export.export_dir, data=data, output=out,
                              max_videos=6)
-  first_pass = indexing._embed_in_process
+  first_pass = embed_job._embed_in_process
   racer = {}
 
   def embed_while_another_runs(*args):
     try:  # A second run starting while the first one writes.
-      racer["summary"] = indexing.embed_corpus(dataclasses.replace(cfg, max_videos=3))
+      racer["summary"] = embed_job.embed_corpus(dataclasses.replace(cfg, max_videos=3))
     except UsageError as e:
       racer["error"] = str(e)
     return first_pass(*args)
 
-  monkeypatch.setattr(indexing, "_embed_in_process", embed_while_another_runs)
-  summary = indexing.embed_corpus(cfg)
+  monkeypatch.setattr(embed_job, "_embed_in_process", embed_while_another_runs)
+  summary = embed_job.embed_corpus(cfg)
   assert "summary" not in racer
   assert "is being written by another process" in racer["error"] and ".cat.lock" in racer["error"]
   assert summary["num_items"] == 6 and retrieval.load_catalogue(out).size == 6
@@ -438,7 +439,7 @@ def test_a_killed_embeds_lock_and_temp_folder_are_cleaned(frame_export, data, tm
   (tmp_path / f".cat.tmp-{dead}-0123abcd-shards").mkdir()  # The Beam runner's.
   remote = tmp_path / ".cat.tmp-otherhost_1-0123abcd"  # Another host's: only reported.
   remote.mkdir()
-  summary = indexing.embed_corpus(indexing.EmbedConfig(
+  summary = embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=frame_export.export_dir, data=data, output=str(tmp_path / "cat"),
       max_videos=2))
   assert summary["num_items"] == 2
@@ -449,7 +450,7 @@ def test_a_live_lock_refuses_embed(frame_export, data, tmp_path):
   from yt8m_crossmodal import io_utils
   (tmp_path / ".cat.lock").write_text(io_utils.host_pid_tag())
   with pytest.raises(UsageError, match="being written by another process"):
-    indexing.embed_corpus(indexing.EmbedConfig(
+    embed_job.embed_corpus(embed_job.EmbedConfig(
         export_dir=frame_export.export_dir, data=data, output=str(tmp_path / "cat")))
   assert not (tmp_path / "cat").exists()
 
@@ -458,14 +459,14 @@ def test_a_remote_embed_output_is_refused_not_written_locally(frame_export, data
                                                               monkeypatch):
   monkeypatch.chdir(tmp_path)
   with pytest.raises(UsageError, match="'gs://bucket/idx' is a remote path"):
-    indexing.embed_corpus(indexing.EmbedConfig(
+    embed_job.embed_corpus(embed_job.EmbedConfig(
         export_dir=frame_export.export_dir, data=data, output="gs://bucket/idx"))
   assert os.listdir(tmp_path) == []
 
 
 def test_a_remote_index_is_named_as_such(index, data):
   with pytest.raises(UsageError, match="'gs://bucket/idx' is a remote path"):
-    searcher.search_queries(searcher.SearchConfig(index="gs://bucket/idx", query_data=data))
+    search_job.search_queries(search_job.SearchConfig(index="gs://bucket/idx", query_data=data))
 
 
 def test_a_full_disk_during_embed_keeps_the_old_catalogue(frame_export, data, tmp_path,
@@ -474,7 +475,7 @@ def test_a_full_disk_during_embed_keeps_the_old_catalogue(frame_export, data, tm
   from yt8m_crossmodal.retrieval import catalogue_writer
   from yt8m_crossmodal.tools import runner
   out = str(tmp_path / "cat")
-  indexing.embed_corpus(indexing.EmbedConfig(
+  embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=frame_export.export_dir, data=data, output=out, max_videos=4))
   before = retrieval.load_catalogue(out)
 
@@ -483,7 +484,7 @@ def test_a_full_disk_during_embed_keeps_the_old_catalogue(frame_export, data, tm
 
   monkeypatch.setattr(catalogue_writer.np, "save", full_disk)
   with pytest.raises(OSError) as info:
-    indexing.embed_corpus(indexing.EmbedConfig(
+    embed_job.embed_corpus(embed_job.EmbedConfig(
         export_dir=frame_export.export_dir, data=data, output=out, overwrite=True))
   monkeypatch.undo()
   assert runner._is_user_error(info.value)

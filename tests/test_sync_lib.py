@@ -15,7 +15,8 @@ from yt8m_crossmodal import losses  # noqa: E402
 from yt8m_crossmodal.config import Config  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
 from yt8m_crossmodal.models import build_encoders  # noqa: E402
-from yt8m_crossmodal.sync import cca, estimator  # noqa: E402
+from yt8m_crossmodal import cca  # noqa: E402
+from yt8m_crossmodal.sync import estimator  # noqa: E402
 
 
 def _unit(x):

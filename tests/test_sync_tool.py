@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.sync import synchronizer
+from yt8m_crossmodal.jobs import sync as sync_job
 
 
 def _unit(x):
@@ -28,7 +28,7 @@ def test_estimate_sign_convention_full_length(d):
   visual = _unit(rng.normal(size=(60, 16)))
   audio = _late(visual, d)
   s = 5
-  out = synchronizer.estimate(audio[s:60 - s], visual, s, s, min_confidence=0.99)
+  out = sync_job.estimate(audio[s:60 - s], visual, s, s, min_confidence=0.99)
   assert out["status"] == "synchronized" and out["offset_seconds"] == d
   assert out["best_offset_seconds"] == d and out["confidence"] >= 0.99
   assert out["p_value"] == pytest.approx(1 - out["confidence"], abs=1e-5)
@@ -40,15 +40,15 @@ def test_estimate_excerpt_and_cannot_synchronize():
   rng = np.random.default_rng(0)
   visual = _unit(rng.normal(size=(80, 16)))
   audio = _late(visual, -2)
-  out = synchronizer.estimate(audio[30:50], visual, 30, 5, min_confidence=0.99)
+  out = sync_job.estimate(audio[30:50], visual, 30, 5, min_confidence=0.99)
   assert out["offset_seconds"] == -2
   # A soundtrack of its own (nothing follows the pictures): no confident answer.
   other = _unit(rng.normal(size=(80, 16)))
-  out = synchronizer.estimate(other[30:50], visual, 30, 5, min_confidence=0.99)
+  out = sync_job.estimate(other[30:50], visual, 30, 5, min_confidence=0.99)
   assert out["status"] == "cannot_synchronize" and out["offset_seconds"] is None
   assert out["confidence"] < 0.99 and out["best_offset_seconds"] in range(-5, 6)
   # Offsets that would leave the pictures are not scored.
-  out = synchronizer.estimate(audio[2:22], visual, 2, 5, min_confidence=0.0)
+  out = sync_job.estimate(audio[2:22], visual, 2, 5, min_confidence=0.0)
   assert out["scores"]["5"] is None and out["scores"]["-5"] is not None
 
 
@@ -158,7 +158,7 @@ def test_duplicate_ids_are_not_paired_with_the_first_copy(frame_export, frame_da
   base = dict(export_dir=frame_export.export_dir, max_offset=1, min_confidence=0.0)
   for audio, visual, side in ((first, f"{first},{copy}", "--visual_data"),
                               (f"{first},{copy}", first, "--audio_data")):
-    lines = list(synchronizer.Synchronizer(synchronizer.SyncConfig(
+    lines = list(sync_job.Synchronizer(sync_job.SyncConfig(
         audio_data=audio, visual_data=visual, **base))())
     assert len(lines) in (8, 16) and all(l["status"] == "error" for l in lines), lines
     assert all(f"occurs 2 times in {side}" in l["error"] for l in lines)
@@ -166,7 +166,7 @@ def test_duplicate_ids_are_not_paired_with_the_first_copy(frame_export, frame_da
 
 def test_min_confidence_must_be_a_number(frame_export, frame_data_dir):
   with pytest.raises(UsageError, match="--min_confidence must be a number, got nan"):
-    synchronizer.Synchronizer(synchronizer.SyncConfig(
+    sync_job.Synchronizer(sync_job.SyncConfig(
         export_dir=frame_export.export_dir, data=f"{frame_data_dir}/*.tfrecord",
         min_confidence=float("nan")))
 
@@ -178,7 +178,7 @@ def synced_export(tmp_path_factory):
   from yt8m_crossmodal import config as config_lib
   from yt8m_crossmodal.data import synthetic
   from yt8m_crossmodal.models import build_training_model
-  from yt8m_crossmodal.serving import exporter
+  from yt8m_crossmodal.jobs import export as export_job
   root = tmp_path_factory.mktemp("synced")
   keras.utils.set_random_seed(0)
   config = config_lib.Config().replace(
@@ -200,7 +200,7 @@ def synced_export(tmp_path_factory):
   model_dir.mkdir()
   model.save(str(model_dir / "model.keras"))
   config_lib.save_config(config, str(model_dir / "config.json"))
-  info = exporter.export_model_dir(exporter.ExportConfig(
+  info = export_job.export_model_dir(export_job.ExportConfig(
       model_dir=str(model_dir), export_dir=str(root / "saved")))
   data = root / "data"
   synthetic.write_dataset(synthetic.SynthConfig(
@@ -261,16 +261,16 @@ def test_estimate_any_offset_with_partial_overlap(d):
   source = np.arange(120) - d
   audio = np.where(((source >= 0) & (source < 120))[:, None],
                    visual[np.clip(source, 0, 119)], _unit(rng.normal(size=(120, 16))))
-  out = synchronizer.estimate(audio, visual, 0, 110, min_confidence=0.99, min_overlap=20)
+  out = sync_job.estimate(audio, visual, 0, 110, min_confidence=0.99, min_overlap=20)
   assert out["offset_seconds"] == d and out["confidence"] >= 0.99
   # 120 - |late| seconds shared: from 101 s on, under 20.
   assert out["scores"]["101"] is None and out["scores"]["-101"] is None
   assert out["scores"]["100"] is not None and out["scores"]["-100"] is not None
   # An excerpt (pictures 40-59) hanging off the end of the pictures (52 s).
   start = d + 40
-  out = synchronizer.estimate(audio[start:start + 20], visual[:52], start, 60,
+  out = sync_job.estimate(audio[start:start + 20], visual[:52], start, 60,
                               min_confidence=0.99, min_overlap=8)
   assert out["offset_seconds"] == d and out["status"] == "synchronized"
   other = _unit(rng.normal(size=(120, 16)))
-  out = synchronizer.estimate(other, visual, 0, 100, min_confidence=0.99, min_overlap=20)
+  out = sync_job.estimate(other, visual, 0, 100, min_confidence=0.99, min_overlap=20)
   assert out["status"] == "cannot_synchronize"

@@ -711,7 +711,8 @@ def test_mixed_bfloat16_trains_then_exports_float32(data, tmp_path):
   # --precision=mixed_bfloat16: bfloat16 layers in training, float32 outputs
   # and loss; the policy is float32 again afterwards, so the export in the
   # same process builds float32 encoders that match the trained model.
-  from yt8m_crossmodal.serving import exporter, loading
+  from yt8m_crossmodal.jobs import export as export_job
+  from yt8m_crossmodal.serving import loading
   from yt8m_crossmodal.training.trainer import train
   cfg = config_lib.Config().replace(
       **TINY, train_data=data["train"], model_dir=str(tmp_path / "bf16"), epochs=1,
@@ -732,7 +733,7 @@ def test_mixed_bfloat16_trains_then_exports_float32(data, tmp_path):
   n = np.array([12, 7], np.int32)
   trained = encoder([x, n])
   assert trained["timeline"].dtype == "float32"
-  exporter.export_model_dir(exporter.ExportConfig(
+  export_job.export_model_dir(export_job.ExportConfig(
       model_dir=str(tmp_path / "bf16"), export_dir=str(tmp_path / "export")))
   _, timeline = loading.load_export(str(tmp_path / "export")).encode_fn("audio")(x, n)
   # bfloat16 keeps ~3 significant digits: the float32 export agrees to that.

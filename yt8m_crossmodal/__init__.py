@@ -1,3 +1,36 @@
-"""yt8m-crossmodal: temporal-aware joint audio-visual embeddings from YouTube-8M features."""
+"""yt8m-crossmodal: temporal-aware joint audio-visual embeddings from YouTube-8M features.
+
+The Python API (:mod:`yt8m_crossmodal.api`) at the top level::
+
+  import yt8m_crossmodal as ym
+  encoder = ym.load_encoder("saved_models/demo")
+  result = ym.synchronize(encoder.encode_audio(a).timeline,
+                          encoder.encode_visual(v).timeline)
+
+Importing the package loads nothing heavy: each name is looked up in
+:mod:`yt8m_crossmodal.api` on first use, and TensorFlow loads (quietly) on
+the first call that needs it.
+"""
 
 __version__ = "0.2.0"
+
+_API = (
+    "Config", "load_config", "EmbedConfig", "EvaluateConfig", "ExportConfig",
+    "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "UsageError",
+    "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
+    "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
+    "evaluate", "validate_records", "make_sample_data",
+)
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name):
+  if name in _API:
+    from yt8m_crossmodal import api  # pylint: disable=import-outside-toplevel
+    return getattr(api, name)
+  raise AttributeError(f"module 'yt8m_crossmodal' has no attribute {name!r}")
+
+
+def __dir__():
+  return sorted(set(globals()) | set(_API))

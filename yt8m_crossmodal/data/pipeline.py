@@ -158,7 +158,7 @@ def records_of_file(filename, size, block_size):
   and, when they differ, is kept as a bad record naming the byte offset.
 
   Used by :func:`make_dataset` and, one file per element, by the Beam
-  embedding pipeline (:mod:`yt8m_crossmodal.retrieval.beam_embedding`), so
+  embedding pipeline (:mod:`yt8m_crossmodal.jobs.embed_beam`), so
   both apply the same rules.
   """
   blocks = tf.data.TFRecordDataset(filename).ignore_errors().batch(block_size)

@@ -87,7 +87,7 @@ def held_out_canonical_correlations(audio: np.ndarray, visual: np.ndarray,
     ``[dims]`` correlations of the projections on the odd rows, in the order
     of the fitted directions.
   """
-  from yt8m_crossmodal.sync import cca as cca_lib  # numpy only
+  from yt8m_crossmodal import cca as cca_lib  # numpy only
   audio, visual = np.asarray(audio, np.float64), np.asarray(visual, np.float64)
   model = cca_lib.fit_cca(audio[0::2], visual[0::2], dims, reg=reg)
   a, v = model.audio(audio[1::2]), model.visual(visual[1::2])

@@ -3,55 +3,20 @@
 The same code serves the training callback (Keras encoders in the process)
 and ``yt8m-evaluate`` (the exported SavedModel's signatures, as a serving
 client would call them), through an *encode function*
-(:mod:`yt8m_crossmodal.serving.encode`).
+(:mod:`yt8m_crossmodal.evaluation.encode`).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.evaluation import metrics
 from yt8m_crossmodal.evaluation import sync
-from yt8m_crossmodal.serving.encode import EncodeFn
-
-
-@dataclasses.dataclass
-class EmbeddedSet:
-  """Everything known about a set of N embedded videos.
-
-  Timelines and audio features are per-video lists (lengths differ): item i is
-  ``[num_frames[i], E]`` (or ``[num_frames[i], 128]`` uint8 for the audio
-  features kept for synchronization).
-  """
-
-  ids: List[str]
-  audio_embedding: np.ndarray   # [N, E]
-  visual_embedding: np.ndarray  # [N, E]
-  num_frames: np.ndarray        # [N]
-  labels: np.ndarray            # [N, C] multi-hot (float32)
-  audio_timelines: Optional[List[np.ndarray]] = None
-  visual_timelines: Optional[List[np.ndarray]] = None
-  audio_features: Optional[List[np.ndarray]] = None
-
-  def __len__(self):
-    return len(self.ids)
-
-  @property
-  def has_timelines(self) -> bool:
-    return self.visual_timelines is not None
-
-  def padded_timelines(self, modality: str) -> np.ndarray:
-    """Timelines padded with zeros to the longest video: [N, T, E]."""
-    items = self.audio_timelines if modality == "audio" else self.visual_timelines
-    t = max(len(x) for x in items)
-    out = np.zeros((len(items), t, items[0].shape[-1]), np.float32)
-    for i, x in enumerate(items):
-      out[i, :len(x)] = x
-    return out
+from yt8m_crossmodal.evaluation.embedded_set import EmbeddedSet
+from yt8m_crossmodal.evaluation.encode import EncodeFn
 
 
 def embed_dataset(dataset, encode_audio: EncodeFn, encode_visual: EncodeFn,

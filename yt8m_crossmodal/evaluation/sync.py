@@ -25,8 +25,8 @@ from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.sync import estimator
 
 if TYPE_CHECKING:
-  from yt8m_crossmodal.evaluation.embedding import EmbeddedSet
-  from yt8m_crossmodal.serving.encode import EncodeFn
+  from yt8m_crossmodal.evaluation.embedded_set import EmbeddedSet
+  from yt8m_crossmodal.evaluation.encode import EncodeFn
 
 def make_sync_tasks(num_frames: np.ndarray,
                     max_offset: int,

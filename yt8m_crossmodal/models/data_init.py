@@ -10,7 +10,7 @@ import numpy as np
 
 from yt8m_crossmodal.models.encoders import AUDIO_ENCODER_NAME, VISUAL_ENCODER_NAME
 from yt8m_crossmodal.models.video_level import linear_branch_name, standardize_layer_name
-from yt8m_crossmodal.sync import cca as cca_lib
+from yt8m_crossmodal import cca as cca_lib
 
 _ENCODERS = {"audio": AUDIO_ENCODER_NAME, "visual": VISUAL_ENCODER_NAME}
 # Ridge of the linear branch's CCA, relative to the mean variance (chosen on

@@ -5,7 +5,7 @@
 - :mod:`.catalogue_writer`: :class:`CatalogueWriter`, :func:`write_catalogue`;
 - :mod:`.exact`: exact top-k; :mod:`.ann`: faiss indexes;
 - :mod:`.alignment`: diagonal timeline alignment; :mod:`.rerank`: temporal
-  re-ranking and segment localization.
+  re-ranking and segment localization; :mod:`.results`: one query's results.
 
 All similarities are inner products of unit vectors (cosine).
 """
@@ -21,6 +21,7 @@ from yt8m_crossmodal.retrieval.exact import exact_search
 from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES
 from yt8m_crossmodal.retrieval.rerank import (RerankResult, localize,
                                               rerank_by_timeline)
+from yt8m_crossmodal.retrieval.results import ranked_results
 
 __all__ = [
     "MODALITIES", "META_FILE", "Catalogue", "CatalogueWriter",
@@ -28,5 +29,5 @@ __all__ = [
     "build_index", "index_params", "set_search_params", "search",
     "search_refined",
     "save_index", "load_index", "RerankResult", "rerank_by_timeline",
-    "localize",
+    "localize", "ranked_results",
 ]

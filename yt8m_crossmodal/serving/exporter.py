@@ -39,7 +39,6 @@ import tensorflow as tf
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal import models
-from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.serving import saved_model_info
 from yt8m_crossmodal.serving.loading import existing_versions
@@ -51,20 +50,6 @@ from yt8m_crossmodal.serving.signatures import (ASSETS_EXTRA, CONFIG_FILE,
 TMP_PREFIX = ".tmp-export-"
 # A temporary folder whose owner cannot be checked is stale after this long.
 STALE_TMP_SECONDS = 24 * 3600
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportConfig:
-  """Options of ``yt8m-export`` (each field is a flag of the same name)."""
-
-  model_dir: str = option("", "yt8m-train output folder (config.json, model.keras).")
-  export_dir: str = option("", "Model folder of TF Serving, e.g. saved_models/NAME; "
-                       "the version goes into <export_dir>/<version>/.")
-  version: int = option(0, "Version number (0: one more than the highest existing).")
-  search_catalogue: str = option(
-      "", "Index folder (yt8m-embed) to bake into search_by_audio/visual.")
-  search_k: int = option(10, "Results per query of the search signatures (fixed; "
-                     "capped at the catalogue size).")
 
 
 def hide_gpus() -> bool:
@@ -302,15 +287,3 @@ def export(config: config_lib.Config, audio_encoder, visual_encoder,
     raise
   logging.info("exported version %d to %s", version, final)
   return dict(info, path=final)
-
-
-def export_model_dir(cfg: ExportConfig) -> Dict[str, Any]:
-  """Exports ``cfg.model_dir`` as configured; returns :func:`export`'s dict."""
-  if not cfg.export_dir:
-    raise UsageError("--export_dir is required")
-  config, model = load_model_dir(cfg.model_dir)
-  audio, visual, lstms = portable_encoders(config, model)
-  return export(config, audio, visual, cfg.export_dir, version=cfg.version,
-                search_catalogue=cfg.search_catalogue, search_k=cfg.search_k,
-                source={"model_dir": io_utils.abspath(cfg.model_dir)},
-                lstm_layers_without_cudnn=lstms)

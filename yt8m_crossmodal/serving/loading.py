@@ -18,7 +18,7 @@ from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import decode as decode_lib
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.serving import encode
+from yt8m_crossmodal.evaluation import encode
 from yt8m_crossmodal.serving.signatures import (ASSETS_EXTRA, CONFIG_FILE,
                                                 ENCODE_AUDIO,
                                                 ENCODE_SIGNATURES, EXPORT_FILE)
@@ -139,7 +139,7 @@ class LoadedExport:
     Returns:
       ``fn(features float32 [B, T, D] (video level [B, D]), num_frames int32
       [B]) -> (embedding [B, E], timeline [B, T, E] or None)``, numpy in and
-      out (see :mod:`yt8m_crossmodal.serving.encode`).
+      out (see :mod:`yt8m_crossmodal.evaluation.encode`).
     """
     if modality not in ENCODE_SIGNATURES:
       raise UsageError(f"modality must be 'audio' or 'visual', got {modality!r}")

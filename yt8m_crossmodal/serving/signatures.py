@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from yt8m_crossmodal.data import decode
 from yt8m_crossmodal.data.features import DIMS
-from yt8m_crossmodal.serving.encode import call_encoder
+from yt8m_crossmodal.evaluation.encode import call_encoder
 from yt8m_crossmodal.serving.offset_signature import estimate_batch
 
 ENCODE_AUDIO = "encode_audio"

@@ -4,7 +4,7 @@ Run one as ``yt8m-<name>`` or ``python -m yt8m_crossmodal.tools.<name>``."""
 
 import os
 
-from yt8m_crossmodal.tools import quiet
+from yt8m_crossmodal import quiet
 
 # Keep TF's start-up chatter out of the tools' output. This package is
 # imported before any tool module, so before TensorFlow loads.

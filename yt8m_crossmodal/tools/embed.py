@@ -7,19 +7,20 @@ Example::
       --timelines --ann=hnsw
 
 The index folder and the options are described in
-:mod:`yt8m_crossmodal.retrieval.indexing`. The last stdout line is one JSON
+:mod:`yt8m_crossmodal.jobs.embed`. The last stdout line is one JSON
 object (the catalogue's meta.json plus ``path``, ``seconds``,
 ``videos_per_second``).
 """
 
 import json
 
-from yt8m_crossmodal.retrieval.indexing import EmbedConfig, embed_corpus
+from yt8m_crossmodal.jobs.config import EmbedConfig
 from yt8m_crossmodal.tools.runner import run_tool
 
 
 def main(config: EmbedConfig):
-  summary = embed_corpus(config)
+  import yt8m_crossmodal as ym
+  summary = ym.embed(config)
   print(f"{summary['num_items']} videos embedded into {summary['path']} "
         f"(E={summary['embedding_size']}, timelines: {summary['has_timelines']}, "
         f"faiss: {sorted(summary.get('faiss') or {})})")

@@ -7,19 +7,19 @@ Example::
   yt8m-evaluate --export_dir=saved_models/temporal/3 --data=... --max_videos=2000
 
 The metrics and files are described in
-:mod:`yt8m_crossmodal.evaluation.export_evaluation`. The last stdout line is
+:mod:`yt8m_crossmodal.jobs.evaluate`. The last stdout line is
 one JSON object (NaN written as null).
 """
 
 import json
 
-from yt8m_crossmodal.evaluation.export_evaluation import (EvaluateConfig,
-                                                          evaluate_export)
+from yt8m_crossmodal.jobs.config import EvaluateConfig
 from yt8m_crossmodal.tools.runner import run_tool
 
 
 def main(config: EvaluateConfig) -> None:
-  result = evaluate_export(config)
+  import yt8m_crossmodal as ym
+  result = ym.evaluate(config)
   print(f"{result['num_videos']} videos, export {result['export']}")
   for name in ("a2v", "v2a"):
     print(f"{name}: R@1 {result.get(f'all/{name}/recall@1')}, "

@@ -24,14 +24,16 @@ Prints a summary and, as its last line, one JSON object (``export.json`` plus
 
 import json
 
-from yt8m_crossmodal.serving.exporter import (ExportConfig, export_model_dir,
-                                              hide_gpus)
+from yt8m_crossmodal.jobs.config import ExportConfig
 from yt8m_crossmodal.tools.runner import run_tool
 
 
 def main(config: ExportConfig) -> None:
+  import yt8m_crossmodal as ym
+  from yt8m_crossmodal.serving.exporter import hide_gpus
   hide_gpus()
-  info = export_model_dir(config)
+  info = ym.export(config.model_dir, config.export_dir, config.version,
+                   config.search_catalogue, config.search_k)
   print(f"exported {info['model']} model ({info['feature_level']} level, "
         f"E={info['embedding_size']}) as version {info['version']}: {info['path']}")
   for name, sig in sorted(info["signatures"].items()):

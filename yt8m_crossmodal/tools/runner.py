@@ -21,7 +21,7 @@ from absl import app
 from yt8m_crossmodal import progress
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.tools import flag_config
-from yt8m_crossmodal.tools import quiet
+from yt8m_crossmodal import quiet
 
 HELP_FLAGS = ("--help", "-help", "-?", "--helpshort", "-helpshort")
 HELPFULL_FLAGS = ("--helpfull", "-helpfull")
@@ -134,10 +134,14 @@ def run_tool(config_class: type, main: Callable[[Any], Optional[int]]) -> None:
   names.append("progress")
   for name in names:
     flags.FLAGS.register_key_flag_for_module(_tool_name(main.__module__), flags.FLAGS[name])
+  if any(a in HELP_FLAGS for a in sys.argv[1:]):  # Quick: TensorFlow is not loaded.
+    quiet.end()
+    print_help(main.__module__, full=False)
+    sys.exit(0)
   quiet.settle_tensorflow()
   quiet.end()
-  if any(a in HELP_FLAGS or a in HELPFULL_FLAGS for a in sys.argv[1:]):
-    print_help(main.__module__, full=any(a in HELPFULL_FLAGS for a in sys.argv[1:]))
+  if any(a in HELPFULL_FLAGS for a in sys.argv[1:]):  # TensorFlow's flags too.
+    print_help(main.__module__, full=True)
     sys.exit(0)
 
   def absl_main(argv):

@@ -9,16 +9,17 @@ Example::
       --query_start=30 --query_seconds=10 --rerank=50
 
 What each flag does and the JSON line printed per query are described in
-:mod:`yt8m_crossmodal.retrieval.searcher`.
+:mod:`yt8m_crossmodal.jobs.search`.
 """
 
-from yt8m_crossmodal.retrieval.searcher import SearchConfig, Searcher, json_line
+from yt8m_crossmodal.jobs.config import SearchConfig
 from yt8m_crossmodal.tools.runner import run_tool
 
 
 def main(config: SearchConfig):
-  searcher = Searcher(config)
-  for line in searcher():
+  import yt8m_crossmodal as ym
+  from yt8m_crossmodal.jobs.search import json_line
+  for line in ym.search(config):
     print(json_line(line), flush=True)
 
 

@@ -21,18 +21,19 @@ p-value against each video's own null, the same on any data and model) is
 below ``--min_confidence`` (0.99). ``--min_overlap`` allows any offset up to
 the video's length with partial overlap; ``--drift`` adds the drift model. A video that cannot be read or paired gets ``"status":
 "error"`` and an ``error`` message; the exit status is then 1. Details:
-:mod:`yt8m_crossmodal.sync.synchronizer`.
+:mod:`yt8m_crossmodal.jobs.sync`.
 """
 
 import json
 
-from yt8m_crossmodal.sync.synchronizer import SyncConfig, Synchronizer
+from yt8m_crossmodal.jobs.config import SyncConfig
 from yt8m_crossmodal.tools.runner import run_tool
 
 
 def main(config: SyncConfig) -> int:
   errors = 0
-  for line in Synchronizer(config)():
+  import yt8m_crossmodal as ym
+  for line in ym.sync_records(config):
     errors += line["status"] == "error"
     print(json.dumps(line), flush=True)
   return 1 if errors else 0

@@ -16,7 +16,8 @@ from yt8m_crossmodal.tools.runner import run_tool
 
 
 def main(config: synthetic.SynthConfig) -> None:
-  print(json.dumps(synthetic.write_dataset(config)))
+  import yt8m_crossmodal as ym
+  print(json.dumps(ym.make_sample_data(config)))
 
 
 def cli():

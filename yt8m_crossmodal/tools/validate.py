@@ -17,12 +17,13 @@ Exits with status 1 when any record (or file tail) is bad, 2 on a usage error
 
 import json
 
-from yt8m_crossmodal.data.validation import ValidateConfig, validate
+from yt8m_crossmodal.jobs.config import ValidateConfig
 from yt8m_crossmodal.tools.runner import run_tool
 
 
 def main(config: ValidateConfig):
-  summary = validate(config)
+  import yt8m_crossmodal as ym
+  summary = ym.validate_records(config)
   print(f"{summary['files']} file(s), {summary['records']} record(s), "
         f"{summary['good_records']} good, {summary['bad_record_count']} bad")
   if summary["frames"]:

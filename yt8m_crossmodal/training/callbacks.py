@@ -14,7 +14,7 @@ import tensorflow as tf
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import models
 from yt8m_crossmodal.evaluation import embedding
-from yt8m_crossmodal.serving.encode import keras_encode_fn
+from yt8m_crossmodal.evaluation.encode import keras_encode_fn
 
 
 class ValidationMetrics(keras.callbacks.Callback):

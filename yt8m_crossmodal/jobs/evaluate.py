@@ -51,62 +51,20 @@ The last stdout line is one JSON object (NaN written as null).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-from typing import Any, Dict, Tuple
+from typing import Any, Dict
 
 import numpy as np
 from absl import logging
 
-from yt8m_crossmodal.config import option
+from yt8m_crossmodal.jobs.config import EvaluateConfig
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
 from yt8m_crossmodal.evaluation import calibration, embedding, mturk_layout, reports, sync
 from yt8m_crossmodal.evaluation.rerank import rerank_metrics
 from yt8m_crossmodal.serving.loading import LoadedExport, load_export
-
-
-@dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-  """Options of ``yt8m-evaluate`` (each field is a flag of the same name)."""
-
-  export_dir: str = option("", "Model folder (highest version used) or version folder.")
-  data: str = option("", "File pattern(s) of the evaluation TFRecords.")
-  output_dir: str = option("", "Where metrics.json, plots, TensorBoard, mturk_batch.csv, "
-                       "mturk_layout.html and index.html go ('': stdout only).")
-  pool_sizes: Tuple[int, ...] = option((256, 1000), "Candidate pool sizes (the whole "
-                                   "set is always scored too).")
-  max_offset: int = option(5, "Sync: offsets in [-S, S] seconds.")
-  excerpt_seconds: int = option(20, "Sync: audio excerpt length L in seconds.")
-  max_videos: int = option(0, "Videos evaluated (0: all).")
-  batch_size: int = option(64, "Videos encoded per signature call.")
-  rerank_top: int = option(10, "Temporal re-ranking: clip candidates re-scored per query.")
-  rerank_alpha: float = option(0.5, "Temporal re-ranking: weight of the clip score.")
-  rated_queries: int = option(100, "Queries per direction in mturk_batch.csv and "
-                          "index.html (0: all).")
-  rated_candidates: int = option(5, "Top results per query in mturk_batch.csv / index.html.")
-  sync_plots: int = option(4, "Sync tasks drawn in sync_offsets.png.")
-  seed: int = option(0, "Seed of the pools and sync tasks.")
-  offsets_file: str = option("", "Sync truth (yt8m-synth's <prefix>_offsets.json): each "
-                         "soundtrack's lateness as stored, and the soundtracks that do "
-                         "not belong to their pictures (scored as refusals, not misses).")
-  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
-
-
-def _check(cfg: EvaluateConfig) -> None:
-  if not cfg.data:
-    raise UsageError("--data is required")
-  if any(p < 2 for p in cfg.pool_sizes):
-    raise UsageError(f"--pool_sizes must be >= 2, got {list(cfg.pool_sizes)}")
-  for name in ("batch_size", "rerank_top", "rated_candidates", "excerpt_seconds"):
-    if getattr(cfg, name) <= 0:
-      raise UsageError(f"--{name} must be positive")
-  if cfg.max_offset < 0 or cfg.max_videos < 0 or cfg.rated_queries < 0:
-    raise UsageError("--max_offset, --max_videos and --rated_queries must be >= 0")
-  if not 0.0 <= cfg.rerank_alpha <= 1.0:
-    raise UsageError(f"--rerank_alpha must be in [0, 1], got {cfg.rerank_alpha}")
 
 
 def embed_with_export(exp: LoadedExport, pattern: str, batch_size: int = 64,
@@ -137,7 +95,7 @@ def _lateness(truth, path: str, ids) -> np.ndarray:
 
 def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
   """Evaluates as configured; returns the flat result dict (also written)."""
-  _check(cfg)
+  cfg.validate()
   if cfg.output_dir:  # Before the work: an unreachable or full folder fails now.
     io_utils.writable_dir(cfg.output_dir, "--output_dir")
   truth = calibration.read_truth(cfg.offsets_file) if cfg.offsets_file else None

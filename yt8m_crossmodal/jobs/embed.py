@@ -23,7 +23,7 @@ export (``model.export_dir``), so ``yt8m-search`` finds it without
 
 With ``--runner=DirectRunner`` (or any other Apache Beam runner, with
 ``--pipeline_options``) the same folder is built by the Beam pipeline of
-:mod:`yt8m_crossmodal.retrieval.beam_embedding`.
+:mod:`yt8m_crossmodal.jobs.embed_beam`.
 
 The catalogue is built in a temporary sibling folder and swapped into
 ``--output`` only when complete, so a failed or killed run (a bad shard, a
@@ -40,7 +40,6 @@ object (the catalogue's meta.json plus ``path``, ``seconds``,
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import time
@@ -52,77 +51,16 @@ import numpy as np
 
 from yt8m_crossmodal.serving.loading import load_export
 from yt8m_crossmodal.retrieval.catalogue import load_catalogue
-from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES, CatalogueWriter
+from yt8m_crossmodal.retrieval.catalogue_writer import CatalogueWriter
 from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES, catalogue_files
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.config import option
+from yt8m_crossmodal.jobs.config import IN_PROCESS, EmbedConfig
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
-
-ANN_KINDS = ("none", "hnsw", "ivf", "ivfpq")
-IN_PROCESS = "in_process"
+from yt8m_crossmodal.jobs.embed_writer import open_writer
 
 
-
-@dataclasses.dataclass(frozen=True)
-class EmbedConfig:
-  """Options of ``yt8m-embed`` (each field is a flag of the same name)."""
-
-  export_dir: str = option("", "Model folder (highest version used) or version folder.")
-  data: str = option("", "File pattern(s) of the corpus TFRecords.")
-  output: str = option("", "Index folder to write.")
-  timelines: bool = option(False, "Also store per-second timelines (frame level).")
-  ann: str = option("none", "faiss index per modality: none, hnsw, ivf or ivfpq "
-                    "(product-quantized: E/4 + 8 bytes per vector, re-scored exactly).")
-  overwrite: bool = option(False, "Replace a catalogue already in --output.")
-  batch_size: int = option(64, "Videos encoded per signature call.")
-  max_videos: int = option(0, "Videos embedded (0: all).")
-  timeline_dtype: str = option("float16", "Storage of the timelines: float16 or float32 "
-                               "(dense [N, max_frames, E]) or int8 (compact: valid seconds "
-                               "only, int8 with a per-row scale, E + 4 bytes per second).",
-                               choices=TIMELINE_DTYPES)
-  timeline_pool: int = option(1, "With --timeline_dtype=int8: store the mean of every P "
-                              "seconds (P times fewer bytes; localization to P seconds).")
-  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
-  log_every_seconds: float = option(10.0, "Progress log interval.")
-  runner: str = option(IN_PROCESS, "in_process (read and encode here), or an Apache Beam "
-                       "runner name (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, "
-                       "...) to embed through a Beam pipeline; needs apache-beam "
-                       "(pip install 'yt8m-crossmodal[beam]').")
-  pipeline_options: str = option("", "Beam pipeline options, as on a Beam command line, e.g. "
-                                 "'--direct_num_workers=2 --direct_running_mode=multi_processing'"
-                                 " or '--project=p --region=r --temp_location=gs://b/tmp'.")
-  beam_temp_dir: str = option("", "Folder for the Beam pipeline's sharded outputs (default: "
-                              "a temporary folder next to --output; a gs:// folder for a "
-                              "remote runner). Removed when the index is built.")
-
-
-def _check(cfg: EmbedConfig) -> None:
-  if not cfg.data:
-    raise UsageError("--data is required")
-  if not cfg.output:
-    raise UsageError("--output is required")
-  if cfg.ann not in ANN_KINDS:
-    raise UsageError(f"--ann must be one of {', '.join(ANN_KINDS)}, got {cfg.ann!r}")
-  if cfg.runner != IN_PROCESS and not cfg.runner.strip():
-    raise UsageError("--runner must be in_process or a Beam runner name")
-  if cfg.pipeline_options and cfg.runner == IN_PROCESS:
-    raise UsageError("--pipeline_options needs a Beam --runner (e.g. DirectRunner)")
-  if cfg.batch_size <= 0 or cfg.max_videos < 0:
-    raise UsageError("--batch_size must be positive and --max_videos >= 0")
-  if cfg.timeline_dtype not in TIMELINE_DTYPES:
-    raise UsageError(f"--timeline_dtype must be one of {', '.join(TIMELINE_DTYPES)}, got "
-                     f"{cfg.timeline_dtype!r}")
-  if cfg.timeline_pool < 1 or (cfg.timeline_pool > 1 and cfg.timeline_dtype != "int8"):
-    raise UsageError(f"--timeline_pool={cfg.timeline_pool} needs --timeline_dtype=int8 "
-                     "(and must be >= 1)")
-  if "://" in cfg.output:
-    raise UsageError(f"--output {cfg.output!r} is a remote path: an index folder is "
-                     "memory-mapped when searched, so it must be local; embed into a local "
-                     "folder and copy it (e.g. gsutil -m cp -r)")
-  parent = os.path.dirname(os.path.abspath(cfg.output))
-  io_utils.writable_dir(parent, "--output's parent folder")
 
 
 def _check_target(cfg: EmbedConfig) -> None:
@@ -186,27 +124,15 @@ def _swap_in(tmp: str, output: str) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def open_writer(cfg: EmbedConfig, exp, path: str) -> CatalogueWriter:
-  """A :class:`CatalogueWriter` into ``path`` for ``cfg``'s format and ``exp``."""
-  try:
-    return CatalogueWriter(
-        path, exp.embedding_size,
-        max_frames=exp.max_frames if cfg.timelines else None,
-        timeline_dtype=cfg.timeline_dtype, timeline_pool=cfg.timeline_pool,
-        model_info=exp.describe())
-  except OSError as e:
-    raise UsageError(f"cannot write next to --output {cfg.output!r}: {e}") from e
-
-
 def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
   """Embeds ``cfg.data`` into ``cfg.output``; returns the summary dict.
 
   ``cfg.runner`` "in_process" reads and encodes here; any other runner name
-  runs the Beam pipeline of :mod:`yt8m_crossmodal.retrieval.beam_embedding`
+  runs the Beam pipeline of :mod:`yt8m_crossmodal.jobs.embed_beam`
   (same folder, same row order). Either way the folder is built aside and
   swapped in when complete.
   """
-  _check(cfg)
+  cfg.validate()
   output = os.path.normpath(cfg.output)
   with io_utils.exclusive_output(output, "--output"):
     _check_target(cfg)
@@ -248,13 +174,13 @@ def _embed_locked(cfg: EmbedConfig, output: str) -> Dict[str, Any]:
 def _beam():
   """The Beam pipeline module; UsageError when apache-beam is not installed."""
   try:
-    from yt8m_crossmodal.retrieval import beam_embedding  # pylint: disable=import-outside-toplevel
+    from yt8m_crossmodal.jobs import embed_beam  # pylint: disable=import-outside-toplevel
   except ModuleNotFoundError as e:
     if not (e.name or "").startswith("apache_beam"):
       raise
     raise UsageError("--runner other than in_process needs apache-beam: pip install "
                      "'yt8m-crossmodal[beam]'") from e
-  return beam_embedding
+  return embed_beam
 
 
 def _embed_in_process(cfg: EmbedConfig, exp, tmp: str, start: float) -> Dict[str, Any]:

@@ -50,10 +50,8 @@ line printed is strict JSON.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import os
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List
 
 from absl import logging
 import numpy as np
@@ -63,65 +61,10 @@ from yt8m_crossmodal.serving.signatures import OTHER
 from yt8m_crossmodal import retrieval
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.config import option
+from yt8m_crossmodal.jobs.config import SearchConfig
 from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.retrieval import integrity
-from yt8m_crossmodal.retrieval.indexing import ANN_KINDS
 
 
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchConfig:
-  """Options of ``yt8m-search`` (each field is a flag of the same name)."""
-
-  index: str = option("", "Index folder written by yt8m-embed.")
-  query_data: str = option("", "File pattern(s) of the query TFRecords.")
-  query_modality: str = option("audio", "Modality of the queries: audio or visual "
-                           "(the other modality's catalogue is searched).")
-  k: int = option(10, "Results per query.")
-  export_dir: str = option("", "Export encoding the queries (default: the one named "
-                       "in the index's meta.json).")
-  ann: str = option("none", "Index searched, as yt8m-embed --ann names it: none (exact "
-                    "search), hnsw, ivf or ivfpq (the index folder's faiss index of that "
-                    "kind).", choices=ANN_KINDS)
-  nprobe: int = option(0, "IVF lists visited with --ann (0: the index's setting).")
-  ef_search: int = option(0, "HNSW beam width with --ann (0: the index's setting).")
-  refine: int = option(0, "With --ann=ivfpq: re-score the top refine x k PQ results with "
-                       "the exact embeddings (0: 10; 1: only re-score the top k).")
-  rerank: int = option(0, "Re-score the top N (>= k) clip results by timeline alignment.")
-  rerank_alpha: float = option(0.5, "Weight of the clip score when re-ranking.")
-  localize: bool = option(False, "Report best_start_second of each result.")
-  query_seconds: int = option(0, "Use only this many seconds of each query (0: all).")
-  query_start: int = option(0, "First query second used.")
-  max_queries: int = option(0, "Queries searched (0: all).")
-  batch_size: int = option(64, "Queries encoded per signature call.")
-  skip_bad_records: bool = option(False, "Skip bad query records instead of failing.")
-  verify_index: str = option("fast", "Checks of the index folder on open: fast (file sizes, "
-                             "SHA-256 of ids, clip embeddings and faiss files, finite rows), "
-                             "full (also the timelines' SHA-256 and rows) or none.",
-                             choices=integrity.VERIFY_LEVELS)
-
-
-def _check(cfg: SearchConfig) -> None:
-  if not cfg.index:
-    raise UsageError("--index is required")
-  if not cfg.query_data:
-    raise UsageError("--query_data is required")
-  if cfg.query_modality not in retrieval.MODALITIES:
-    raise UsageError(f"--query_modality must be audio or visual, got {cfg.query_modality!r}")
-  if cfg.k <= 0:
-    raise UsageError(f"--k must be positive, got {cfg.k}")
-  if cfg.rerank < 0 or (cfg.rerank and cfg.rerank < cfg.k):
-    raise UsageError(f"--rerank must be 0 or >= --k ({cfg.k}), got {cfg.rerank}")
-  if not 0.0 <= cfg.rerank_alpha <= 1.0:
-    raise UsageError(f"--rerank_alpha must be in [0, 1], got {cfg.rerank_alpha}")
-  if cfg.query_seconds < 0 or cfg.query_start < 0:
-    raise UsageError("--query_seconds and --query_start must be >= 0")
-  if cfg.batch_size <= 0 or cfg.max_queries < 0:
-    raise UsageError("--batch_size must be positive and --max_queries >= 0")
-  if cfg.refine < 0 or cfg.nprobe < 0 or cfg.ef_search < 0:
-    raise UsageError("--refine, --nprobe and --ef_search must be >= 0")
 
 
 def _load_catalogue(cfg: SearchConfig) -> retrieval.Catalogue:
@@ -135,7 +78,7 @@ class Searcher:
   """Everything a search needs, loaded and checked once."""
 
   def __init__(self, cfg: SearchConfig):
-    _check(cfg)
+    cfg.validate()
     self.cfg = cfg
     self.catalogue = _load_catalogue(cfg)
     export_dir = cfg.export_dir or (self.catalogue.meta.get("model") or {}).get("export_dir")
@@ -190,37 +133,6 @@ class Searcher:
       cropped = np.zeros((features.shape[0], 1, features.shape[2]), features.dtype)
     return cropped, lengths, np.full_like(num_frames, start)
 
-  def _results(self, query_timeline: Optional[np.ndarray], length: int,
-               scores: np.ndarray, indices: np.ndarray) -> List[Dict[str, Any]]:
-    cfg, cat = self.cfg, self.catalogue
-    keep = indices >= 0
-    scores, indices = scores[keep], indices[keep]
-    results = []
-    if cfg.rerank:
-      rr = retrieval.rerank_by_timeline(query_timeline, length, indices[:cfg.rerank], cat,
-                                        scores[:cfg.rerank], cfg.rerank_alpha,
-                                        modality=self.target)
-      for rank in range(min(cfg.k, rr.indices.size)):
-        results.append({
-            "id": cat.ids[rr.indices[rank]], "score": float(rr.scores[rank]),
-            "rank": rank + 1, "clip_score": float(rr.clip_scores[rank]),
-            "timeline_score": float(rr.timeline_scores[rank]),
-            "best_start_second": int(rr.starts[rank])})
-      return results
-    indices, scores = indices[:cfg.k], scores[:cfg.k]
-    starts = tl_scores = None
-    if self.use_timelines:
-      refs = cat.timeline_rows(self.target, indices)
-      starts, tl_scores = retrieval.localize(query_timeline, refs, cat.num_frames[indices],
-                                             length)
-    for rank, (i, s) in enumerate(zip(indices, scores)):
-      item = {"id": cat.ids[i], "score": float(s), "rank": rank + 1}
-      if starts is not None:
-        item["best_start_second"] = int(starts[rank])
-        item["timeline_score"] = float(tl_scores[rank])
-      results.append(item)
-    return results
-
   def __call__(self) -> Iterator[Dict[str, Any]]:
     """Yields one result dict per query (see the module docstring)."""
     cfg, exp = self.cfg, self.export
@@ -269,7 +181,9 @@ class Searcher:
           logging.warning("query %s skipped: %s", ids[j], line["error"])
         else:
           tl = timeline[row] if timeline is not None else None
-          line["results"] = self._results(tl, int(lengths[j]), scores[row], indices[row])
+          line["results"] = retrieval.ranked_results(
+              self.catalogue, self.target, scores[row], indices[row], cfg.k, tl,
+              int(lengths[j]), cfg.rerank, cfg.rerank_alpha, self.use_timelines)
           row += 1
         yield line
       done += n

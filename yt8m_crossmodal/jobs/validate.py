@@ -2,25 +2,13 @@
 
 
 import collections
-import dataclasses
 
 import numpy as np
 
-from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal.data import pipeline
-from yt8m_crossmodal.config import option
+from yt8m_crossmodal.jobs.config import ValidateConfig
 from yt8m_crossmodal.errors import UsageError
 
-
-
-@dataclasses.dataclass(frozen=True)
-class ValidateConfig:
-  data: str = option("", "File pattern(s), comma-separated, local or gs://.")
-  feature_level: str = option("frame", "frame or video.", choices=("frame", "video"))
-  num_classes: int = option(config_lib.NUM_CLASSES_2018,
-                        "Label vocabulary size (4716 for 2017 data).")
-  batch_size: int = option(64, "Records decoded at once.")
-  max_bad_listed: int = option(1000, "Bad records listed in the JSON (all are counted).")
 
 
 def validate(cfg: ValidateConfig) -> dict:

@@ -8,7 +8,7 @@ faiss logs a ``ModuleNotFoundError`` for its AVX-512 build; Apache Beam
 traceback at ERROR before it raises the error, which the tool reports itself
 (one line for bad input, the traceback for a bug). :func:`begin`
 sends fd 2 to a temporary file (the ``tools`` package calls it before any
-tool module imports TensorFlow); :func:`end` restores it once TensorFlow is
+tool module imports TensorFlow; :func:`load_tensorflow` does it for the Python API); :func:`end` restores it once TensorFlow is
 up. What was captured is dropped, or written out when the process dies
 before :func:`end` (an import error must not vanish). ``--verbosity`` / ``-v``
 on the command line, or ``YT8M_VERBOSE=1``, keeps everything.
@@ -68,3 +68,24 @@ def settle_tensorflow() -> None:
   """Loads TensorFlow and lists its devices (where the noise is printed)."""
   import tensorflow as tf
   tf.config.list_physical_devices()
+
+
+def load_tensorflow() -> None:
+  """Imports TensorFlow for the Python API with its start-up noise dropped.
+
+  A no-op once TensorFlow is up, or when verbose output is wanted (as
+  :func:`begin`); what fd 2 received meanwhile is replayed if it fails.
+  """
+  if "tensorflow" in sys.modules or wanted_verbose([]):
+    return
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  capturing = _saved_fd is None
+  if capturing:
+    begin()
+  try:
+    settle_tensorflow()
+  except BaseException:
+    end(replay=True)
+    raise
+  if capturing:
+    end()

@@ -17,7 +17,7 @@ then, in the launching process, :func:`assemble` writes the shards into the
 index folder with :class:`~yt8m_crossmodal.retrieval.CatalogueWriter` in
 (file, record index) order, the order of the in-process path, so both build
 the same folder. The folder is built aside and swapped in by
-:func:`yt8m_crossmodal.retrieval.indexing.embed_corpus`; the shards are
+:func:`yt8m_crossmodal.jobs.embed.embed_corpus`; the shards are
 written under ``--beam_temp_dir`` (by default a temporary folder next to
 ``--output``) and removed at the end.
 
@@ -57,7 +57,7 @@ from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval import compact_timelines as compact
-from yt8m_crossmodal.retrieval import indexing
+from yt8m_crossmodal.jobs.embed_writer import open_writer
 from yt8m_crossmodal.retrieval.catalogue import gather_rows, load_catalogue
 from yt8m_crossmodal.serving.loading import LoadedExport, load_export
 
@@ -221,7 +221,7 @@ def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str
   position = {f: i for i, f in enumerate(files)}
   unordered = f"{out}-unordered"
   keys: List[Tuple[int, int]] = []
-  writer = indexing.open_writer(cfg, exp, unordered)
+  writer = open_writer(cfg, exp, unordered)
   try:
     try:
       for batch in _read_shards(shards, exp.embedding_size, cfg.timeline_dtype):
@@ -256,7 +256,7 @@ def _copy_rows(cfg, exp: LoadedExport, source: str, out: str, order: np.ndarray,
                chunk: int = 256) -> Dict[str, Any]:
   """Rows ``order`` of the catalogue ``source`` into a new catalogue ``out``."""
   cat = load_catalogue(source, load_indexes=False, verify="none")
-  writer = indexing.open_writer(cfg, exp, out)
+  writer = open_writer(cfg, exp, out)
   try:
     for s in range(0, order.size, chunk):
       rows = order[s:s + chunk]
@@ -301,7 +301,7 @@ def embed_with_beam(cfg, exp: LoadedExport, out: str) -> Tuple[Dict[str, Any], D
   """Runs the pipeline on ``cfg.runner`` and writes the index folder ``out``.
 
   Args:
-    cfg: the :class:`~yt8m_crossmodal.retrieval.indexing.EmbedConfig`.
+    cfg: the :class:`~yt8m_crossmodal.jobs.embed.EmbedConfig`.
     exp: the export, loaded here too (its description goes into meta.json).
     out: the (temporary) index folder to create.
 

@@ -1,0 +1,158 @@
+"""The Python API: quiet import, encoders, search and sync agree with the tools."""
+
+import doctest
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import yt8m_crossmodal as ym
+from yt8m_crossmodal import api
+from yt8m_crossmodal.data import features as feat
+
+
+def _python(code):
+  env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "YT8M_VERBOSE")}
+  return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                        timeout=600, env=env)
+
+
+def test_every_api_name_is_reachable_from_the_package():
+  assert sorted(ym._API) == sorted(api.__all__)  # pylint: disable=protected-access
+  for name in api.__all__:
+    assert getattr(ym, name) is getattr(api, name)
+  with pytest.raises(AttributeError):
+    ym.no_such_name  # pylint: disable=pointless-statement
+
+
+def test_importing_the_package_and_synchronizing_timelines_load_no_tensorflow():
+  proc = _python(
+      "import sys, numpy as np, yt8m_crossmodal as ym\n"
+      "rng = np.random.default_rng(0)\n"
+      "visual = rng.normal(size=(60, 16))\n"
+      "audio = np.roll(visual, 2, axis=0) + 0.3 * rng.normal(size=(60, 16))\n"
+      "r = ym.synchronize(audio, visual)\n"
+      "print(r.status, r.offset_seconds, 'tensorflow' in sys.modules)\n")
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.split() == ["synchronized", "2", "False"]
+  assert proc.stderr == ""
+
+
+def test_loading_an_encoder_prints_none_of_tensorflows_start_up_lines(frame_export):
+  proc = _python(
+      "import yt8m_crossmodal as ym\n"
+      f"enc = ym.load_encoder({frame_export.export_dir!r})\n"
+      "print(enc.feature_level, enc.embedding_size)\n")
+  assert proc.returncode == 0, proc.stderr
+  assert proc.stdout.split()[0] == "frame"
+  assert proc.stderr == ""
+
+
+def test_docstring_examples(frame_export, frame_data_dir):
+  """The module's doctest runs on a real export (any outcome but the shapes is model-made)."""
+  encoder = ym.load_encoder(frame_export.export_dir)
+  videos = encoder.encode_records(f"{frame_data_dir}/*.tfrecord", max_videos=1)
+  assert len(videos) == 1
+  rng = np.random.default_rng(0)
+  globs = {"export_dir": frame_export.export_dir,
+           "audio_frames": rng.integers(0, 256, (40, 128), dtype=np.uint8),
+           "visual_frames": rng.integers(0, 256, (40, 1024), dtype=np.uint8)}
+  failures, tried = doctest.testmod(api, extraglobs=globs, optionflags=doctest.ELLIPSIS)
+  assert tried >= 4 and failures == 0
+
+
+def test_encode_one_video_or_a_batch(frame_export):
+  encoder = ym.load_encoder(frame_export.export_dir)
+  rng = np.random.default_rng(1)
+  audio = rng.integers(0, 256, (2, 30, 128), dtype=np.uint8)
+  batch = encoder.encode_audio(audio, num_frames=[30, 20])
+  one = encoder.encode_audio(audio[1, :20])
+  assert batch.clip.shape == (2, encoder.embedding_size)
+  assert batch.timeline.shape == (2, 30, encoder.embedding_size)
+  np.testing.assert_allclose(one.clip, batch.clip[1], atol=1e-5)
+  np.testing.assert_allclose(one.timeline, batch.timeline[1, :20], atol=1e-5)
+  # uint8 features are dequantized; floats are taken as they are.
+  as_float = encoder.encode_audio(feat.dequantize(audio[1, :20]))
+  np.testing.assert_allclose(as_float.clip, one.clip, atol=1e-5)
+  with pytest.raises(ym.UsageError, match="D = 1024"):
+    encoder.encode_visual(audio[0])
+
+
+def test_synchronize_answers_as_yt8m_sync_does(frame_export, frame_data_dir):
+  data = f"{frame_data_dir}/*.tfrecord"
+  lines = list(ym.sync_records(ym.SyncConfig(export_dir=frame_export.export_dir, data=data,
+                                             max_videos=3, drift=True)))
+  encoder = ym.load_encoder(frame_export.export_dir)
+  videos = encoder.encode_records(data, max_videos=3)
+  assert [line["id"] for line in lines] == list(videos.ids)
+  for line, a, v in zip(lines, videos.audio_timelines, videos.visual_timelines):
+    result = ym.synchronize(a, v, drift=True).to_dict()
+    assert result["status"] == line["status"]
+    assert result["best_offset_seconds"] == line["best_offset_seconds"]
+    assert result["confidence"] == pytest.approx(line["confidence"], abs=1e-3)
+    assert result["audio_seconds"] == line["audio_seconds"]
+    assert result["model"] == line["model"]
+
+
+def test_synchronize_refuses_bad_input():
+  with pytest.raises(ym.UsageError, match="same E"):
+    ym.synchronize(np.zeros((30, 8)), np.zeros((30, 4)))
+  with pytest.raises(ym.UsageError, match="too short"):
+    ym.synchronize(np.ones((8, 4)), np.ones((8, 4)), max_offset=5)
+  with pytest.raises(ym.UsageError, match="min_confidence"):
+    ym.synchronize(np.ones((30, 4)), np.ones((30, 4)), min_confidence=2.0)
+
+
+def test_search_catalogue_ranks_as_yt8m_search_does(frame_export, frame_data_dir, tmp_path):
+  data = f"{frame_data_dir}/*.tfrecord"
+  index = str(tmp_path / "index")
+  ym.embed(ym.EmbedConfig(export_dir=frame_export.export_dir, data=data, output=index,
+                          timelines=True))
+  lines = list(ym.search(ym.SearchConfig(index=index, query_data=data, k=3, rerank=5,
+                                         max_queries=2)))
+  encoder = ym.load_encoder(frame_export.export_dir)
+  catalogue = ym.open_catalogue(index)
+  videos = encoder.encode_records(data, max_videos=2)
+  for line, clip, timeline in zip(lines, videos.audio_embedding, videos.audio_timelines):
+    got = ym.search_catalogue(catalogue, ym.Embedding(clip, timeline), k=3, rerank=5)
+    assert [r["id"] for r in got] == [r["id"] for r in line["results"]]
+    assert [r["score"] for r in got] == pytest.approx([r["score"] for r in line["results"]],
+                                                      abs=1e-4)
+  with pytest.raises(ym.UsageError, match="one query"):
+    ym.search_catalogue(catalogue, ym.Embedding(videos.audio_embedding))
+
+
+def test_evaluate_refuses_an_output_dir_that_is_a_file_before_any_work(tmp_path):
+  path = tmp_path / "metrics"
+  path.write_text("not a folder")
+  cfg = ym.EvaluateConfig(export_dir="unused", data="unused/*", output_dir=str(path))
+  with pytest.raises(ym.UsageError, match="is a file, not a folder"):
+    ym.evaluate(cfg)
+  assert path.read_text() == "not a folder"
+
+
+def test_help_is_quick_and_imports_no_tensorflow():
+  for tool in ("sync", "search", "embed", "evaluate", "export", "validate", "synth"):
+    proc = _python(f"import sys; sys.argv = ['yt8m-{tool}', '--help']\n"
+                   f"import runpy\n"
+                   f"try:\n"
+                   f"  runpy.run_module('yt8m_crossmodal.tools.{tool}', run_name='__main__')\n"
+                   f"except SystemExit:\n"
+                   f"  pass\n"
+                   f"print(json_loaded := 'tensorflow' in sys.modules)\n")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False", tool
+    assert f"yt8m-{tool}" in proc.stdout
+
+
+def test_sync_result_fields_are_the_tools_json_fields():
+  rng = np.random.default_rng(3)
+  visual = rng.normal(size=(50, 8))
+  result = ym.synchronize(np.roll(visual, -1, axis=0), visual, max_offset=3)
+  fields = json.loads(json.dumps(result.to_dict()))
+  assert set(fields) == {"status", "offset_seconds", "best_offset_seconds", "confidence",
+                         "p_value", "audio_seconds", "scores"}
+  assert fields["offset_seconds"] == -1

@@ -1,0 +1,338 @@
+"""The Python API: what the console tools do, from code.
+
+Everything here is also reachable as ``yt8m_crossmodal.<name>``; importing the
+package is quick and quiet (TensorFlow loads, without its start-up chatter, on
+the first call that needs it).
+
+Encode, search and synchronize with an export of ``yt8m-export``:
+
+>>> import yt8m_crossmodal as ym
+>>> encoder = ym.load_encoder(export_dir)           # a yt8m-export folder
+>>> audio = encoder.encode_audio(audio_frames)       # uint8 [T, 128] as stored
+>>> visual = encoder.encode_visual(visual_frames)    # uint8 [T, 1024]
+>>> audio.timeline.shape == (len(audio_frames), encoder.embedding_size)
+True
+>>> result = ym.synchronize(audio.timeline, visual.timeline, max_offset=5)
+>>> result.status in ("synchronized", "cannot_synchronize")
+True
+
+Offsets have one sign everywhere (``+d``: what is seen at second t is heard
+at second t + d), and one confidence (1 - a p-value against each video's own
+null, the same on any data and model): ``yt8m-sync`` prints exactly the fields
+of :class:`SyncResult`.
+
+Jobs take the tools' configs (each field is the flag of the same name):
+:func:`train` (:class:`Config`), :func:`export`, :func:`embed`
+(:class:`EmbedConfig`), :func:`search` (:class:`SearchConfig`),
+:func:`sync_records` (:class:`SyncConfig`), :func:`evaluate`
+(:class:`EvaluateConfig`), :func:`validate_records` (:class:`ValidateConfig`),
+:func:`make_sample_data` (:class:`SynthConfig`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Dict, Iterator, List, Optional
+
+import numpy as np
+
+from yt8m_crossmodal import quiet
+from yt8m_crossmodal.config import Config, load_config
+from yt8m_crossmodal.data import features as feat
+from yt8m_crossmodal.data.synthetic import SynthConfig
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
+                                         SearchConfig, SyncConfig, ValidateConfig)
+from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
+
+__all__ = [
+    "Config", "load_config", "EmbedConfig", "EvaluateConfig", "ExportConfig",
+    "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "UsageError",
+    "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
+    "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
+    "evaluate", "validate_records", "make_sample_data",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Embedding:
+  """Encoded features.
+
+  Attributes:
+    clip: [E] (one video) or [B, E]: the L2-normalized clip embedding.
+    timeline: [T, E] or [B, T, E] per-second embeddings (frame-level models;
+      None for video-level ones); seconds past a video's length are zeros.
+  """
+
+  clip: np.ndarray
+  timeline: Optional[np.ndarray] = None
+
+
+class Encoder:
+  """An export of ``yt8m-export`` as an encoder (see :func:`load_encoder`).
+
+  Attributes:
+    path: the version folder loaded.
+    feature_level: "frame" or "video".
+    embedding_size: E.
+    has_timelines: True when the encoders give per-second timelines.
+    config: the training :class:`Config` of the model.
+  """
+
+  def __init__(self, export):
+    self._export = export
+    self.path = export.path
+    self.feature_level = export.feature_level
+    self.embedding_size = export.embedding_size
+    self.has_timelines = export.has_timelines
+    self.config = export.config
+
+  def _encode(self, modality: str, features, num_frames) -> Embedding:
+    x = feat.to_float(features)
+    frame = self.feature_level == "frame"
+    single = x.ndim == (2 if frame else 1)
+    if single:
+      x = x[None]
+      num_frames = None if num_frames is None else np.atleast_1d(num_frames)
+    if frame and num_frames is None:
+      num_frames = np.full([x.shape[0]], x.shape[1], np.int32)
+    want = feat.AUDIO_DIM if modality == "audio" else feat.VISUAL_DIM
+    if x.ndim != (3 if frame else 2) or x.shape[-1] != want:
+      shape = "[T, D] or [B, T, D]" if frame else "[D] or [B, D]"
+      raise UsageError(f"{modality} features must be {shape} with D = {want} for this "
+                       f"{self.feature_level}-level model, got shape {list(x.shape)}")
+    clip, timeline = self._export.encode_fn(modality)(
+        x, None if num_frames is None else np.asarray(num_frames, np.int32))
+    if single:
+      return Embedding(clip[0], None if timeline is None else timeline[0])
+    return Embedding(clip, timeline)
+
+  def encode_audio(self, features, num_frames=None) -> Embedding:
+    """Encodes audio features.
+
+    Args:
+      features: frame level: [T, 128] or [B, T, 128]; video level: [128] or
+        [B, 128]; uint8 (quantized, as stored) or float (dequantized).
+      num_frames: [B] valid seconds per video (default: all T).
+
+    Returns:
+      An :class:`Embedding` (one video in, one out: no batch axis).
+    """
+    return self._encode("audio", features, num_frames)
+
+  def encode_visual(self, features, num_frames=None) -> Embedding:
+    """Encodes visual features: as :meth:`encode_audio` with D = 1024."""
+    return self._encode("visual", features, num_frames)
+
+  def encode_records(self, pattern: str, batch_size: int = 64, max_videos: int = 0,
+                     skip_bad_records: bool = False):
+    """Encodes every video of YT-8M TFRecords (local or gs://).
+
+    Returns:
+      An :class:`~yt8m_crossmodal.evaluation.embedded_set.EmbeddedSet`:
+      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E],
+      ``num_frames`` [N], ``labels`` [N, C] and, at frame level,
+      ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
+    """
+    from yt8m_crossmodal.jobs import evaluate as evaluate_job
+    return evaluate_job.embed_with_export(self._export, pattern, batch_size, max_videos,
+                                          skip_bad_records)
+
+
+def load_encoder(export_dir: str) -> Encoder:
+  """Loads an export: a model folder (its highest version) or a version folder."""
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.serving.loading import load_export
+  return Encoder(load_export(export_dir))
+
+
+def open_catalogue(path: str, verify: str = "fast"):
+  """Opens an index folder of ``yt8m-embed`` (memory-mapped).
+
+  Returns:
+    A :class:`~yt8m_crossmodal.retrieval.catalogue.Catalogue`: ``ids``,
+    ``search(queries [Q, E], target, k)`` -> ``(scores, indices)`` [Q, k],
+    ``timeline_rows(modality, indices)``; see :func:`search_catalogue` for
+    ranked results with re-ranking and localization.
+  """
+  from yt8m_crossmodal.retrieval.catalogue import load_catalogue
+  try:
+    return load_catalogue(path, verify=verify)
+  except ValueError as e:
+    raise UsageError(f"{path!r}: {e}") from e
+
+
+def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int = 10,
+                     rerank: int = 0, rerank_alpha: float = 0.5,
+                     localize: bool = False) -> List[Dict[str, Any]]:
+  """The top ``k`` of ``catalogue`` for one query, as ``yt8m-search`` ranks them.
+
+  Args:
+    catalogue: from :func:`open_catalogue`.
+    query: one video's :class:`Embedding` of the other modality than ``target``.
+    target: "visual" (an audio query) or "audio".
+    k: results.
+    rerank: re-score the top N (>= k) by timeline alignment (0: off).
+    rerank_alpha: weight of the clip score when re-ranking.
+    localize: add ``best_start_second`` (where in each result the query fits).
+
+  Returns:
+    ``[{"id", "score", "rank", ...}]``, best first.
+  """
+  from yt8m_crossmodal.retrieval.results import ranked_results
+  clip = np.asarray(query.clip, np.float32)
+  if clip.ndim != 1:
+    raise UsageError(f"search_catalogue takes one query: clip [E], got {list(clip.shape)}")
+  if (rerank or localize) and query.timeline is None:
+    raise UsageError("rerank and localize need the query's timeline (a frame-level model)")
+  if rerank and rerank < k:
+    raise UsageError(f"rerank must be 0 or >= k ({k}), got {rerank}")
+  scores, indices = catalogue.search(clip[None], target=target, k=max(k, rerank))
+  timeline = None if query.timeline is None else np.asarray(query.timeline, np.float32)
+  return ranked_results(catalogue, target, scores[0], indices[0], k, timeline,
+                        None if timeline is None else len(timeline), rerank,
+                        rerank_alpha, localize)
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncResult:
+  """One video's synchronization, the fields ``yt8m-sync`` prints.
+
+  Attributes:
+    status: "synchronized" or "cannot_synchronize".
+    offset_seconds: + = the audio is late by that many seconds (shift it
+      earlier); None when the confidence is below ``min_confidence``.
+    best_offset_seconds: the best offset whatever the confidence.
+    confidence: 1 - ``p_value``.
+    p_value: of the best offset against the video's own null.
+    audio_seconds: ``[t0, t1)``, the audio seconds slid along the pictures.
+    scores: offset (seconds, as a string) -> score (None where the offset
+      leaves the pictures).
+    drift: with ``drift=True``: ``model`` (constant_offset or drift),
+      ``model_reason``, ``late_at_start``, ``rate``, ``anchors``.
+  """
+
+  status: str
+  offset_seconds: Optional[int]
+  best_offset_seconds: int
+  confidence: float
+  p_value: float
+  audio_seconds: List[int]
+  scores: Dict[str, Optional[float]]
+  drift: Optional[Dict[str, Any]] = None
+
+  def to_dict(self) -> Dict[str, Any]:
+    """The JSON fields of a ``yt8m-sync`` line (without ``id``)."""
+    out = dataclasses.asdict(self)
+    out.update(out.pop("drift") or {})
+    return out
+
+
+def synchronize(audio_timeline, visual_timeline, max_offset: int = 5,
+                min_confidence: float = MIN_CONFIDENCE, min_overlap: int = 0,
+                drift: bool = False) -> SyncResult:
+  """Estimates the audio's offset from two timelines, or says it cannot.
+
+  The estimator, sign and confidence of ``yt8m-sync``, full length.
+
+  Args:
+    audio_timeline: [T_a, E] the soundtrack's timeline (:meth:`Encoder.encode_audio`).
+    visual_timeline: [T_v, E] the pictures' timeline.
+    max_offset: offsets -S .. S seconds are tried.
+    min_confidence: below it the answer is "cannot_synchronize" (0.99: p <= 0.01).
+    min_overlap: 0: the audio less S seconds at each end slides along the
+      pictures; N > 0: the whole track slides at any offset up to
+      ``max_offset`` where both share at least N seconds.
+    drift: also fit offset + rate and say which model fits.
+
+  Returns:
+    A :class:`SyncResult`.
+
+  >>> rng = np.random.default_rng(0)
+  >>> visual = rng.normal(size=(60, 16))
+  >>> audio = np.roll(visual, 2, axis=0)   # heard 2 s after it is seen
+  >>> result = synchronize(audio, visual)
+  >>> result.status, result.offset_seconds, result.confidence > 0.99
+  ('synchronized', 2, True)
+  """
+  from yt8m_crossmodal.sync import answer
+  audio = np.asarray(audio_timeline, np.float32)
+  visual = np.asarray(visual_timeline, np.float32)
+  if audio.ndim != 2 or visual.ndim != 2 or audio.shape[1] != visual.shape[1]:
+    raise UsageError(f"timelines must be [T, E] with the same E, got {list(audio.shape)} "
+                     f"and {list(visual.shape)}")
+  SyncConfig(export_dir="-", data="-", max_offset=max_offset,
+             min_confidence=min_confidence, min_overlap=min_overlap).validate()
+  t0, length, error = answer.window(len(audio), len(visual), max_offset,
+                                    min_overlap=min_overlap)
+  if error:
+    raise UsageError(error)
+  fields = answer.estimate(audio[t0:t0 + length], visual, t0, max_offset,
+                           min_confidence, min_overlap)
+  drift_fields = (answer.drift_fields(audio, visual, max_offset, min_confidence)
+                  if drift else None)
+  return SyncResult(audio_seconds=[t0, t0 + length], drift=drift_fields, **fields)
+
+
+def train(config: Config) -> Dict[str, float]:
+  """Trains as ``yt8m-train`` does; returns the last epoch's logs."""
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.training import trainer
+  trainer.validate_config(config)
+  return trainer.train(config)
+
+
+def export(model_dir: str, export_dir: str, version: int = 0, search_catalogue: str = "",
+           search_k: int = 10) -> Dict[str, Any]:
+  """Exports a ``yt8m-train`` folder in the TF Serving layout (``yt8m-export``).
+
+  Returns:
+    The export's description, with ``path`` (the version folder) and ``version``.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import export as export_job
+  return export_job.export_model_dir(ExportConfig(
+      model_dir=model_dir, export_dir=export_dir, version=version,
+      search_catalogue=search_catalogue, search_k=search_k))
+
+
+def embed(config: EmbedConfig) -> Dict[str, Any]:
+  """Embeds a corpus into an index folder (``yt8m-embed``); returns its meta."""
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import embed as embed_job
+  return embed_job.embed_corpus(config)
+
+
+def search(config: SearchConfig) -> Iterator[Dict[str, Any]]:
+  """Searches an index with query records (``yt8m-search``): one dict a query."""
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import search as search_job
+  return search_job.Searcher(config)()
+
+
+def sync_records(config: SyncConfig) -> Iterator[Dict[str, Any]]:
+  """Synchronizes every video of records (``yt8m-sync``): one dict a video."""
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import sync as sync_job
+  return sync_job.Synchronizer(config)()
+
+
+def evaluate(config: EvaluateConfig) -> Dict[str, Any]:
+  """Evaluates an export on records (``yt8m-evaluate``); returns the metrics."""
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import evaluate as evaluate_job
+  return evaluate_job.evaluate_export(config)
+
+
+def validate_records(config: ValidateConfig) -> Dict[str, Any]:
+  """Reads every record (``yt8m-validate``); returns the summary."""
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import validate as validate_job
+  return validate_job.validate(config)
+
+
+def make_sample_data(config: SynthConfig) -> Dict[str, Any]:
+  """Writes sample records (``yt8m-synth``); returns what was written."""
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.data import synthetic
+  return synthetic.write_dataset(config)

@@ -1,0 +1,262 @@
+"""The options of the console tools that run a job, one frozen dataclass a tool.
+
+Each field becomes a flag of the same name (:mod:`yt8m_crossmodal.tools.flag_config`);
+each config's :meth:`validate` holds the checks of its fields and raises
+:class:`~yt8m_crossmodal.errors.UsageError` naming the flag. Importing this
+module does not import TensorFlow (``--help`` stays quick). The training
+options are :class:`yt8m_crossmodal.config.Config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Tuple
+
+from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import io_utils
+from yt8m_crossmodal.config import option
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES
+from yt8m_crossmodal.retrieval.folder import MODALITIES
+from yt8m_crossmodal.retrieval.integrity import VERIFY_LEVELS
+from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
+
+ANN_KINDS = ("none", "hnsw", "ivf", "ivfpq")
+IN_PROCESS = "in_process"
+
+
+@dataclasses.dataclass(frozen=True)
+class EmbedConfig:
+  """Options of ``yt8m-embed`` (each field is a flag of the same name)."""
+
+  export_dir: str = option("", "Model folder (highest version used) or version folder.")
+  data: str = option("", "File pattern(s) of the corpus TFRecords.")
+  output: str = option("", "Index folder to write.")
+  timelines: bool = option(False, "Also store per-second timelines (frame level).")
+  ann: str = option("none", "faiss index per modality: none, hnsw, ivf or ivfpq "
+                    "(product-quantized: E/4 + 8 bytes per vector, re-scored exactly).")
+  overwrite: bool = option(False, "Replace a catalogue already in --output.")
+  batch_size: int = option(64, "Videos encoded per signature call.")
+  max_videos: int = option(0, "Videos embedded (0: all).")
+  timeline_dtype: str = option("float16", "Storage of the timelines: float16 or float32 "
+                               "(dense [N, max_frames, E]) or int8 (compact: valid seconds "
+                               "only, int8 with a per-row scale, E + 4 bytes per second).",
+                               choices=TIMELINE_DTYPES)
+  timeline_pool: int = option(1, "With --timeline_dtype=int8: store the mean of every P "
+                              "seconds (P times fewer bytes; localization to P seconds).")
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+  log_every_seconds: float = option(10.0, "Progress log interval.")
+  runner: str = option(IN_PROCESS, "in_process (read and encode here), or an Apache Beam "
+                       "runner name (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, "
+                       "...) to embed through a Beam pipeline; needs apache-beam "
+                       "(pip install 'yt8m-crossmodal[beam]').")
+  pipeline_options: str = option("", "Beam pipeline options, as on a Beam command line, e.g. "
+                                 "'--direct_num_workers=2 --direct_running_mode=multi_processing'"
+                                 " or '--project=p --region=r --temp_location=gs://b/tmp'.")
+  beam_temp_dir: str = option("", "Folder for the Beam pipeline's sharded outputs (default: "
+                              "a temporary folder next to --output; a gs:// folder for a "
+                              "remote runner). Removed when the index is built.")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    if not self.data:
+      raise UsageError("--data is required")
+    if not self.output:
+      raise UsageError("--output is required")
+    if self.ann not in ANN_KINDS:
+      raise UsageError(f"--ann must be one of {', '.join(ANN_KINDS)}, got {self.ann!r}")
+    if self.runner != IN_PROCESS and not self.runner.strip():
+      raise UsageError("--runner must be in_process or a Beam runner name")
+    if self.pipeline_options and self.runner == IN_PROCESS:
+      raise UsageError("--pipeline_options needs a Beam --runner (e.g. DirectRunner)")
+    if self.batch_size <= 0 or self.max_videos < 0:
+      raise UsageError("--batch_size must be positive and --max_videos >= 0")
+    if self.timeline_dtype not in TIMELINE_DTYPES:
+      raise UsageError(f"--timeline_dtype must be one of {', '.join(TIMELINE_DTYPES)}, got "
+                       f"{self.timeline_dtype!r}")
+    if self.timeline_pool < 1 or (self.timeline_pool > 1 and self.timeline_dtype != "int8"):
+      raise UsageError(f"--timeline_pool={self.timeline_pool} needs --timeline_dtype=int8 "
+                       "(and must be >= 1)")
+    if "://" in self.output:
+      raise UsageError(f"--output {self.output!r} is a remote path: an index folder is "
+                       "memory-mapped when searched, so it must be local; embed into a local "
+                       "folder and copy it (e.g. gsutil -m cp -r)")
+    parent = os.path.dirname(os.path.abspath(self.output))
+    io_utils.writable_dir(parent, "--output's parent folder")
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+  """Options of ``yt8m-search`` (each field is a flag of the same name)."""
+
+  index: str = option("", "Index folder written by yt8m-embed.")
+  query_data: str = option("", "File pattern(s) of the query TFRecords.")
+  query_modality: str = option("audio", "Modality of the queries: audio or visual "
+                           "(the other modality's catalogue is searched).")
+  k: int = option(10, "Results per query.")
+  export_dir: str = option("", "Export encoding the queries (default: the one named "
+                       "in the index's meta.json).")
+  ann: str = option("none", "Index searched, as yt8m-embed --ann names it: none (exact "
+                    "search), hnsw, ivf or ivfpq (the index folder's faiss index of that "
+                    "kind).", choices=ANN_KINDS)
+  nprobe: int = option(0, "IVF lists visited with --ann (0: the index's setting).")
+  ef_search: int = option(0, "HNSW beam width with --ann (0: the index's setting).")
+  refine: int = option(0, "With --ann=ivfpq: re-score the top refine x k PQ results with "
+                       "the exact embeddings (0: 10; 1: only re-score the top k).")
+  rerank: int = option(0, "Re-score the top N (>= k) clip results by timeline alignment.")
+  rerank_alpha: float = option(0.5, "Weight of the clip score when re-ranking.")
+  localize: bool = option(False, "Report best_start_second of each result.")
+  query_seconds: int = option(0, "Use only this many seconds of each query (0: all).")
+  query_start: int = option(0, "First query second used.")
+  max_queries: int = option(0, "Queries searched (0: all).")
+  batch_size: int = option(64, "Queries encoded per signature call.")
+  skip_bad_records: bool = option(False, "Skip bad query records instead of failing.")
+  verify_index: str = option("fast", "Checks of the index folder on open: fast (file sizes, "
+                             "SHA-256 of ids, clip embeddings and faiss files, finite rows), "
+                             "full (also the timelines' SHA-256 and rows) or none.",
+                             choices=VERIFY_LEVELS)
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    if not self.index:
+      raise UsageError("--index is required")
+    if not self.query_data:
+      raise UsageError("--query_data is required")
+    if self.query_modality not in MODALITIES:
+      raise UsageError(f"--query_modality must be audio or visual, got {self.query_modality!r}")
+    if self.k <= 0:
+      raise UsageError(f"--k must be positive, got {self.k}")
+    if self.rerank < 0 or (self.rerank and self.rerank < self.k):
+      raise UsageError(f"--rerank must be 0 or >= --k ({self.k}), got {self.rerank}")
+    if not 0.0 <= self.rerank_alpha <= 1.0:
+      raise UsageError(f"--rerank_alpha must be in [0, 1], got {self.rerank_alpha}")
+    if self.output_dir:  # Before the evaluation, not after it.
+      io_utils.writable_dir(self.output_dir, "--output_dir")
+    if self.query_seconds < 0 or self.query_start < 0:
+      raise UsageError("--query_seconds and --query_start must be >= 0")
+    if self.batch_size <= 0 or self.max_queries < 0:
+      raise UsageError("--batch_size must be positive and --max_queries >= 0")
+    if self.refine < 0 or self.nprobe < 0 or self.ef_search < 0:
+      raise UsageError("--refine, --nprobe and --ef_search must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncConfig:
+  """Options of ``yt8m-sync`` (each field is a flag of the same name)."""
+
+  export_dir: str = option("", "Frame-level export (model or version folder).")
+  data: str = option("", "Records holding each video's own audio and visual tracks.")
+  audio_data: str = option("", "Records whose audio is used (with --visual_data, "
+                       "paired by video id).")
+  visual_data: str = option("", "Records whose visual track is used (with --audio_data).")
+  max_offset: int = option(5, "Offsets searched: -S .. S seconds.")
+  excerpt_start: int = option(0, "First audio second of the excerpt (with --excerpt_seconds).")
+  excerpt_seconds: int = option(0, "Encode only this many audio seconds on their own "
+                            "(0: the full length).")
+  min_confidence: float = option(MIN_CONFIDENCE,
+                                 "Below this confidence (a probability, 1 - p-value) "
+                                 "the answer is 'cannot synchronize'.")
+  min_overlap: int = option(0, "0: only offsets that keep the audio seconds on the "
+                        "pictures (full length: the track less --max_offset seconds at "
+                        "each end). N > 0: the whole track (or excerpt) slides along the "
+                        "pictures at any offset up to --max_offset (up to the video's "
+                        "length) where both share at least N seconds.")
+  drift: bool = option(False, "Full length: also fit a drift (offset + rate, from "
+                    "30 s windows every 10 s; --max_offset per window) and say which "
+                    "model fits, constant offset or drift, and why.")
+  max_videos: int = option(0, "Videos synchronized (0: all).")
+  batch_size: int = option(16, "Videos encoded per signature call.")
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    if not self.export_dir:
+      raise UsageError("--export_dir is required")
+    if bool(self.audio_data) != bool(self.visual_data):
+      raise UsageError("--audio_data and --visual_data go together")
+    if bool(self.data) == bool(self.audio_data):
+      raise UsageError("give --data, or --audio_data with --visual_data")
+    if self.max_offset < 1:
+      raise UsageError(f"--max_offset must be >= 1, got {self.max_offset}")
+    if not math.isfinite(self.min_confidence):
+      raise UsageError(f"--min_confidence must be a number, got {self.min_confidence}")
+    if self.excerpt_seconds < 0 or self.excerpt_start < 0:
+      raise UsageError("--excerpt_seconds and --excerpt_start must be >= 0")
+    if self.excerpt_start and not self.excerpt_seconds:
+      raise UsageError("--excerpt_start needs --excerpt_seconds")
+    if not 0.0 <= self.min_confidence <= 1.0:
+      raise UsageError(f"--min_confidence is a probability in [0, 1] (1 - p-value), got "
+                       f"{self.min_confidence}")
+    if self.drift and self.excerpt_seconds:
+      raise UsageError("--drift works on the full length, not with --excerpt_seconds")
+    if self.min_overlap < 0:
+      raise UsageError(f"--min_overlap must be >= 0, got {self.min_overlap}")
+    if self.batch_size <= 0 or self.max_videos < 0:
+      raise UsageError("--batch_size must be positive and --max_videos >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+  """Options of ``yt8m-evaluate`` (each field is a flag of the same name)."""
+
+  export_dir: str = option("", "Model folder (highest version used) or version folder.")
+  data: str = option("", "File pattern(s) of the evaluation TFRecords.")
+  output_dir: str = option("", "Where metrics.json, plots, TensorBoard, mturk_batch.csv, "
+                       "mturk_layout.html and index.html go ('': stdout only).")
+  pool_sizes: Tuple[int, ...] = option((256, 1000), "Candidate pool sizes (the whole "
+                                   "set is always scored too).")
+  max_offset: int = option(5, "Sync: offsets in [-S, S] seconds.")
+  excerpt_seconds: int = option(20, "Sync: audio excerpt length L in seconds.")
+  max_videos: int = option(0, "Videos evaluated (0: all).")
+  batch_size: int = option(64, "Videos encoded per signature call.")
+  rerank_top: int = option(10, "Temporal re-ranking: clip candidates re-scored per query.")
+  rerank_alpha: float = option(0.5, "Temporal re-ranking: weight of the clip score.")
+  rated_queries: int = option(100, "Queries per direction in mturk_batch.csv and "
+                          "index.html (0: all).")
+  rated_candidates: int = option(5, "Top results per query in mturk_batch.csv / index.html.")
+  sync_plots: int = option(4, "Sync tasks drawn in sync_offsets.png.")
+  seed: int = option(0, "Seed of the pools and sync tasks.")
+  offsets_file: str = option("", "Sync truth (yt8m-synth's <prefix>_offsets.json): each "
+                         "soundtrack's lateness as stored, and the soundtracks that do "
+                         "not belong to their pictures (scored as refusals, not misses).")
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    if not self.data:
+      raise UsageError("--data is required")
+    if any(p < 2 for p in self.pool_sizes):
+      raise UsageError(f"--pool_sizes must be >= 2, got {list(self.pool_sizes)}")
+    for name in ("batch_size", "rerank_top", "rated_candidates", "excerpt_seconds"):
+      if getattr(self, name) <= 0:
+        raise UsageError(f"--{name} must be positive")
+    if self.max_offset < 0 or self.max_videos < 0 or self.rated_queries < 0:
+      raise UsageError("--max_offset, --max_videos and --rated_queries must be >= 0")
+    if not 0.0 <= self.rerank_alpha <= 1.0:
+      raise UsageError(f"--rerank_alpha must be in [0, 1], got {self.rerank_alpha}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+  """Options of ``yt8m-export`` (each field is a flag of the same name)."""
+
+  model_dir: str = option("", "yt8m-train output folder (config.json, model.keras).")
+  export_dir: str = option("", "Model folder of TF Serving, e.g. saved_models/NAME; "
+                       "the version goes into <export_dir>/<version>/.")
+  version: int = option(0, "Version number (0: one more than the highest existing).")
+  search_catalogue: str = option(
+      "", "Index folder (yt8m-embed) to bake into search_by_audio/visual.")
+  search_k: int = option(10, "Results per query of the search signatures (fixed; "
+                     "capped at the catalogue size).")
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateConfig:
+  data: str = option("", "File pattern(s), comma-separated, local or gs://.")
+  feature_level: str = option("frame", "frame or video.", choices=("frame", "video"))
+  num_classes: int = option(config_lib.NUM_CLASSES_2018,
+                        "Label vocabulary size (4716 for 2017 data).")
+  batch_size: int = option(64, "Records decoded at once.")
+  max_bad_listed: int = option(1000, "Bad records listed in the JSON (all are counted).")

@@ -1,0 +1,16 @@
+"""The catalogue writer of ``yt8m-embed`` (in process and Beam alike)."""
+
+from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.retrieval.catalogue_writer import CatalogueWriter
+
+
+def open_writer(cfg, exp, path: str) -> CatalogueWriter:
+  """A :class:`CatalogueWriter` into ``path`` for ``cfg``'s format and ``exp``."""
+  try:
+    return CatalogueWriter(
+        path, exp.embedding_size,
+        max_frames=exp.max_frames if cfg.timelines else None,
+        timeline_dtype=cfg.timeline_dtype, timeline_pool=cfg.timeline_pool,
+        model_info=exp.describe())
+  except OSError as e:
+    raise UsageError(f"cannot write next to --output {cfg.output!r}: {e}") from e
