@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end demo on a fresh machine: environment, sample data, validation,
-# training, export for TF Serving, evaluation through the export, a catalogue
-# search with temporal re-ranking and segment localization.
+# End-to-end demo on a fresh machine: .venv with the base package (no dev extra),
+# sample data, validation, training, export for TF Serving, evaluation through the
+# export, a catalogue search with temporal re-ranking and segment localization.
 # Everything is written under demo_output/ (git-ignored) and saved_models/demo/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -104,7 +104,7 @@ EOF
 version=$(ls "$EXPORT" | sort -n | tail -n 1)
 cat <<EOF
 
-Done.
+Done in $((SECONDS / 60)) min $((SECONDS % 60)) s (set-up included).
   SavedModel:   $EXPORT/$version   (signatures: serving_default, encode_audio, encode_visual, encode_examples, estimate_offset)
   Serve it:     docker run -p 8501:8501 -p 8500:8500 \\
                   --mount type=bind,source=$EXPORT,target=/models/demo \\

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up .venv (first run) and runs the test suite. Extra arguments go to pytest.
+# Sets up .venv with the dev extra (first run) and runs the test suite. Extra arguments go to pytest.
 #
 # Without test paths among the arguments (CI: `scripts/test.sh -q`), a second
 # pass runs the layer, loss and model tests again on each other installed
@@ -8,7 +8,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-bash scripts/setup.sh
+bash scripts/setup.sh dev
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
