@@ -132,8 +132,6 @@ class SearchConfig:
       raise UsageError(f"--rerank must be 0 or >= --k ({self.k}), got {self.rerank}")
     if not 0.0 <= self.rerank_alpha <= 1.0:
       raise UsageError(f"--rerank_alpha must be in [0, 1], got {self.rerank_alpha}")
-    if self.output_dir:  # Before the evaluation, not after it.
-      io_utils.writable_dir(self.output_dir, "--output_dir")
     if self.query_seconds < 0 or self.query_start < 0:
       raise UsageError("--query_seconds and --query_start must be >= 0")
     if self.batch_size <= 0 or self.max_queries < 0:
@@ -236,6 +234,8 @@ class EvaluateConfig:
       raise UsageError("--max_offset, --max_videos and --rated_queries must be >= 0")
     if not 0.0 <= self.rerank_alpha <= 1.0:
       raise UsageError(f"--rerank_alpha must be in [0, 1], got {self.rerank_alpha}")
+    if self.output_dir:  # Before the evaluation, not after it.
+      io_utils.writable_dir(self.output_dir, "--output_dir")
 
 
 @dataclasses.dataclass(frozen=True)

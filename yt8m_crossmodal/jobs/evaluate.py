@@ -95,9 +95,7 @@ def _lateness(truth, path: str, ids) -> np.ndarray:
 
 def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
   """Evaluates as configured; returns the flat result dict (also written)."""
-  cfg.validate()
-  if cfg.output_dir:  # Before the work: an unreachable or full folder fails now.
-    io_utils.writable_dir(cfg.output_dir, "--output_dir")
+  cfg.validate()  # Also checks that --output_dir is a writable folder, before the work.
   truth = calibration.read_truth(cfg.offsets_file) if cfg.offsets_file else None
   exp = load_export(cfg.export_dir)
   frame = exp.feature_level == "frame"
