@@ -49,7 +49,7 @@ cols = [("epoch", "epoch"), ("loss", "loss"), ("val_loss", "val loss"),
         ("val_sync_exact", "val sync exact")]
 print("  " + "".join(f"{title:>16}" for _, title in cols))
 for r in rows:
-  print("  " + "".join(f"{int(r[k]) + 1:>16}" if k == "epoch" else f"{float(r[k]):>16.3f}"
+  print("  " + "".join(f"{int(r[k]):>16}" if k == "epoch" else f"{float(r[k]):>16.3f}"
                        for k, _ in cols))
 EOF
 

@@ -187,7 +187,7 @@ def test_train_cli_on_backend_validates_writes_and_resumes_after_a_kill(
   assert saved.train.backend == backend and saved.model.model == "temporal"
   with open(model_dir / "training_log.csv") as f:
     rows = list(csv.DictReader(f))
-  assert [int(r["epoch"]) for r in rows] == [0, 1]
+  assert [int(r["epoch"]) for r in rows] == [1, 2]
   for column in ("loss", "clip_loss", "timeline_nce_loss", "val_loss", "val_clip_loss",
                  "val_a2v_recall@1", "val_sync_exact", "learning_rate"):
     assert all(np.isfinite(float(r[column])) for r in rows), column

@@ -312,6 +312,26 @@ def test_pattern_matching_nothing_shows_the_pattern(tmp_path):
     pipeline.make_dataset(pattern)
 
 
+def test_a_wildcard_skips_the_offsets_file_synth_writes_beside_the_shards(tmp_path):
+  from yt8m_crossmodal.data import synthetic
+  from yt8m_crossmodal.training import trainer
+  synthetic.write_dataset(synthetic.SynthConfig(
+      output_dir=str(tmp_path), prefix="train", num_videos=6, num_shards=2,
+      min_frames=8, max_frames=10, max_offset=2, seed=1))
+  (tmp_path / "NOTES.txt").write_text("where these came from\n")
+  assert (tmp_path / "train_offsets.json").exists()
+  shards = [str(tmp_path / f"train{i:04d}.tfrecord") for i in range(2)]
+  for pattern in (f"{tmp_path}/*", f"{tmp_path}/train*"):
+    assert pipeline.list_files(pattern) == shards
+    assert sum(len(b["id"]) for b in read_all(pattern)) == 6
+    assert trainer.count_records(pattern) == 6
+  # Named without a wildcard, a file is read whatever its name.
+  named = str(tmp_path / "train_offsets.json")
+  assert pipeline.list_files(named) == [named]
+  with pytest.raises(FileNotFoundError, match="only 1 non-TFRecord file"):
+    pipeline.list_files(f"{tmp_path}/*.json")
+
+
 def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
   bad = records.write(tmp_path / "mixed.tfrecord", [
       _good(0), records.frame_record("x", rgb_width=999)[0], _good(1),

@@ -140,7 +140,7 @@ def test_rerun_of_a_finished_run_does_nothing_then_more_epochs_then_restart(runs
   assert f"Epoch {EPOCHS + 1}/{EPOCHS + 1}" in more.stdout and "Epoch 1/" not in more.stdout
   rows = (run / "training_log.csv").read_text().splitlines()
   assert rows[:EPOCHS + 1] == log.splitlines()
-  assert [r.split(",")[0] for r in rows[1:]] == [str(e) for e in range(EPOCHS + 1)]
+  assert [r.split(",")[0] for r in rows[1:]] == [str(e) for e in range(1, EPOCHS + 2)]
   # --restart starts over: the same rows as a fresh run.
   restart = _train(run, data, restart="true")
   assert restart.returncode == 0, _tail(restart)

@@ -40,6 +40,23 @@ def test_a_usage_error_is_one_line_on_stderr_without_start_up_noise(tool, tmp_pa
   assert len(loud.stderr.splitlines()) > 1
 
 
+def test_a_training_run_prints_no_onednn_line(tmp_path):
+  # TF's C++ code logs "E0000 ... oneDNN supports DT_INT64 only on platforms
+  # with AVX-512 ..." when it first optimizes the training step, after start-up.
+  from yt8m_crossmodal.data import synthetic
+  synthetic.write_dataset(synthetic.SynthConfig(
+      output_dir=str(tmp_path / "data"), num_videos=8, num_shards=1, min_frames=8,
+      max_frames=10, seed=1))
+  proc = _run("train", f"--train_data={tmp_path}/data/*", f"--model_dir={tmp_path}/run",
+              "--epochs=1", "--batch_size=4", "--lstm_units=4", "--projection_units=4",
+              "--embedding_size=4", "--window_strides=1", "--max_frames=10",
+              "--timeline_nce_seconds=4", "--sync_loss_window=4", "--sync_loss_offsets=1",
+              "--warmup_steps=0", "--shuffle_buffer=0")
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  noise = [l for l in proc.stderr.splitlines() if "E0000" in l or "oneDNN" in l]
+  assert noise == [], proc.stderr[-3000:]
+
+
 def test_an_import_time_failure_is_not_swallowed(tmp_path):
   # A broken module on the path of the tool: its traceback must reach the user.
   (tmp_path / "yt8m_crossmodal_broken.py").write_text("raise RuntimeError('boom')\n")

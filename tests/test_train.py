@@ -361,7 +361,7 @@ def test_cli_end_to_end_outputs(jobs):
   # One CSV row per epoch, with the loss parts, validation metrics and the
   # learning rate of the schedule after that epoch's steps.
   rows = read_csv(model_dir / "training_log.csv")
-  assert [int(r["epoch"]) for r in rows] == list(range(EPOCHS_E2E))
+  assert [int(r["epoch"]) for r in rows] == list(range(1, EPOCHS_E2E + 1))  # As the checkpoints.
   for column in LOSS_COLUMNS + ("val_a2v_recall@1", "val_sync_exact", "learning_rate"):
     assert column in rows[0], column
     assert all(math.isfinite(float(r[column])) for r in rows), column
@@ -512,8 +512,8 @@ def test_backup_and_restore_continues_after_sigkill(jobs):
   assert epochs_shown == [f"{e}/{BACKUP_EPOCHS}" for e in range(resumed + 1, BACKUP_EPOCHS + 1)]
   rows = read_csv(r["model_dir"] / "training_log.csv")
   assert [int(x["epoch"]) for x in rows[r["rows_before"]:]] == list(
-      range(resumed, BACKUP_EPOCHS))
-  assert int(rows[-1]["epoch"]) == BACKUP_EPOCHS - 1
+      range(resumed + 1, BACKUP_EPOCHS + 1))
+  assert int(rows[-1]["epoch"]) == BACKUP_EPOCHS
   assert (r["model_dir"] / "model.keras").exists()
   assert (r["model_dir"] / "checkpoints" / f"epoch_{BACKUP_EPOCHS:03d}.weights.h5").exists()
   assert json.loads((r["model_dir"] / "backup" / "training_metadata.json").read_text())[

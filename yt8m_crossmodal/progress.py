@@ -15,7 +15,8 @@ from typing import Optional, TextIO
 ENABLED = True
 
 
-def _seconds(s: float) -> str:
+def seconds(s: float) -> str:
+  """``42s``, ``3m07s`` or ``1h05m``."""
   s = int(round(s))
   return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else (
       f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s")
@@ -49,9 +50,9 @@ class Progress:
     text = f"{self.label}: {self.count}"
     if self.total:
       text += f"/{self.total} ({100 * self.count / self.total:.0f}%)"
-    text += f", {rate:.1f}/s, {_seconds(elapsed)}"
+    text += f", {rate:.1f}/s, {seconds(elapsed)}"
     if self.total and rate > 0 and self.count < self.total:
-      text += f", ETA {_seconds((self.total - self.count) / rate)}"
+      text += f", ETA {seconds((self.total - self.count) / rate)}"
     return text
 
   def update(self, count: int) -> None:

@@ -10,8 +10,17 @@ traceback at ERROR before it raises the error, which the tool reports itself
 sends fd 2 to a temporary file (the ``tools`` package calls it before any
 tool module imports TensorFlow; :func:`load_tensorflow` does it for the Python API); :func:`end` restores it once TensorFlow is
 up. What was captured is dropped, or written out when the process dies
-before :func:`end` (an import error must not vanish). ``--verbosity`` / ``-v``
-on the command line, or ``YT8M_VERBOSE=1``, keeps everything.
+before :func:`end` (an import error must not vanish).
+
+TensorFlow's C++ code also logs, at ERROR, what it recovers from by itself
+long after start-up: ``oneDNN supports DT_INT64 only on platforms with
+AVX-512. Falling back to the default Eigen-based implementation`` when the
+first training or embedding step is optimized. :func:`begin` sets
+``TF_CPP_MIN_LOG_LEVEL=3`` (unless it is set already), which keeps those
+lines off; errors that matter reach the tools as exceptions.
+
+``--verbosity`` / ``-v`` on the command line, or ``YT8M_VERBOSE=1``, keeps
+everything.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ def begin() -> None:
   global _saved_fd, _capture
   if _saved_fd is not None or wanted_verbose():
     return
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # Before TensorFlow loads.
   logging.getLogger("faiss.loader").setLevel(logging.ERROR)
   logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
   sys.stderr.flush()

@@ -4,8 +4,10 @@ The pipeline, in order:
 
 1. **Files**: ``pattern`` (comma-separated globs, local or ``gs://``) is
    expanded with ``tf.io.gfile``; a pattern matching nothing is an error that
-   shows the pattern. File sizes are read once so that a truncated or
-   corrupted file is noticed (below).
+   shows the pattern. A wildcard skips sidecar files (``*.json``, ``*.txt``
+   ...: :data:`SIDECAR_SUFFIXES`), such as yt8m-synth's offsets file. File
+   sizes are read once so that a truncated or corrupted file is noticed
+   (below).
 2. **Records with provenance**: each file is read with ``TFRecordDataset``;
    every record carries its file name and index in the file. A read error
    (checksum, truncation) ends the file; the bytes consumed are compared with
@@ -113,26 +115,49 @@ class BadRecordLog:
       logging.warning("More bad records skipped; only the count is logged now.")
 
 
+# Files a wildcard leaves out: sidecars written beside the shards (yt8m-synth's
+# ``<prefix>_offsets.json``, notes, listings), never TFRecords. A file named
+# without a wildcard is read whatever its name.
+SIDECAR_SUFFIXES = (".json", ".md", ".txt", ".csv", ".tsv", ".log", ".yaml", ".yml")
+
+_WILDCARDS = ("*", "?", "[")
+_reported_sidecars = set()
+
+
 def list_files(pattern: str) -> List[str]:
   """Expands comma-separated glob patterns (local or gs://), sorted.
+
+  A wildcard does not match sidecar files (:data:`SIDECAR_SUFFIXES`, e.g.
+  ``dir/*`` beside ``train_offsets.json``); they are logged once.
 
   Raises:
     FileNotFoundError: when nothing matches; the message shows the pattern.
   """
-  files = set()
+  files, sidecars = set(), set()
   for p in [p.strip() for p in pattern.split(",") if p.strip()]:
     try:
-      files.update(tf.io.gfile.glob(p))
+      matched = tf.io.gfile.glob(p)
     except tf.errors.NotFoundError:
-      pass
+      matched = []
     except tf.errors.OpError as e:  # No network, no credentials, unknown scheme.
       raise UsageError(f"cannot list {p!r}: {error_line(e)}") from e
+    if any(w in p for w in _WILDCARDS):
+      sidecars.update(f for f in matched if f.lower().endswith(SIDECAR_SUFFIXES))
+      matched = [f for f in matched if not f.lower().endswith(SIDECAR_SUFFIXES)]
+    files.update(matched)
   try:
     files = sorted(f for f in files if not tf.io.gfile.isdir(f))
   except tf.errors.OpError as e:
     raise UsageError(f"cannot read {pattern!r}: {error_line(e)}") from e
+  sidecars = sorted(sidecars - set(files))
   if not files:
-    raise FileNotFoundError(f"No files match the pattern {pattern!r}")
+    left_out = (f" (only {len(sidecars)} non-TFRecord file(s) such as {sidecars[0]!r}, "
+                "which a wildcard does not match)") if sidecars else ""
+    raise FileNotFoundError(f"No files match the pattern {pattern!r}{left_out}")
+  if sidecars and pattern not in _reported_sidecars:
+    _reported_sidecars.add(pattern)
+    logging.info("%r: left out %d non-TFRecord file(s) the wildcard matched: %s", pattern,
+                 len(sidecars), ", ".join(sidecars[:3]) + (" ..." if len(sidecars) > 3 else ""))
   return files
 
 

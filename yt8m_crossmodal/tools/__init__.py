@@ -8,5 +8,5 @@ from yt8m_crossmodal import quiet
 
 # Keep TF's start-up chatter out of the tools' output. This package is
 # imported before any tool module, so before TensorFlow loads.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 quiet.begin()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Verbose: TF's errors stay.

@@ -1,8 +1,9 @@
-"""Training callbacks: validation metrics, the learning rate, the projector."""
+"""Training callbacks: validation metrics, progress, the learning rate, the projector."""
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Dict, Optional, Tuple
 
@@ -15,6 +16,7 @@ from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import models
 from yt8m_crossmodal.evaluation import embedding
 from yt8m_crossmodal.evaluation.encode import keras_encode_fn
+from yt8m_crossmodal.progress import seconds
 
 
 class ValidationMetrics(keras.callbacks.Callback):
@@ -69,6 +71,59 @@ class ValidationMetrics(keras.callbacks.Callback):
     shown = {k: round(v, 4) for k, v in metrics.items()
              if k.endswith(("recall@1", "median_rank", "sync_exact", "within_1s"))}
     logging.info("epoch %d validation (%.1fs): %s", epoch + 1, time.time() - start, shown)
+
+
+# Seconds between the progress lines inside an epoch (StepProgress).
+PROGRESS_SECONDS = 30.0
+
+
+class StepProgress(keras.callbacks.Callback):
+  """Logs a line inside an epoch every ``interval`` seconds: step, loss, rate, ETA.
+
+  ``model.fit(verbose=2)`` prints one line per epoch, so a long epoch (and
+  the first step, which builds the training function) is silent otherwise.
+  Nothing is logged while a step takes less than ``interval`` seconds, so
+  short runs stay as they were.
+
+  Args:
+    epochs: the run's last epoch (``--epochs``).
+    steps: steps per epoch.
+    interval: seconds between lines (default :data:`PROGRESS_SECONDS`).
+  """
+
+  def __init__(self, epochs: int, steps: int, interval: Optional[float] = None):
+    super().__init__()
+    self.epochs, self.steps = epochs, steps
+    self.interval = PROGRESS_SECONDS if interval is None else interval
+    self.async_safe = True  # Keras may call on_train_batch_end from other threads.
+    self._lock = threading.Lock()
+    self._epoch, self._start, self._last, self._first = 0, 0.0, 0.0, None
+
+  def on_epoch_begin(self, epoch, logs=None):
+    with self._lock:
+      self._epoch = epoch
+      self._start = self._last = time.monotonic()
+      self._first = None
+
+  def on_train_batch_end(self, batch, logs=None):
+    now = time.monotonic()
+    done = batch + 1
+    with self._lock:
+      if self._first is None or done < self._first[0]:
+        self._first = (done, now)  # The first step of the epoch (may build the graph).
+      if now - self._last < self.interval:
+        return
+      self._last = now
+      first_done, first_time = self._first
+    text = f"epoch {self._epoch + 1}/{self.epochs}: step {done}/{self.steps}"
+    loss = (logs or {}).get("loss")
+    if loss is not None:
+      text += f", loss {float(loss):.4f}"
+    text += f", {seconds(now - self._start)}"
+    if first_done < done < self.steps:
+      per_step = max((now - first_time) / (done - first_done), 1e-9)
+      text += f", {1 / per_step:.2f} steps/s, ETA {seconds(per_step * (self.steps - done))}"
+    logging.info(text)
 
 
 class LearningRateLogger(keras.callbacks.Callback):

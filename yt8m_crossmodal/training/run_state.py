@@ -7,7 +7,8 @@ rename):
 1. ``checkpoints/epoch_EEE.weights.h5``;
 2. ``model.keras``;
 3. ``backup/epoch_EEE.weights.h5`` (weights and optimizer state);
-4. ``training_log.csv`` (rewritten whole: rows of epochs ``1..E``);
+4. ``training_log.csv`` (rewritten whole: rows of epochs ``1..E``, numbered
+   from 1 as the checkpoints);
 5. ``backup/training_metadata.json`` ``{"epoch": E, "weights":
    "epoch_EEE.weights.h5", "seed_states": [...]}`` (the dropout random
    generators' states, which weight files do not hold): the commit point;
@@ -152,7 +153,7 @@ class RunFolder:
     """Keeps the log rows of epochs ``1..epochs`` only (one each)."""
     rows = self.log_rows()
     kept = _rows_up_to(rows, epochs)
-    if len(kept) != len(rows):
+    if kept != rows:
       _write_csv(self.log, kept)
 
   def record_config_changes(self, first_epoch: int, changes: Dict[str, tuple]) -> None:
@@ -188,15 +189,22 @@ def seed_state_variables(model) -> list:
 
 
 def _rows_up_to(rows, epochs: int):
-  """Rows of (0-based) epochs ``0..epochs-1``, the last row of each."""
-  by_epoch = {}
+  """Rows of epochs ``1..epochs`` (as the checkpoints count), the last row of each.
+
+  A log of an older version counted from 0 (its first row is epoch 0): its
+  rows are renumbered from 1.
+  """
+  numbered = []
   for row in rows:
     try:
-      e = int(row["epoch"])
+      numbered.append((int(row["epoch"]), row))
     except (KeyError, TypeError, ValueError):
       continue
-    if e < epochs:
-      by_epoch[e] = row
+  shift = 1 if any(e == 0 for e, _ in numbered) else 0
+  by_epoch = {}
+  for e, row in numbered:
+    if 1 <= e + shift <= epochs:
+      by_epoch[e + shift] = dict(row, epoch=str(e + shift)) if shift else row
   return [by_epoch[e] for e in sorted(by_epoch)]
 
 
@@ -279,9 +287,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
     self._point(number, "backup")
     _save_atomically(f.backup_file(number), self.model.save_weights)
     self._point(number, "log")
-    row = {"epoch": str(epoch)}
+    row = {"epoch": str(number)}  # Counted from 1, as the checkpoints.
     row.update({k: str(v) for k, v in _scalars(logs).items()})
-    _write_csv(f.log, _rows_up_to(f.log_rows(), epoch) + [row])
+    _write_csv(f.log, _rows_up_to(f.log_rows(), number - 1) + [row])
     self._point(number, "commit")
     io_utils.atomic_write_text(f.backup_metadata, json.dumps(
         {"epoch": number, "weights": os.path.basename(f.backup_file(number)),

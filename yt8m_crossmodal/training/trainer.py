@@ -172,9 +172,10 @@ def validation_dataset(config: config_lib.Config,
 def fit_validation_data(config: config_lib.Config, strategy, bad_records):
   """The validation batches ``model.fit`` computes the loss parts on (val_*).
 
-  At most ``validation_size`` videos (the ones the retrieval metrics use);
-  None without validation data, and under multi-worker training (the
-  validation metrics run on the chief only).
+  At most ``validation_size`` videos (the ones the retrieval metrics use),
+  of known cardinality; None without validation data (or no good record),
+  and under multi-worker training (the validation metrics run on the chief
+  only).
   """
   d = config.data
   if not d.validation_data or isinstance(
@@ -183,7 +184,13 @@ def fit_validation_data(config: config_lib.Config, strategy, bad_records):
   ds = validation_dataset(config, bad_records).map(models.model_inputs)
   if d.validation_size:
     ds = ds.take(-(-d.validation_size // min(d.batch_size, 128)))
-  return ds
+  # Keras warns "Your input ran out of data" at the end of every pass over
+  # data of unknown length; the number of batches (one pass, counted once)
+  # tells it where a pass ends.
+  batches = int(ds.reduce(np.int64(0), lambda n, _: n + 1))
+  if not batches:
+    return None
+  return ds.apply(tf.data.experimental.assert_cardinality(batches))
 
 
 def _require(ok: bool, flag: str, what: str, value) -> None:
@@ -424,14 +431,16 @@ def train(config: config_lib.Config) -> Dict[str, float]:
       callbacks.append(callbacks_lib.ValidationMetrics(
           config, lambda: validation_dataset(config, bad_records)))
     callbacks += [
+        callbacks_lib.StepProgress(t.epochs, steps),
         callbacks_lib.LearningRateLogger(),
         keras.callbacks.TerminateOnNaN(),
         run_state.EpochCheckpoint(folder),
         callbacks_lib.GroupedTensorBoard(os.path.join(out_dir, "tensorboard")),
     ]
+    # shuffle=False: the pipeline shuffles (Keras would ignore True, with a warning).
     history = model.fit(dataset, epochs=t.epochs, initial_epoch=done, steps_per_epoch=steps,
                         validation_data=fit_validation_data(config, strategy, bad_records),
-                        callbacks=callbacks, verbose=2)
+                        callbacks=callbacks, verbose=2, shuffle=False)
     last = {k: float(v[-1]) for k, v in history.history.items() if v}
     if "loss" not in last:
       raise UsageError(f"no training step ran: --train_data {config.data.train_data!r} gave "
