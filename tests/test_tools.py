@@ -107,3 +107,19 @@ def test_a_full_disk_anywhere_is_one_line_naming_the_file(capsys):
   err = capsys.readouterr().err
   assert exit_info.value.code == 2
   assert err == "error: [Errno 28] No space left on device: '/data/run/model.keras'\n"
+
+
+@pytest.mark.parametrize("args", [("--help",), ("--helpfull",)])
+def test_a_closed_stdout_ends_the_tool_quietly(args):
+  """``yt8m-... | head``: the reader went away; no traceback, SIGPIPE's status."""
+  read_end, write_end = os.pipe()
+  os.close(read_end)
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  try:
+    proc = subprocess.run([sys.executable, "-m", "yt8m_crossmodal.tools.search", *args],
+                          stdout=write_end, stderr=subprocess.PIPE, text=True, env=env,
+                          timeout=300)
+  finally:
+    os.close(write_end)
+  assert proc.returncode == 141
+  assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

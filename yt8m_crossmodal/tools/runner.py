@@ -85,12 +85,26 @@ def friendly_errors(main: Callable[[list], Any]) -> Callable[[list], Any]:
   def wrapped(argv):
     try:
       return main(argv)
+    except BrokenPipeError:
+      output_closed()
     except Exception as e:  # pylint: disable=broad-except
       if not _is_user_error(e):
         raise
       print(f"error: {error_message(e)}", file=sys.stderr)
       sys.exit(2)
   return wrapped
+
+
+# Exit status when the reader of stdout went away (``yt8m-search ... | head``),
+# as a tool killed by SIGPIPE would report it.
+SIGPIPE_STATUS = 141
+
+
+def output_closed() -> None:
+  """Ends the process quietly after stdout's reader closed the pipe."""
+  devnull = os.open(os.devnull, os.O_WRONLY)
+  os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail too.
+  sys.exit(SIGPIPE_STATUS)
 
 
 def _tool_name(tool_module: str) -> str:
@@ -116,6 +130,15 @@ def print_help(tool_module: str, full: bool) -> None:
     print("\n(--helpfull lists every flag, TensorFlow's and absl's too.)")
 
 
+def _help(tool_module: str, full: bool) -> None:
+  try:
+    print_help(tool_module, full)
+    sys.stdout.flush()
+  except BrokenPipeError:
+    output_closed()
+  sys.exit(0)
+
+
 def run_tool(config_class: type, main: Callable[[Any], Optional[int]]) -> None:
   """Runs ``main(config)`` with ``config`` built from the command line.
 
@@ -136,13 +159,11 @@ def run_tool(config_class: type, main: Callable[[Any], Optional[int]]) -> None:
     flags.FLAGS.register_key_flag_for_module(_tool_name(main.__module__), flags.FLAGS[name])
   if any(a in HELP_FLAGS for a in sys.argv[1:]):  # Quick: TensorFlow is not loaded.
     quiet.end()
-    print_help(main.__module__, full=False)
-    sys.exit(0)
+    _help(main.__module__, full=False)
   quiet.settle_tensorflow()
   quiet.end()
   if any(a in HELPFULL_FLAGS for a in sys.argv[1:]):  # TensorFlow's flags too.
-    print_help(main.__module__, full=True)
-    sys.exit(0)
+    _help(main.__module__, full=True)
 
   def absl_main(argv):
     if len(argv) > 1:
