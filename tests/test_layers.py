@@ -21,11 +21,9 @@ def _rand(*shape, seed=0):
 # get_config / .keras round trips
 
 
-def _loss_layer():
-  return L.CrossModalTripletLoss.from_loss_config(
-      LossConfig(mining="semi_hard", exclude_shared_labels=True,
-                 temporal_guard=2, classification_weight=0.5,
-                 classification_warmup_steps=10))
+_LOSS_CONFIG = LossConfig(mining="semi_hard", exclude_shared_labels=True,
+                          temporal_guard=2, classification_weight=0.5,
+                          classification_warmup_steps=10)
 
 
 LAYER_FACTORIES = {
@@ -36,7 +34,8 @@ LAYER_FACTORIES = {
     "WindowUpsample": lambda: L.WindowUpsample(3),
     "MaskedMean": L.MaskedMean,
     "L2Normalize": lambda: L.L2Normalize(epsilon=1e-10),
-    "CrossModalTripletLoss": _loss_layer,
+    "CrossModalLoss": lambda: L.CrossModalLoss(_LOSS_CONFIG),
+    "CrossModalTripletLoss": lambda: L.CrossModalTripletLoss(_LOSS_CONFIG),
 }
 
 
@@ -78,7 +77,7 @@ def _model_with(name):
     out = layer(feats, mask)
   elif name == "L2Normalize":
     out = layer(feats, mask=mask)
-  else:  # CrossModalTripletLoss
+  else:  # The loss layers.
     labels = keras.Input((3,), name="labels")
     inputs["labels"] = labels
     batch["labels"] = np.eye(3, dtype="float32")[[0, 1]]
@@ -111,7 +110,7 @@ def test_keras_save_load_round_trip(name, tmp_path):
   assert len(before) == len(after)
   for x, y in zip(before, after):
     np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)
-  if name == "CrossModalTripletLoss":
+  if name.startswith("CrossModal"):
     np.testing.assert_allclose(float(model.losses[0]), float(loaded.losses[0]),
                                rtol=1e-6)
 
