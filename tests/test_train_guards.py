@@ -143,3 +143,19 @@ def test_every_checked_field_has_help_and_a_valid_default():
     assert field.metadata["help"]
   defaults = config_lib.Config().replace(train_data="x", model_dir="y")
   defaults.validate()
+
+
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_records_of_the_other_feature_level_are_refused_before_anything_is_written(
+    data, tmp_path, level):
+  if level == "frame":  # Video-level records read as frame level.
+    out = tmp_path / "video_data"
+    synthetic.write_dataset(synthetic.SynthConfig(
+        output_dir=str(out), prefix="train", num_videos=8, num_shards=1,
+        feature_level="video", seed=1))
+    data = str(out / "train*.tfrecord")
+  run = tmp_path / "run"
+  with pytest.raises(UsageError, match=f"--train_data .* does not hold {level}-level "
+                     f"records .*--feature_level={level}"):
+    trainer.train(_config(data, run, feature_level=level, video_linear_dims=2))
+  assert not run.exists() or not any(run.iterdir())

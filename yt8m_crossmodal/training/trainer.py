@@ -109,6 +109,36 @@ def require_records(pattern: str, flag: str) -> None:
                    "empty): nothing to train on")
 
 
+def require_feature_level(config: config_lib.Config, pattern: str, flag: str) -> None:
+  """Raises UsageError when the first record of ``pattern`` is of the other level.
+
+  Decodes one record as ``--feature_level`` says and, if that fails, as the
+  other level; a record neither reads is left to the reader, which names it.
+  """
+  d = config.data
+  other = "video" if d.feature_level == "frame" else "frame"
+
+  def first_record(level):
+    ds = pipeline.make_dataset(pattern, feature_level=level, batch_size=1,
+                               num_classes=d.num_classes, max_frames=d.max_frames,
+                               prefetch=False, file_order=True)
+    for _ in ds.take(1):
+      return
+
+  try:
+    first_record(d.feature_level)
+    return
+  except tf.errors.OpError:
+    pass
+  try:
+    first_record(other)
+  except tf.errors.OpError:
+    return
+  raise UsageError(f"--{flag} {pattern!r} does not hold {d.feature_level}-level records as "
+                   f"--feature_level={d.feature_level} says (its first record is "
+                   f"{other}-level): pass --feature_level={other}")
+
+
 def _count_chunk(files, skip_bad_records: bool) -> int:
   """:func:`count_records` of some files; a damaged one is found file by file."""
   try:
@@ -288,6 +318,9 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   require_records(config.data.train_data, "train_data")
   if config.data.validation_data:
     require_records(config.data.validation_data, "validation_data")
+  require_feature_level(config, config.data.train_data, "train_data")
+  if config.data.validation_data:
+    require_feature_level(config, config.data.validation_data, "validation_data")
   if config.data.skip_bad_records:  # The repeated data would skip bad records forever.
     require_good_records(config)
   io_utils.writable_dir(t.model_dir, "--model_dir")
