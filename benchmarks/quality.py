@@ -49,6 +49,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from yt8m_crossmodal import config as config_lib  # noqa: E402
+from yt8m_crossmodal import experiments  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.data import pipeline  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
@@ -63,11 +64,9 @@ from yt8m_crossmodal.training.trainer import train  # noqa: E402
 COLUMNS = ("a2v_r1", "a2v_r5", "a2v_r10", "v2a_r1", "v2a_r5", "v2a_r10",
            "timeline_r1", "cut_exact", "cut_w1", "own_exact", "own_w1", "rerank_r1")
 SYNC = dict(max_offset=5, excerpt_seconds=20, seed=0)
-# Ours: a linear per-second timeline of its own, trained with the per-second
-# contrastive loss (benchmarks/sync_ablation.py); the clip embedding adds the
-# mean timeline row to the multi-stride LSTM clip.
-OURS = dict(timeline_source="local", timeline_nce_weight=1.0, temporal_weight=0.0,
-            clip_timeline_weight=1.0)
+# Ours (experiments "per_second_nce"): a linear per-second timeline of its
+# own, trained with the per-second contrastive loss (benchmarks/sync_ablation.py);
+# the clip embedding adds the mean timeline row to the multi-stride LSTM clip.
 OURS_ROW = "multi_nce"
 
 
@@ -210,19 +209,17 @@ def run_family(family, args):
       batch_size=64, epochs=args.epochs, learning_rate=2e-3, warmup_steps=50,
       lstm_units=u, projection_units=u, embedding_size=u, lstm_layers=1,
       temporal_guard=1, validation_data="", num_classes=3862, seed=1)
-  # The earlier rows: the timeline is the fused LSTM state, temporal triplets.
-  fused = base.replace(timeline_source="fused", timeline_nce_weight=0.0, temporal_weight=0.2,
-                       clip_timeline_weight=0.0)
+  # Rows with the timeline of the fused LSTM state, temporal triplets.
+  fused = experiments.get("fused_timeline", base)
   rows = {
-      "video_mlp": base.replace(feature_level="video", audio_tower=(4 * u, 2 * u),
-                                visual_tower=(8 * u, 4 * u), dropout=0.0,
-                                video_encoder="mlp", clip_loss="triplet"),
+      "video_mlp": experiments.get("video_mlp", base, audio_tower=(4 * u, 2 * u),
+                                   visual_tower=(8 * u, 4 * u), dropout=0.0),
       "lstm_s1": fused.replace(window_strides=(1,)),
       "multi_notemporal": fused.replace(window_strides=(1, 5, 15), temporal_weight=0.0),
       "multi_temporal": fused.replace(window_strides=(1, 5, 15)),
-      "multi_nce_lstm_clip": base.replace(window_strides=(1, 5, 15),
-                                          **{**OURS, "clip_timeline_weight": 0.0}),
-      "multi_nce": base.replace(window_strides=(1, 5, 15), **OURS),
+      "multi_nce_lstm_clip": experiments.get("per_second_nce_lstm_clip", base,
+                                             window_strides=(1, 5, 15)),
+      "multi_nce": experiments.get("per_second_nce", base, window_strides=(1, 5, 15)),
   }
   only = set(filter(None, args.only.split(",")))
   table, seconds = {}, {}

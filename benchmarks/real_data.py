@@ -40,26 +40,28 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from yt8m_crossmodal import config as config_lib  # noqa: E402
+from yt8m_crossmodal import experiments  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.data import pipeline  # noqa: E402
 from yt8m_crossmodal.evaluation.metrics import cross_modal_retrieval  # noqa: E402
 from yt8m_crossmodal import cca as cca_lib  # noqa: E402
 from yt8m_crossmodal.training.trainer import train  # noqa: E402
 
-# --ablation: named variants of ``ours`` (config overrides), each trained on the
-# training shards and scored on the validation shards.
+# --ablation: variants of ``ours``, each a named configuration of
+# yt8m_crossmodal.experiments, trained on the training shards and scored on
+# the validation shards.
 VARIANTS = {
-    "ours": {},
-    "no_linear_branch": dict(video_linear_dims=0),
-    "triplet_clip_loss": dict(clip_loss="triplet"),
-    "mlp_towers_contrastive": dict(video_encoder="mlp"),
-    "classification_0.1": dict(classification_weight=0.1, classification_warmup_steps=200),
-    "temperature_0.05": dict(clip_temperature=0.05),
-    "temperature_0.2": dict(clip_temperature=0.2),
-    "two_blocks": dict(video_blocks=2),
-    "no_input_dropout": dict(video_input_dropout=0.0),
-    "batch_256": dict(batch_size=256),
-    "epochs_20": dict(epochs=20),
+    "ours": "video_residual",
+    "no_linear_branch": "video_no_linear_branch",
+    "triplet_clip_loss": "video_triplet_clip_loss",
+    "mlp_towers_contrastive": "video_mlp_contrastive",
+    "classification_0.1": "video_classification_0.1",
+    "temperature_0.05": "video_temperature_0.05",
+    "temperature_0.2": "video_temperature_0.2",
+    "two_blocks": "video_two_blocks",
+    "no_input_dropout": "video_no_input_dropout",
+    "batch_256": "video_batch_256",
+    "epochs_20": "video_epochs_20",
 }
 COLUMNS = (("a2v_r1@256", 256, "a2v/recall@1"), ("v2a_r1@256", 256, "v2a/recall@1"),
            ("a2v_r5@256", 256, "a2v/recall@5"), ("v2a_r5@256", 256, "v2a/recall@5"),
@@ -131,13 +133,12 @@ def fit_cca(train, validation, seeds):
   return best[1], best[2], best[3]
 
 
-def train_row(name, work_dir, train_files, overrides, epochs):
+def train_row(name, work_dir, train_files, experiment, epochs):
   """Trains with ``trainer.train``; returns (audio encoder, visual encoder)."""
   model_dir = os.path.join(work_dir, "runs", name)
   if tf.io.gfile.exists(model_dir):
     tf.io.gfile.rmtree(model_dir)
-  cfg = config_lib.Config().replace(feature_level="video", train_data=",".join(train_files),
-                                    model_dir=model_dir, **overrides)
+  cfg = experiments.get(experiment, train_data=",".join(train_files), model_dir=model_dir)
   if epochs:
     cfg = cfg.replace(epochs=epochs)
   train(cfg)
@@ -209,13 +210,13 @@ def main():
     table["cca_mean_on_2017"] = retrieval_row(*project(data["2017"]), args.seeds)
     notes["cca_mean"] = chosen
     seconds["cca_mean"] = round(time.time() - t0)
-  trained = {"video_mlp": (dict(video_encoder="mlp", clip_loss="triplet"), args.mlp_epochs),
-             "ours": ({}, args.epochs)}
-  for name, (overrides, epochs) in trained.items():
+  trained = {"video_mlp": ("video_mlp", args.mlp_epochs),
+             "ours": ("video_residual", args.epochs)}
+  for name, (experiment, epochs) in trained.items():
     if name not in rows:
       continue
     t0 = time.time()
-    encoders = train_row(name, args.work_dir, train_files, overrides, epochs)
+    encoders = train_row(name, args.work_dir, train_files, experiment, epochs)
     table[name] = retrieval_row(*encode(encoders, data["test"]), args.seeds)
     if name == "ours":
       table["ours_on_2017"] = retrieval_row(*encode(encoders, data["2017"]), args.seeds)

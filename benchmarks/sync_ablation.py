@@ -35,6 +35,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from yt8m_crossmodal import config as config_lib  # noqa: E402
+from yt8m_crossmodal import experiments  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.data import features as feat  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
@@ -45,40 +46,36 @@ from yt8m_crossmodal.training.trainer import train  # noqa: E402
 from yt8m_crossmodal import cca as cca_lib  # noqa: E402
 from yt8m_crossmodal.sync import estimator  # noqa: E402
 
-# Each variant is a set of overrides of today's defaults (config.py): a
-# linear per-second local timeline trained with the per-second contrastive
-# loss, its mean row added to the clip embedding. FUSED is the earlier default: the timeline is the shared projection
-# of the fused LSTM strides, trained with temporal triplets.
-FUSED = {"timeline_source": "fused", "timeline_nce_weight": 0.0,
-         "temporal_weight": 0.2, "clip_timeline_weight": 0.0}
-TRIPLETS = {"timeline_nce_weight": 0.0, "temporal_weight": 0.2}
+# Each variant (a row of the table) is a named configuration of
+# yt8m_crossmodal.experiments, over today's defaults (config.py): a linear
+# per-second local timeline trained with the per-second contrastive loss, its
+# mean row added to the clip embedding. "fused": the timeline is the shared
+# projection of the fused LSTM strides, trained with temporal triplets.
 VARIANTS = {
-    "default": {},
-    "fused": FUSED,
+    "default": "default",
+    "fused": "fused_timeline",
     # The fused (LSTM) timeline with the sync loss can learn a clock (time
     # since the start of the clip): compare its cut and own columns.
-    "fused+sync_loss": {**FUSED, "sync_weight": 1.0},
-    "fused+nce": {"timeline_source": "fused"},
-    "local+triplets": TRIPLETS,
-    "local+sync_loss": {**TRIPLETS, "sync_weight": 1.0},
-    "local+sync_loss+near_negatives": {**TRIPLETS, "sync_weight": 1.0,
-                                       "temporal_max_distance": 5},
-    "local+sync_loss+reweight": {**TRIPLETS, "sync_weight": 1.0,
-                                 "sync_loss_reweight": True},
-    "default+temporal": {"temporal_weight": 0.2},
-    "default+sync_loss": {"sync_weight": 1.0},
-    "local_mlp": {"timeline_hidden_units": 256},
-    "local_k3": {"timeline_kernel": 3},
-    "nce_t0.05": {"timeline_nce_temperature": 0.05},
+    "fused+sync_loss": "fused_timeline_sync_loss",
+    "fused+nce": "fused_timeline_nce",
+    "local+triplets": "temporal_triplets",
+    "local+sync_loss": "temporal_triplets_sync_loss",
+    "local+sync_loss+near_negatives": "temporal_triplets_sync_loss_near_negatives",
+    "local+sync_loss+reweight": "temporal_triplets_sync_loss_reweight",
+    "default+temporal": "nce_and_temporal_triplets",
+    "default+sync_loss": "nce_and_sync_loss",
+    "local_mlp": "local_timeline_mlp",
+    "local_k3": "local_timeline_k3",
+    "nce_t0.05": "nce_temperature_0.05",
     # bfloat16 compute (for accelerators): its effect on quality.
-    "default_bf16": {"precision": "mixed_bfloat16"},
-    # The clip embedding: the LSTM clip alone (the earlier default), or with
-    # the mean timeline row at weight 2 (the default: 1).
-    "clip_lstm_only": {"clip_timeline_weight": 0.0},
-    "clip_tl2": {"clip_timeline_weight": 2.0},
-    # Clip retrieval tries: all triplets instead of semi-hard; weight 4.
-    "mining_all": {"mining": "all"},
-    "clip_tl4": {"clip_timeline_weight": 4.0},
+    "default_bf16": "bfloat16",
+    # The clip embedding: the LSTM clip alone, or with the mean timeline row
+    # at weight 2 or 4 (the default: 1).
+    "clip_lstm_only": "lstm_clip",
+    "clip_tl2": "clip_timeline_weight_2",
+    # Clip retrieval: all triplets instead of semi-hard.
+    "mining_all": "mining_all",
+    "clip_tl4": "clip_timeline_weight_4",
 }
 SCORERS = ("mean_cosine", "centered", "double_centered")
 
@@ -266,7 +263,7 @@ def main():
       continue
     t0 = time.time()
     model_dir = os.path.join(args.work_dir, "runs", f"{args.preset}_{name}")
-    cfg = base.replace(train_data=pattern, model_dir=model_dir, **VARIANTS[name])
+    cfg = experiments.get(VARIANTS[name], base, train_data=pattern, model_dir=model_dir)
     if name in args.reuse.split(",") and same_config(model_dir, cfg):
       print(f"{name}: reusing {model_dir}", flush=True)
     else:

@@ -1,5 +1,6 @@
 """Tests of the custom layers (tiny shapes, CPU)."""
 
+import inspect
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -21,11 +22,9 @@ def _rand(*shape, seed=0):
 # get_config / .keras round trips
 
 
-def _loss_layer():
-  return L.CrossModalTripletLoss.from_loss_config(
-      LossConfig(mining="semi_hard", exclude_shared_labels=True,
-                 temporal_guard=2, classification_weight=0.5,
-                 classification_warmup_steps=10))
+_LOSS_CONFIG = LossConfig(mining="semi_hard", exclude_shared_labels=True,
+                          temporal_guard=2, classification_weight=0.5,
+                          classification_warmup_steps=10)
 
 
 LAYER_FACTORIES = {
@@ -36,14 +35,31 @@ LAYER_FACTORIES = {
     "WindowUpsample": lambda: L.WindowUpsample(3),
     "MaskedMean": L.MaskedMean,
     "L2Normalize": lambda: L.L2Normalize(epsilon=1e-10),
-    "CrossModalTripletLoss": _loss_layer,
+    "Standardize": L.Standardize,
+    "CrossModalLoss": lambda: L.CrossModalLoss(_LOSS_CONFIG),
+    "CrossModalTripletLoss": lambda: L.CrossModalTripletLoss(_LOSS_CONFIG),
 }
+
+
+def test_every_layer_of_the_package_is_in_the_harness():
+  exported = {name for name in L.__all__
+              if isinstance(getattr(L, name), type)
+              and issubclass(getattr(L, name), keras.layers.Layer)}
+  assert exported == set(LAYER_FACTORIES)
 
 
 @pytest.mark.parametrize("name", sorted(LAYER_FACTORIES))
 def test_get_config_round_trip(name):
   layer = LAYER_FACTORIES[name]()
   config = layer.get_config()
+  # Exactly the constructor's arguments (and the base layer's).
+  init = inspect.signature(type(layer).__init__).parameters.values()
+  own = {p.name for p in init if p.name != "self" and p.kind not in (
+      p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+  if type(layer).__init__ is keras.layers.Layer.__init__:  # No arguments of its own.
+    assert set(config) <= set(keras.layers.Layer().get_config())
+  else:
+    assert set(config) - {"name", "trainable", "dtype"} == own
   clone = type(layer).from_config(config)
   assert clone.get_config() == config
   # Registered under the package name for deserialization by name.
@@ -64,6 +80,9 @@ def _model_with(name):
             np.random.default_rng(0).integers(0, 256, (2, t, d), dtype="uint8"))
   if name == "FrameDense":
     return keras.Model(feats, layer(feats)), batch["feats"]
+  if name == "Standardize":
+    x = keras.Input((d,), name="x")
+    return keras.Model(x, layer(x)), _rand(2, d)
   mask = L.FrameMask()(feats, nf)
   inputs = {"feats": feats, "nf": nf}
   if name == "FrameMask":
@@ -78,7 +97,7 @@ def _model_with(name):
     out = layer(feats, mask)
   elif name == "L2Normalize":
     out = layer(feats, mask=mask)
-  else:  # CrossModalTripletLoss
+  else:  # The loss layers.
     labels = keras.Input((3,), name="labels")
     inputs["labels"] = labels
     batch["labels"] = np.eye(3, dtype="float32")[[0, 1]]
@@ -111,7 +130,7 @@ def test_keras_save_load_round_trip(name, tmp_path):
   assert len(before) == len(after)
   for x, y in zip(before, after):
     np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)
-  if name == "CrossModalTripletLoss":
+  if name.startswith("CrossModal"):
     np.testing.assert_allclose(float(model.losses[0]), float(loaded.losses[0]),
                                rtol=1e-6)
 

@@ -1,5 +1,6 @@
 """Triplet loss math (hand-worked values) and the loss layer."""
 
+import dataclasses
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -11,7 +12,7 @@ import tensorflow as tf  # noqa: E402
 
 from yt8m_crossmodal import losses  # noqa: E402
 from yt8m_crossmodal.config import LossConfig  # noqa: E402
-from yt8m_crossmodal.layers import CrossModalTripletLoss, frame_mask  # noqa: E402
+from yt8m_crossmodal.layers import CrossModalLoss, CrossModalTripletLoss, frame_mask  # noqa: E402
 
 
 def _np(d):
@@ -262,8 +263,8 @@ def test_layer_adds_hand_worked_loss_and_passes_through():
   #   v1: pos .8, negs a0 .6, a2 1.0 -> 1.0 - .7 = .3
   #   v2: pos .6, negs a0 1.0, a1 0 -> 1.0 - .5 = .5   => 1.06/3
   # temporal (guard 2, margin .2): .7 per video, same in all 3.
-  layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1, temporal_weight=0.5,
-                                temporal_guard=2, timeline_nce_weight=0.0)
+  layer = CrossModalLoss(LossConfig(mining="batch_hard", margin=0.1, temporal_weight=0.5,
+                                temporal_guard=2, timeline_nce_weight=0.0))
   inputs = _layer_inputs()
   out = layer(inputs)
   expected = 0.8 / 3 + 1.06 / 3 + 0.5 * 0.7
@@ -279,18 +280,18 @@ def test_layer_adds_hand_worked_loss_and_passes_through():
 
 
 def test_layer_temporal_off_and_video_level():
-  layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1, temporal_weight=0.0,
-                                timeline_nce_weight=0.0)
+  layer = CrossModalLoss(LossConfig(mining="batch_hard", margin=0.1, temporal_weight=0.0,
+                                timeline_nce_weight=0.0))
   parts = layer(_layer_inputs())["loss_parts"]
   assert float(layer.losses[0]) == pytest.approx(1.86 / 3, abs=1e-5)
   assert not any(name.startswith("temporal") for name in parts) and "clip_loss" in parts
   assert not layer.metrics  # Nothing is updated inside call (JAX).
-  video = CrossModalTripletLoss(mining="batch_hard", margin=0.1, clip_loss="triplet")
+  video = CrossModalLoss(LossConfig(mining="batch_hard", margin=0.1, clip_loss="triplet"))
   out = video({"audio_embedding": B_AUDIO, "visual_embedding": B_VISUAL})
   assert sorted(out) == ["audio_embedding", "loss_parts", "visual_embedding"]
   assert float(video.losses[0]) == pytest.approx(1.86 / 3, abs=1e-5)
   # Without timelines "auto" is the contrastive clip loss.
-  auto = CrossModalTripletLoss(clip_temperature=0.5)
+  auto = CrossModalLoss(LossConfig(clip_temperature=0.5))
   parts = auto({"audio_embedding": B_AUDIO, "visual_embedding": B_VISUAL})["loss_parts"]
   want = _np(losses.clip_contrastive_loss(B_AUDIO, B_VISUAL, temperature=0.5))
   assert float(auto.losses[0]) == pytest.approx(want["loss"], abs=1e-6)
@@ -324,7 +325,7 @@ def test_clip_contrastive_loss_by_hand():
 def test_layer_classification_warmup():
   labels = np.array([[1, 0], [0, 1], [1, 1]], "float32")
   # The hand-worked clip value 1.86 / 3 is for batch-hard mining.
-  layer = CrossModalTripletLoss.from_loss_config(LossConfig(
+  layer = CrossModalLoss(LossConfig(
       mining="batch_hard", margin=0.1, temporal_weight=0.0, timeline_nce_weight=0.0,
       classification_weight=2.0,
       classification_warmup_steps=2))
@@ -347,8 +348,8 @@ def test_layer_classification_warmup():
 
 
 def test_layer_nan_safe_float16_single_and_padding():
-  layer = CrossModalTripletLoss(classification_weight=1.0,
-                                classification_warmup_steps=0)
+  layer = CrossModalLoss(LossConfig(classification_weight=1.0,
+                                classification_warmup_steps=0))
   half = {
       "audio_embedding": np.array([[0.6, 0.8]], "float16"),
       "visual_embedding": np.array([[0.6, 0.8]], "float16"),
@@ -365,7 +366,53 @@ def test_layer_nan_safe_float16_single_and_padding():
 
 def test_invalid_mining():
   with pytest.raises(ValueError, match="mining"):
-    CrossModalTripletLoss(mining="hard")
+    CrossModalLoss(LossConfig(mining="hard"))
+
+
+def test_the_earlier_layer_name_takes_and_restores_loss_fields():
+  # Keyword arguments per LossConfig field, as the layer took them.
+  layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1, temporal_weight=0.5,
+                                temporal_guard=2, timeline_nce_weight=0.0)
+  layer(_layer_inputs())
+  assert float(layer.losses[0]) == pytest.approx(0.8 / 3 + 1.06 / 3 + 0.5 * 0.7, abs=1e-5)
+  # A config saved in that form (one key per field, written before
+  # timeline_nce_weight existed): the absent field takes what the code did then.
+  saved = {"name": "triplet_loss", "trainable": True, "dtype": "float32",
+           "mining": "batch_hard", "margin": 0.1, "temporal_weight": 0.5,
+           "temporal_guard": 2, "clip_loss": "triplet"}
+  restored = keras.saving.deserialize_keras_object({
+      "module": "yt8m_crossmodal.layers.triplet_loss", "class_name": "CrossModalTripletLoss",
+      "config": saved, "registered_name": "yt8m_crossmodal>CrossModalTripletLoss"})
+  assert isinstance(restored, CrossModalTripletLoss)
+  assert restored.loss_config == LossConfig(mining="batch_hard", margin=0.1,
+                                            temporal_weight=0.5, temporal_guard=2,
+                                            clip_loss="triplet", timeline_nce_weight=0.0)
+  restored(_layer_inputs())
+  assert float(restored.losses[0]) == pytest.approx(float(layer.losses[0]), abs=1e-6)
+  assert restored.get_config()["loss_config"] == dataclasses.asdict(restored.loss_config)
+
+
+def test_objective_is_the_weighted_sum_of_its_terms():
+  config = LossConfig(mining="batch_hard", margin=0.1, temporal_weight=0.5,
+                      temporal_guard=2, timeline_nce_weight=0.0)
+  terms = config.terms(has_timelines=True)
+  assert [t.name for t in terms] == ["clip", "temporal"]
+  inputs = _layer_inputs()
+  x = losses.TermInputs(
+      audio=B_AUDIO, visual=B_VISUAL, audio_timeline=inputs["audio_timeline"],
+      visual_timeline=inputs["visual_timeline"], mask=frame_mask(inputs["num_frames"], 4))
+  total, parts = losses.objective(x, terms)
+  assert sorted(parts) == sorted(losses.part_names(terms))
+  assert float(total) == pytest.approx(float(parts["clip_loss"])
+                                       + 0.5 * float(parts["temporal_loss"]), abs=1e-6)
+  assert float(parts["temporal_loss"]) == pytest.approx(0.7, abs=1e-5)
+  # The direction weights scale both directions of each two-way term.
+  half = dataclasses.replace(config, visual_to_audio_weight=0.5).terms(True)
+  _, halved = losses.objective(x, half)
+  assert float(halved["clip_loss"]) == pytest.approx(
+      float(parts["clip_a2v_loss"]) + 0.5 * float(parts["clip_v2a_loss"]), abs=1e-6)
+  assert float(halved["temporal_loss"]) == pytest.approx(
+      float(parts["temporal_a2v_loss"]) + 0.5 * float(parts["temporal_v2a_loss"]), abs=1e-6)
 
 
 def test_crop_windows_and_random_starts():
@@ -409,9 +456,9 @@ def test_timeline_contrastive_hand_values_and_masking():
 
 
 def test_layer_timeline_nce_part_and_all_padding_safe():
-  layer = CrossModalTripletLoss(mining="batch_hard", margin=0.1,
+  layer = CrossModalLoss(LossConfig(mining="batch_hard", margin=0.1,
                                 temporal_weight=0.0, timeline_nce_weight=2.0,
-                                timeline_nce_seconds=8)
+                                timeline_nce_seconds=8))
   inputs = _layer_inputs()
   out = layer(inputs)
   parts = {k: float(v) for k, v in out["loss_parts"].items()}

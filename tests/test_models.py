@@ -165,6 +165,19 @@ def test_a_saved_config_without_the_newer_fields_keeps_what_it_was_trained_with(
       c(model.get_layer("audio_encoder")([x, n])["embedding"]), atol=1e-6)
 
 
+def test_the_loss_layer_weights_stay_where_earlier_checkpoints_hold_them(tmp_path):
+  """Keras files a layer's weights under its class name: the loss layer's is kept."""
+  import h5py
+  model = build_training_model(_config(classification_weight=1.0))
+  path = str(tmp_path / "m.weights.h5")
+  model.save_weights(path)
+  with h5py.File(path) as f:
+    held = []
+    f.visit(held.append)
+  for name in ("classifier", "vars"):  # The head and the step.
+    assert any(p.startswith(f"layers/cross_modal_triplet_loss/{name}") for p in held), held
+
+
 def test_shared_projection_identity(frame_encoders):
   audio, visual = frame_encoders
   shared = audio.get_layer("shared_projection")

@@ -75,16 +75,20 @@ def _validate(*flags):
 
 
 def test_validate_tool_on_real_records():
-  proc, summary = _validate(f"--data={Y2018}", "--feature_level=video")
+  proc, summary = _validate(f"--data={Y2018}")
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert summary["records"] == summary["good_records"] == 8
+  assert summary["feature_level"] == "video"
+  proc, forced = _validate(f"--data={Y2018}", "--feature_level=frame")
+  assert proc.returncode == 1 and forced["bad_record_count"] == 8
   proc, summary = _validate(f"--data={Y2017_VALIDATE},{Y2017_TEST}", "--feature_level=video",
                             "--num_classes=4716")
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert summary["records"] == summary["good_records"] == 8
   # With the 2018 vocabulary every labelled 2017 record is named as bad.
-  proc, summary = _validate(f"--data={Y2017_VALIDATE}", "--feature_level=video")
+  proc, summary = _validate(f"--data={Y2017_VALIDATE}")  # The level is read from the records.
   assert proc.returncode == 1 and summary["bad_record_count"] >= 1
+  assert summary["feature_level"] == "video"
   assert "labels out of [0, 3862)" in summary["bad_records"][0]["reason"]
   assert "Traceback" not in proc.stderr
 

@@ -123,3 +123,33 @@ def test_a_closed_stdout_ends_the_tool_quietly(args):
     os.close(write_end)
   assert proc.returncode == 141
   assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
+
+
+def test_train_config_flag_starts_from_a_named_configuration_and_flags_override_it():
+  from absl import flags
+  from yt8m_crossmodal import config as config_lib
+  from yt8m_crossmodal import experiments
+  from yt8m_crossmodal.errors import UsageError
+  from yt8m_crossmodal.tools import flag_config
+  flag_config.define(config_lib.Config)
+  try:
+    flags.FLAGS(["yt8m-train", "--config=fused_timeline", "--temporal_weight=0.5",
+                 "--lstm_units=8"])
+    config = flag_config.read(config_lib.Config)
+    assert config == experiments.get("fused_timeline", temporal_weight=0.5, lstm_units=8)
+    assert config.model.timeline_source == "fused" and config.loss.temporal_weight == 0.5
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["yt8m-train", "--config=no_such_experiment"])
+    with pytest.raises(UsageError, match="--config must be one of"):
+      flag_config.read(config_lib.Config)
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["yt8m-train"])
+    assert flag_config.read(config_lib.Config) == config_lib.Config()
+  finally:
+    flags.FLAGS.unparse_flags()
+
+
+def test_every_named_configuration_is_a_valid_config():
+  from yt8m_crossmodal import experiments
+  for name in experiments.EXPERIMENTS:
+    experiments.get(name, train_data="x", model_dir="y", video_linear_dims=0).validate()

@@ -110,9 +110,52 @@ def test_a_full_disk_at_the_end_of_an_epoch_keeps_the_earlier_epoch(data, tmp_pa
     ("timeline_kernel", 0, "--timeline_kernel must be positive"),
     ("timeline_nce_seconds", 0, "--timeline_nce_seconds must be positive"),
     ("temporal_max_distance", -1, "--temporal_max_distance must be >= 0"),
+    ("batch_size", 1, r"--batch_size must be >= 2 \(negatives come from the batch\)"),
+    ("window_strides", (), "--window_strides must be positive"),
+    ("audio_tower", (8, 0), "--audio_tower must be positive sizes"),
+    ("mining", "hard", "--mining must be one of"),
+    ("train_data", "", "--train_data is required"),
+    ("model_dir", "", "--model_dir is required"),
+    ("epochs", 0, "--epochs must be positive"),
+    ("distribution_strategy", "multi_worker", "multi_worker needs --steps_per_epoch"),
 ])
-def test_loss_and_timeline_values_are_checked(field, value, message):
-  config = config_lib.Config().replace(train_data="x", model_dir="y", **{field: value})
+def test_config_values_are_checked(field, value, message):
+  config = config_lib.Config().replace(**{"train_data": "x", "model_dir": "y", field: value})
   with pytest.raises(UsageError, match=message):
     trainer.validate_config(config)
   trainer.validate_config(config_lib.Config().replace(train_data="x", model_dir="y"))
+
+
+def test_checks_that_span_fields():
+  base = config_lib.Config().replace(train_data="x", model_dir="y")
+  with pytest.raises(UsageError, match="--audio_to_visual_weight must be positive when "
+                     "--visual_to_audio_weight is 0"):
+    base.replace(audio_to_visual_weight=0.0, visual_to_audio_weight=0.0).validate()
+  video = base.replace(feature_level="video", embedding_size=8, video_linear_dims=8)
+  with pytest.raises(UsageError, match=r"--video_linear_dims must be in \[0, "
+                     r"--embedding_size=8\)"):
+    video.validate()
+  video.replace(video_encoder="mlp").validate()  # Only the residual towers have it.
+
+
+def test_every_checked_field_has_help_and_a_valid_default():
+  for _, field in config_lib.all_fields():
+    assert field.metadata["help"]
+  defaults = config_lib.Config().replace(train_data="x", model_dir="y")
+  defaults.validate()
+
+
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_records_of_the_other_feature_level_are_refused_before_anything_is_written(
+    data, tmp_path, level):
+  if level == "frame":  # Video-level records read as frame level.
+    out = tmp_path / "video_data"
+    synthetic.write_dataset(synthetic.SynthConfig(
+        output_dir=str(out), prefix="train", num_videos=8, num_shards=1,
+        feature_level="video", seed=1))
+    data = str(out / "train*.tfrecord")
+  run = tmp_path / "run"
+  with pytest.raises(UsageError, match=f"--train_data .* does not hold {level}-level "
+                     f"records .*--feature_level={level}"):
+    trainer.train(_config(data, run, feature_level=level, video_linear_dims=2))
+  assert not run.exists() or not any(run.iterdir())

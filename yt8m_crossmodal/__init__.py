@@ -15,7 +15,7 @@ the first call that needs it.
 __version__ = "0.2.0"
 
 _API = (
-    "Config", "load_config", "EmbedConfig", "EvaluateConfig", "ExportConfig",
+    "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",

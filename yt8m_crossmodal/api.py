@@ -41,12 +41,13 @@ from yt8m_crossmodal.config import Config, load_config
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
                                          SearchConfig, SyncConfig, ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
-    "Config", "load_config", "EmbedConfig", "EvaluateConfig", "ExportConfig",
+    "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
@@ -272,6 +273,20 @@ def synchronize(audio_timeline, visual_timeline, max_offset: int = 5,
   drift_fields = (answer.drift_fields(audio, visual, max_offset, min_confidence)
                   if drift else None)
   return SyncResult(audio_seconds=[t0, t0 + length], drift=drift_fields, **fields)
+
+
+def named_config(name: str = "default", **fields: Any) -> Config:
+  """A named configuration of :data:`EXPERIMENTS` with config fields replaced.
+
+  ``named_config("default", feature_level="video", train_data="...",
+  model_dir="runs/a")`` is what ``yt8m-train --config=default
+  --feature_level=video ...`` trains.
+
+  >>> named_config("fused_timeline", lstm_units=8).model.timeline_source
+  'fused'
+  """
+  from yt8m_crossmodal import experiments
+  return experiments.get(name, **fields)
 
 
 def train(config: Config) -> Dict[str, float]:

@@ -5,7 +5,8 @@ name is unique across the sections, so the absl flag that sets it carries the
 same name (``--lstm_units`` sets ``ModelConfig.lstm_units``); the mapping is
 built in :mod:`yt8m_crossmodal.tools.flag_config`, the only module that reads
 absl FLAGS.
-Help text for a flag comes from the field's ``metadata["help"]``.
+Help text for a flag comes from the field's ``metadata["help"]``, its checks
+from ``metadata["check"]`` (and ``choices``), run by ``Config.validate()``.
 
 The resolved :class:`Config` is written as JSON next to checkpoints
 (``<model_dir>/config.json``) and into every export (``assets.extra/``), and
@@ -16,7 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Dict, Tuple
+import logging
+import math
+from typing import Any, Callable, Dict, Tuple, Union
+
+from yt8m_crossmodal.errors import UsageError
 
 # Releases: number of label classes.
 NUM_CLASSES_2017 = 4716
@@ -25,47 +30,109 @@ NUM_CLASSES_2018 = 3862
 MAX_FRAMES = 300
 
 
-def option(default: Any, help_text: str, **kw):
-  """A dataclass field that becomes an absl flag: ``help`` (and ``choices``)."""
-  return dataclasses.field(default=default, metadata={"help": help_text, **kw})
+@dataclasses.dataclass(frozen=True)
+class Check:
+  """What a field's value must be: ``test(value)`` and how to say it.
+
+  A failing value raises ``UsageError("--<field> must be <what>, got <value>")``
+  (``"--<field> <what>"`` when ``what`` is a whole predicate, e.g. "is required").
+  """
+
+  test: Callable[[Any], bool]
+  what: str
+  predicate: bool = False
+
+  def __call__(self, name: str, value: Any) -> None:
+    if not self.test(value):
+      if self.predicate:
+        raise UsageError(f"--{name} {self.what}")
+      raise UsageError(f"--{name} must be {self.what}, got {value!r}")
+
+
+def _finite(x) -> bool:
+  return math.isfinite(x)
+
+
+REQUIRED = Check(bool, "is required", predicate=True)
+POSITIVE = Check(lambda v: v >= 1, "positive")
+NON_NEGATIVE = Check(lambda v: v >= 0, ">= 0")
+POSITIVE_NUMBER = Check(lambda v: _finite(v) and v > 0, "a positive number")
+NON_NEGATIVE_NUMBER = Check(lambda v: _finite(v) and v >= 0, "a number >= 0")
+FRACTION = Check(lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)")
+POSITIVE_SIZES = Check(lambda v: all(s >= 1 for s in v), "positive sizes")
+
+
+def option(default: Any, help_text: str, check: Check = None, **kw):
+  """A dataclass field that becomes an absl flag: ``help``, ``choices``, ``check``."""
+  metadata = {"help": help_text, **kw}
+  if check is not None:
+    metadata["check"] = check
+  return dataclasses.field(default=default, metadata=metadata)
+
+
+class Section:
+  """Base of the config sections: :meth:`validate` runs each field's checks."""
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of the first bad value."""
+    for f in dataclasses.fields(self):
+      value = getattr(self, f.name)
+      choices = f.metadata.get("choices")
+      if choices and value not in choices:
+        raise UsageError(f"--{f.name} must be one of {tuple(choices)}, got {value!r}")
+      if "check" in f.metadata:
+        f.metadata["check"](f.name, value)
+    self.validate_together()
+
+  def validate_together(self) -> None:
+    """Checks that involve several fields of the section (none by default)."""
 
 
 @dataclasses.dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Section):
   """Where the records are and how they are read."""
 
-  train_data: str = option("", "File pattern (local or gs://) of training TFRecords.")
+  train_data: str = option("", "File pattern (local or gs://) of training TFRecords.",
+                           check=REQUIRED)
   validation_data: str = option(
       "", "File pattern of validation TFRecords (metrics each epoch).")
   feature_level: str = option(
       "frame", "'frame' (SequenceExample, per second) or 'video' (Example, "
       "mean_rgb/mean_audio).", choices=("frame", "video"))
   num_classes: int = option(
-      NUM_CLASSES_2018, "Label vocabulary size: 3862 (2018+) or 4716 (2017).")
-  max_frames: int = option(MAX_FRAMES, "Frames (seconds) kept per video.")
-  batch_size: int = option(64, "Global batch size (split across replicas).")
-  shuffle_buffer: int = option(2048, "Records in the shuffle buffer (0: none).")
+      NUM_CLASSES_2018, "Label vocabulary size: 3862 (2018+) or 4716 (2017).",
+      check=POSITIVE)
+  max_frames: int = option(MAX_FRAMES, "Frames (seconds) kept per video.", check=POSITIVE)
+  batch_size: int = option(
+      64, "Global batch size (split across replicas).",
+      check=Check(lambda v: v >= 2, ">= 2 (negatives come from the batch)"))
+  shuffle_buffer: int = option(2048, "Records in the shuffle buffer (0: none).",
+                               check=NON_NEGATIVE)
   skip_bad_records: bool = option(
       False, "Skip (count and log) bad records instead of failing.")
   validation_size: int = option(
-      1000, "Validation videos used for the per-epoch metrics (0: all).")
+      1000, "Validation videos used for the per-epoch metrics (0: all).",
+      check=NON_NEGATIVE)
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Section):
   """Architecture of the encoders."""
 
   model: str = option(
       "auto", "Model: temporal (multi-stride LSTMs over frame-level data) or "
       "video_level (the published MLP baseline over video-level means); auto "
       "picks by --feature_level.", choices=("auto", "temporal", "video_level"))
-  projection_units: int = option(256, "Per-frame dense projection width.")
-  dropout: float = option(0.2, "Dropout after the per-frame projection.")
+  projection_units: int = option(256, "Per-frame dense projection width.",
+                                 check=POSITIVE)
+  dropout: float = option(0.2, "Dropout after the per-frame projection.", check=FRACTION)
   window_strides: Tuple[int, ...] = option(
-      (1, 5, 15), "Window strides in seconds, one LSTM stack each.")
-  lstm_layers: int = option(2, "Stacked LSTM layers per stride.")
-  lstm_units: int = option(256, "Units per LSTM layer.")
-  embedding_size: int = option(256, "Dimension of the joint embedding space.")
+      (1, 5, 15), "Window strides in seconds, one LSTM stack each.",
+      check=Check(lambda v: len(v) > 0 and all(s > 0 for s in v), "positive"))
+  lstm_layers: int = option(2, "Stacked LSTM layers per stride.", check=POSITIVE)
+  lstm_units: int = option(256, "Units per LSTM layer.", check=POSITIVE)
+  embedding_size: int = option(256, "Dimension of the joint embedding space.",
+                               check=POSITIVE)
   frame_skip: bool = option(
       True, "Fuse the per-second projection with the LSTM strides (a skip "
       "connection that keeps second-to-second detail in the timeline).")
@@ -76,27 +143,29 @@ class ModelConfig:
       "encodes the same alone or cut from a video).",
       choices=("fused", "local"))
   timeline_kernel: int = option(
-      1, "Width in seconds of the local timeline's projection (1: per second).")
+      1, "Width in seconds of the local timeline's projection (1: per second).",
+      check=POSITIVE)
   timeline_hidden_units: int = option(
       0, "Local timeline: width of a hidden per-second ReLU layer before the "
-      "projection (0: none, a linear per-second projection).")
+      "projection (0: none, a linear per-second projection).", check=NON_NEGATIVE)
   clip_timeline_weight: float = option(
       1.0, "Weight of the mean timeline row in the clip embedding: the clip is "
       "L2(L2(LSTM clip) + w * L2(mean timeline row)), trained as one (0: the "
-      "LSTM clip alone, the earlier default).")
+      "LSTM clip alone).", check=NON_NEGATIVE_NUMBER)
   video_encoder: str = option(
       "residual", "Video-level model's towers: residual (input "
       "standardization, a projection, pre-norm residual GELU blocks with "
       "dropout) or mlp (the published ReLU MLP, sizes --audio_tower and "
       "--visual_tower).", choices=("residual", "mlp"))
   video_hidden_units: int = option(
-      512, "Video-level residual towers: width of the blocks.")
+      512, "Video-level residual towers: width of the blocks.", check=POSITIVE)
   video_blocks: int = option(
-      1, "Video-level residual towers: residual blocks per tower.")
+      1, "Video-level residual towers: residual blocks per tower.", check=NON_NEGATIVE)
   video_dropout: float = option(
-      0.5, "Video-level residual towers: dropout inside each block.")
+      0.5, "Video-level residual towers: dropout inside each block.", check=FRACTION)
   video_input_dropout: float = option(
-      0.2, "Video-level residual towers: dropout of the standardized inputs.")
+      0.2, "Video-level residual towers: dropout of the standardized inputs.",
+      check=FRACTION)
   video_linear_dims: int = option(
       128, "Video-level residual towers: dimensions of a linear branch set to "
       "the canonical directions of the training data (a CCA of the "
@@ -105,14 +174,100 @@ class ModelConfig:
       "(embedding_size - video_linear_dims) and the linear one (0: no linear "
       "branch).")
   audio_tower: Tuple[int, ...] = option(
-      (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.")
+      (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.",
+      check=POSITIVE_SIZES)
   visual_tower: Tuple[int, ...] = option(
-      (2000, 2000, 700, 700), "Video-level model: hidden sizes of the visual MLP.")
+      (2000, 2000, 700, 700), "Video-level model: hidden sizes of the visual MLP.",
+      check=POSITIVE_SIZES)
+
+
+# Configs of the loss terms (yt8m_crossmodal.losses.terms): one per term,
+# built from the flat LossConfig fields by its properties.
 
 
 @dataclasses.dataclass(frozen=True)
-class LossConfig:
-  """Triplet loss and regularizers."""
+class Directions:
+  """Weights of the two directions of a two-way term (audio anchors first)."""
+
+  audio_to_visual: float = 1.0
+  visual_to_audio: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipContrastiveConfig:
+  """Symmetric in-batch InfoNCE on the clip embeddings."""
+
+  temperature: float
+  directions: Directions = Directions()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipTripletConfig:
+  """Mined in-batch triplets on the clip embeddings."""
+
+  margin: float
+  mining: str
+  exclude_shared_labels: bool = False
+  directions: Directions = Directions()
+
+
+@dataclasses.dataclass(frozen=True)
+class TemporalTripletConfig:
+  """Within-video triplets on the timelines (hardest negative second)."""
+
+  margin: float
+  guard: int
+  max_distance: int = 0
+  directions: Directions = Directions()
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncOffsetConfig:
+  """Softmax over candidate offsets -K..K of windowed timeline similarities."""
+
+  max_offset: int
+  window: int
+  temperature: float
+  center: bool
+  reweight: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineNCEConfig:
+  """Per-second InfoNCE over a random window of every video of the batch."""
+
+  temperature: float
+  seconds: int
+  directions: Directions = Directions()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassificationConfig:
+  """Label classification of both clip embeddings by one shared head."""
+
+  warmup_steps: int
+
+
+TermConfig = Union[ClipContrastiveConfig, ClipTripletConfig, TemporalTripletConfig,
+                   SyncOffsetConfig, TimelineNCEConfig, ClassificationConfig]
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightedTerm:
+  """One term of the objective: parts ``<name>_*``, summed as ``weight * loss``."""
+
+  name: str
+  weight: float
+  config: TermConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class LossConfig(Section):
+  """The training objective: a weighted sum of loss terms.
+
+  The fields are flat (one flag each); :meth:`terms` and the term properties
+  group them into the per-term configs above.
+  """
 
   clip_loss: str = option(
       "auto", "Clip-level loss: contrastive (symmetric in-batch InfoNCE), "
@@ -120,34 +275,47 @@ class LossConfig:
       "video-level model, triplet for the temporal model).",
       choices=("auto", "contrastive", "triplet"))
   clip_temperature: float = option(
-      0.1, "Softmax temperature of the contrastive clip loss.")
-  mining: str = option("semi_hard", "Negative mining: batch_hard, semi_hard or all "
-                   "(semi_hard: batch_hard collapsed in some runs, see README).",
-                   choices=("batch_hard", "semi_hard", "all"))
-  margin: float = option(0.2, "Triplet margin (cosine similarity units).")
-  audio_to_visual_weight: float = option(1.0, "Weight of audio-anchor triplets.")
-  visual_to_audio_weight: float = option(1.0, "Weight of visual-anchor triplets.")
+      0.1, "Softmax temperature of the contrastive clip loss.", check=POSITIVE_NUMBER)
+  mining: str = option(
+      "semi_hard", "Negative of each clip triplet: batch_hard (the most similar "
+      "other clip), semi_hard (the most similar one that is less similar than the "
+      "positive, else the most similar) or all (every triplet with a positive hinge).",
+      choices=("batch_hard", "semi_hard", "all"))
+  margin: float = option(0.2, "Triplet margin (cosine similarity units).",
+                         check=NON_NEGATIVE_NUMBER)
+  audio_to_visual_weight: float = option(
+      1.0, "Weight of the audio-to-visual direction (audio anchors) in each two-way "
+      "term: the clip loss, the temporal triplets and the per-second contrastive "
+      "loss.", check=NON_NEGATIVE_NUMBER)
+  visual_to_audio_weight: float = option(
+      1.0, "Weight of the visual-to-audio direction (visual anchors) in each two-way "
+      "term: the clip loss, the temporal triplets and the per-second contrastive "
+      "loss.", check=NON_NEGATIVE_NUMBER)
   exclude_shared_labels: bool = option(
       False, "Do not use negatives that share a label with the anchor.")
   temporal_weight: float = option(
-      0.0, "Weight of temporal triplets on the timelines (0: off); with the "
-      "per-second contrastive loss they changed nothing measurable "
-      "(benchmarks/sync_ablation.py); 0.2 was the default of the fused "
-      "timeline.")
-  temporal_margin: float = option(0.2, "Margin of temporal triplets.")
+      0.0, "Weight of temporal triplets on the timelines: each second's positive is "
+      "the other modality's same second, its negative the most similar other second "
+      "of the same video (0: off).", check=NON_NEGATIVE_NUMBER)
+  temporal_margin: float = option(0.2, "Margin of temporal triplets.",
+                                  check=NON_NEGATIVE_NUMBER)
   temporal_guard: int = option(
       1, "Temporal negatives are seconds at least this far from the anchor "
-      "(1: every other second; larger for slowly changing footage).")
+      "(1: every other second; larger for slowly changing footage).", check=POSITIVE)
   temporal_max_distance: int = option(
       0, "Temporal negatives are at most this many seconds from the anchor "
-      "(offset-aware negatives: the same video shifted by guard..this; 0: any).")
+      "(offset-aware negatives: the same video shifted by guard..this; 0: any).",
+      check=NON_NEGATIVE)
   sync_weight: float = option(
       0.0, "Weight of the sequence-level sync loss: softmax over candidate "
       "offsets of each window's mean diagonal similarity, true offset 0 "
-      "(0: off).")
-  sync_loss_offsets: int = option(5, "Sync loss: candidate offsets -K..K.")
-  sync_loss_window: int = option(20, "Sync loss: window length in seconds.")
-  sync_loss_temperature: float = option(0.05, "Sync loss: softmax temperature.")
+      "(0: off).", check=NON_NEGATIVE_NUMBER)
+  sync_loss_offsets: int = option(5, "Sync loss: candidate offsets -K..K.",
+                                  check=POSITIVE)
+  sync_loss_window: int = option(20, "Sync loss: window length in seconds.",
+                                 check=POSITIVE)
+  sync_loss_temperature: float = option(0.05, "Sync loss: softmax temperature.",
+                                        check=POSITIVE_NUMBER)
   sync_loss_center: bool = option(
       True, "Sync loss: remove each video's mean timeline row (style, topic) "
       "and renormalize before scoring offsets.")
@@ -158,31 +326,89 @@ class LossConfig:
       1.0, "Weight of the per-second contrastive (InfoNCE) loss on the "
       "timelines: each audio second picks its own visual second among all "
       "seconds of a window of every video in the batch, and the reverse "
-      "(0: off).")
+      "(0: off).", check=NON_NEGATIVE_NUMBER)
   timeline_nce_temperature: float = option(
-      0.1, "Per-second contrastive loss: softmax temperature.")
+      0.1, "Per-second contrastive loss: softmax temperature.", check=POSITIVE_NUMBER)
   timeline_nce_seconds: int = option(
       32, "Per-second contrastive loss: window of seconds taken from each "
-      "video at a random start (memory grows with (batch x window)^2).")
+      "video at a random start (memory grows with (batch x window)^2).",
+      check=POSITIVE)
   classification_weight: float = option(
-      0.0, "Weight of the label-classification regularizer (0: off).")
+      0.0, "Weight of the label-classification regularizer (0: off).",
+      check=NON_NEGATIVE_NUMBER)
   classification_warmup_steps: int = option(
-      1000, "Steps over which the classification weight ramps up from 0.")
+      1000, "Steps over which the classification weight ramps up from 0.",
+      check=NON_NEGATIVE)
+
+  def validate_together(self) -> None:
+    if not self.audio_to_visual_weight + self.visual_to_audio_weight > 0:
+      raise UsageError("--audio_to_visual_weight must be positive when "
+                       "--visual_to_audio_weight is 0, got "
+                       f"{self.audio_to_visual_weight!r}")
+
+  @property
+  def directions(self) -> Directions:
+    return Directions(self.audio_to_visual_weight, self.visual_to_audio_weight)
+
+  def clip(self, has_timelines: bool) -> Union[ClipContrastiveConfig, ClipTripletConfig]:
+    """The clip term; ``auto`` is contrastive without timelines, triplets with."""
+    if self.clip_loss == "contrastive" or (self.clip_loss == "auto" and not has_timelines):
+      return ClipContrastiveConfig(self.clip_temperature, self.directions)
+    return ClipTripletConfig(self.margin, self.mining, self.exclude_shared_labels,
+                             self.directions)
+
+  @property
+  def temporal_triplets(self) -> TemporalTripletConfig:
+    return TemporalTripletConfig(self.temporal_margin, self.temporal_guard,
+                                 self.temporal_max_distance, self.directions)
+
+  @property
+  def sync_offset(self) -> SyncOffsetConfig:
+    return SyncOffsetConfig(self.sync_loss_offsets, self.sync_loss_window,
+                            self.sync_loss_temperature, self.sync_loss_center,
+                            self.sync_loss_reweight)
+
+  @property
+  def timeline_nce(self) -> TimelineNCEConfig:
+    return TimelineNCEConfig(self.timeline_nce_temperature, self.timeline_nce_seconds,
+                             self.directions)
+
+  @property
+  def classification(self) -> ClassificationConfig:
+    return ClassificationConfig(self.classification_warmup_steps)
+
+  def terms(self, has_timelines: bool) -> Tuple[WeightedTerm, ...]:
+    """The terms with a positive weight, in the order they are summed.
+
+    The timeline terms need timelines (frame level). The classification
+    term's weight is the peak of its warm-up ramp.
+    """
+    terms = [WeightedTerm("clip", 1.0, self.clip(has_timelines))]
+    if has_timelines:
+      terms += [WeightedTerm("temporal", self.temporal_weight, self.temporal_triplets),
+                WeightedTerm("sync", self.sync_weight, self.sync_offset),
+                WeightedTerm("timeline_nce", self.timeline_nce_weight, self.timeline_nce)]
+    terms.append(WeightedTerm("classification", self.classification_weight,
+                              self.classification))
+    return tuple(t for t in terms if t.weight > 0)
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Section):
   """Optimization and run control."""
 
-  model_dir: str = option("", "Checkpoints, logs, TensorBoard and config.json.")
-  epochs: int = option(10, "Training epochs.")
-  steps_per_epoch: int = option(0, "Steps per epoch (0: one pass over the data).")
-  learning_rate: float = option(1e-3, "Peak learning rate.")
+  model_dir: str = option("", "Checkpoints, logs, TensorBoard and config.json.",
+                          check=REQUIRED)
+  epochs: int = option(10, "Training epochs.", check=POSITIVE)
+  steps_per_epoch: int = option(0, "Steps per epoch (0: one pass over the data).",
+                                check=NON_NEGATIVE)
+  learning_rate: float = option(1e-3, "Peak learning rate.", check=POSITIVE_NUMBER)
   lr_schedule: str = option("cosine", "constant or cosine (with warm-up).",
                         choices=("constant", "cosine"))
-  warmup_steps: int = option(200, "Linear learning-rate warm-up steps.")
-  clipnorm: float = option(1.0, "Gradient clipping by global norm (0: off).")
-  weight_decay: float = option(1e-4, "AdamW weight decay.")
+  warmup_steps: int = option(200, "Linear learning-rate warm-up steps.", check=NON_NEGATIVE)
+  clipnorm: float = option(1.0, "Gradient clipping by global norm (0: off).",
+                           check=NON_NEGATIVE_NUMBER)
+  weight_decay: float = option(1e-4, "AdamW weight decay.", check=NON_NEGATIVE_NUMBER)
   seed: int = option(42, "Seed of weights, shuffling and dropout.")
   restart: bool = option(
       False, "Start over: remove the backup, checkpoints, log and model of an earlier "
@@ -197,9 +423,12 @@ class TrainConfig:
       "none", "none, mirrored or multi_worker (reads TF_CONFIG).",
       choices=("none", "mirrored", "multi_worker"))
   projector_samples: int = option(
-      200, "Validation clips written to the TensorBoard embedding projector.")
-  sync_max_offset: int = option(5, "Validation sync: offsets in [-S, S] seconds.")
-  sync_excerpt_seconds: int = option(20, "Validation sync: excerpt length L.")
+      200, "Validation clips written to the TensorBoard embedding projector.",
+      check=NON_NEGATIVE)
+  sync_max_offset: int = option(5, "Validation sync: offsets in [-S, S] seconds.",
+                                check=NON_NEGATIVE)
+  sync_excerpt_seconds: int = option(20, "Validation sync: excerpt length L.",
+                                     check=POSITIVE)
   precision: str = option(
       "float32", "Dtype policy of the training step: float32, or "
       "mixed_bfloat16 for accelerators (bfloat16 compute, float32 weights; "
@@ -210,6 +439,12 @@ class TrainConfig:
       "KERAS_BACKEND, else Keras' own default). The input pipeline, TensorBoard "
       "and the export run on TensorFlow whatever it is.",
       choices=("auto", "tensorflow", "jax", "torch"))
+
+  def validate_together(self) -> None:
+    if self.distribution_strategy == "multi_worker" and not self.steps_per_epoch:
+      raise UsageError(
+          "--distribution_strategy=multi_worker needs --steps_per_epoch (workers read "
+          "different files, so 'one pass' would end at different steps)")
 
 
 _SECTIONS = (("data", DataConfig), ("model", ModelConfig), ("loss", LossConfig),
@@ -235,6 +470,27 @@ def with_absent_fields(klass, values: Dict[str, Any]) -> Dict[str, Any]:
   return filled
 
 
+def section_from_dict(klass, values):
+  """``klass(**values)`` for a saved section, ignoring (and logging) unknown fields.
+
+  ``values`` may already be a ``klass``. Fields it lacks take
+  :data:`ABSENT_FIELD_VALUES` (saved before they existed), else their
+  defaults; lists become tuples where the field is a tuple.
+  """
+  if isinstance(values, klass):
+    return values
+  known = {f.name: f for f in dataclasses.fields(klass)}
+  unknown = sorted(set(values) - set(known))
+  if unknown:
+    logging.warning("ignoring %s fields unknown to this version: %s",
+                    klass.__name__, unknown)
+  kept = {}
+  for key, value in with_absent_fields(klass, values).items():
+    if key in known:
+      kept[key] = tuple(value) if isinstance(known[key].default, tuple) else value
+  return klass(**kept)
+
+
 @dataclasses.dataclass(frozen=True)
 class Config:
   """The whole resolved configuration of a training run."""
@@ -243,6 +499,22 @@ class Config:
   model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
   loss: LossConfig = dataclasses.field(default_factory=LossConfig)
   train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of the first bad value.
+
+    Runs every section's field checks (``check`` beside each field), then the
+    checks that span sections.
+    """
+    for name, _ in _SECTIONS:
+      getattr(self, name).validate()
+    d, m = self.data, self.model
+    video_residual = m.video_encoder == "residual" and (
+        m.model == "video_level" or (m.model == "auto" and d.feature_level == "video"))
+    if video_residual and not 0 <= m.video_linear_dims < m.embedding_size:
+      raise UsageError(
+          f"--video_linear_dims must be in [0, --embedding_size={m.embedding_size}) for "
+          f"the residual video-level towers, got {m.video_linear_dims!r}")
 
   def to_dict(self) -> Dict[str, Dict[str, Any]]:
     return {name: dataclasses.asdict(getattr(self, name)) for name, _ in _SECTIONS}

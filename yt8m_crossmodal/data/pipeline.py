@@ -389,3 +389,25 @@ def bad_record_message(error: Exception) -> Optional[str]:
   # tf.debugging.Assert prints its data escaped.
   line = line.replace("\\'", "'").replace('\\"', '"')
   return line.rstrip("]").rstrip()
+
+
+def first_record_level(pattern: str, max_frames: int = 300) -> Optional[str]:
+  """The feature level of the first record of ``pattern`` (in file order).
+
+  Returns:
+    ``"frame"`` (a SequenceExample with ``rgb``/``audio`` lists), ``"video"``
+    (an Example with ``mean_rgb``/``mean_audio``), or None when it reads as
+    neither (the reader names what is wrong with it) or there is none.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  for level in (FRAME, VIDEO):
+    # Any label vocabulary: a label out of the user's is the reader's to name.
+    ds = make_dataset(pattern, feature_level=level, batch_size=1, num_classes=1 << 16,
+                      max_frames=max_frames, prefetch=False, file_order=True)
+    try:
+      for _ in ds.take(1):
+        return level
+      return None
+    except tf.errors.OpError:
+      continue
+  return None

@@ -255,7 +255,9 @@ class ExportConfig:
 @dataclasses.dataclass(frozen=True)
 class ValidateConfig:
   data: str = option("", "File pattern(s), comma-separated, local or gs://.")
-  feature_level: str = option("frame", "frame or video.", choices=("frame", "video"))
+  feature_level: str = option(
+      "auto", "frame, video, or auto: the level of the first record that reads as either.",
+      choices=("auto", "frame", "video"))
   num_classes: int = option(config_lib.NUM_CLASSES_2018,
                         "Label vocabulary size (4716 for 2017 data).")
   batch_size: int = option(64, "Records decoded at once.")

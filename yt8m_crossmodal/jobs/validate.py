@@ -16,11 +16,14 @@ def validate(cfg: ValidateConfig) -> dict:
   if not cfg.data:
     raise UsageError("--data is required")
   files = pipeline.list_files(cfg.data)
+  level = cfg.feature_level
+  if level == "auto":  # A first record that reads as neither: all is read as frame level.
+    level = pipeline.first_record_level(cfg.data, 1 << 20) or pipeline.FRAME
   log = pipeline.BadRecordLog(max_logged=0)
   ds = pipeline.make_dataset(
-      cfg.data, feature_level=cfg.feature_level, batch_size=cfg.batch_size,
+      cfg.data, feature_level=level, batch_size=cfg.batch_size,
       num_classes=cfg.num_classes, max_frames=1 << 20, skip_bad_records=True,
-      bad_record_log=log, include_segments=cfg.feature_level == "frame",
+      bad_record_log=log, include_segments=level == "frame",
       with_provenance=True, seed=0)
   frames, per_file = [], collections.Counter()
   label_counts = []
@@ -39,10 +42,10 @@ def validate(cfg: ValidateConfig) -> dict:
       "files": len(files),
       "records": good + len(bad),
       "good_records": good,
-      "feature_level": cfg.feature_level,
+      "feature_level": level,
       "frames": ({"min": int(np.min(frames)), "median": float(np.median(frames)),
                   "max": int(np.max(frames)), "total": int(np.sum(frames))}
-                 if frames and cfg.feature_level == "frame" else None),
+                 if frames and level == "frame" else None),
       "labels_per_video": ({"min": int(np.min(label_counts)),
                             "mean": round(float(np.mean(label_counts)), 3),
                             "max": int(np.max(label_counts))} if label_counts else None),

@@ -1,7 +1,6 @@
-"""The training model: both encoders and the triplet-loss layer in one graph."""
+"""The training model: both encoders and the loss layer in one graph."""
 
 import dataclasses
-import logging
 
 import keras
 
@@ -9,32 +8,14 @@ from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal.config import LossConfig, ModelConfig
 from yt8m_crossmodal.data.features import AUDIO_DIM, VISUAL_DIM
 from yt8m_crossmodal.layers import CrossModalTripletLoss, Dequantize
-from yt8m_crossmodal.layers.triplet_loss import LOSS_PARTS
+from yt8m_crossmodal.layers.cross_modal_loss import LOSS_PARTS
 from yt8m_crossmodal.models.encoders import MODELS, build_encoders
 
+# The loss layer's name (``model.get_layer``), kept from earlier versions; its
+# class is CrossModalTripletLoss, the name its saved weights are filed under.
 LOSS_LAYER_NAME = "triplet_loss"
 # Batch keys consumed by the training model.
 MODEL_INPUT_KEYS = ("audio", "visual", "num_frames", "labels")
-
-
-def _dataclass_from_dict(klass, values):
-  """``klass(**values)``, ignoring (and logging) fields it no longer has.
-
-  Fields ``values`` lacks take :data:`config.ABSENT_FIELD_VALUES` (a model
-  saved before they existed), else their defaults.
-  """
-  if isinstance(values, klass):
-    return values
-  known = {f.name: f for f in dataclasses.fields(klass)}
-  unknown = sorted(set(values) - set(known))
-  if unknown:
-    logging.warning("ignoring %s fields unknown to this version: %s",
-                    klass.__name__, unknown)
-  kept = {}
-  for key, value in config_lib.with_absent_fields(klass, values).items():
-    if key in known:
-      kept[key] = tuple(value) if isinstance(known[key].default, tuple) else value
-  return klass(**kept)
 
 
 def _training_graph(model, model_config, loss_config, num_classes):
@@ -42,8 +23,7 @@ def _training_graph(model, model_config, loss_config, num_classes):
   audio_encoder, visual_encoder = build_encoders(model_config, model)
   num_frames = keras.Input((), dtype="int32", name="num_frames")
   labels = keras.Input((num_classes,), dtype="float32", name="labels")
-  loss_layer = CrossModalTripletLoss.from_loss_config(loss_config,
-                                                      name=LOSS_LAYER_NAME)
+  loss_layer = CrossModalTripletLoss(loss_config, name=LOSS_LAYER_NAME)
   if MODELS[model] == "frame":
     audio = keras.Input((None, AUDIO_DIM), dtype="uint8", name="audio")
     visual = keras.Input((None, VISUAL_DIM), dtype="uint8", name="visual")
@@ -109,8 +89,8 @@ class CrossModalTrainingModel(keras.Model):
                num_classes=3862, name=None, **kwargs):
     if model not in MODELS:
       raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
-    model_config = _dataclass_from_dict(ModelConfig, model_config or ModelConfig())
-    loss_config = _dataclass_from_dict(LossConfig, loss_config or LossConfig())
+    model_config = config_lib.section_from_dict(ModelConfig, model_config or ModelConfig())
+    loss_config = config_lib.section_from_dict(LossConfig, loss_config or LossConfig())
     inputs, outputs = _training_graph(model, model_config, loss_config,
                                       int(num_classes))
     super().__init__(inputs=inputs, outputs=outputs,

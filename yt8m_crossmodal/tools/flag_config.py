@@ -20,10 +20,14 @@ from typing import Any, List, Type, TypeVar
 from absl import flags as absl_flags
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import experiments
 from yt8m_crossmodal.errors import UsageError
 
 FLAGS = absl_flags.FLAGS
 T = TypeVar("T")
+
+# The flag that picks a named configuration of the training Config.
+EXPERIMENT_FLAG = "config"
 
 
 def _define_field(f: dataclasses.Field, hint: Any) -> None:
@@ -56,7 +60,9 @@ def _hints(klass: type) -> dict:
 def define(*klasses: type) -> List[str]:
   """Defines one absl flag per field of each dataclass in ``klasses``.
 
-  ``Config`` (the nested training config) defines the fields of all sections.
+  ``Config`` (the nested training config) defines the fields of all sections,
+  and ``--config``, a named configuration of :mod:`yt8m_crossmodal.experiments`
+  to start from.
 
   Returns:
     The flag names, in field order.
@@ -68,6 +74,12 @@ def define(*klasses: type) -> List[str]:
         sec_klass = type(getattr(config_lib.Config(), section))
         _define_field(f, _hints(sec_klass)[f.name])
         names.append(f.name)
+      if EXPERIMENT_FLAG not in FLAGS:
+        absl_flags.DEFINE_string(
+            EXPERIMENT_FLAG, "", "Named configuration to start from, one of "
+            f"{', '.join(sorted(experiments.EXPERIMENTS))} (yt8m_crossmodal.experiments); "
+            "flags given explicitly override it.")
+      names.append(EXPERIMENT_FLAG)
       continue
     hints = _hints(klass)
     for f in dataclasses.fields(klass):
@@ -101,14 +113,22 @@ def _value(f: dataclasses.Field, hint: Any) -> Any:
 
 
 def read(klass: Type[T]) -> T:
-  """Builds an instance of ``klass`` from the parsed flags."""
+  """Builds an instance of ``klass`` from the parsed flags.
+
+  For ``Config``, a field whose flag is not given takes the value of the
+  ``--config`` named configuration, if that sets it.
+  """
   if klass is config_lib.Config:
+    name = FLAGS[EXPERIMENT_FLAG].value
+    named = experiments.overrides(name) if name else {}
     sections = {}
     for section in ("data", "model", "loss", "train"):
       sec_klass = type(getattr(config_lib.Config(), section))
       hints = _hints(sec_klass)
       sections[section] = sec_klass(**{
-          f.name: _value(f, hints[f.name]) for f in dataclasses.fields(sec_klass)
+          f.name: (named[f.name] if f.name in named and not FLAGS[f.name].present
+                   else _value(f, hints[f.name]))
+          for f in dataclasses.fields(sec_klass)
       })
     return config_lib.Config(**sections)
   hints = _hints(klass)

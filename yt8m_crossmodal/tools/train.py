@@ -26,13 +26,14 @@ import sys
 
 from yt8m_crossmodal.config import Config
 from yt8m_crossmodal.tools.runner import run_tool
-from yt8m_crossmodal.training import backends
-from yt8m_crossmodal.training.trainer import train, validate_config
 
 MODULE = "yt8m_crossmodal.tools.train"
 
 
 def main(config: Config) -> None:
+  import yt8m_crossmodal as ym
+  from yt8m_crossmodal.training import backends
+  from yt8m_crossmodal.training.trainer import validate_config
   t = config.train
   backend = backends.resolve(t.backend)
   if backend != backends.active():
@@ -41,7 +42,7 @@ def main(config: Config) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(argv[0], argv, env)
-  print(json.dumps(train(config), sort_keys=True))
+  print(json.dumps(ym.train(config), sort_keys=True))
 
 
 def cli():

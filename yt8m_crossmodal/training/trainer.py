@@ -31,7 +31,6 @@ Backend (``backend``): the process' Keras backend runs ``model.fit``
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Dict
 
@@ -108,6 +107,19 @@ def require_records(pattern: str, flag: str) -> None:
     return  # A damaged file: named (or skipped) by the reader later.
   raise UsageError(f"--{flag} {pattern!r} holds no records ({len(files)} file(s), all "
                    "empty): nothing to train on")
+
+
+def require_feature_level(config: config_lib.Config, pattern: str, flag: str) -> None:
+  """Raises UsageError when the first record of ``pattern`` is of the other level.
+
+  A record that reads as neither level is left to the reader, which names it.
+  """
+  d = config.data
+  level = pipeline.first_record_level(pattern, d.max_frames)
+  if level is not None and level != d.feature_level:
+    raise UsageError(f"--{flag} {pattern!r} does not hold {d.feature_level}-level records as "
+                     f"--feature_level={d.feature_level} says (its first record is "
+                     f"{level}-level): pass --feature_level={level}")
 
 
 def _count_chunk(files, skip_bad_records: bool) -> int:
@@ -193,11 +205,6 @@ def fit_validation_data(config: config_lib.Config, strategy, bad_records):
   return ds.apply(tf.data.experimental.assert_cardinality(batches))
 
 
-def _require(ok: bool, flag: str, what: str, value) -> None:
-  if not ok:
-    raise UsageError(f"--{flag} must be {what}, got {value!r}")
-
-
 # Fields a resumed run may change: what it runs on and reports, not what the
 # weights are trained with.
 RESUME_FREE_FIELDS = frozenset({
@@ -260,85 +267,17 @@ def check_resumable(config: config_lib.Config, saved_path: str) -> Dict[str, tup
 
 
 def validate_config(config: config_lib.Config) -> None:
-  """Raises UsageError for a value that would fail, hang or mislead a run."""
-  d, m, l, t = config.data, config.model, config.loss, config.train
-  if not d.train_data:
-    raise UsageError("--train_data is required")
-  if not t.model_dir:
-    raise UsageError("--model_dir is required")
-  if d.batch_size < 2:
-    raise UsageError("--batch_size must be >= 2 (negatives come from the batch)")
-  if not m.window_strides or any(s <= 0 for s in m.window_strides):
-    raise UsageError(f"--window_strides must be positive, got {m.window_strides}")
-  if t.epochs <= 0:
-    raise UsageError("--epochs must be positive")
-  finite = lambda x: math.isfinite(x)
-  positive_ints = {"max_frames": d.max_frames, "num_classes": d.num_classes,
-                   "projection_units": m.projection_units, "lstm_layers": m.lstm_layers,
-                   "lstm_units": m.lstm_units, "embedding_size": m.embedding_size,
-                   "temporal_guard": l.temporal_guard,
-                   "video_hidden_units": m.video_hidden_units}
-  for flag, value in positive_ints.items():
-    _require(value >= 1, flag, "positive", value)
-  for flag, value in (("audio_tower", m.audio_tower), ("visual_tower", m.visual_tower)):
-    _require(all(v >= 1 for v in value), flag, "positive sizes", value)
-  positive_ints = {"timeline_kernel": m.timeline_kernel,
-                   "timeline_nce_seconds": l.timeline_nce_seconds,
-                   "sync_loss_offsets": l.sync_loss_offsets,
-                   "sync_loss_window": l.sync_loss_window}
-  for flag, value in positive_ints.items():
-    _require(value >= 1, flag, "positive", value)
-  for flag, value in (("timeline_nce_temperature", l.timeline_nce_temperature),
-                      ("sync_loss_temperature", l.sync_loss_temperature)):
-    _require(finite(value) and value > 0, flag, "a positive number", value)
-  non_negative_ints = {"steps_per_epoch": t.steps_per_epoch, "warmup_steps": t.warmup_steps,
-                       "timeline_hidden_units": m.timeline_hidden_units,
-                       "temporal_max_distance": l.temporal_max_distance,
-                       "shuffle_buffer": d.shuffle_buffer,
-                       "validation_size": d.validation_size,
-                       "classification_warmup_steps": l.classification_warmup_steps,
-                       "projector_samples": t.projector_samples,
-                       "sync_max_offset": t.sync_max_offset,
-                       "video_blocks": m.video_blocks}
-  for flag, value in non_negative_ints.items():
-    _require(value >= 0, flag, ">= 0", value)
-  _require(finite(t.learning_rate) and t.learning_rate > 0, "learning_rate",
-           "a positive number", t.learning_rate)
-  non_negative_floats = {
-      "margin": l.margin, "temporal_margin": l.temporal_margin,
-      "audio_to_visual_weight": l.audio_to_visual_weight,
-      "visual_to_audio_weight": l.visual_to_audio_weight,
-      "temporal_weight": l.temporal_weight,
-      "timeline_nce_weight": l.timeline_nce_weight, "sync_weight": l.sync_weight,
-      "clip_timeline_weight": m.clip_timeline_weight,
-      "classification_weight": l.classification_weight,
-      "clipnorm": t.clipnorm, "weight_decay": t.weight_decay}
-  for flag, value in non_negative_floats.items():
-    _require(finite(value) and value >= 0, flag, "a number >= 0", value)
-  _require(l.audio_to_visual_weight + l.visual_to_audio_weight > 0,
-           "audio_to_visual_weight", "positive when --visual_to_audio_weight is 0",
-           l.audio_to_visual_weight)
-  for flag in ("dropout", "video_dropout", "video_input_dropout"):
-    value = getattr(m, flag)
-    _require(finite(value) and 0 <= value < 1, flag, "in [0, 1)", value)
-  _require(finite(l.clip_temperature) and l.clip_temperature > 0, "clip_temperature",
-           "a positive number", l.clip_temperature)
-  video_residual = m.video_encoder == "residual" and (
-      m.model == "video_level" or (m.model == "auto" and d.feature_level == "video"))
-  if video_residual:
-    _require(0 <= m.video_linear_dims < m.embedding_size, "video_linear_dims",
-             f"in [0, --embedding_size={m.embedding_size}) for the residual video-level "
-             "towers", m.video_linear_dims)
-  _require(t.sync_excerpt_seconds >= 1, "sync_excerpt_seconds", "positive",
-           t.sync_excerpt_seconds)
+  """Raises UsageError for a value that would fail, hang or mislead a run.
+
+  The values are checked by :meth:`Config.validate`; this adds what depends
+  on the machine (the backend is installed and fits the strategy).
+  """
+  config.validate()
+  t = config.train
   if t.backend != "auto":
     backends.resolve(t.backend)
     backends.check_strategy(t.backend, t.distribution_strategy)
     backends.require_installed(t.backend)
-  if t.distribution_strategy == "multi_worker" and not t.steps_per_epoch:
-    raise UsageError(
-        "--distribution_strategy=multi_worker needs --steps_per_epoch (workers read "
-        "different files, so 'one pass' would end at different steps)")
 
 
 def train(config: config_lib.Config) -> Dict[str, float]:
@@ -369,6 +308,9 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   require_records(config.data.train_data, "train_data")
   if config.data.validation_data:
     require_records(config.data.validation_data, "validation_data")
+  require_feature_level(config, config.data.train_data, "train_data")
+  if config.data.validation_data:
+    require_feature_level(config, config.data.validation_data, "validation_data")
   if config.data.skip_bad_records:  # The repeated data would skip bad records forever.
     require_good_records(config)
   io_utils.writable_dir(t.model_dir, "--model_dir")

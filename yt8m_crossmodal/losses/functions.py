@@ -1,4 +1,4 @@
-"""Cross-modal triplet losses as pure functions (``keras.ops`` only).
+"""The math of the loss terms as pure functions (``keras.ops`` only).
 
 Conventions: embeddings are unit vectors, so the dot product is the cosine
 similarity; larger is more similar. A triplet (anchor, positive, negative)
@@ -156,7 +156,7 @@ def cross_modal_clip_loss(audio, visual, *, margin, mining,
     :func:`triplet_loss_from_similarity`).
 
   ``margin`` and ``mining`` have no defaults: the one source of the defaults
-  is ``config.LossConfig`` (through ``CrossModalTripletLoss``).
+  is ``config.LossConfig`` (through its term configs).
   """
   audio, visual = _f32(audio), _f32(visual)
   sim = pairwise_similarity(audio, visual)  # [i, j] = <audio_i, visual_j>
