@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 
+import helpers
 import yt8m_crossmodal as ym
 from yt8m_crossmodal import api
 from yt8m_crossmodal.data import features as feat
@@ -156,3 +157,22 @@ def test_sync_result_fields_are_the_tools_json_fields():
   assert set(fields) == {"status", "offset_seconds", "best_offset_seconds", "confidence",
                          "p_value", "audio_seconds", "scores"}
   assert fields["offset_seconds"] == -1
+
+
+def test_train_export_and_encode_from_python(frame_data_dir, tmp_path):
+  """The notebook path: a named config, train, export, encode the records."""
+  data = f"{frame_data_dir}/*.tfrecord"
+  base = helpers.tiny_config("frame")
+  config = ym.named_config("default", base=base, train_data=data,
+                           model_dir=str(tmp_path / "run"), epochs=1, batch_size=8,
+                           timeline_nce_seconds=8, warmup_steps=0, shuffle_buffer=0)
+  logs = ym.train(config)
+  assert np.isfinite(logs["loss"])
+  info = ym.export(str(tmp_path / "run"), str(tmp_path / "saved"))
+  assert info["version"] == 1 and os.path.isdir(info["path"])
+  encoder = ym.load_encoder(str(tmp_path / "saved"))
+  videos = encoder.encode_records(data, max_videos=4)
+  assert videos.audio_embedding.shape == (4, encoder.embedding_size)
+  np.testing.assert_allclose(np.linalg.norm(videos.audio_embedding, axis=1), 1.0, atol=1e-4)
+  with pytest.raises(ym.UsageError, match="--config must be one of"):
+    ym.named_config("no_such_experiment")

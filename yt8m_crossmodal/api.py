@@ -275,8 +275,11 @@ def synchronize(audio_timeline, visual_timeline, max_offset: int = 5,
   return SyncResult(audio_seconds=[t0, t0 + length], drift=drift_fields, **fields)
 
 
-def named_config(name: str = "default", **fields: Any) -> Config:
+def named_config(name: str = "default", base: Optional[Config] = None,
+                 **fields: Any) -> Config:
   """A named configuration of :data:`EXPERIMENTS` with config fields replaced.
+
+  ``base`` (default ``Config()``) is what the name's overrides apply to.
 
   ``named_config("default", feature_level="video", train_data="...",
   model_dir="runs/a")`` is what ``yt8m-train --config=default
@@ -286,7 +289,7 @@ def named_config(name: str = "default", **fields: Any) -> Config:
   'fused'
   """
   from yt8m_crossmodal import experiments
-  return experiments.get(name, **fields)
+  return experiments.get(name, base, **fields)
 
 
 def train(config: Config) -> Dict[str, float]:
