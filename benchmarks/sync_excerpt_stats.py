@@ -17,9 +17,9 @@ The offset is always :func:`yt8m_crossmodal.sync.estimator.synchronize`'s; the
 variants change only the confidence (the null of
 :func:`yt8m_crossmodal.sync.estimator.null_confidence`):
 
-- ``base``: the estimator as it is;
-- ``cosv``: the picture residuals unit-normalized per second;
-- ``cosa``: the audio residuals unit-normalized per second;
+- ``base``: the estimator as it is (picture residuals unit length per second);
+- ``raw``: the picture residuals as they are;
+- ``cosa``: the audio residuals unit length per second too;
 - ``side5``: nearer-side residual of 5 s (instead of 3).
 
 With ``--synth_preset`` (``events`` / ``music_over``) and ``--synth_seed``
@@ -32,7 +32,7 @@ scenes, which bounds AUC at ``1 - f0 / 2`` and answered at ``1 - f0``
 
   python benchmarks/sync_excerpt_stats.py --dump=/tmp/ev.npz --export_dir=EXPORT \\
       --data='/tmp/conf/test*.tfrecord' --offsets_file=/tmp/conf/test_offsets.json
-  python benchmarks/sync_excerpt_stats.py --timelines=/tmp/ev.npz --variants=base,cosv \\
+  python benchmarks/sync_excerpt_stats.py --timelines=/tmp/ev.npz --variants=base,raw \\
       --synth_preset=events --synth_seed=11
 """
 
@@ -134,7 +134,7 @@ def variant_null(name):
     v = estimator.nearer_side_residual(visual, side)
     if name == "cosa":
       a = estimator._normalize(a)
-    if name == "cosv":
+    if name != "raw":
       v = estimator._normalize(v)
     scores = estimator.circular_scores(a, v)
     n = len(scores)
