@@ -53,7 +53,7 @@ def _null_confidence(audio: tf.Tensor, visual: tf.Tensor, lag: tf.Tensor,
   """[2] float64: :func:`yt8m_crossmodal.sync.estimator.null_confidence`'s
   confidence and p-value."""
   scores = _circular_scores(_residual(audio, estimator.RESIDUAL_SIDE),
-                            _residual(visual, estimator.RESIDUAL_SIDE))
+                            _unit(_residual(visual, estimator.RESIDUAL_SIDE)))
   n = tf.shape(scores)[0]
   dist = tf.abs(tf.math.floormod(tf.range(n) - lag + n // 2, n) - n // 2)
   null = tf.boolean_mask(scores, dist > estimator.NULL_GUARD)

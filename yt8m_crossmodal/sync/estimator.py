@@ -30,9 +30,12 @@ that no offset would score as well by chance (1 - a p-value):
    (:func:`nearer_side_residual`): scene changes, which a foreign soundtrack
    edited to the same cuts shares, drop out with the scenes; what is left is
    what happens within a second or two;
-2. the residual audio is scored against the residual pictures at every
-   circular lag (FFT: ``O(T log T)`` per dimension), the picked offset's lag
-   included;
+2. each residual picture second is scaled to unit length, so a picture
+   second with a loud event of its own (one the soundtrack does not have)
+   weighs no more in the null than any other (its dot products would make the
+   null heavy-tailed, and a short excerpt's p-value too small); the residual
+   audio is scored against these pictures at every circular lag (FFT:
+   ``O(T log T)`` per dimension), the picked offset's lag included;
 3. the lags farther than :data:`NULL_GUARD` seconds from the picked one are
    the null: ``z = (score - mean) / std``;
 4. ``confidence = Phi(z) ** K`` (K feasible offsets searched: the chance
@@ -277,13 +280,18 @@ def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
                     count: int) -> Tuple[float, float, int]:
   """(confidence, p-value, null lags) of placing ``audio`` at circular ``lag`` of ``visual``.
 
+  Residuals of both (:func:`nearer_side_residual`), the pictures' scaled to
+  unit length per second, scored at every circular lag; the lags farther than
+  :data:`NULL_GUARD` from ``lag`` are the null (module docstring).
+
   Args:
     audio: [L, E] timeline (L <= T).
     visual: [T, E] the valid visual timeline.
     lag: the picked offset as a circular lag (visual row of audio row 0).
     count: K, the feasible offsets the pick was made among.
   """
-  scores = circular_scores(nearer_side_residual(audio), nearer_side_residual(visual))
+  scores = circular_scores(nearer_side_residual(audio),
+                           _normalize(nearer_side_residual(visual)))
   n = len(scores)
   dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
   null = scores[dist > NULL_GUARD]
