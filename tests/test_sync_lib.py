@@ -296,3 +296,19 @@ def test_drifting_soundtracks_option(tmp_path):
         assert any(np.array_equal(v.audio[row], p.audio[t + k]) for k in (-1, 0, 1))
   truth = json.load(open(synthetic.write_dataset(cfg)["offsets_file"]))
   assert {k: d["rate"] for k, d in truth["drift"].items()} == {v.id: v.drift for v in drifting}
+
+
+def test_estimate_offset_picks_what_synchronize_answers():
+  """One estimator: the by-scorer placement is minus yt8m-sync's lateness."""
+  rng = np.random.default_rng(7)
+  hits = []
+  for trial in range(20):
+    visual = _unit(rng.normal(size=(60, 8)) + np.cumsum(rng.normal(size=(60, 8)), 0) * 0.2)
+    d = int(rng.integers(-5, 6))
+    # Audio seconds [20, 40) carry pictures [20 + d, 40 + d): heard d s early (late -d).
+    audio = visual[20 + d:40 + d] + rng.normal(size=(20, 8)) * 0.8
+    by_scorer = estimator.estimate_offset(audio, visual, 20, 5)
+    answer = estimator.synchronize(audio, visual, 20, 5)
+    assert by_scorer.offset == -answer.late, trial
+    hits.append(answer.late == -d)
+  assert np.mean(hits) >= 0.9

@@ -71,7 +71,16 @@ MIN_NULL_LAGS = 8
 
 @dataclasses.dataclass
 class OffsetEstimate:
-  """offset (int), scores [2S + 1] (-inf where infeasible), confidence."""
+  """A placement of an excerpt in the pictures, by scorer.
+
+  Attributes:
+    offset: d, where the excerpt sits: it matches pictures ``[t0 + d,
+      t0 + d + L)`` (an excerpt of an aligned track cut at audio second
+      t0 + d). Given the same arrays and t0, :func:`synchronize` answers the
+      lateness ``-d`` (+ = audio late).
+    scores: [2S + 1], d = -S .. S (-inf where infeasible).
+    confidence: the peak z-score (for comparing scorers; not a probability).
+  """
 
   offset: int
   scores: np.ndarray
@@ -123,10 +132,15 @@ def _scores(audio: np.ndarray, window: np.ndarray, scorer: str, detrend: int) ->
 
 
 def estimate_offset(audio: np.ndarray, visual: np.ndarray, t0: int,
-                    max_offset: int, scorer: str = "mean_cosine", detrend: int = 0,
+                    max_offset: int, scorer: str = OFFSET_SCORER, detrend: int = 0,
                     visual_len: Optional[int] = None,
                     confidence_scorer: Optional[str] = None) -> OffsetEstimate:
-  """Estimates the offset of an audio excerpt against a visual timeline.
+  """Estimates the offset of an audio excerpt against a visual timeline, by scorer.
+
+  With the default scorer it places the excerpt where :func:`synchronize`
+  (``yt8m-sync``, :func:`yt8m_crossmodal.synchronize`) does: ``offset`` is
+  minus that lateness. Its confidence is the peak z-score, for comparing
+  scorers, not a probability.
 
   Args:
     audio: [L, E] excerpt (audio seconds ``[t0 + d, t0 + d + L)``, d unknown).
