@@ -26,13 +26,14 @@ Jobs take the tools' configs (each field is the flag of the same name):
 (:class:`EmbedConfig`), :func:`search` (:class:`SearchConfig`),
 :func:`sync_records` (:class:`SyncConfig`), :func:`evaluate`
 (:class:`EvaluateConfig`), :func:`validate_records` (:class:`ValidateConfig`),
-:func:`make_sample_data` (:class:`SynthConfig`).
+:func:`make_sample_data` (:class:`SynthConfig`), :func:`human_eval`
+(:class:`HumanEvalConfig`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -43,15 +44,17 @@ from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         SearchConfig, SyncConfig, ValidateConfig)
+                                         HumanEvalConfig, SearchConfig, SyncConfig,
+                                         ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
-    "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "UsageError",
+    "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
+    "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
-    "evaluate", "validate_records", "make_sample_data",
+    "evaluate", "validate_records", "make_sample_data", "human_eval",
 ]
 
 
@@ -354,3 +357,11 @@ def make_sample_data(config: SynthConfig) -> Dict[str, Any]:
   quiet.load_tensorflow()
   from yt8m_crossmodal.data import synthetic
   return synthetic.write_dataset(config)
+
+
+def human_eval(config: HumanEvalConfig) -> Tuple[Dict[str, Any], str]:
+  """Summarizes MTurk results (``yt8m-human-eval``): ``(summary, report text)``."""
+  if config.tensorboard_dir:
+    quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import human_eval as human_eval_job
+  return human_eval_job.human_eval(config)

@@ -262,3 +262,26 @@ class ValidateConfig:
                         "Label vocabulary size (4716 for 2017 data).")
   batch_size: int = option(64, "Records decoded at once.")
   max_bad_listed: int = option(1000, "Bad records listed in the JSON (all are counted).")
+
+
+@dataclasses.dataclass(frozen=True)
+class HumanEvalConfig:
+  """Options of ``yt8m-human-eval`` (each field is a flag of the same name)."""
+
+  results: str = option("", "MTurk results file(s): comma-separated file patterns "
+                        "(Batch_*_batch_results.csv).")
+  output: str = option("", "Where the JSON goes too ('': stdout only).")
+  relevant_rating: float = option(1.0, "A candidate is relevant when its mean rating "
+                                  "(0 does not fit, 1 partly, 2 fits well) is >= this.")
+  tensorboard_dir: str = option("", "Also write the report as a TensorBoard text summary "
+                                "and the figures as scalars here ('': no).")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    if not self.results:
+      raise UsageError("--results is required")
+    if not 0.0 <= self.relevant_rating <= 2.0:
+      raise UsageError(f"--relevant_rating must be in [0, 2], got {self.relevant_rating}")
+    if self.output:  # Before the work: a folder that cannot be written fails now.
+      io_utils.writable_dir(os.path.dirname(io_utils.abspath(self.output)),
+                            "--output's folder")
