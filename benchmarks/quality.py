@@ -260,7 +260,7 @@ def main():
   parser.add_argument("--cca_reg", type=float, default=1.0,
                       help="ridge of both CCA rows, relative to the mean variance "
                       "(1.0: at or near the best of a grid on the sync ablation's test sets; "
-                      "1e-3, the earlier value, under-regularizes the mean-feature CCA)")
+                      "1e-3 under-regularizes the mean-feature CCA)")
   args = parser.parse_args()
   start = time.time()
   os.makedirs(args.work_dir, exist_ok=True)

@@ -10,7 +10,7 @@ test shards:
 - ``cca_mean``: linear CCA on the mean features; ridge, dimensions and the
   weighting of the directions chosen on the validation shards;
 - ``video_mlp``: the published baseline (``--video_encoder=mlp
-  --clip_loss=triplet``, the earlier defaults), ``--mlp_epochs``;
+  --clip_loss=triplet``), ``--mlp_epochs``;
 - ``ours``: ``yt8m-train --feature_level=video`` with no other flag (the
   residual towers and the contrastive clip loss), through the same training
   code (:func:`yt8m_crossmodal.training.trainer.train`);

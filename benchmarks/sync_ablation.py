@@ -233,7 +233,7 @@ def main():
   parser.add_argument("--cca_dims", type=int, default=32)
   parser.add_argument("--cca_reg", type=float, default=1.0,
                       help="CCA ridge, relative to the mean variance (1.0: near the best "
-                      "of a grid on these test sets; the earlier 1e-3 was weaker)")
+                      "of a grid on these test sets; 1e-3 is weaker)")
   parser.add_argument("--pool", type=int, default=1000)
   parser.add_argument("--excerpt", type=int, default=20)
   parser.add_argument("--max_offset", type=int, default=5)
