@@ -12,20 +12,26 @@ Importing the package loads nothing heavy: each name is looked up in
 the first call that needs it.
 """
 
-import importlib as _importlib
-
 __version__ = "0.2.0"
 
+_API = (
+    "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
+    "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
+    "UsageError",
+    "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
+    "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
+    "evaluate", "validate_records", "make_sample_data", "human_eval",
+)
 
-def _api():
-  return _importlib.import_module("yt8m_crossmodal.api")
+__all__ = ["__version__", *_API]
 
 
 def __getattr__(name):
-  if not name.startswith("_") and name in _api().__all__:
-    return getattr(_api(), name)
+  if name in _API:
+    from yt8m_crossmodal import api  # pylint: disable=import-outside-toplevel
+    return getattr(api, name)
   raise AttributeError(f"module 'yt8m_crossmodal' has no attribute {name!r}")
 
 
 def __dir__():
-  return sorted(set(globals()) | set(_api().__all__))
+  return sorted(set(globals()) | set(_API))
