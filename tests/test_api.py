@@ -29,6 +29,13 @@ def test_every_api_name_is_reachable_from_the_package():
     ym.no_such_name  # pylint: disable=pointless-statement
 
 
+@pytest.mark.parametrize("module", ["retrieval.alignment", "io_utils", "data.features"])
+def test_any_module_imports_first_in_a_fresh_process(module):
+  """A submodule imported before anything else is not mistaken for an API name."""
+  proc = _python(f"import yt8m_crossmodal.{module}")
+  assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_importing_the_package_and_synchronizing_timelines_load_no_tensorflow():
   proc = _python(
       "import sys, numpy as np, yt8m_crossmodal as ym\n"

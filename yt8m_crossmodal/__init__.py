@@ -14,10 +14,13 @@ the first call that needs it.
 
 __version__ = "0.2.0"
 
+# The API's names, listed here as well as in api.__all__ (a test keeps the two
+# equal): ``from yt8m_crossmodal import io_utils`` asks this module's
+# __getattr__ first, which must answer for a submodule without importing api.
 _API = (
-    "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
-    "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
-    "UsageError",
+    "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig",
+    "ExportConfig", "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig",
+    "HumanEvalConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
     "evaluate", "validate_records", "make_sample_data", "human_eval",
