@@ -299,8 +299,7 @@ def train(config: Config) -> Dict[str, float]:
   """Trains as ``yt8m-train`` does; returns the last epoch's logs."""
   quiet.load_tensorflow()
   from yt8m_crossmodal.training import trainer
-  trainer.validate_config(config)
-  return trainer.train(config)
+  return trainer.train(config)  # It validates the config first.
 
 
 def export(model_dir: str, export_dir: str, version: int = 0, search_catalogue: str = "",
