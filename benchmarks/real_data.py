@@ -15,7 +15,10 @@ test shards:
   residual towers and the contrastive clip loss), through the same training
   code (:func:`yt8m_crossmodal.training.trainer.train`);
 - ``*_on_2017``: the 2018-trained CCA and ``ours`` scored on every 2017
-  record (other videos, another release's label vocabulary).
+  record (other videos, another release's label vocabulary);
+- ``*_hub``: the same embeddings ranked as ``yt8m-search`` ranks by default,
+  ``cosine - 0.5 * hubness`` (each candidate's mean cosine to its 50
+  nearest items of the query modality in the test set).
 
 Columns: Recall@1/5/10 with 256 candidates and Recall@1 and the median rank
 with 1000 candidates, audio->visual and visual->audio, each the mean over
@@ -24,6 +27,12 @@ the set's size).
 
   python benchmarks/real_data.py --data_dir=../shared/data --work_dir=/tmp/yt8m_real
   python benchmarks/real_data.py --ablation=all --seeds=5   # variants, validation shards
+  python benchmarks/real_data.py --learning_curve=14,28,56 --png=docs/real_learning_curve.png
+
+``--learning_curve`` trains the CCA (its settings chosen on the validation
+shards) and ``ours`` on the first 14, 28, ... training shards and scores both
+on the test shards: how R@1 grows with the number of training videos, and,
+if the last doubling's gain held, how many videos a target would need.
 """
 
 import argparse
@@ -45,6 +54,7 @@ from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.data import pipeline  # noqa: E402
 from yt8m_crossmodal.evaluation.metrics import cross_modal_retrieval  # noqa: E402
 from yt8m_crossmodal import cca as cca_lib  # noqa: E402
+from yt8m_crossmodal.retrieval import hubness  # noqa: E402
 from yt8m_crossmodal.training.trainer import train  # noqa: E402
 
 # --ablation: variants of ``ours``, each a named configuration of
@@ -70,6 +80,8 @@ COLUMNS = (("a2v_r1@256", 256, "a2v/recall@1"), ("v2a_r1@256", 256, "v2a/recall@
            ("a2v_med@1000", 1000, "a2v/median_rank"), ("v2a_med@1000", 1000, "v2a/median_rank"))
 # The published paper (trained on the 2017 release), as reported: R@1 at 256.
 PAPER = {"a2v_r1@256": 0.215, "v2a_r1@256": 0.223}
+# ``*_hub`` rows rank as yt8m-search does by default: cosine - w * hubness.
+HUB_WEIGHT = hubness.DEFAULT_WEIGHT
 CCA_GRID = dict(reg=(1e-3, 1e-2, 0.1, 1.0), dims=(32, 64, 128), power=(0.0, 0.5, 1.0))
 
 
@@ -104,11 +116,16 @@ def unit(x):
   return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def retrieval_row(audio, visual, seeds, pools=(256, 1000)):
-  """The COLUMNS of two [N, E] embedding sets, averaged over seeded pools."""
+def retrieval_row(audio, visual, seeds, pools=(256, 1000), hub_weight=0.0):
+  """The COLUMNS of two [N, E] embedding sets, averaged over seeded pools.
+
+  ``hub_weight`` > 0 ranks as ``yt8m-search`` does in an index of the set
+  (cosine - w * hubness).
+  """
   row = {}
   for pool in pools:
-    runs = [cross_modal_retrieval(audio, visual, pool_size=min(pool, len(audio) - 1), seed=s)
+    runs = [cross_modal_retrieval(audio, visual, pool_size=min(pool, len(audio) - 1), seed=s,
+                                  hub_weight=hub_weight)
             for s in range(seeds)]
     for name, p, key in COLUMNS:
       if p == pool:
@@ -154,10 +171,74 @@ def encode(encoders, features):
   return np.asarray(a), np.asarray(v)
 
 
+def learning_curve(args, data, train_files):
+  """R@1 at 256 of CCA and ``ours`` against the number of training videos."""
+  points = []
+  for shards in sorted({int(n) for n in args.learning_curve.split(",")}):
+    if not 0 < shards <= len(train_files):
+      sys.exit(f"error: --learning_curve={shards}: there are {len(train_files)} training shards")
+    files = train_files[:shards]
+    subset = mean_features(files)
+    fit, weight, _ = fit_cca(subset, data["validation"], args.seeds)
+    cca = retrieval_row(unit(fit.audio(data["test"][0]) * weight),
+                        unit(fit.visual(data["test"][1]) * weight), args.seeds)
+    ours = retrieval_row(*encode(train_row(f"curve_{shards}", args.work_dir, files,
+                                           "video_residual", args.epochs), data["test"]),
+                         args.seeds)
+    points.append({"shards": shards, "videos": len(subset[0]), "cca": cca, "ours": ours})
+    print(f"{shards} shards, {len(subset[0])} videos: R@1@256 CCA "
+          f"{cca['a2v_r1@256']:.3f}/{cca['v2a_r1@256']:.3f}, ours "
+          f"{ours['a2v_r1@256']:.3f}/{ours['v2a_r1@256']:.3f}", flush=True)
+  print(f"\n{'videos':>8}" + "".join(f"{m + ' ' + c:>18}" for m in ("cca", "ours")
+                                     for c in ("r1@256", "r1@1000", "med@1000")))
+  both = lambda row, c: (row[f"a2v_{c}"] + row[f"v2a_{c}"]) / 2
+  for p in points:
+    print(f"{p['videos']:>8}" + "".join(f"{both(p[m], c):>18.3f}" for m in ("cca", "ours")
+                                          for c in ("r1@256", "r1@1000", "med@1000")))
+  if len(points) >= 2:
+    a, b = points[-2], points[-1]
+    for m in ("cca", "ours"):
+      gain = (both(b[m], "r1@256") - both(a[m], "r1@256")) / np.log2(b["videos"] / a["videos"])
+      need = (b["videos"] * 2 ** ((args.target - both(b[m], "r1@256")) / gain)
+              if gain > 0 else float("inf"))
+      print(f"{m}: +{gain:.3f} R@1@256 per doubling of the videos over the last step; "
+            f"R@1@256 {args.target} at about {need:,.0f} videos if that gain held")
+  if args.png:
+    plot_curve(points, both, args.png)
+  return points
+
+
+def plot_curve(points, both, png):
+  """Writes the learning curve (R@1 at 256 and 1000 against videos) to ``png``."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+  videos = [p["videos"] for p in points]
+  for ax, column, title in ((axes[0], "r1@256", "R@1, 256 candidates"),
+                            (axes[1], "r1@1000", "R@1, 1000 candidates")):
+    for m, label in (("cca", "linear CCA (tuned on validation)"),
+                     ("ours", "ours (yt8m-train --feature_level=video)")):
+      ax.plot(videos, [both(p[m], column) for p in points], "o-", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(videos, [f"{v:,}" for v in videos])
+    ax.set_xlabel("training videos (real YouTube-8M 2018)")
+    ax.set_ylabel("R@1, mean of a->v and v->a")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+  axes[0].legend(loc="upper left")
+  fig.suptitle("Test shards: 4,437 real videos, 20 seeded pools per point")
+  fig.tight_layout()
+  tmp = png + ".tmp.png"
+  fig.savefig(tmp, dpi=100)
+  os.replace(tmp, png)
+  print(f"wrote {png}")
+
+
 def print_table(table):
-  print(f"{'model':<18}" + "".join(f"{c:>13}" for c, _, _ in COLUMNS))
+  print(f"{'model':<22}" + "".join(f"{c:>13}" for c, _, _ in COLUMNS))
   for name, row in table.items():
-    print(f"{name:<18}" + "".join(
+    print(f"{name:<22}" + "".join(
         f"{row[c]:>13.3f}" if c in row else f"{'-':>13}" for c, _, _ in COLUMNS))
 
 
@@ -177,6 +258,12 @@ def main():
   parser.add_argument("--ablation", default="",
                       help="comma-separated VARIANTS of ours (or 'all') to train and score "
                       "on the validation shards instead of the rows")
+  parser.add_argument("--learning_curve", default="",
+                      help="comma-separated numbers of training shards: train CCA and ours "
+                      "on the first N shards and score both on the test shards")
+  parser.add_argument("--target", type=float, default=0.35,
+                      help="R@1 at 256 the learning curve extrapolates to")
+  parser.add_argument("--png", default="", help="where --learning_curve draws its plot")
   args = parser.parse_args()
   start = time.time()
   rows = set(filter(None, args.rows.split(",")))
@@ -191,6 +278,10 @@ def main():
         f"(2018 shards: {len(train_files)} train, {len(val_files)} validation, "
         f"{len(test_files)} test)", flush=True)
   table, notes, seconds = {}, {}, {}
+  if args.learning_curve:
+    points = learning_curve(args, data, train_files)
+    print(json.dumps({"learning_curve": points, "seconds": round(time.time() - start)}))
+    return
   if args.ablation:
     names = list(VARIANTS) if args.ablation == "all" else args.ablation.split(",")
     for name in names:
@@ -207,6 +298,8 @@ def main():
     fit, weight, chosen = fit_cca(data["train"], data["validation"], args.seeds)
     project = lambda x: (unit(fit.audio(x[0]) * weight), unit(fit.visual(x[1]) * weight))
     table["cca_mean"] = retrieval_row(*project(data["test"]), args.seeds)
+    table["cca_mean_hub"] = retrieval_row(*project(data["test"]), args.seeds,
+                                          hub_weight=HUB_WEIGHT)
     table["cca_mean_on_2017"] = retrieval_row(*project(data["2017"]), args.seeds)
     notes["cca_mean"] = chosen
     seconds["cca_mean"] = round(time.time() - t0)
@@ -219,6 +312,8 @@ def main():
     encoders = train_row(name, args.work_dir, train_files, experiment, epochs)
     table[name] = retrieval_row(*encode(encoders, data["test"]), args.seeds)
     if name == "ours":
+      table["ours_hub"] = retrieval_row(*encode(encoders, data["test"]), args.seeds,
+                                        hub_weight=HUB_WEIGHT)
       table["ours_on_2017"] = retrieval_row(*encode(encoders, data["2017"]), args.seeds)
     seconds[name] = round(time.time() - t0)
     print(f"{name}: {seconds[name]}s", flush=True)

@@ -141,7 +141,8 @@ def test_catalogue_round_trip(tmp_path):
   assert sorted(os.listdir(folder)) == sorted([
       "ids.txt", "meta.json", "audio_embeddings.npy",
       "visual_embeddings.npy", "audio_timelines.npy",
-      "visual_timelines.npy", "num_frames.npy"])
+      "visual_timelines.npy", "num_frames.npy", "audio_hubness.npy",
+      "visual_hubness.npy"])
   cat = retrieval.load_catalogue(folder)
   assert cat.ids == data["ids"] and len(cat) == 20
   assert isinstance(cat.audio_embeddings, np.memmap)

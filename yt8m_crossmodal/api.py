@@ -168,7 +168,7 @@ def open_catalogue(path: str, verify: str = "fast"):
 
 def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int = 10,
                      rerank: int = 0, rerank_alpha: float = 0.5,
-                     localize: bool = False) -> List[Dict[str, Any]]:
+                     localize: bool = False, hub_weight: float = 0.5) -> List[Dict[str, Any]]:
   """The top ``k`` of ``catalogue`` for one query, as ``yt8m-search`` ranks them.
 
   Args:
@@ -179,6 +179,8 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     rerank: re-score the top N (>= k) by timeline alignment (0: off).
     rerank_alpha: weight of the clip score when re-ranking.
     localize: add ``best_start_second`` (where in each result the query fits).
+    hub_weight: rank by ``cosine - hub_weight * hubness`` of each result (its
+      mean cosine to its nearest items of the query modality; 0: cosine).
 
   Returns:
     ``[{"id", "score", "rank", ...}]``, best first.
@@ -191,7 +193,10 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     raise UsageError("rerank and localize need the query's timeline (a frame-level model)")
   if rerank and rerank < k:
     raise UsageError(f"rerank must be 0 or >= k ({k}), got {rerank}")
-  scores, indices = catalogue.search(clip[None], target=target, k=max(k, rerank))
+  if not 0.0 <= hub_weight <= 1.0:
+    raise UsageError(f"hub_weight must be in [0, 1], got {hub_weight}")
+  scores, indices = catalogue.search(clip[None], target=target, k=max(k, rerank),
+                                     hub_weight=hub_weight)
   timeline = None if query.timeline is None else np.asarray(query.timeline, np.float32)
   return ranked_results(catalogue, target, scores[0], indices[0], k, timeline,
                         None if timeline is None else len(timeline), rerank,

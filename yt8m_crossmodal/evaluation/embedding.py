@@ -100,19 +100,27 @@ def timeline_retrieval(embedded: EmbeddedSet, pool_size: Optional[int] = None,
 
 def evaluate_embedded(embedded: EmbeddedSet, encode_audio: Optional[EncodeFn],
                       pool_sizes=(None,), max_offset: int = 5, excerpt_seconds: int = 20,
-                      seed: int = 0, ks=(1, 5, 10)) -> Dict[str, float]:
+                      seed: int = 0, ks=(1, 5, 10),
+                      hub_weight: float = 0.0) -> Dict[str, float]:
   """Clip retrieval (both ways, per pool size), timeline R@1 and sync.
 
   Keys of pooled results are prefixed ``pool<P>/`` (``all/`` for the whole
-  set); sync needs ``encode_audio`` and timelines.
+  set); with ``hub_weight`` > 0 the same figures ranked as ``yt8m-search``
+  ranks (``cos - w * hubness``, see
+  :func:`~yt8m_crossmodal.evaluation.metrics.cross_modal_retrieval`) are
+  added as ``hub_pool<P>/`` and ``hub_all/``. Sync needs ``encode_audio``
+  and timelines.
   """
   out: Dict[str, float] = {"num_videos": len(embedded)}
-  for pool in pool_sizes:
-    res = metrics.cross_modal_retrieval(embedded.audio_embedding,
-                                        embedded.visual_embedding, ks=ks,
-                                        pool_size=pool, seed=seed)
-    prefix = "all/" if pool is None else f"pool{pool}/"
-    out.update({prefix + k: v for k, v in res.items()})
+  for weight, label in ((0.0, ""), (hub_weight, "hub_")):
+    if label and not weight:
+      continue
+    for pool in pool_sizes:
+      res = metrics.cross_modal_retrieval(embedded.audio_embedding,
+                                          embedded.visual_embedding, ks=ks,
+                                          pool_size=pool, seed=seed, hub_weight=weight)
+      prefix = label + ("all/" if pool is None else f"pool{pool}/")
+      out.update({prefix + k: v for k, v in res.items()})
   if embedded.has_timelines:
     out.update(timeline_retrieval(embedded, pool_size=pool_sizes[-1], seed=seed))
     if encode_audio is not None and embedded.audio_features is not None:

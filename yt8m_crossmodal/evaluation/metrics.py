@@ -40,6 +40,7 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
+from yt8m_crossmodal.retrieval import hubness
 
 __all__ = [
     "true_match_ranks",
@@ -331,7 +332,8 @@ def cross_modal_retrieval(audio_emb: np.ndarray,
                           visual_emb: np.ndarray,
                           ks: Sequence[int] = (1, 5, 10),
                           pool_size: Optional[int] = None,
-                          seed: int = 0) -> Dict[str, float]:
+                          seed: int = 0,
+                          hub_weight: float = 0.0) -> Dict[str, float]:
   """Audio->visual and visual->audio retrieval metrics.
 
   Args:
@@ -340,6 +342,9 @@ def cross_modal_retrieval(audio_emb: np.ndarray,
     ks: recall cut-offs.
     pool_size: None (whole set) or the candidate pool size P.
     seed: seed of the pools (the same pools serve both directions).
+    hub_weight: rank by ``cos - w * hubness(candidate)`` with the hubness
+      of each candidate against this set's other modality, as ``yt8m-search``
+      ranks in an index of this set (0: plain inner products).
 
   Returns:
     Flat dict, e.g. ``{"a2v/recall@1", "a2v/recall@5", "a2v/recall@10",
@@ -347,8 +352,16 @@ def cross_modal_retrieval(audio_emb: np.ndarray,
     "pool_size_requested", "num_queries"}``. ``pool_size`` is the actual
     pool (``min(P, N)``).
   """
-  a2v = retrieval_metrics(audio_emb, visual_emb, ks, pool_size, seed, "a2v/")
-  v2a = retrieval_metrics(visual_emb, audio_emb, ks, pool_size, seed, "v2a/")
+  if hub_weight:
+    audio_emb, visual_emb = _check_pair(audio_emb, visual_emb)
+    audio_hub, visual_hub = hubness.hubness_pair(audio_emb, visual_emb)
+    a2v = retrieval_metrics(*hubness.corrected(audio_emb, visual_emb, visual_hub, hub_weight),
+                            ks, pool_size, seed, "a2v/")
+    v2a = retrieval_metrics(*hubness.corrected(visual_emb, audio_emb, audio_hub, hub_weight),
+                            ks, pool_size, seed, "v2a/")
+  else:
+    a2v = retrieval_metrics(audio_emb, visual_emb, ks, pool_size, seed, "a2v/")
+    v2a = retrieval_metrics(visual_emb, audio_emb, ks, pool_size, seed, "v2a/")
   out = {k: v for k, v in a2v.items() if "/" in k}
   out.update({k: v for k, v in v2a.items() if "/" in k})
   for key in ("pool_size", "pool_size_requested", "num_queries"):

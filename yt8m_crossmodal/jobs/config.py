@@ -107,6 +107,10 @@ class SearchConfig:
                        "the exact embeddings (0: 10; 1: only re-score the top k).")
   rerank: int = option(0, "Re-score the top N (>= k) clip results by timeline alignment.")
   rerank_alpha: float = option(0.5, "Weight of the clip score when re-ranking.")
+  hub_weight: float = option(0.5, "Rank by cosine - w * hubness of each result (its mean "
+                             "cosine to its 50 nearest items of the query modality, stored "
+                             "by yt8m-embed): items close to everything stop crowding the "
+                             "top; 0: plain cosine.")
   localize: bool = option(False, "Report best_start_second of each result.")
   query_seconds: int = option(0, "Use only this many seconds of each query (0: all).")
   query_start: int = option(0, "First query second used.")
@@ -132,6 +136,8 @@ class SearchConfig:
       raise UsageError(f"--rerank must be 0 or >= --k ({self.k}), got {self.rerank}")
     if not 0.0 <= self.rerank_alpha <= 1.0:
       raise UsageError(f"--rerank_alpha must be in [0, 1], got {self.rerank_alpha}")
+    if not 0.0 <= self.hub_weight <= 1.0:
+      raise UsageError(f"--hub_weight must be in [0, 1], got {self.hub_weight}")
     if self.query_seconds < 0 or self.query_start < 0:
       raise UsageError("--query_seconds and --query_start must be >= 0")
     if self.batch_size <= 0 or self.max_queries < 0:
@@ -211,6 +217,8 @@ class EvaluateConfig:
   batch_size: int = option(64, "Videos encoded per signature call.")
   rerank_top: int = option(10, "Temporal re-ranking: clip candidates re-scored per query.")
   rerank_alpha: float = option(0.5, "Temporal re-ranking: weight of the clip score.")
+  hub_weight: float = option(0.5, "Also score retrieval as yt8m-search ranks it, cosine - w * "
+                             "hubness (keys hub_pool<P>/...; 0: not).")
   rated_queries: int = option(100, "Queries per direction in mturk_batch.csv and "
                           "index.html (0: all).")
   rated_candidates: int = option(5, "Top results per query in mturk_batch.csv / index.html.")
@@ -234,6 +242,8 @@ class EvaluateConfig:
       raise UsageError("--max_offset, --max_videos and --rated_queries must be >= 0")
     if not 0.0 <= self.rerank_alpha <= 1.0:
       raise UsageError(f"--rerank_alpha must be in [0, 1], got {self.rerank_alpha}")
+    if not 0.0 <= self.hub_weight <= 1.0:
+      raise UsageError(f"--hub_weight must be in [0, 1], got {self.hub_weight}")
     if self.output_dir:  # Before the evaluation, not after it.
       io_utils.writable_dir(self.output_dir, "--output_dir")
 

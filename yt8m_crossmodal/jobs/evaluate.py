@@ -109,7 +109,7 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
   result.update(embedding.evaluate_embedded(embedded, None, pool_sizes=pools,
                                          max_offset=cfg.max_offset,
                                          excerpt_seconds=cfg.excerpt_seconds,
-                                         seed=cfg.seed))
+                                         seed=cfg.seed, hub_weight=cfg.hub_weight))
   details, late = None, None
   if frame and embedded.has_timelines:
     late = _lateness(truth, cfg.offsets_file, embedded.ids) if truth else None

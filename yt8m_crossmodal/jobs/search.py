@@ -118,6 +118,10 @@ class Searcher:
       if kind != cfg.ann:
         raise UsageError(f"--ann={cfg.ann} but the index {cfg.index!r} holds a {kind} "
                          f"index for {self.target!r}: pass --ann={kind}")
+    if cfg.hub_weight and self.target not in self.catalogue.hubness:
+      logging.warning("the index %r stores no hubness (embedded before yt8m-embed wrote "
+                      "it): results are ranked by plain cosine; embed it again for "
+                      "--hub_weight", cfg.index)
     self.encode = self.export.encode_fn(cfg.query_modality)
 
   def _crop(self, features: np.ndarray, num_frames: np.ndarray):
@@ -165,7 +169,8 @@ class Searcher:
                            f"export {exp.path!r} is broken (a diverged model?)")
         scores, indices = self.catalogue.search(
             embedding, target=self.target, k=fetch,
-            method="exact" if cfg.ann == "none" else "index", **params)
+            method="exact" if cfg.ann == "none" else "index",
+            hub_weight=cfg.hub_weight, **params)
       row = 0
       for j in range(n):
         line: Dict[str, Any] = {"query_id": ids[j], "query_modality": cfg.query_modality,

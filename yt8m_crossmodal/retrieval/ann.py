@@ -217,7 +217,8 @@ def search(index, queries: np.ndarray, k: int,
 
 def search_refined(index, queries: np.ndarray, k: int, matrix: np.ndarray,
                    refine: int = DEFAULT_REFINE, nprobe: Optional[int] = None,
-                   ef_search: Optional[int] = None
+                   ef_search: Optional[int] = None,
+                   bias: Optional[np.ndarray] = None
                    ) -> Tuple[np.ndarray, np.ndarray]:
   """:func:`search` for a shortlist of ``refine * k``, re-scored exactly.
 
@@ -229,17 +230,19 @@ def search_refined(index, queries: np.ndarray, k: int, matrix: np.ndarray,
       shortlisted rows are read).
     refine: shortlist size in multiples of k (1: re-score the top k only).
     nprobe / ef_search: as :func:`search`.
+    bias: optional [N] added to the exact score of each row (the shortlist
+      is still chosen by inner product).
 
   Returns:
     ``(scores [Q, k'], indices [Q, k'])`` as :func:`search`, with exact
-    inner products.
+    inner products (plus ``bias``).
   """
   k = check_k(k)
   if int(refine) < 1:
     raise ValueError(f"refine must be >= 1, got {refine}")
   _, shortlist = search(index, queries, k * int(refine), nprobe=nprobe,
                         ef_search=ef_search)
-  return rescore(check_queries(queries, int(index.d)), shortlist, matrix, k)
+  return rescore(check_queries(queries, int(index.d)), shortlist, matrix, k, bias)
 
 
 def save_index(index, path: str) -> None:

@@ -16,12 +16,18 @@ import numpy as np
 
 from yt8m_crossmodal.retrieval import ann
 from yt8m_crossmodal.retrieval import compact_timelines as compact
+from yt8m_crossmodal.retrieval import hubness as hub
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.exact import exact_search
 from yt8m_crossmodal.retrieval.folder import (
     IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, check_modality,
-    embeddings_file, index_file, infer_num_frames, require, timelines_file,
+    embeddings_file, hubness_file, index_file, infer_num_frames, require, timelines_file,
     write_json)
+
+
+# An index search with a hubness correction re-scores at least this many
+# times k inner-product results.
+HUB_REFINE = 4
 
 
 @dataclasses.dataclass
@@ -39,6 +45,8 @@ class Catalogue:
     meta: contents of meta.json.
     indexes: faiss index per modality (over that modality's embeddings).
     path: folder it was loaded from / saved to, or None.
+    hubness: [N] float32 per modality (see :mod:`.hubness`); empty when the
+      folder stores none (written before it was added).
   """
 
   ids: List[str]
@@ -50,6 +58,7 @@ class Catalogue:
   meta: Dict[str, Any] = dataclasses.field(default_factory=dict)
   indexes: Dict[str, Any] = dataclasses.field(default_factory=dict)
   path: Optional[str] = None
+  hubness: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
     self.ids = [str(i) for i in self.ids]
@@ -112,6 +121,7 @@ class Catalogue:
 
   def search(self, queries: np.ndarray, target: str = "visual", k: int = 10,
              method: str = "auto", refine: Optional[int] = None,
+             hub_weight: float = 0.0,
              **search_params) -> Tuple[np.ndarray, np.ndarray]:
     """Top-k items of modality ``target`` for ``queries``.
 
@@ -134,15 +144,20 @@ class Catalogue:
       raise ValueError(f"method must be auto, exact or index, got {method!r}")
     if method == "index" and target not in self.indexes:
       raise ValueError(f"No faiss index for {target!r} in this catalogue")
+    weight = hub.check_weight(hub_weight)
+    bias = (-weight * self.hubness[target]
+            if weight > 0 and target in self.hubness else None)
     if method != "exact" and target in self.indexes:
       index = self.indexes[target]
       if refine is None:
         refine = ann.DEFAULT_REFINE if ann.is_compressed(index) else 0
+      if bias is not None:
+        refine = max(refine, HUB_REFINE)
       if refine:
         return ann.search_refined(index, queries, k, self.embeddings(target),
-                                  refine, **search_params)
+                                  refine, bias=bias, **search_params)
       return ann.search(index, queries, k, **search_params)
-    return exact_search(queries, self.embeddings(target), k)
+    return exact_search(queries, self.embeddings(target), k, bias=bias)
 
   def build_index(self, target: str = "visual", kind: str = "hnsw",
                   save: bool = True, **params):
@@ -247,7 +262,9 @@ def load_catalogue(path: str, mmap: bool = True,
     raise ValueError(f"{meta_path} is not valid JSON ({e}): the index is damaged") from e
   if not isinstance(meta, dict):
     raise ValueError(f"{meta_path} is not a JSON object: the index is damaged")
+  with_hubness = bool(meta.get("hubness"))
   hashed = [IDS_TXT] + [embeddings_file(m) for m in MODALITIES] + [
+      hubness_file(m) for m in MODALITIES if with_hubness] + [
       e.get("file", index_file(t)) for t, e in (meta.get("faiss") or {}).items()]
   integrity.verify(path, meta, hashed, verify)
   mode = "r" if mmap else None
@@ -288,6 +305,13 @@ def load_catalogue(path: str, mmap: bool = True,
       visual_embeddings=arrays["visual"], audio_timelines=timelines["audio"],
       visual_timelines=timelines["visual"], num_frames=num_frames, meta=meta,
       path=path)
+  if with_hubness:
+    for m in MODALITIES:
+      values = _load_npy(path, hubness_file(m), None)
+      if values.shape != (len(ids),) or not np.isfinite(values).all():
+        raise ValueError(f"{os.path.join(path, hubness_file(m))} is not {len(ids)} finite "
+                         f"values (shape {values.shape}): the index is damaged")
+      catalogue.hubness[m] = values.astype(np.float32)
   if load_indexes:
     for target, entry in (meta.get("faiss") or {}).items():
       catalogue.indexes[target] = ann.load_index(

@@ -9,10 +9,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from yt8m_crossmodal.retrieval import compact_timelines as compact
+from yt8m_crossmodal.retrieval import hubness
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.folder import (
     FORMAT_VERSION, IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, PARTS_DIR,
-    catalogue_files, embeddings_file, infer_num_frames, timelines_file,
+    catalogue_files, embeddings_file, hubness_file, infer_num_frames, timelines_file,
     write_json)
 
 TIMELINE_DTYPES = ("float16", "float32", compact.COMPACT_DTYPE)
@@ -256,6 +257,14 @@ class CatalogueWriter:
       self._ids_file.write(i + "\n")
     self.count += b
 
+  def _write_hubness(self):
+    """Writes ``<modality>_hubness.npy``; returns the file names."""
+    names = []
+    for m, values in zip(MODALITIES, _hubness_of(self.path)):
+      names.append(hubness_file(m))
+      np.save(os.path.join(self.path, names[-1]), values.astype(np.float32))
+    return names
+
   def abort(self) -> None:
     """Stops without writing meta.json (the folder stays incomplete)."""
     if not self._closed:
@@ -306,6 +315,7 @@ class CatalogueWriter:
       del out
     self._maps.clear()
     shutil.rmtree(parts, ignore_errors=True)
+    hub_files = self._write_hubness()
     meta = {
         "format_version": FORMAT_VERSION,
         "embedding_size": self.embedding_size,
@@ -318,11 +328,21 @@ class CatalogueWriter:
         "ids_file": IDS_TXT,
         "model": self.model_info,
         "faiss": {},
-        integrity.FILES_KEY: integrity.record(self.path, [IDS_TXT, *self._shapes()]),
+        "hubness": {"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK,
+                    "files": {m: hubness_file(m) for m in MODALITIES}},
+        integrity.FILES_KEY: integrity.record(self.path, [IDS_TXT, *self._shapes(),
+                                                          *hub_files]),
     }
     write_json(os.path.join(self.path, META_FILE), meta)
     self._closed = True
     return meta
+
+
+def _hubness_of(path: str):
+  """(audio, visual) hubness of the finished embedding files in ``path``."""
+  audio = np.load(os.path.join(path, embeddings_file("audio")), mmap_mode="r")
+  visual = np.load(os.path.join(path, embeddings_file("visual")), mmap_mode="r")
+  return hubness.hubness_pair(audio, visual)
 
 
 def write_catalogue(path: str, ids: Sequence[Any],

@@ -5,7 +5,7 @@ All similarities are inner products of unit vectors (cosine).
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -153,7 +153,8 @@ def exact_search(queries: np.ndarray,
                  matrix: np.ndarray,
                  k: int,
                  query_chunk: int = 1024,
-                 catalogue_chunk: int = 4096) -> Tuple[np.ndarray, np.ndarray]:
+                 catalogue_chunk: int = 4096,
+                 bias: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
   """Exact top-k inner-product search.
 
   One float32 matrix product per (query chunk, catalogue chunk) block, then a
@@ -171,6 +172,8 @@ def exact_search(queries: np.ndarray,
     k: results per query (> 0; more than N returns N).
     query_chunk: queries per block.
     catalogue_chunk: catalogue rows per block.
+    bias: optional [N] added to every query's score of each catalogue row
+      (``-w * hubness``, see :mod:`.hubness`).
 
   Returns:
     ``(scores [Q, k'] float32, indices [Q, k'] int64)`` with ``k' = min(k,
@@ -183,6 +186,7 @@ def exact_search(queries: np.ndarray,
   matrix = check_catalogue_matrix(matrix)
   n, width = matrix.shape
   queries = check_queries(queries, width)
+  bias = _check_bias(bias, n)
   k = min(k, n)
   num_q = queries.shape[0]
   out_scores = np.empty([num_q, k], np.float32)
@@ -204,6 +208,8 @@ def exact_search(queries: np.ndarray,
       # A contiguous [B, W] view of the buffer (BLAS writes it directly).
       sims = buf[:q.shape[0] * (c1 - c0)].reshape(q.shape[0], c1 - c0)
       np.matmul(q, chunk.T, out=sims)
+      if bias is not None:
+        sims += bias[c0:c1]
       top.add_block(sims, c0)
     out_scores[qs:qs + q.shape[0]] = top.values
     out_indices[qs:qs + q.shape[0]] = top.indices
@@ -211,8 +217,17 @@ def exact_search(queries: np.ndarray,
 
 
 
+def _check_bias(bias: Optional[np.ndarray], n: int) -> Optional[np.ndarray]:
+  if bias is None:
+    return None
+  bias = np.asarray(bias, np.float32).reshape(-1)
+  if bias.shape[0] != n:
+    raise ValueError(f"bias must be [{n}] (one value per catalogue row), got {bias.shape}")
+  return bias
+
+
 def rescore(queries: np.ndarray, candidates: np.ndarray, matrix: np.ndarray,
-            k: int) -> Tuple[np.ndarray, np.ndarray]:
+            k: int, bias: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
   """Exact top-k among each query's candidate rows (an ANN shortlist).
 
   Only the candidate rows of ``matrix`` are read (in ascending row order, so
@@ -224,6 +239,7 @@ def rescore(queries: np.ndarray, candidates: np.ndarray, matrix: np.ndarray,
       results) are ignored.
     matrix: [N, E] catalogue embeddings (any float dtype, memory map ok).
     k: results per query.
+    bias: optional [N] added to the score of each catalogue row.
 
   Returns:
     ``(scores [Q, k'] float32, indices [Q, k'] int64)``, ``k' = min(k, C)``,
@@ -247,6 +263,9 @@ def rescore(queries: np.ndarray, candidates: np.ndarray, matrix: np.ndarray,
       # scores[q, c] = <queries[q], vectors[where[q, c]]> (batched mat-vec)
       sims = np.matmul(vectors[where[s:s + 256]], queries[s:s + 256, :, None])[..., 0]
       scores[s:s + 256] = np.where(valid[s:s + 256], sims, -np.inf)
+  bias = _check_bias(bias, matrix.shape[0])
+  if bias is not None and rows.size:
+    scores += np.where(valid, bias[np.where(valid, candidates, 0)], 0.0)
   k = min(k, candidates.shape[1])
   tie = np.where(valid, candidates, np.iinfo(np.int64).max)
   order = np.lexsort((tie, -scores), axis=-1)[:, :k]  # score desc, index asc

@@ -18,6 +18,9 @@ One folder per embedded corpus::
     <m>_timeline_scales.npy   (timeline_dtype "int8", timeline_pool P; see
                               :mod:`.compact_timelines`)
     num_frames.npy            [N] int32 valid seconds, with the timelines
+    audio_hubness.npy,        [N] float32 mean cosine of each item to its
+    visual_hubness.npy        nearest items of the other modality (named in
+                              meta["hubness"]; see :mod:`.hubness`)
     audio.faiss, visual.faiss optional faiss index over that modality's clip
                               embeddings (named in meta["faiss"])
 
@@ -60,6 +63,11 @@ def timeline_scales_file(modality: str) -> str:
   return f"{modality}_timeline_scales.npy"
 
 
+def hubness_file(modality: str) -> str:
+  """[N] float32 hubness of each item (see :mod:`.hubness`)."""
+  return f"{modality}_hubness.npy"
+
+
 def index_file(modality: str) -> str:
   return f"{modality}.faiss"
 
@@ -68,7 +76,7 @@ def catalogue_files() -> set:
   """Names of every file (and the parts folder) an index folder may hold."""
   names = {META_FILE, IDS_TXT, NUM_FRAMES_FILE, PARTS_DIR}
   for m in MODALITIES:
-    names |= {embeddings_file(m), timelines_file(m), index_file(m),
+    names |= {embeddings_file(m), timelines_file(m), index_file(m), hubness_file(m),
               timeline_rows_file(m), timeline_scales_file(m)}
   return names
 
