@@ -112,9 +112,8 @@ def evaluate_embedded(embedded: EmbeddedSet, encode_audio: Optional[EncodeFn],
   and timelines.
   """
   out: Dict[str, float] = {"num_videos": len(embedded)}
-  for weight, label in ((0.0, ""), (hub_weight, "hub_")):
-    if label and not weight:
-      continue
+  rankings = [("", 0.0)] + ([("hub_", hub_weight)] if hub_weight else [])
+  for label, weight in rankings:
     for pool in pool_sizes:
       res = metrics.cross_modal_retrieval(embedded.audio_embedding,
                                           embedded.visual_embedding, ks=ks,

@@ -258,11 +258,12 @@ class CatalogueWriter:
     self.count += b
 
   def _write_hubness(self):
-    """Writes ``<modality>_hubness.npy``; returns the file names."""
-    names = []
-    for m, values in zip(MODALITIES, _hubness_of(self.path)):
-      names.append(hubness_file(m))
-      np.save(os.path.join(self.path, names[-1]), values.astype(np.float32))
+    """Writes ``<modality>_hubness.npy`` of the finished embedding files; returns their names."""
+    embeddings = [np.load(os.path.join(self.path, embeddings_file(m)), mmap_mode="r")
+                  for m in MODALITIES]
+    names = [hubness_file(m) for m in MODALITIES]
+    for name, values in zip(names, hubness.hubness_pair(*embeddings)):
+      np.save(os.path.join(self.path, name), values)
     return names
 
   def abort(self) -> None:
@@ -336,13 +337,6 @@ class CatalogueWriter:
     write_json(os.path.join(self.path, META_FILE), meta)
     self._closed = True
     return meta
-
-
-def _hubness_of(path: str):
-  """(audio, visual) hubness of the finished embedding files in ``path``."""
-  audio = np.load(os.path.join(path, embeddings_file("audio")), mmap_mode="r")
-  visual = np.load(os.path.join(path, embeddings_file("visual")), mmap_mode="r")
-  return hubness.hubness_pair(audio, visual)
 
 
 def write_catalogue(path: str, ids: Sequence[Any],
