@@ -329,8 +329,7 @@ class CatalogueWriter:
         "ids_file": IDS_TXT,
         "model": self.model_info,
         "faiss": {},
-        "hubness": {"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK,
-                    "files": {m: hubness_file(m) for m in MODALITIES}},
+        "hubness": {"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK},
         integrity.FILES_KEY: integrity.record(self.path, [IDS_TXT, *self._shapes(),
                                                           *hub_files]),
     }

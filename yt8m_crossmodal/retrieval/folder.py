@@ -19,8 +19,9 @@ One folder per embedded corpus::
                               :mod:`.compact_timelines`)
     num_frames.npy            [N] int32 valid seconds, with the timelines
     audio_hubness.npy,        [N] float32 mean cosine of each item to its
-    visual_hubness.npy        nearest items of the other modality (named in
-                              meta["hubness"]; see :mod:`.hubness`)
+    visual_hubness.npy        nearest items of the other modality (present
+                              when meta["hubness"] gives k and the bank
+                              size; see :mod:`.hubness`)
     audio.faiss, visual.faiss optional faiss index over that modality's clip
                               embeddings (named in meta["faiss"])
 

@@ -9,7 +9,7 @@ does not change its ranking and is left out). ``yt8m-embed`` stores each
 item's hubness beside its embedding; ``yt8m-search`` subtracts it.
 
 On real YouTube-8M video-level records it lifts R@1 at 256 candidates by
-about 0.02 ([docs/real_data.md](../../docs/real_data.md)).
+about 0.02 (docs/real_data.md).
 """
 
 from __future__ import annotations
