@@ -123,9 +123,10 @@ def retrieval_row(audio, visual, seeds, pools=(256, 1000), hub_weight=0.0):
   (cosine - w * hubness).
   """
   row = {}
+  hub_values = hubness.hubness_pair(audio, visual) if hub_weight else None
   for pool in pools:
     runs = [cross_modal_retrieval(audio, visual, pool_size=min(pool, len(audio) - 1), seed=s,
-                                  hub_weight=hub_weight)
+                                  hub_weight=hub_weight, hubness_values=hub_values)
             for s in range(seeds)]
     for name, p, key in COLUMNS:
       if p == pool:
@@ -297,9 +298,9 @@ def main():
     t0 = time.time()
     fit, weight, chosen = fit_cca(data["train"], data["validation"], args.seeds)
     project = lambda x: (unit(fit.audio(x[0]) * weight), unit(fit.visual(x[1]) * weight))
-    table["cca_mean"] = retrieval_row(*project(data["test"]), args.seeds)
-    table["cca_mean_hub"] = retrieval_row(*project(data["test"]), args.seeds,
-                                          hub_weight=HUB_WEIGHT)
+    test = project(data["test"])
+    table["cca_mean"] = retrieval_row(*test, args.seeds)
+    table["cca_mean_hub"] = retrieval_row(*test, args.seeds, hub_weight=HUB_WEIGHT)
     table["cca_mean_on_2017"] = retrieval_row(*project(data["2017"]), args.seeds)
     notes["cca_mean"] = chosen
     seconds["cca_mean"] = round(time.time() - t0)
@@ -310,10 +311,10 @@ def main():
       continue
     t0 = time.time()
     encoders = train_row(name, args.work_dir, train_files, experiment, epochs)
-    table[name] = retrieval_row(*encode(encoders, data["test"]), args.seeds)
+    test = encode(encoders, data["test"])
+    table[name] = retrieval_row(*test, args.seeds)
     if name == "ours":
-      table["ours_hub"] = retrieval_row(*encode(encoders, data["test"]), args.seeds,
-                                        hub_weight=HUB_WEIGHT)
+      table["ours_hub"] = retrieval_row(*test, args.seeds, hub_weight=HUB_WEIGHT)
       table["ours_on_2017"] = retrieval_row(*encode(encoders, data["2017"]), args.seeds)
     seconds[name] = round(time.time() - t0)
     print(f"{name}: {seconds[name]}s", flush=True)

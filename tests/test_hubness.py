@@ -134,6 +134,9 @@ def test_pooled_metrics_rank_as_the_search_does():
   assert hub["a2v/recall@1"] > plain["a2v/recall@1"]
   pooled = metrics.cross_modal_retrieval(audio, visual, pool_size=50, seed=1, hub_weight=0.5)
   assert pooled["pool_size"] == 50 and 0 < pooled["v2a/recall@1"] <= 1
+  given = metrics.cross_modal_retrieval(audio, visual, pool_size=50, seed=1, hub_weight=0.5,
+                                        hubness_values=hubness.hubness_pair(audio, visual))
+  assert given == pooled  # precomputed hubness (several pools or seeds) ranks the same
 
 
 def test_hub_weight_flags_are_checked():

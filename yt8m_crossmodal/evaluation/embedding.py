@@ -17,6 +17,7 @@ from yt8m_crossmodal.evaluation import metrics
 from yt8m_crossmodal.evaluation import sync
 from yt8m_crossmodal.evaluation.embedded_set import EmbeddedSet
 from yt8m_crossmodal.evaluation.encode import EncodeFn
+from yt8m_crossmodal.retrieval import hubness
 
 
 def embed_dataset(dataset, encode_audio: EncodeFn, encode_visual: EncodeFn,
@@ -113,11 +114,14 @@ def evaluate_embedded(embedded: EmbeddedSet, encode_audio: Optional[EncodeFn],
   """
   out: Dict[str, float] = {"num_videos": len(embedded)}
   rankings = [("", 0.0)] + ([("hub_", hub_weight)] if hub_weight else [])
+  hub_values = (hubness.hubness_pair(embedded.audio_embedding, embedded.visual_embedding)
+                if hub_weight else None)
   for label, weight in rankings:
     for pool in pool_sizes:
       res = metrics.cross_modal_retrieval(embedded.audio_embedding,
                                           embedded.visual_embedding, ks=ks,
-                                          pool_size=pool, seed=seed, hub_weight=weight)
+                                          pool_size=pool, seed=seed, hub_weight=weight,
+                                          hubness_values=hub_values)
       prefix = label + ("all/" if pool is None else f"pool{pool}/")
       out.update({prefix + k: v for k, v in res.items()})
   if embedded.has_timelines:

@@ -333,7 +333,9 @@ def cross_modal_retrieval(audio_emb: np.ndarray,
                           ks: Sequence[int] = (1, 5, 10),
                           pool_size: Optional[int] = None,
                           seed: int = 0,
-                          hub_weight: float = 0.0) -> Dict[str, float]:
+                          hub_weight: float = 0.0,
+                          hubness_values: Optional[Tuple[np.ndarray, np.ndarray]] = None
+                          ) -> Dict[str, float]:
   """Audio->visual and visual->audio retrieval metrics.
 
   Args:
@@ -345,6 +347,10 @@ def cross_modal_retrieval(audio_emb: np.ndarray,
     hub_weight: rank by ``cos - w * hubness(candidate)`` with the hubness
       of each candidate against this set's other modality, as ``yt8m-search``
       ranks in an index of this set (0: plain inner products).
+    hubness_values: (audio [N], visual [N]) from
+      :func:`~yt8m_crossmodal.retrieval.hubness.hubness_pair` of these
+      embeddings, for callers that score several pools or seeds (None:
+      computed here when ``hub_weight`` > 0).
 
   Returns:
     Flat dict, e.g. ``{"a2v/recall@1", "a2v/recall@5", "a2v/recall@10",
@@ -354,7 +360,8 @@ def cross_modal_retrieval(audio_emb: np.ndarray,
   """
   if hub_weight:
     audio_emb, visual_emb = _check_pair(audio_emb, visual_emb)
-    audio_hub, visual_hub = hubness.hubness_pair(audio_emb, visual_emb)
+    audio_hub, visual_hub = (hubness_values if hubness_values is not None
+                             else hubness.hubness_pair(audio_emb, visual_emb))
     a2v = retrieval_metrics(*hubness.corrected(audio_emb, visual_emb, visual_hub, hub_weight),
                             ks, pool_size, seed, "a2v/")
     v2a = retrieval_metrics(*hubness.corrected(visual_emb, audio_emb, audio_hub, hub_weight),
