@@ -17,10 +17,15 @@ The offset is always :func:`yt8m_crossmodal.sync.estimator.synchronize`'s; the
 variants change only the confidence (the null of
 :func:`yt8m_crossmodal.sync.estimator.null_confidence`):
 
-- ``base``: the estimator as it is (picture residuals unit length per second);
+- ``base``: the estimator as it is (picture residuals unit length per second,
+  audio residuals weighted by their length, the tail-implied spread);
+- ``flat``: the audio residuals as they are (not weighted);
+- ``normal``: the null's standard deviation as its spread;
 - ``raw``: the picture residuals as they are;
-- ``cosa``: the audio residuals unit length per second too;
-- ``side5``: nearer-side residual of 5 s (instead of 3).
+- ``cosa``: the audio residuals unit length per second;
+- ``side5``: nearer-side residual of 5 s (instead of 3);
+- joined by ``+``, several at once (``flat+normal``: the null before the
+  audio weighting and the tail-implied spread).
 
 With ``--synth_preset`` (``events`` / ``music_over``) and ``--synth_seed``
 (and ``--unaligned_kind``) of the set, ``yt8m-synth``'s generator is re-run
@@ -127,14 +132,17 @@ def shared_events(preset, seed, kind, start, length, num_videos, min_frames, max
 
 def variant_null(name):
   """A null_confidence with the residuals of variant ``name``."""
-  side = 5 if name == "side5" else estimator.RESIDUAL_SIDE
+  parts = set(name.split("+"))
+  side = 5 if "side5" in parts else estimator.RESIDUAL_SIDE
 
   def null_confidence(audio, visual, lag, count):
     a = estimator.nearer_side_residual(audio, side)
     v = estimator.nearer_side_residual(visual, side)
-    if name == "cosa":
+    if "cosa" in parts:
       a = estimator._normalize(a)
-    if name != "raw":
+    elif "flat" not in parts:
+      a = a * np.linalg.norm(a, axis=-1, keepdims=True)
+    if "raw" not in parts:
       v = estimator._normalize(v)
     scores = estimator.circular_scores(a, v)
     n = len(scores)
@@ -142,7 +150,8 @@ def variant_null(name):
     null = scores[dist > estimator.NULL_GUARD]
     if len(null) < estimator.MIN_NULL_LAGS:
       return 0.0, 1.0, 0
-    z = (scores[lag % n] - null.mean()) / max(null.std(), 1e-12)
+    spread = max(null.std(), 1e-12) if "normal" in parts else estimator.null_spread(null)
+    z = (scores[lag % n] - null.mean()) / spread
     return (*estimator.max_of_null_probability(float(z), max(int(count), 1)), int(len(null)))
 
   return estimator.null_confidence if name == "base" else null_confidence

@@ -48,19 +48,31 @@ def _circular_scores(audio: tf.Tensor, visual: tf.Tensor) -> tf.Tensor:
   return tf.reduce_mean(tf.gather_nd(sim, tf.stack([t, cols], -1)), axis=1)
 
 
+def _null_spread(null: tf.Tensor) -> tf.Tensor:
+  """:func:`yt8m_crossmodal.sync.estimator.null_spread` (float64 scalar)."""
+  m = tf.size(null)
+  k = tf.maximum(1, tf.minimum(estimator.NULL_TAIL, m // 4))
+  top = tf.math.top_k(null, k=k).values
+  rank = tf.cast(tf.range(k), tf.float64) + 0.5
+  q = tf.math.ndtri(1.0 - rank / tf.cast(m, tf.float64))
+  mean = tf.reduce_mean(null)
+  return tf.maximum(tf.maximum(tf.math.reduce_std(null), tf.reduce_max((top - mean) / q)),
+                    tf.constant(1e-12, tf.float64))
+
+
 def _null_confidence(audio: tf.Tensor, visual: tf.Tensor, lag: tf.Tensor,
                      count: tf.Tensor) -> tf.Tensor:
   """[2] float64: :func:`yt8m_crossmodal.sync.estimator.null_confidence`'s
   confidence and p-value."""
-  scores = _circular_scores(_residual(audio, estimator.RESIDUAL_SIDE),
-                            _unit(_residual(visual, estimator.RESIDUAL_SIDE)))
+  residual = _residual(audio, estimator.RESIDUAL_SIDE)
+  weighted = residual * tf.norm(residual, axis=-1, keepdims=True)
+  scores = _circular_scores(weighted, _unit(_residual(visual, estimator.RESIDUAL_SIDE)))
   n = tf.shape(scores)[0]
   dist = tf.abs(tf.math.floormod(tf.range(n) - lag + n // 2, n) - n // 2)
   null = tf.boolean_mask(scores, dist > estimator.NULL_GUARD)
 
   def confidence():
-    spread = tf.maximum(tf.math.reduce_std(null), 1e-12)
-    z = (tf.gather(scores, tf.math.floormod(lag, n)) - tf.reduce_mean(null)) / spread
+    z = (tf.gather(scores, tf.math.floormod(lag, n)) - tf.reduce_mean(null)) / _null_spread(null)
     tail = 0.5 * tf.math.erfc(z / tf.constant(2.0 ** 0.5, tf.float64))
     log_all_below = tf.cast(tf.maximum(count, 1), tf.float64) * tf.math.log1p(-tail)
     return tf.stack([tf.exp(log_all_below), -tf.math.expm1(log_all_below)])

@@ -33,11 +33,17 @@ that no offset would score as well by chance (1 - a p-value):
 2. each residual picture second is scaled to unit length, so a picture
    second with a loud event of its own (one the soundtrack does not have)
    weighs no more in the null than any other (its dot products would make the
-   null heavy-tailed, and a short excerpt's p-value too small); the residual
-   audio is scored against these pictures at every circular lag (FFT:
-   ``O(T log T)`` per dimension), the picked offset's lag included;
+   null heavy-tailed, and a short excerpt's p-value too small); each residual
+   audio second is weighted by its own length, so the seconds where something
+   happens in the sound carry the statistic; the weighted audio is scored
+   against these pictures at every circular lag (FFT: ``O(T log T)`` per
+   dimension), the picked offset's lag included;
 3. the lags farther than :data:`NULL_GUARD` seconds from the picked one are
-   the null: ``z = (score - mean) / std``;
+   the null: ``z = (score - mean) / spread``, where the spread is the null's
+   standard deviation or, when larger, what its :data:`NULL_TAIL` highest
+   scores imply for a normal null (:func:`null_spread`): when the same kinds
+   of events recur in sound and pictures, chance coincidences make the null's
+   upper tail heavier than a normal one, and the spread follows that tail;
 4. ``confidence = Phi(z) ** K`` (K feasible offsets searched: the chance
    that the best of K null offsets stays below the score), ``p_value = 1 -
    confidence``.
@@ -47,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 from typing import Optional, Tuple
 
 import numpy as np
@@ -66,6 +73,7 @@ DEFAULT_MIN_CONFIDENCE = 2.5  # estimate_offset's z-score (benchmarks only)
 MIN_CONFIDENCE = 0.99
 RESIDUAL_SIDE = 3
 NULL_GUARD = 2
+NULL_TAIL = 5
 MIN_NULL_LAGS = 8
 
 
@@ -290,13 +298,35 @@ def max_of_null_probability(z: float, count: int) -> Tuple[float, float]:
   return math.exp(log_all_below), -math.expm1(log_all_below)
 
 
+def null_spread(null: np.ndarray) -> float:
+  """The null's spread: its std, or what its top scores imply if larger.
+
+  The i-th highest of m null scores (i <= :data:`NULL_TAIL` and <= m / 4)
+  sits near the normal quantile ``q_i = Phi^-1(1 - (i - 1/2) / m)``; the
+  spread is the largest of ``std`` and ``(score_i - mean) / q_i``, so a null
+  with a heavy upper tail (chance coincidences of recurring events) is not
+  read as a narrow normal one.
+
+  Args:
+    null: [m] null scores, m >= 4.
+  """
+  null = np.asarray(null, np.float64)
+  m = len(null)
+  top = np.sort(null)[::-1][:max(1, min(NULL_TAIL, m // 4))]
+  normal = statistics.NormalDist()
+  q = np.array([normal.inv_cdf(1.0 - (i + 0.5) / m) for i in range(len(top))])
+  return float(max(null.std(), np.max((top - null.mean()) / q), 1e-12))
+
+
 def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
                     count: int) -> Tuple[float, float, int]:
   """(confidence, p-value, null lags) of placing ``audio`` at circular ``lag`` of ``visual``.
 
   Residuals of both (:func:`nearer_side_residual`), the pictures' scaled to
-  unit length per second, scored at every circular lag; the lags farther than
-  :data:`NULL_GUARD` from ``lag`` are the null (module docstring).
+  unit length per second and the audio's weighted by their own length,
+  scored at every circular lag; the lags farther than :data:`NULL_GUARD`
+  from ``lag`` are the null, its spread :func:`null_spread` (module
+  docstring).
 
   Args:
     audio: [L, E] timeline (L <= T).
@@ -304,14 +334,15 @@ def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
     lag: the picked offset as a circular lag (visual row of audio row 0).
     count: K, the feasible offsets the pick was made among.
   """
-  scores = circular_scores(nearer_side_residual(audio),
-                           _normalize(nearer_side_residual(visual)))
+  residual = nearer_side_residual(audio)
+  weighted = residual * np.linalg.norm(residual, axis=-1, keepdims=True)
+  scores = circular_scores(weighted, _normalize(nearer_side_residual(visual)))
   n = len(scores)
   dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
   null = scores[dist > NULL_GUARD]
   if len(null) < MIN_NULL_LAGS:
     return 0.0, 1.0, 0
-  z = (scores[lag % n] - null.mean()) / max(null.std(), 1e-12)
+  z = (scores[lag % n] - null.mean()) / null_spread(null)
   return (*max_of_null_probability(float(z), max(int(count), 1)), int(len(null)))
 
 
