@@ -280,6 +280,25 @@ def test_null_spread_and_the_weighted_null_by_hand():
   assert p_value == pytest.approx(1 - phi ** count, abs=1e-9)
 
 
+def test_the_offset_weights_audio_seconds_by_their_change():
+  # 20 s of quiet sound that faintly resembles the pictures 3 s too early,
+  # and one loud event at the right place (2 s late): the plain centered
+  # cosine counts every second alike and follows the quiet ones; the weighted
+  # score (what synchronize, yt8m-sync and the signature pick by) the event.
+  rng = np.random.default_rng(2)
+  visual = rng.normal(size=(60, 16))
+  t0, late, wrong = 20, 2, -3
+  audio = 0.05 * (visual[t0 - wrong:t0 - wrong + 20] + 0.5 * rng.normal(size=(20, 16)))
+  audio[10] = 3.0 * visual[t0 + 10 - late]
+  plain = estimator.estimate_offset(audio, visual, t0, 5, scorer="centered")
+  weighted = estimator.estimate_offset(audio, visual, t0, 5, scorer="weighted")
+  assert plain.offset == -wrong and weighted.offset == -late
+  est = estimator.synchronize(audio, visual, t0, 5)
+  assert est.late == late and np.argmax(est.scores) == late + 5
+  # The weighted score is a weighted mean cosine, in [-1, 1].
+  assert -1.0 <= est.scores.min() and est.scores.max() <= 1.0 + 1e-6
+
+
 def test_fft_scores_equal_the_direct_ones():
   rng = np.random.default_rng(5)
   a, v = rng.normal(size=(7, 3)), rng.normal(size=(19, 3))

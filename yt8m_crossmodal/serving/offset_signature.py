@@ -93,7 +93,7 @@ def estimate_one(audio: tf.Tensor, visual: tf.Tensor, audio_len: tf.Tensor,
     start: the visual second where the excerpt starts when in sync.
     max_offset: S; lateness ``-S .. S`` is scored.
 
-  ``scores[late + S]`` is the centered score of that lateness (+ = audio
+  ``scores[late + S]`` is the weighted score of that lateness (+ = audio
   late) and 0 where the offset leaves the visual timeline (``feasible`` False
   there); the answer is the best feasible one (ties: the smallest |late|,
   then audio late); the confidence is the estimator's null-calibrated one;
@@ -110,8 +110,9 @@ def estimate_one(audio: tf.Tensor, visual: tf.Tensor, audio_len: tf.Tensor,
     a = tf.cast(audio[:audio_len], tf.float64)
     v = tf.cast(visual[:visual_len], tf.float64)
     w = v[start + lo:start + hi + audio_len]
-    centered = tf.matmul(_unit(a - tf.reduce_mean(a, 0, keepdims=True)),
-                         _unit(w - tf.reduce_mean(w, 0, keepdims=True)),
+    a_centered = a - tf.reduce_mean(a, 0, keepdims=True)
+    a_weighted = a_centered / tf.maximum(tf.reduce_mean(tf.norm(a_centered, axis=-1)), 1e-12)
+    centered = tf.matmul(a_weighted, _unit(w - tf.reduce_mean(w, 0, keepdims=True)),
                          transpose_b=True)
     scores = _diagonal_means(centered, count)
     lates = -(lo + tf.range(count))

@@ -1,7 +1,7 @@
 """Offset estimation between an audio excerpt and a visual timeline.
 
 Works on any per-second embeddings: CCA projections or model timelines.
-Two scorers over candidate offsets ``o`` in ``[-S, S]``:
+Scorers over candidate offsets ``o`` in ``[-S, S]``:
 
 * ``mean_cosine``: the mean diagonal cosine of the raw rows;
 * ``double_centered``: the cosine matrix of the raw unit rows minus its
@@ -12,7 +12,11 @@ Two scorers over candidate offsets ``o`` in ``[-S, S]``:
   ``detrend > 1`` a moving average of that many seconds instead), then L2
   normalized, then the mean diagonal cosine. Centering removes what every
   offset shares (per-video style, slow scene content), so the score is
-  driven by what changes from second to second (events).
+  driven by what changes from second to second (events);
+* ``weighted`` (what :func:`synchronize` picks by): ``centered``, but each
+  audio second's cosine is weighted by the length of its centered row (the
+  score is ``sum_t <a_t, v_t / |v_t|> / sum_t |a_t|``): the seconds where
+  the sound changes (events) count more than quiet ones.
 
 :func:`estimate_offset`'s confidence is a peak-vs-rest z-score: ``(best -
 mean(rest)) / std(rest)`` over the feasible offsets other than the best; it
@@ -60,13 +64,14 @@ import numpy as np
 
 from yt8m_crossmodal.retrieval import alignment
 
-SCORERS = ("mean_cosine", "centered", "double_centered")
-# What yt8m-sync and yt8m-evaluate use (benchmarks/sync_ablation.py, the
-# default model): the offset from centered (the best exact rate on events,
-# music_over and texture), the confidence from double_centered (best ROC AUC
+SCORERS = ("mean_cosine", "centered", "double_centered", "weighted")
+# What yt8m-sync and yt8m-evaluate use: the offset from weighted (the best
+# exact rate on 20 s excerpts of the event families, docs/results.md; of the
+# other three, centered: benchmarks/sync_ablation.py), estimate_offset's
+# peak z-score from double_centered (best ROC AUC
 # of aligned vs unaligned soundtracks), and this threshold on it (the best
 # on music_over: 2.46; on texture: 3.09).
-OFFSET_SCORER = "centered"
+OFFSET_SCORER = "weighted"
 CONFIDENCE_SCORER = "double_centered"
 DEFAULT_MIN_CONFIDENCE = 2.5  # estimate_offset's z-score (benchmarks only)
 # synchronize(): answer when the confidence is at least this (p <= 0.01).
@@ -126,9 +131,17 @@ def peak_zscore(scores: np.ndarray) -> float:
   return float((s[best] - rest.mean()) / max(rest.std(), 1e-6))
 
 
+def _weighted(x: np.ndarray) -> np.ndarray:
+  """[L, E] rows over their mean length: the mean of ``<row, unit>`` over
+  rows is then the mean cosine weighted by row length (``weighted`` scorer)."""
+  return x / max(float(np.linalg.norm(x, axis=-1).mean()), 1e-12)
+
+
 def _scores(audio: np.ndarray, window: np.ndarray, scorer: str, detrend: int) -> np.ndarray:
   """Mean diagonal score of each start of [L, E] ``audio`` in [T, E] ``window``."""
-  if scorer == "centered":
+  if scorer == "weighted":
+    audio, window = _weighted(center(audio, detrend)), _normalize(center(window, detrend))
+  elif scorer == "centered":
     audio, window = _normalize(center(audio, detrend)), _normalize(center(window, detrend))
   else:
     audio, window = _normalize(audio), _normalize(window)
@@ -156,7 +169,8 @@ def estimate_offset(audio: np.ndarray, visual: np.ndarray, t0: int,
     t0: start of the excerpt at offset 0.
     max_offset: S; offsets ``-S .. S`` are scored.
     scorer: what picks the offset (module docstring).
-    detrend: moving-average width for ``centered`` (0: plain mean).
+    detrend: moving-average width for ``centered`` and ``weighted`` (0:
+      plain mean).
     visual_len: valid seconds of ``visual`` (default T).
     confidence_scorer: whose scores the confidence (peak z-score) is taken
       from (default: ``scorer``'s).
@@ -355,25 +369,28 @@ def _pick(scores: np.ndarray, s: int) -> int:
 
 def overlap_scores(audio: np.ndarray, visual: np.ndarray, t0: int, max_offset: int,
                    min_overlap: int) -> Tuple[np.ndarray, np.ndarray]:
-  """Centered scores of every lateness whose overlap is at least ``min_overlap`` s.
+  """Weighted scores of every lateness whose overlap is at least ``min_overlap`` s.
 
   Audio row u (second t0 + u) late by ``late`` shows picture ``t0 + u - late``;
-  the score is the mean centered cosine over the seconds both tracks have.
+  the score is the ``weighted`` scorer's over the seconds both tracks have.
 
   Returns:
     ``(scores [2S + 1] (-inf where the overlap is too short), overlap [2S + 1])``.
   """
   s, length, total = int(max_offset), len(audio), len(visual)
-  a, v = _normalize(center(audio)), _normalize(center(visual))
+  a, v = center(audio), _normalize(center(visual))
+  weight = np.concatenate([[0.0], np.cumsum(np.linalg.norm(a, axis=-1))])
   n = 1 << int(math.ceil(math.log2(length + total)))
   corr = np.fft.irfft((np.conj(np.fft.rfft(a, n=n, axis=0))
                        * np.fft.rfft(v, n=n, axis=0)).sum(1), n=n)
   lates = np.arange(-s, s + 1)
   place = t0 - lates  # picture of audio row 0
-  overlap = np.minimum(length, total - place) - np.maximum(0, -place)
+  first, last = np.maximum(0, -place), np.minimum(length, total - place)
+  overlap = last - first
   ok = overlap >= max(int(min_overlap), 1)
   scores = np.full([2 * s + 1], -np.inf)
-  scores[ok] = corr[place[ok] % n] / overlap[ok]
+  shared = weight[np.clip(last[ok], 0, length)] - weight[np.clip(first[ok], 0, length)]
+  scores[ok] = corr[place[ok] % n] / np.maximum(shared, 1e-12)
   return scores, np.maximum(overlap, 0)
 
 
@@ -391,11 +408,11 @@ def synchronize(audio: np.ndarray, visual: np.ndarray, t0: int, max_offset: int,
     visual_len: valid seconds of ``visual`` (default T).
     min_overlap: 0: only offsets that keep every audio second on the
       pictures; > 0: any offset where audio and pictures share at least this
-      many seconds (partial overlap; scores are means over the shared seconds).
+      many seconds (partial overlap; scores are over the shared seconds).
 
   Returns:
     :class:`SyncEstimate` (module docstring). The offset maximizes the
-    ``centered`` score (ties: the smallest |offset|, then audio late).
+    ``weighted`` score (ties: the smallest |offset|, then audio late).
   """
   s, t0 = int(max_offset), int(t0)
   audio = np.asarray(audio, np.float64)
@@ -418,7 +435,7 @@ def synchronize(audio: np.ndarray, visual: np.ndarray, t0: int, max_offset: int,
   lo, hi = max(-s, -t0), min(s, total - length - t0)  # placements: visual t0 + o
   if length == 0 or hi < lo:
     return SyncEstimate(0, scores.astype(np.float32), 0.0, 1.0, 0)
-  a = _normalize(center(audio))
+  a = _weighted(center(audio))
   w = _normalize(center(visual[t0 + lo:t0 + hi + length]))
   placed = linear_scores(a, w)
   scores[s - hi:s - lo + 1] = placed[::-1]  # index late + S, late = -o
