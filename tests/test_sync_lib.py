@@ -235,8 +235,8 @@ def test_recurring_event_kinds_do_not_make_unrelated_excerpts_confident():
   # Two kinds of event recur in sound and pictures (speech, say): an unrelated
   # 20 s soundtrack with loud events meets a same-kind picture event at many
   # lags by chance, so the null's upper tail is heavy. Read as a normal null
-  # by its std, 8% of these were answered at 0.99; the tail-implied spread
-  # keeps it near the promised 1%.
+  # by its std (and the audio unweighted), 6% of these were answered at 0.99;
+  # the tail-implied spread keeps it near the promised 1% (1.7%).
   rng = np.random.default_rng(0)
   answered = []
   for _ in range(300):
