@@ -53,6 +53,7 @@ class CrossModalLoss(keras.layers.Layer):
     self.seed_generator = keras.random.SeedGenerator(0)
     self.classifier = None
     self.step = None
+    self.memory = None
     self._terms = ()
 
   @property
@@ -80,6 +81,20 @@ class CrossModalLoss(keras.layers.Layer):
     self._terms = self.loss_config.terms(has_timelines)
     if self.loss_config.exclude_shared_labels and "labels" not in input_shape:
       raise ValueError(f"{self.name}: exclude_shared_labels needs 'labels'")
+    clip = self._term("clip").config
+    if isinstance(clip, config_lib.ClipContrastiveConfig):
+      if clip.shared_label_weight < 1 and "labels" not in input_shape:
+        raise ValueError(f"{self.name}: clip_shared_label_weight < 1 needs 'labels'")
+      if clip.memory_size:
+        size, dim = clip.memory_size, input_shape["audio_embedding"][-1]
+        self.memory = {
+            name: self.add_weight(name=f"{name}_memory", shape=(size, dim),
+                                  initializer="zeros", trainable=False,
+                                  aggregation="only_first_replica")
+            for name in ("audio", "visual")}
+        self.memory_filled = self.add_weight(
+            name="memory_filled", shape=(), dtype="int32", initializer="zeros",
+            trainable=False, autocast=False, aggregation="only_first_replica")
     if self._term("classification"):
       if "labels" not in input_shape:
         raise ValueError(f"{self.name}: classification_weight > 0 needs 'labels'")
@@ -106,6 +121,10 @@ class CrossModalLoss(keras.layers.Layer):
         x.mask = ops.ones((batch, steps), dtype="bool")
       if self._term("timeline_nce"):
         x.window_uniform = keras.random.uniform((batch,), seed=self.seed_generator)
+    if self.memory is not None:
+      x.audio_memory, x.visual_memory = self.memory["audio"], self.memory["visual"]
+      size = ops.shape(self.memory["audio"])[0]
+      x.memory_valid = ops.less(ops.arange(size, dtype="int32"), self.memory_filled)
     weights = {}
     classification = self._term("classification")
     if classification:
@@ -117,11 +136,22 @@ class CrossModalLoss(keras.layers.Layer):
       parts["classification_weight"] = ops.cast(weights["classification"], "float32")
       if training:
         self.step.assign_add(ops.ones((), dtype="int64"))
+    if self.memory is not None and training:
+      self._remember(x.audio, x.visual)
     self.add_loss(total)
     out = {key: ops.cast(inputs[key], "float32")
            for key in _EMBEDDING_KEYS if key in inputs}
     out[LOSS_PARTS] = parts
     return out
+
+  def _remember(self, audio, visual):
+    """Puts the batch's embeddings first in the memory bank (the oldest drop out)."""
+    size = self.memory["audio"].shape[0]
+    for name, batch in (("audio", audio), ("visual", visual)):
+      kept = ops.concatenate([ops.stop_gradient(batch), self.memory[name]], axis=0)
+      self.memory[name].assign(kept[:size])
+    filled = self.memory_filled + ops.cast(ops.shape(audio)[0], "int32")
+    self.memory_filled.assign(ops.minimum(filled, size))
 
   def compute_output_spec(self, inputs, training=None):
     out = {key: keras.KerasTensor(inputs[key].shape, dtype="float32")

@@ -76,7 +76,7 @@ def build_residual_video_encoder(model_config, input_dim, modality, name=None):
   x = keras.layers.Dense(mc.embedding_size - linear, name=f"{modality}_projection")(x)
   if linear:
     x = L2Normalize(dtype="float32", name="residual_l2")(x)
-    y = keras.layers.Dense(linear, trainable=False,
+    y = keras.layers.Dense(linear, trainable=mc.video_linear_trainable,
                            name=linear_branch_name(modality))(standardized)
     y = L2Normalize(dtype="float32", name="linear_l2")(y)
     x = keras.layers.Concatenate(name="branches")([x, y])
