@@ -176,6 +176,12 @@ class ModelConfig(Section):
       "embedding is the L2 normalized concatenation of the residual branch "
       "(embedding_size - video_linear_dims) and the linear one (0: no linear "
       "branch).")
+  video_towers: int = option(
+      1, "Video-level residual towers: residual towers per modality, trained as "
+      "an ensemble (each tower's embedding with the linear branch has a clip loss "
+      "of its own) and exported as one model whose cosine is the mean of theirs; "
+      "they share the embedding's residual dimensions (embedding_size - "
+      "video_linear_dims).", check=POSITIVE)
   video_linear_trainable: bool = option(
       False, "Video-level residual towers: train the linear branch after it is set "
       "to the canonical directions (default: frozen).")
@@ -543,6 +549,11 @@ class Config:
       raise UsageError(
           f"--video_linear_dims must be in [0, --embedding_size={m.embedding_size}) for "
           f"the residual video-level towers, got {m.video_linear_dims!r}")
+    if video_residual and m.embedding_size - m.video_linear_dims < m.video_towers:
+      raise UsageError(
+          f"--video_towers={m.video_towers} needs as many residual dimensions "
+          f"(--embedding_size - --video_linear_dims = "
+          f"{m.embedding_size - m.video_linear_dims})")
 
   def to_dict(self) -> Dict[str, Dict[str, Any]]:
     return {name: dataclasses.asdict(getattr(self, name)) for name, _ in _SECTIONS}

@@ -107,6 +107,8 @@ class CrossModalLoss(keras.layers.Layer):
     self.built = True
 
   def call(self, inputs, training=None):
+    if "audio_members" in inputs and "visual_members" in inputs:
+      return self._ensemble_call(inputs, training)
     x = terms_lib.TermInputs(
         audio=ops.cast(inputs["audio_embedding"], "float32"),
         visual=ops.cast(inputs["visual_embedding"], "float32"),
@@ -144,6 +146,29 @@ class CrossModalLoss(keras.layers.Layer):
     out[LOSS_PARTS] = parts
     return out
 
+  def _ensemble_call(self, inputs, training):
+    """The objective averaged over ensemble members ``[B, K, d]`` (each its own loss)."""
+    if self.memory is not None:
+      raise ValueError(f"{self.name}: a memory bank is not kept for ensemble members")
+    if self._term("classification"):
+      raise ValueError(f"{self.name}: classification_weight > 0 is not supported with "
+                       "ensemble members")
+    audio, visual = _members(inputs["audio_members"]), _members(inputs["visual_members"])
+    members = len(audio)
+    total, parts = 0.0, {}
+    for a, v in zip(audio, visual):
+      x = terms_lib.TermInputs(audio=ops.cast(a, "float32"), visual=ops.cast(v, "float32"),
+                               labels=inputs.get("labels"))
+      member_total, member_parts = terms_lib.objective(x, self.terms)
+      total = total + member_total / members
+      for name, value in member_parts.items():
+        parts[name] = parts.get(name, 0.0) + value / members
+    self.add_loss(total)
+    out = {key: ops.cast(inputs[key], "float32")
+           for key in _EMBEDDING_KEYS if key in inputs}
+    out[LOSS_PARTS] = parts
+    return out
+
   def _remember(self, audio, visual):
     """Puts the batch's embeddings first in the memory bank (the oldest drop out)."""
     size = self.memory["audio"].shape[0]
@@ -164,6 +189,13 @@ class CrossModalLoss(keras.layers.Layer):
     config = super().get_config()
     config["loss_config"] = dataclasses.asdict(self.loss_config)
     return config
+
+
+def _members(value):
+  """Ensemble members as a list of ``[B, d_k]``, from ``[B, K, d]`` or a list."""
+  if isinstance(value, (list, tuple)):
+    return list(value)
+  return [value[:, k] for k in range(int(value.shape[1]))]
 
 
 _LOSS_FIELDS = frozenset(f.name for f in dataclasses.fields(LossConfig))
