@@ -110,15 +110,63 @@ def shard_range(files):
   return f"{name(files[0])}..{name(files[-1])}" if len(files) > 1 else name(files[0])
 
 
-def mean_features(files, num_classes=config_lib.NUM_CLASSES_2018):
-  """(audio [N, 128], visual [N, 1024]) float32 means of the records."""
+def mean_features(files, num_classes=config_lib.NUM_CLASSES_2018, labels=False):
+  """(audio [N, 128], visual [N, 1024]) float32 means of the records.
+
+  With ``labels`` a third item, the labels as ``(video index [M], class [M])``.
+  """
   ds = pipeline.make_dataset(",".join(files), feature_level="video", batch_size=512,
                              num_classes=num_classes, file_order=True)
-  a, v = [], []
+  a, v, rows, cols = [], [], [], []
   for batch in ds:
+    if labels:
+      r, c = np.nonzero(batch["labels"].numpy())
+      rows.append(r + sum(len(x) for x in a))
+      cols.append(c)
     a.append(batch["audio"].numpy())
     v.append(batch["visual"].numpy())
-  return np.concatenate(a), np.concatenate(v)
+  out = (np.concatenate(a), np.concatenate(v))
+  if labels:
+    out += ((np.concatenate(rows), np.concatenate(cols)),)
+  return out
+
+
+def fit_in_memory(experiment, train_set, num_classes=config_lib.NUM_CLASSES_2018):
+  """Trains a named configuration on features held in memory; returns its encoders.
+
+  The model, its data-dependent initialization, the loss, the optimizer and
+  the settings picked for the number of videos are those of ``yt8m-train``
+  (the same functions); the batches come from memory, shuffled each epoch,
+  instead of the records (no validation, checkpoints or TensorBoard), so it
+  runs on any Keras backend (``KERAS_BACKEND``).
+  """
+  from yt8m_crossmodal.training import size_settings
+  from yt8m_crossmodal.training.optimizer import make_optimizer
+  audio, visual, (rows, cols) = train_set
+  cfg = experiments.get(experiment, train_data="(in memory)", model_dir="(none)")
+  cfg = cfg.replace(model=models.model_name(cfg))
+  cfg, note = size_settings.resolve(cfg, len(audio))
+  print(f"{experiment}: {note or 'settings given'}", flush=True)
+  keras.utils.set_random_seed(cfg.train.seed)
+  batch, steps = cfg.data.batch_size, len(audio) // cfg.data.batch_size
+  model = models.build_training_model(cfg)
+  model.compile(optimizer=make_optimizer(cfg.train, steps * cfg.train.epochs))
+  models.initialize_from_data(model, [{"audio": audio, "visual": visual}])
+  label_ids = tf.RaggedTensor.from_row_lengths(
+      cols.astype(np.int32), np.bincount(rows, minlength=len(audio)))
+  ds = tf.data.Dataset.from_tensor_slices({"audio": audio, "visual": visual,
+                                           "label_ids": label_ids})
+  ds = ds.shuffle(len(audio), seed=cfg.train.seed, reshuffle_each_iteration=True).repeat()
+
+  def model_batch(b):
+    hot = tf.reduce_max(tf.one_hot(b["label_ids"], num_classes, dtype=tf.float32), axis=1)
+    return {"audio": b["audio"], "visual": b["visual"], "labels": hot,
+            "num_frames": tf.zeros([batch], tf.int32)}
+
+  ds = ds.batch(batch, drop_remainder=True).map(model_batch).prefetch(4)
+  model.fit(ds, epochs=cfg.train.epochs, steps_per_epoch=steps, verbose=0)
+  return (model.get_layer(models.AUDIO_ENCODER_NAME),
+          model.get_layer(models.VISUAL_ENCODER_NAME), cfg.to_dict())
 
 
 def unit(x):
@@ -299,11 +347,11 @@ def run_ablation(args, data, train_files):
   table, seconds = {}, {}
   for name in names:
     t0 = time.time()
-    encoders = train_row(f"ablation_{name}", args.work_dir, train_files, VARIANTS[name],
-                         args.epochs)
-    table[name] = retrieval_row(*encode(encoders, data["validation"]), args.seeds)
-    table[name + "_hub"] = retrieval_row(*encode(encoders, data["validation"]), args.seeds,
-                                         pools=(256,), hub_weight=HUB_WEIGHT)
+    encoders = fit_in_memory(VARIANTS[name], data["train"])
+    validation = encode(encoders, data["validation"])
+    table[name] = retrieval_row(*validation, args.seeds)
+    table[name + "_hub"] = retrieval_row(*validation, args.seeds, pools=(256,),
+                                         hub_weight=HUB_WEIGHT)
     seconds[name] = round(time.time() - t0)
     print(f"{name}: {seconds[name]}s " + json.dumps(
         {k: round(v, 4) for k, v in table[name].items()}), flush=True)
@@ -341,12 +389,14 @@ def main():
   rows = set(filter(None, args.rows.split(",")))
   train_files, val_files, test_files = split_shards(args.data_dir, args.test_shards,
                                                     args.validation_shards)
-  data = {"train": mean_features(train_files), "validation": mean_features(val_files),
-          "test": mean_features(test_files)}
+  data = {"train": mean_features(train_files, labels=bool(args.ablation)),
+          "validation": mean_features(val_files)}
+  if not args.ablation:  # The ablation never reads the test shards.
+    data["test"] = mean_features(test_files)
   print(f"2018 shards: train {shard_range(train_files)} ({len(train_files)} shards, "
         f"{len(data['train'][0])} videos), validation {shard_range(val_files)} "
         f"({len(val_files)}, {len(data['validation'][0])}), test {shard_range(test_files)} "
-        f"({len(test_files)}, {len(data['test'][0])})", flush=True)
+        f"({len(test_files)}{', not read' if args.ablation else ''})", flush=True)
   if args.ablation:
     run_ablation(args, data, train_files)
     return
