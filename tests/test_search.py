@@ -119,7 +119,9 @@ def test_rerank_scores_are_consistent(index, data, loaded, videos):
       assert r["id"] in top10
       assert r["clip_score"] == pytest.approx(clip[r["id"]], abs=1e-6)
       assert r["timeline_score"] == pytest.approx(float(tl), abs=1e-5)
-      assert r["best_start_second"] == int(start)
+      # Never negative: a result shorter than the query fits inside it.
+      assert r["best_start_second"] == max(int(start), 0)
+      assert r.get("query_start_second", 0) == max(-int(start), 0)
       assert r["score"] == pytest.approx(alpha * r["clip_score"] + (1 - alpha) * r["timeline_score"],
                                          abs=1e-5)
     changed += [r["id"] for r in results] != top10[:5]
@@ -143,7 +145,9 @@ def test_clip_localization_matches_retrieval_localize(index, data, loaded, video
     idx = want_idx[q]
     starts, scores = retrieval.localize(timelines[q], cat.timelines("visual")[idx],
                                         cat.num_frames[idx], int(lengths[q]))
-    assert [r["best_start_second"] for r in line["results"]] == starts.tolist()
+    assert [r["best_start_second"] for r in line["results"]] == np.maximum(starts, 0).tolist()
+    assert [r.get("query_start_second", start) for r in line["results"]] == (
+        start + np.maximum(-starts, 0)).tolist()
     np.testing.assert_allclose([r["timeline_score"] for r in line["results"]], scores,
                                atol=1e-5)
 
@@ -231,10 +235,17 @@ def test_cli_runs(index, data, tmp_path):
   lines = [json.loads(line) for line in out.strip().splitlines()]
   assert len(lines) == 5
   for line in lines:
-    assert set(line) == {"query_id", "query_modality", "target_modality", "results"}
+    # Sample data: 2018 labels (named from the package's vocabulary), ids with no video.
+    assert set(line) == {"query_id", "query_modality", "target_modality", "query_labels",
+                         "results"}
+    assert line["query_labels"] and all(isinstance(n, str) for n in line["query_labels"])
     assert [r["rank"] for r in line["results"]] == [1, 2, 3]
-    assert set(line["results"][0]) == {"id", "score", "rank", "best_start_second",
-                                       "timeline_score"}
+    for r in line["results"]:
+      assert set(r) - {"query_start_second"} == {"id", "kind", "score", "rank",
+                                                 "best_start_second", "timeline_score",
+                                                 "labels"}
+      assert r["kind"] == "sound" and r["best_start_second"] >= 0
+      assert r["score"] == round(r["score"], 4)  # Rounded, not 17 digits.
   assert bad.returncode == 2 and bad_out == ""
   assert bad_err.strip().splitlines()[-1] == (
       "error: --query_modality must be audio or visual, got 'text'")

@@ -17,6 +17,9 @@ from typing import Tuple
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.config import option
+from yt8m_crossmodal.answers.context import MANIFEST_HELP, VOCABULARY_HELP
+from yt8m_crossmodal.answers.formats import FORMAT_HELP, FORMATS
+from yt8m_crossmodal.data.vocabulary import CHOICES as VOCABULARIES
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES
 from yt8m_crossmodal.retrieval.folder import MODALITIES
@@ -25,6 +28,25 @@ from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 ANN_KINDS = ("none", "hnsw", "ivf", "ivfpq")
 IN_PROCESS = "in_process"
+TARGETS = ("other", "audio", "visual", "both")
+OUTPUT_HELP = "Write the answer to this file (written whole when done) instead of stdout."
+
+
+def _check_answers(cfg) -> None:
+  """The checks of the answer options (format, output, vocabulary) of a config."""
+  if cfg.format not in FORMATS:
+    raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {cfg.format!r}")
+  if cfg.output and not io_utils.is_remote(cfg.output):
+    if os.path.isdir(cfg.output):
+      raise UsageError(f"--output {cfg.output!r} is a folder; give a file name")
+    folder = os.path.dirname(os.path.abspath(cfg.output))
+    if not os.path.isdir(folder):
+      raise UsageError(f"--output {cfg.output!r}: no folder {folder!r}")
+    if not os.access(folder, os.W_OK):
+      raise UsageError(f"--output {cfg.output!r}: the folder {folder!r} is not writable")
+  if cfg.vocabulary not in VOCABULARIES and not os.path.isfile(cfg.vocabulary):
+    raise UsageError(f"--vocabulary must be one of {', '.join(VOCABULARIES)} or a "
+                     f"vocabulary.csv file, got {cfg.vocabulary!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +143,14 @@ class SearchConfig:
                              "SHA-256 of ids, clip embeddings and faiss files, finite rows), "
                              "full (also the timelines' SHA-256 and rows) or none.",
                              choices=VERIFY_LEVELS)
+  target_modality: str = option(
+      "other", "What is searched: other (the other modality: videos for a soundtrack, "
+      "soundtracks for pictures), audio, visual, or both (a topic search: sound and "
+      "pictures ranked together, each result saying which it is).", choices=TARGETS)
+  format: str = option("auto", FORMAT_HELP, choices=FORMATS)
+  output: str = option("", OUTPUT_HELP)
+  vocabulary: str = option("auto", VOCABULARY_HELP)
+  manifest: str = option("", MANIFEST_HELP)
 
   def validate(self) -> None:
     """Raises UsageError naming the flag of a bad value."""
@@ -130,6 +160,10 @@ class SearchConfig:
       raise UsageError("--query_data is required")
     if self.query_modality not in MODALITIES:
       raise UsageError(f"--query_modality must be audio or visual, got {self.query_modality!r}")
+    if self.target_modality not in TARGETS:
+      raise UsageError(f"--target_modality must be one of {', '.join(TARGETS)}, got "
+                       f"{self.target_modality!r}")
+    _check_answers(self)
     if self.k <= 0:
       raise UsageError(f"--k must be positive, got {self.k}")
     if self.rerank < 0 or (self.rerank and self.rerank < self.k):

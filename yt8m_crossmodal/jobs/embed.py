@@ -210,12 +210,13 @@ def _embed_into(cfg: EmbedConfig, ds, writer: CatalogueWriter, encode_audio,
       num_frames = batch["num_frames"].numpy()[:n].astype(np.int32)
       audio = feat.to_float(batch["audio"].numpy()[:n])
       visual = feat.to_float(batch["visual"].numpy()[:n])
+      labels = batch["labels"].numpy()[:n]
       a_emb, a_tl = encode_audio(audio, num_frames)
       v_emb, v_tl = encode_visual(visual, num_frames)
       if cfg.timelines:
-        writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames)
+        writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames, labels=labels)
       else:
-        writer.add(ids[:n], a_emb, v_emb)
+        writer.add(ids[:n], a_emb, v_emb, labels=labels)
       bar.update(writer.count)
       now = time.time()
       if now - last_log >= cfg.log_every_seconds:

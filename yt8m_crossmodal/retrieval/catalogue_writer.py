@@ -12,9 +12,9 @@ from yt8m_crossmodal.retrieval import compact_timelines as compact
 from yt8m_crossmodal.retrieval import hubness
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.folder import (
-    FORMAT_VERSION, IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, PARTS_DIR,
-    catalogue_files, embeddings_file, hubness_file, infer_num_frames, timelines_file,
-    write_json)
+    FORMAT_VERSION, IDS_TXT, LABEL_OFFSETS_FILE, LABELS_FILE, META_FILE, MODALITIES,
+    NUM_FRAMES_FILE, PARTS_DIR, catalogue_files, embeddings_file, hubness_file,
+    infer_num_frames, self_hubness_file, timelines_file, write_json)
 
 TIMELINE_DTYPES = ("float16", "float32", compact.COMPACT_DTYPE)
 
@@ -55,7 +55,8 @@ class CatalogueWriter:
                timeline_dtype: Any = "float16",
                model_info: Optional[Dict[str, Any]] = None,
                overwrite: bool = False,
-               timeline_pool: int = 1):
+               timeline_pool: int = 1,
+               source: Optional[Dict[str, Any]] = None):
     """Opens the folder.
 
     Args:
@@ -70,6 +71,9 @@ class CatalogueWriter:
       model_info: free-form JSON-able model description for meta.json.
       overwrite: replace a complete catalogue already in ``path``.
       timeline_pool: with "int8": seconds averaged into one stored row.
+      source: JSON-able description of what was embedded, for meta.json
+        (``data``: the records' file patterns, ``num_classes``: their label
+        vocabulary's size), so that answers can name labels and media files.
     """
     if str(np.dtype(timeline_dtype)) not in TIMELINE_DTYPES:
       raise ValueError(f"timeline_dtype must be one of {TIMELINE_DTYPES}, got "
@@ -86,7 +90,11 @@ class CatalogueWriter:
                            else int(expected_count))
     self.timeline_dtype = np.dtype(timeline_dtype)
     self.model_info = model_info or {}
+    self.source = source or {}
     self.count = 0
+    self._labels: List[np.ndarray] = []  # Class indices, batch by batch.
+    self._label_counts: List[np.ndarray] = []
+    self._with_labels = False
     self._with_timelines: Optional[bool] = None
     self._parts: List[Dict[str, int]] = []  # Rows per file, per part.
     self._maps: Dict[str, np.ndarray] = {}
@@ -173,7 +181,8 @@ class CatalogueWriter:
           visual_embeddings: np.ndarray,
           audio_timelines: Optional[np.ndarray] = None,
           visual_timelines: Optional[np.ndarray] = None,
-          num_frames: Optional[np.ndarray] = None) -> None:
+          num_frames: Optional[np.ndarray] = None,
+          labels: Optional[Sequence[Sequence[int]]] = None) -> None:
     """Appends a batch of B items.
 
     Args:
@@ -186,6 +195,8 @@ class CatalogueWriter:
       visual_timelines: [B, T', E] (or Encoded), given iff audio_timelines is.
       num_frames: [B] valid seconds (default: inferred from the non-zero
         rows of the timelines; required with Encoded rows).
+      labels: B lists of class indices (the records' labels), or a [B, C]
+        multi-hot array; None: no labels for this batch.
     """
     if self._closed:
       raise ValueError("CatalogueWriter is closed")
@@ -253,9 +264,37 @@ class CatalogueWriter:
       for name, x in to_parts.items():
         np.save(os.path.join(parts, f"{part:06d}.{name}"), x)
       self._parts.append({name: len(x) for name, x in to_parts.items()})
+    self._add_labels(labels, b)
     for i in ids:
       self._ids_file.write(i + "\n")
     self.count += b
+
+  def _add_labels(self, labels, b: int) -> None:
+    """Keeps the class indices of a batch (empty lists without labels)."""
+    if labels is None:
+      self._labels.append(np.zeros([0], np.int32))
+      self._label_counts.append(np.zeros([b], np.int64))
+      return
+    if isinstance(labels, np.ndarray) and labels.ndim == 2:
+      rows, cols = np.nonzero(labels > 0)
+      lists = [cols[rows == j] for j in range(b)]
+    else:
+      lists = [np.asarray(list(x), np.int64).reshape(-1) for x in labels]
+    if len(lists) != b:
+      raise ValueError(f"{len(lists)} label lists for {b} items")
+    self._with_labels = True
+    self._labels.append(np.concatenate(lists + [np.zeros([0], np.int64)]).astype(np.int32))
+    self._label_counts.append(np.array([len(x) for x in lists], np.int64))
+
+  def _write_labels(self) -> List[str]:
+    """Writes labels.npy and label_offsets.npy; returns their names ([] without labels)."""
+    if not self._with_labels:
+      return []
+    counts = np.concatenate(self._label_counts)
+    np.save(os.path.join(self.path, LABELS_FILE), np.concatenate(self._labels))
+    np.save(os.path.join(self.path, LABEL_OFFSETS_FILE),
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    return [LABELS_FILE, LABEL_OFFSETS_FILE]
 
   def _write_hubness(self):
     """Writes ``<modality>_hubness.npy`` of the finished embedding files; returns their names."""
@@ -264,6 +303,9 @@ class CatalogueWriter:
     names = [hubness_file(m) for m in MODALITIES]
     for name, values in zip(names, hubness.hubness_pair(*embeddings)):
       np.save(os.path.join(self.path, name), values)
+    for m, emb in zip(MODALITIES, embeddings):
+      np.save(os.path.join(self.path, self_hubness_file(m)), hubness.self_hubness(emb))
+      names.append(self_hubness_file(m))
     return names
 
   def abort(self) -> None:
@@ -317,6 +359,7 @@ class CatalogueWriter:
     self._maps.clear()
     shutil.rmtree(parts, ignore_errors=True)
     hub_files = self._write_hubness()
+    label_files = self._write_labels()
     meta = {
         "format_version": FORMAT_VERSION,
         "embedding_size": self.embedding_size,
@@ -329,9 +372,11 @@ class CatalogueWriter:
         "ids_file": IDS_TXT,
         "model": self.model_info,
         "faiss": {},
-        "hubness": {"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK},
+        "hubness": {"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK, "self": True},
+        "labels": bool(label_files),
+        "source": self.source,
         integrity.FILES_KEY: integrity.record(self.path, [IDS_TXT, *self._shapes(),
-                                                          *hub_files]),
+                                                          *hub_files, *label_files]),
     }
     write_json(os.path.join(self.path, META_FILE), meta)
     self._closed = True
@@ -348,7 +393,9 @@ def write_catalogue(path: str, ids: Sequence[Any],
                     timeline_dtype: Any = "float16",
                     overwrite: bool = False,
                     batch_size: int = 4096,
-                    timeline_pool: int = 1) -> Dict[str, Any]:
+                    timeline_pool: int = 1,
+                    labels: Optional[Sequence[Sequence[int]]] = None,
+                    source: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   """Writes a whole catalogue to an index folder (see the module docstring).
 
   Args:
@@ -364,6 +411,8 @@ def write_catalogue(path: str, ids: Sequence[Any],
     overwrite: replace an existing catalogue.
     batch_size: items converted per write.
     timeline_pool: with "int8": seconds averaged into one stored row.
+    labels: N lists of class indices, or None.
+    source: see :class:`CatalogueWriter`.
 
   Returns:
     The meta.json contents.
@@ -378,7 +427,7 @@ def write_catalogue(path: str, ids: Sequence[Any],
       path, audio_embeddings.shape[1],
       max_frames=None if audio_timelines is None else audio_timelines.shape[1],
       expected_count=n, timeline_dtype=timeline_dtype, model_info=model_info,
-      overwrite=overwrite, timeline_pool=timeline_pool)
+      overwrite=overwrite, timeline_pool=timeline_pool, source=source)
   try:
     ids = list(ids)
     for s in range(0, n, batch_size):
@@ -387,7 +436,8 @@ def write_catalogue(path: str, ids: Sequence[Any],
           ids[sl], audio_embeddings[sl], visual_embeddings[sl],
           None if audio_timelines is None else audio_timelines[sl],
           None if visual_timelines is None else visual_timelines[sl],
-          None if num_frames is None else np.asarray(num_frames)[sl])
+          None if num_frames is None else np.asarray(num_frames)[sl],
+          None if labels is None else list(labels[sl]))
   except BaseException:
     writer.abort()
     raise

@@ -31,15 +31,18 @@ def bank_rows(n: int, size: int = DEFAULT_BANK, seed: int = 0) -> np.ndarray:
 
 
 def hubness(items: np.ndarray, bank: np.ndarray, k: int = DEFAULT_K,
-            chunk: int = 4096) -> np.ndarray:
+            chunk: int = 4096, item_rows: Optional[np.ndarray] = None) -> np.ndarray:
   """Mean inner product of each item with its ``k`` nearest bank rows.
 
   Args:
     items: [N, E] unit-length embeddings of one modality (a memory map is
       read in chunks).
-    bank: [M, E] unit-length embeddings of the other modality.
+    bank: [M, E] unit-length embeddings of the other modality (or of the
+      same one, with ``item_rows``).
     k: neighbours averaged (``min(k, M)``).
     chunk: items per matrix product.
+    item_rows: [M] for a bank drawn from ``items`` itself: the item row of
+      each bank row, so that an item is not its own neighbour.
 
   Returns:
     [N] float32.
@@ -49,10 +52,13 @@ def hubness(items: np.ndarray, bank: np.ndarray, k: int = DEFAULT_K,
     raise ValueError(f"bank must be [M, E] with M > 0, got {bank.shape}")
   if items.ndim != 2 or items.shape[1] != bank.shape[1]:
     raise ValueError(f"items must be [N, {bank.shape[1]}], got {items.shape}")
-  k = max(1, min(int(k), bank.shape[0]))
+  k = max(1, min(int(k), bank.shape[0] - (item_rows is not None)))
   out = np.empty(items.shape[0], np.float32)
   for s in range(0, items.shape[0], chunk):
     sims = np.asarray(items[s:s + chunk], np.float32) @ bank.T
+    if item_rows is not None:  # An item is not its own neighbour.
+      own = np.nonzero((item_rows >= s) & (item_rows < s + sims.shape[0]))[0]
+      sims[item_rows[own] - s, own] = -np.inf
     top = np.partition(sims, sims.shape[1] - k, axis=1)[:, sims.shape[1] - k:]
     out[s:s + chunk] = top.mean(axis=1)
   return out
@@ -69,6 +75,28 @@ def hubness_pair(audio: np.ndarray, visual: np.ndarray, k: int = DEFAULT_K,
   visual_bank = np.asarray(visual[rows], np.float32)
   audio_bank = np.asarray(audio[rows], np.float32)
   return hubness(audio, visual_bank, k), hubness(visual, audio_bank, k)
+
+
+def self_hubness(items: np.ndarray, k: int = DEFAULT_K, bank: int = DEFAULT_BANK,
+                 seed: int = 0) -> np.ndarray:
+  """[N] each item's mean cosine to its ``k`` nearest *other* items of the same set.
+
+  What :func:`hubness` is for a query of the *same* modality (a topic search
+  that returns sound and pictures): measured against a seeded sample of at
+  most ``bank`` items of ``items`` itself, leaving the item out.
+  """
+  rows = bank_rows(items.shape[0], bank, seed)
+  return hubness(items, np.asarray(items[rows], np.float32), k, item_rows=rows)
+
+
+def query_hubness(queries: np.ndarray, bank: np.ndarray, k: int = DEFAULT_K) -> np.ndarray:
+  """[Q] each query's mean cosine to its ``k`` nearest rows of ``bank``.
+
+  The query's own term of CSLS: subtracted when results of two modalities
+  are ranked together, it puts the scores against each target modality on
+  one scale (a query lies closer to everything of its own modality).
+  """
+  return hubness(np.asarray(queries, np.float32), bank, k)
 
 
 def corrected(queries: np.ndarray, candidates: np.ndarray,
