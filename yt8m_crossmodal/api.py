@@ -27,7 +27,8 @@ Jobs take the tools' configs (each field is the flag of the same name):
 :func:`sync_records` (:class:`SyncConfig`), :func:`evaluate`
 (:class:`EvaluateConfig`), :func:`validate_records` (:class:`ValidateConfig`),
 :func:`make_sample_data` (:class:`SynthConfig`), :func:`human_eval`
-(:class:`HumanEvalConfig`).
+(:class:`HumanEvalConfig`), :func:`find_pictures` (:class:`PicturesConfig`),
+:func:`find_soundtracks` (:class:`SoundtracksConfig`).
 """
 
 from __future__ import annotations
@@ -44,17 +45,18 @@ from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         HumanEvalConfig, SearchConfig, SyncConfig,
-                                         ValidateConfig)
+                                         HumanEvalConfig, PicturesConfig, SearchConfig,
+                                         SoundtracksConfig, SyncConfig, ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
-    "UsageError",
+    "PicturesConfig", "SoundtracksConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
-    "evaluate", "validate_records", "make_sample_data", "human_eval",
+    "evaluate", "validate_records", "make_sample_data", "human_eval", "find_pictures",
+    "find_soundtracks",
 ]
 
 
@@ -333,6 +335,30 @@ def search(config: SearchConfig) -> Iterator[Dict[str, Any]]:
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import search as search_job
   return search_job.Searcher(config)()
+
+
+def find_pictures(config: PicturesConfig) -> Iterator[Dict[str, Any]]:
+  """Pictures for long soundtracks (``yt8m-pictures``): one storyboard dict a record.
+
+  Each storyboard: ``query_id``, ``seconds``, ``segments`` (per segment its
+  ``start_second``, ``end_second`` and ``pictures``: ``id``, ``start_second``,
+  ``end_second``, ``score``, ...); see :mod:`yt8m_crossmodal.jobs.pictures`.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import pictures as pictures_job
+  return pictures_job.PictureFinder(config)()
+
+
+def find_soundtracks(config: SoundtracksConfig) -> Iterator[Dict[str, Any]]:
+  """Soundtracks for picture tracks (``yt8m-soundtracks``): one dict a record.
+
+  Each: ``query_id``, ``seconds`` and ``soundtracks``: ``id``, ``score``,
+  ``song_start_second`` (where in the song to start), ``video_start_second``,
+  ``confidence``, ...; see :mod:`yt8m_crossmodal.jobs.soundtracks`.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import soundtracks as soundtracks_job
+  return soundtracks_job.SoundtrackFinder(config)()
 
 
 def sync_records(config: SyncConfig) -> Iterator[Dict[str, Any]]:

@@ -180,6 +180,113 @@ class SearchConfig:
       raise UsageError("--refine, --nprobe and --ef_search must be >= 0")
 
 
+def _check_index_tool(cfg, data_flag: str) -> None:
+  """The checks shared by yt8m-pictures and yt8m-soundtracks."""
+  if not cfg.index:
+    raise UsageError("--index is required")
+  if not cfg.export_dir:
+    raise UsageError("--export_dir is required (the export that embedded --index; an "
+                     "index's meta.json only says which one that was)")
+  if not getattr(cfg, data_flag):
+    raise UsageError(f"--{data_flag} is required")
+  if cfg.k <= 0:
+    raise UsageError(f"--k must be positive, got {cfg.k}")
+  if not 0.0 <= cfg.hub_weight <= 1.0:
+    raise UsageError(f"--hub_weight must be in [0, 1], got {cfg.hub_weight}")
+  if not 0.0 <= cfg.clip_weight <= 1.0:
+    raise UsageError(f"--clip_weight must be in [0, 1], got {cfg.clip_weight}")
+  if cfg.max_records < 0:
+    raise UsageError(f"--max_records must be >= 0, got {cfg.max_records}")
+  _check_answers(cfg)
+
+
+@dataclasses.dataclass(frozen=True)
+class PicturesConfig:
+  """Options of ``yt8m-pictures`` (each field is a flag of the same name)."""
+
+  index: str = option("", "Index folder of yt8m-embed --timelines: the videos whose pictures "
+                      "are suggested.")
+  export_dir: str = option("", "The export that embedded --index (model or version folder; "
+                           "it encodes the soundtrack).")
+  audio_data: str = option("", "Records of the long soundtrack(s), frame level, any length "
+                           "(from yt8m-extract or YT-8M): one storyboard per record.")
+  segment_seconds: int = option(20, "Seconds of soundtrack matched at once: 20 s holds a "
+                                "few sentences of speech or a musical phrase.")
+  hop_seconds: int = option(10, "A segment starts every this many seconds: a new picture "
+                            "every 10 s.")
+  k: int = option(3, "Pictures suggested per segment (from k different videos).")
+  repeat_gap_seconds: int = option(300, "A video is not suggested again until this many "
+                                   "seconds after a segment it was suggested for (0: no "
+                                   "limit), so that no video fills the broadcast.")
+  candidates: int = option(200, "Windows of video kept per segment by the pass over the "
+                           "whole catalogue, before their stretches are scored exactly.")
+  window_seconds: int = option(5, "Seconds per window of that pass.")
+  hub_weight: float = option(0.5, "Windows of videos close to every soundtrack count less: "
+                             "their score less w * the video's hubness (0: plain cosine).")
+  clip_weight: float = option(0.5, "Weight of the whole video's fit to the segment (clip "
+                              "embeddings) against the stretch's own fit (its seconds).")
+  max_seconds: int = option(0, "Use only the first this many seconds of each soundtrack "
+                            "(0: all).")
+  max_records: int = option(0, "Soundtracks read (0: all).")
+  format: str = option("auto", FORMAT_HELP, choices=FORMATS)
+  output: str = option("", OUTPUT_HELP)
+  vocabulary: str = option("auto", VOCABULARY_HELP)
+  manifest: str = option("", MANIFEST_HELP)
+  verify_index: str = option("fast", "Checks of the index folder on open (fast, full, none; "
+                             "see yt8m-search).", choices=VERIFY_LEVELS)
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    _check_index_tool(self, "audio_data")
+    if self.segment_seconds < 2:
+      raise UsageError(f"--segment_seconds must be >= 2, got {self.segment_seconds}")
+    if self.hop_seconds < 1:
+      raise UsageError(f"--hop_seconds must be >= 1, got {self.hop_seconds}")
+    if self.window_seconds < 1 or self.candidates < self.k:
+      raise UsageError(f"--window_seconds must be >= 1 and --candidates >= --k ({self.k})")
+    if self.repeat_gap_seconds < 0 or self.max_seconds < 0:
+      raise UsageError("--repeat_gap_seconds and --max_seconds must be >= 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class SoundtracksConfig:
+  """Options of ``yt8m-soundtracks`` (each field is a flag of the same name)."""
+
+  index: str = option("", "Index folder of yt8m-embed --timelines whose soundtracks are "
+                      "searched (an ordinary index, or one embedded with audio only).")
+  export_dir: str = option("", "The export that embedded --index (model or version folder; "
+                           "it encodes the pictures).")
+  visual_data: str = option("", "Records of the picture tracks (a silent clip, or a video "
+                            "whose sound is to be replaced): frame level, the rgb is used.")
+  k: int = option(5, "Soundtracks per picture track.")
+  candidates: int = option(50, "Soundtracks found by clip embedding whose start in the song "
+                           "is then searched (>= --k).")
+  clip_weight: float = option(0.5, "Ranking: weight of the clip embeddings' fit against the "
+                              "fit of the song's seconds from its best start.")
+  hub_weight: float = option(0.5, "Soundtracks close to every picture track count less: "
+                             "cosine - w * hubness (0: plain cosine).")
+  min_confidence: float = option(MIN_CONFIDENCE, "A start is 'confident' when its "
+                                 "confidence (1 - p-value of the fit against every other "
+                                 "start) is at least this.")
+  max_records: int = option(0, "Picture tracks read (0: all).")
+  format: str = option("auto", FORMAT_HELP, choices=FORMATS)
+  output: str = option("", OUTPUT_HELP)
+  vocabulary: str = option("auto", VOCABULARY_HELP)
+  manifest: str = option("", MANIFEST_HELP)
+  verify_index: str = option("fast", "Checks of the index folder on open (fast, full, none; "
+                             "see yt8m-search).", choices=VERIFY_LEVELS)
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    _check_index_tool(self, "visual_data")
+    if self.candidates < self.k:
+      raise UsageError(f"--candidates must be >= --k ({self.k}), got {self.candidates}")
+    if not 0.0 <= self.min_confidence <= 1.0:
+      raise UsageError(f"--min_confidence must be in [0, 1], got {self.min_confidence}")
+
+
 @dataclasses.dataclass(frozen=True)
 class SyncConfig:
   """Options of ``yt8m-sync`` (each field is a flag of the same name)."""
