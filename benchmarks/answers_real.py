@@ -1,0 +1,217 @@
+"""Topic search and hubs on real YouTube-8M records, through the tools' own code.
+
+Reads the genuine 2018 video-level records of ``--data_dir`` (the project's
+``../shared/data``), sorted by file: the first ``--train_shards`` train the
+default video-level model (``yt8m-train --feature_level=video``, no other flag)
+and are exported; the next ``--validation_shards`` and ``--test_shards`` are
+each embedded into an index folder (``yt8m-embed``: labels and hubness
+stored). Then, on each catalogue, every video is a query:
+
+- **Label share** (``--part=topics``): ``yt8m-search`` with every
+  ``--target_modality`` (the other kind, the query's own kind, both kinds) and
+  both query modalities; of the top 10 results other than the query's own
+  video, the share that shares a label with the query, against chance (the
+  share of pairs of distinct catalogue videos that share one).
+- **Hubs** (``--part=hubs``): the top-1 answer of every query, audio -> visual
+  and visual -> audio, ranked ``cosine - w * hubness`` (hubness: the mean
+  cosine to the ``k`` nearest items of the query modality, a bank of at most
+  10,000): the share of queries won by the 1 % most frequent winners and the
+  most wins of one item, beside R@1 over the whole catalogue, for a grid of
+  ``w`` and ``k``. The setting is chosen on the validation catalogue (the
+  lowest concentration whose R@1 is at least the default's in both
+  directions) and then scored on the test catalogue.
+
+  python benchmarks/answers_real.py --data_dir=../shared/data --work_dir=/tmp/yt8m_answers
+
+The model and the indexes are kept in ``--work_dir`` and reused (``--fresh``
+trains again). Human-readable lines go to stdout; the last line is JSON.
+"""
+
+import argparse
+import collections
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import yt8m_crossmodal as ym  # noqa: E402
+from yt8m_crossmodal import retrieval  # noqa: E402
+from yt8m_crossmodal.data import pipeline  # noqa: E402
+from yt8m_crossmodal.evaluation import metrics  # noqa: E402
+from yt8m_crossmodal.jobs import search as search_job  # noqa: E402
+from yt8m_crossmodal.retrieval import hubness  # noqa: E402
+
+TARGETS = ("other", "same", "both")
+
+
+def split(data_dir, train, validation, test):
+  files = pipeline.list_files(os.path.join(data_dir, "yt8m-2018-video", "*.tfrecord"))
+  if len(files) < train + validation + test:
+    sys.exit(f"error: {len(files)} shards, need {train + validation + test}")
+  return (files[:train], files[train:train + validation],
+          files[train + validation:train + validation + test])
+
+
+def model_and_indexes(args, files):
+  """(export folder, {name: index folder}); trained and embedded once per work_dir."""
+  train, validation, test = files
+  work = args.work_dir
+  export_dir = os.path.join(work, "export")
+  if args.fresh or not os.path.isdir(export_dir):
+    begin = time.time()
+    model_dir = os.path.join(work, "model")
+    cfg = ym.named_config("default", feature_level="video", train_data=",".join(train),
+                          validation_data=",".join(validation), model_dir=model_dir)
+    ym.train(cfg)
+    ym.export(model_dir, export_dir)
+    print(f"trained and exported in {time.time() - begin:.0f} s", flush=True)
+  indexes = {}
+  for name, shard_files in (("validation", validation), ("test", test)):
+    path = os.path.join(work, f"index_{name}")
+    if args.fresh or not os.path.isdir(path):
+      ym.embed(ym.EmbedConfig(export_dir=export_dir, data=",".join(shard_files),
+                              output=path, overwrite=True))
+    indexes[name] = path
+  return export_dir, indexes
+
+
+def shares_label(cat, a, b):
+  return bool(set(cat.labels_of(a)) & set(cat.labels_of(b)))
+
+
+def chance(cat, pairs=200000, seed=0):
+  """Share of pairs of distinct catalogue videos that share a label."""
+  rng = np.random.default_rng(seed)
+  a = rng.integers(0, cat.size, pairs)
+  b = rng.integers(0, cat.size, pairs)
+  keep = a != b
+  labels = [set(cat.labels_of(i)) for i in range(cat.size)]
+  return float(np.mean([bool(labels[i] & labels[j]) for i, j in zip(a[keep], b[keep])]))
+
+
+def label_share(args, export_dir, index, shard_files):
+  """{query modality: {target: share}} of the top 10 other videos sharing a label."""
+  cat = retrieval.load_catalogue(index)
+  row = {i: j for j, i in enumerate(cat.ids)}
+  labels = [set(cat.labels_of(i)) for i in range(cat.size)]
+  out = {}
+  for query in ("audio", "visual"):
+    out[query] = {}
+    for target in TARGETS:
+      modality = {"other": "other", "same": query, "both": "both"}[target]
+      lines = search_job.search_queries(search_job.SearchConfig(
+          index=index, export_dir=export_dir, query_data=",".join(shard_files),
+          query_modality=query, target_modality=modality, k=args.top + 2,
+          vocabulary="none"))
+      hits = total = 0
+      kinds = collections.Counter()
+      for line in lines:
+        q = row[line["query_id"]]
+        others = [r for r in line["results"] if r["id"] != line["query_id"]][:args.top]
+        hits += sum(bool(labels[q] & labels[row[r["id"]]]) for r in others)
+        total += len(others)
+        kinds.update(r["kind"] for r in others)
+      out[query][target] = {"share": hits / max(total, 1), "results": total,
+                            "kinds": dict(kinds)}
+      print(f"  {query} queries -> {target:5s}: {hits / max(total, 1):.3f} of {total} "
+            f"results share a label ({dict(kinds)})", flush=True)
+  return out
+
+
+def concentration(winners, n):
+  """(share of queries won by the 1% most frequent winners, most wins of one item)."""
+  counts = np.sort(np.bincount(winners, minlength=n))[::-1]
+  top = max(1, math.ceil(0.01 * n))
+  return float(counts[:top].sum() / len(winners)), int(counts[0])
+
+
+def hub_grid(cat, weights, ks):
+  """Per (w, k): concentration and R@1 (whole catalogue) in both directions."""
+  audio = np.asarray(cat.embeddings("audio"), np.float32)
+  visual = np.asarray(cat.embeddings("visual"), np.float32)
+  rows = []
+  for k in ks:
+    hub_a, hub_v = hubness.hubness_pair(audio, visual, k=k)
+    for w in weights:
+      row = {"w": w, "k": k}
+      for name, q, c, h in (("a2v", audio, visual, hub_v), ("v2a", visual, audio, hub_a)):
+        scores, top = retrieval.exact_search(q, c, 1, bias=-w * h)
+        row[f"{name}/top1_share_of_1pct"], row[f"{name}/most_wins"] = concentration(
+            top[:, 0], cat.size)
+      res = metrics.cross_modal_retrieval(audio, visual, pool_size=None, hub_weight=w,
+                                          hubness_values=(hub_a, hub_v)) if w else \
+          metrics.cross_modal_retrieval(audio, visual, pool_size=None)
+      row["a2v/recall@1"], row["v2a/recall@1"] = res["a2v/recall@1"], res["v2a/recall@1"]
+      rows.append(row)
+  return rows
+
+
+def print_grid(rows, title):
+  print(title)
+  print("     w    k   a2v 1%-share  most  R@1    v2a 1%-share  most  R@1")
+  for r in rows:
+    print(f"  {r['w']:4.2f} {r['k']:4d}   {r['a2v/top1_share_of_1pct']:11.3f} "
+          f"{r['a2v/most_wins']:5d} {r['a2v/recall@1']:.3f}   "
+          f"{r['v2a/top1_share_of_1pct']:11.3f} {r['v2a/most_wins']:5d} "
+          f"{r['v2a/recall@1']:.3f}", flush=True)
+
+
+def choose(rows, default):
+  """The lowest mean concentration among rows whose R@1 >= the default's, both ways."""
+  base = next(r for r in rows if (r["w"], r["k"]) == default)
+  ok = [r for r in rows if r["a2v/recall@1"] >= base["a2v/recall@1"]
+        and r["v2a/recall@1"] >= base["v2a/recall@1"]]
+  return min(ok, key=lambda r: r["a2v/top1_share_of_1pct"] + r["v2a/top1_share_of_1pct"])
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--data_dir", default=os.path.normpath(os.path.join(
+      os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data")))
+  parser.add_argument("--work_dir", default="/tmp/yt8m_answers")
+  parser.add_argument("--train_shards", type=int, default=60)
+  parser.add_argument("--validation_shards", type=int, default=10)
+  parser.add_argument("--test_shards", type=int, default=10)
+  parser.add_argument("--part", default="topics,hubs")
+  parser.add_argument("--top", type=int, default=10)
+  parser.add_argument("--weights", default="0,0.25,0.5,0.75,1")
+  parser.add_argument("--ks", default="10,50")
+  parser.add_argument("--default_w", type=float, default=hubness.DEFAULT_WEIGHT)
+  parser.add_argument("--default_k", type=int, default=hubness.DEFAULT_K)
+  parser.add_argument("--fresh", action="store_true")
+  args = parser.parse_args()
+  os.makedirs(args.work_dir, exist_ok=True)
+  files = split(args.data_dir, args.train_shards, args.validation_shards, args.test_shards)
+  export_dir, indexes = model_and_indexes(args, files)
+  result = {"train_videos": None, "export": export_dir}
+  parts = args.part.split(",")
+  if "topics" in parts:
+    cat = retrieval.load_catalogue(indexes["test"])
+    result["catalogue_videos"] = cat.size
+    result["chance"] = chance(cat)
+    print(f"label share of the top {args.top} on the test catalogue ({cat.size} videos; "
+          f"chance {result['chance']:.3f}):", flush=True)
+    result["label_share"] = label_share(args, export_dir, indexes["test"], files[2])
+  if "hubs" in parts:
+    weights = [float(w) for w in args.weights.split(",")]
+    ks = [int(k) for k in args.ks.split(",")]
+    default = (args.default_w, args.default_k)
+    val = hub_grid(retrieval.load_catalogue(indexes["validation"]), weights, ks)
+    print_grid(val, "hubs, validation catalogue:")
+    pick = choose(val, default)
+    print(f"chosen on validation: w = {pick['w']}, k = {pick['k']} (default {default})")
+    test = hub_grid(retrieval.load_catalogue(indexes["test"]), weights, ks)
+    print_grid(test, "hubs, test catalogue:")
+    result["hubs"] = {"validation": val, "test": test, "chosen": [pick["w"], pick["k"]],
+                      "default": list(default)}
+  print(json.dumps(result))
+
+
+if __name__ == "__main__":
+  main()
