@@ -15,6 +15,7 @@ from yt8m_crossmodal.jobs import embed as embed_job
 from yt8m_crossmodal.jobs import search as search_job
 from yt8m_crossmodal.serving import loading
 from yt8m_crossmodal.data import pipeline
+from yt8m_crossmodal.retrieval import hubness
 
 import records
 import helpers
@@ -90,9 +91,9 @@ def test_exact_and_ann_search_agree(index, data):
   # Visual queries are the catalogue's own visual embeddings (same videos).
   ann = _search(index, data, query_modality="visual", k=5, ann="hnsw")
   cat = retrieval.load_catalogue(index["path"])
-  # Ranked by cosine - 0.5 * hubness of each result (the --hub_weight default).
+  # Ranked by cosine - w * hubness of each result (w: the --hub_weight default).
   scores, idx = retrieval.exact_search(cat.embeddings("visual"), cat.embeddings("audio"), 5,
-                                       bias=-0.5 * cat.hubness["audio"])
+                                       bias=-hubness.DEFAULT_WEIGHT * cat.hubness["audio"])
   assert _ids(ann) == [[cat.ids[i] for i in row] for row in idx]
   np.testing.assert_allclose([[r["score"] for r in line["results"]] for line in ann], scores,
                              atol=1e-5)
@@ -137,7 +138,7 @@ def test_clip_localization_matches_retrieval_localize(index, data, loaded, video
   lengths = np.clip(n - start, 0, seconds).astype(np.int32)
   emb, timelines = loaded.encode_fn("audio")(videos["audio"][:, start:start + seconds], lengths)
   want_scores, want_idx = retrieval.exact_search(emb, cat.embeddings("visual"), 4,
-                                                 bias=-0.5 * cat.hubness["visual"])
+                                                 bias=-hubness.DEFAULT_WEIGHT * cat.hubness["visual"])
   for q, line in enumerate(lines):
     assert line["query_id"] == videos["id"][q]
     assert line["query_seconds"] == [start, start + int(lengths[q])]
@@ -190,7 +191,8 @@ def test_localization_finds_the_second_a_clip_was_cut_at(frame_export, loaded, v
     assert top["timeline_score"] == pytest.approx(1.0, abs=2e-3)  # float16 storage.
     hub = retrieval.load_catalogue(str(tmp_path / "cat")).hubness["visual"][2]
     clip_score = top["clip_score"] if rerank else top["score"]
-    assert clip_score == pytest.approx(1.0 - 0.5 * hub, abs=2e-3)  # cosine 1 - 0.5 hubness
+    # cosine 1 - w * hubness
+    assert clip_score == pytest.approx(1.0 - hubness.DEFAULT_WEIGHT * hub, abs=2e-3)
 
 
 def _record_of(videos, q):

@@ -108,6 +108,13 @@ def test_no_video_is_suggested_again_within_the_gap():
       assert not earlier
   again = storyboard.choose([top(j) for j in range(10)], starts, k=1, repeat_gap=0)
   assert [p[0].item for p in again] == [0] * 10
+  # A strong fit is placed first: video 7 fits the second segment best, and is not
+  # used up as the first segment's weak second choice.
+  weak = [storyboard.Pick(1, 0, 0.9, 0.9, 0.9), storyboard.Pick(7, 0, 0.2, 0.2, 0.2),
+          storyboard.Pick(8, 0, 0.1, 0.1, 0.1)]
+  strong = [storyboard.Pick(7, 5, 0.95, 0.95, 0.95), storyboard.Pick(9, 0, 0.3, 0.3, 0.3)]
+  first, second = storyboard.choose([weak, strong], [0, 10], k=2, repeat_gap=60)
+  assert [p.item for p in first] == [1, 8] and [p.item for p in second] == [7, 9]
 
 
 def _planted_pictures_catalogue(path, loaded, audio, frame_export, plant_at, plant_from,
@@ -249,14 +256,18 @@ def test_topic_search_ranks_both_kinds_on_one_scale(index, frame_export, frame_d
   assert cat.has_labels and cat.self_hubness
   ids = list(cat.ids)
   query_emb = cat.embeddings("audio")  # The queries are the catalogue's own videos.
-  w = 0.5
+  w = hubness.DEFAULT_WEIGHT
+  t = hubness.DEFAULT_TEMPERATURE
   kinds = set()
   for q, line in enumerate(lines):
     assert line["target_modality"] == "both" and line["query_id"] == ids[q]
     want = []
     for target, kind in (("audio", "sound"), ("visual", "pictures")):
       bank = cat.embeddings(target)[hubness.bank_rows(cat.size)]
-      own = np.sort(query_emb[q] @ bank.T)[-hubness.DEFAULT_K:].mean()
+      sims = query_emb[q] @ bank.T
+      if target == "audio":  # The query itself is left out of its own modality's bank.
+        sims = np.delete(sims, q)
+      own = t * np.log(np.exp(sims / t).sum())  # The soft maximum.
       item = (cat.self_hubness if target == "audio" else cat.hubness)[target]
       scores = cat.embeddings(target) @ query_emb[q] - w * item - w * own
       want += [(s, kind, ids[i]) for i, s in enumerate(scores)

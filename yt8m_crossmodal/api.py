@@ -170,7 +170,7 @@ def open_catalogue(path: str, verify: str = "fast"):
 
 def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int = 10,
                      rerank: int = 0, rerank_alpha: float = 0.5,
-                     localize: bool = False, hub_weight: float = 0.5) -> List[Dict[str, Any]]:
+                     localize: bool = False, hub_weight: float = 1.0) -> List[Dict[str, Any]]:
   """The top ``k`` of ``catalogue`` for one query, as ``yt8m-search`` ranks them.
 
   Args:
@@ -181,8 +181,9 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     rerank: re-score the top N (>= k) by timeline alignment (0: off).
     rerank_alpha: weight of the clip score when re-ranking.
     localize: add ``best_start_second`` (where in each result the query fits).
-    hub_weight: rank by ``cosine - hub_weight * hubness`` of each result (its
-      mean cosine to its nearest items of the query modality; 0: cosine).
+    hub_weight: rank by ``cosine - hub_weight * hubness`` of each result (how
+      close it lies to the items of the query modality, as ``yt8m-embed``
+      stored it; 0: cosine).
 
   Returns:
     ``[{"id", "score", "rank", ...}]``, best first.

@@ -104,9 +104,10 @@ def picture(result: Dict[str, Any], second: Optional[float], use_thumbnails: boo
     return f'<div class="nopic">{esc(media["error"])}</div>'
   jpeg = thumbnails.picture_at(path, when) if use_thumbnails else None
   if jpeg:
-    return f'<img src="{esc(thumbnails.data_uri(jpeg))}" alt="{esc(path)} at {when:g} s">'
-  return (f'<video src="{esc(describe.file_url(path, when))}" preload="metadata" muted '
-          f'title="{esc(path)} at {when:g} s"></video>')
+    return (f'<div class="pic"><img src="{esc(thumbnails.data_uri(jpeg))}" '
+            f'alt="{esc(path)} at {when:g} s"></div>')
+  return (f'<div class="pic"><video src="{esc(describe.file_url(path, when))}" '
+          f'preload="metadata" muted title="{esc(path)} at {when:g} s"></video></div>')
 
 
 def labels_html(result: Dict[str, Any], key: str = "labels", limit: int = 6) -> str:

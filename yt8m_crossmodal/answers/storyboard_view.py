@@ -18,7 +18,7 @@ from yt8m_crossmodal.answers.formats import Column, Output, json_line, printable
 from yt8m_crossmodal.answers.search_view import NOTE, where
 
 COLUMNS = (Column("time", "broadcast"), Column("rank", "#", right=True),
-           Column("score", "score", right=True, show=score), Column("id", "id", width=32),
+           Column("score", "score", right=True, show=score), Column("id", "id", width=64),
            Column("stretch", "video seconds"), Column("labels", "labels", width=44),
            Column("where", "where", width=80))
 
@@ -42,20 +42,27 @@ def _table(board: Dict[str, Any]) -> str:
   rows = []
   for seg in board["segments"]:
     span = f"{clock(seg['start_second'])}-{clock(seg['end_second'])}"
+    if not seg["pictures"]:
+      rows.append({"time": span, "id": _NONE.format(board["repeat_gap_seconds"])})
     for pic in seg["pictures"]:
       rows.append(dict(pic, time=span if pic["rank"] == 1 else "",
                        stretch=f"{clock(pic['start_second'])}-{clock(pic['end_second'])}",
                        where=where(pic)))
-  return printable(_header(board)) + "\n" + table(COLUMNS, rows) + "\n"
+  header = "\n".join(printable(line) for line in _header(board).split("\n"))
+  return header + "\n" + table(COLUMNS, rows) + "\n"
+
+
+_NONE = "(none: every video found was suggested less than {} s away)"
 
 
 def _cell(pic: Dict[str, Any]) -> str:
   span = f"{clock(pic['start_second'])}&ndash;{clock(pic['end_second'])}"
   path = (f'<div class="small">{hp.esc(pic["media"]["path"])}</div>'
           if pic.get("media") else "")
-  return (hp.picture(pic, pic["start_second"]) + hp.link(pic, pic["id"], pic["start_second"])
-          + f' <span class="small">{span} &middot; {hp.esc(score(pic["score"]))}</span>'
-          + path + hp.labels_html(pic))
+  return (hp.picture(pic, pic["start_second"])
+          + f'<div><b>{hp.link(pic, pic["id"], pic["start_second"])}</b></div>'
+          + f'<div class="small">its seconds {span} &middot; score '
+          f'{hp.esc(score(pic["score"]))}</div>' + path + hp.labels_html(pic))
 
 
 def _html(page: hp.Page, board: Dict[str, Any]) -> None:
@@ -76,6 +83,9 @@ def _html(page: hp.Page, board: Dict[str, Any]) -> None:
   rows = []
   for seg in board["segments"]:
     cells = [_cell(p) for p in seg["pictures"]] + [""] * (k - len(seg["pictures"]))
+    if not seg["pictures"]:
+      cells[0] = f'<span class="small">{hp.esc(_NONE.format(board["repeat_gap_seconds"]))}</span>'
+
     rows.append([f"<b>{clock(seg['start_second'])}</b>&ndash;{clock(seg['end_second'])}"]
                 + cells)
   page.table(["sound"] + [f"picture {j + 1}" for j in range(k)], rows)

@@ -23,6 +23,7 @@ from yt8m_crossmodal.data.vocabulary import CHOICES as VOCABULARIES
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES
 from yt8m_crossmodal.retrieval.folder import MODALITIES
+from yt8m_crossmodal.retrieval.hubness import DEFAULT_WEIGHT as HUB_WEIGHT
 from yt8m_crossmodal.retrieval.integrity import VERIFY_LEVELS
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
@@ -129,10 +130,10 @@ class SearchConfig:
                        "the exact embeddings (0: 10; 1: only re-score the top k).")
   rerank: int = option(0, "Re-score the top N (>= k) clip results by timeline alignment.")
   rerank_alpha: float = option(0.5, "Weight of the clip score when re-ranking.")
-  hub_weight: float = option(0.5, "Rank by cosine - w * hubness of each result (its mean "
-                             "cosine to its 50 nearest items of the query modality, stored "
-                             "by yt8m-embed): items close to everything stop crowding the "
-                             "top; 0: plain cosine.")
+  hub_weight: float = option(HUB_WEIGHT, "Rank by cosine - w * hubness of each result (a "
+                             "soft maximum of its cosines to the items of the query "
+                             "modality, stored by yt8m-embed): items close to everything "
+                             "stop crowding the top; 0: plain cosine.")
   localize: bool = option(False, "Report best_start_second of each result.")
   query_seconds: int = option(0, "Use only this many seconds of each query (0: all).")
   query_start: int = option(0, "First query second used.")
@@ -221,7 +222,8 @@ class PicturesConfig:
   candidates: int = option(200, "Windows of video kept per segment by the pass over the "
                            "whole catalogue, before their stretches are scored exactly.")
   window_seconds: int = option(5, "Seconds per window of that pass.")
-  hub_weight: float = option(0.5, "Windows of videos close to every soundtrack count less: "
+  hub_weight: float = option(HUB_WEIGHT, "Windows of videos close to every soundtrack count "
+                             "less: "
                              "their score less w * the video's hubness (0: plain cosine).")
   clip_weight: float = option(0.5, "Weight of the whole video's fit to the segment (clip "
                               "embeddings) against the stretch's own fit (its seconds).")
@@ -264,7 +266,8 @@ class SoundtracksConfig:
                            "is then searched (>= --k).")
   clip_weight: float = option(0.5, "Ranking: weight of the clip embeddings' fit against the "
                               "fit of the song's seconds from its best start.")
-  hub_weight: float = option(0.5, "Soundtracks close to every picture track count less: "
+  hub_weight: float = option(HUB_WEIGHT, "Soundtracks close to every picture track count "
+                             "less: "
                              "cosine - w * hubness (0: plain cosine).")
   min_confidence: float = option(MIN_CONFIDENCE, "A start is 'confident' when its "
                                  "confidence (1 - p-value of the fit against every other "
@@ -358,8 +361,8 @@ class EvaluateConfig:
   batch_size: int = option(64, "Videos encoded per signature call.")
   rerank_top: int = option(10, "Temporal re-ranking: clip candidates re-scored per query.")
   rerank_alpha: float = option(0.5, "Temporal re-ranking: weight of the clip score.")
-  hub_weight: float = option(0.5, "Also score retrieval as yt8m-search ranks it, cosine - w * "
-                             "hubness (keys hub_pool<P>/...; 0: not).")
+  hub_weight: float = option(HUB_WEIGHT, "Also score retrieval as yt8m-search ranks it, "
+                             "cosine - w * hubness (keys hub_pool<P>/...; 0: not).")
   rated_queries: int = option(100, "Queries per direction in mturk_batch.csv and "
                           "index.html (0: all).")
   rated_candidates: int = option(5, "Top results per query in mturk_batch.csv / index.html.")

@@ -110,9 +110,9 @@ class PictureFinder:
       raise UsageError(f"the export {self.export.path!r} (E = {self.export.embedding_size}) "
                        f"did not embed {cfg.index!r} (E = {self.catalogue.embedding_size})")
     self.encode = self.export.encode_fn("audio")
-    hub = self.catalogue.item_hubness("visual", "audio")
-    self.bias = (-cfg.hub_weight * hub if cfg.hub_weight and hub is not None
-                 else np.zeros([self.catalogue.size], np.float32))
+    if cfg.hub_weight and self.catalogue.item_hubness("visual", "audio") is None:
+      logging.warning("the index %r stores no hubness: windows and videos are scored by "
+                      "plain cosine", cfg.index)
     self.describer = context.make_describer(
         cfg.vocabulary, cfg.manifest,
         context.num_classes_of(self.catalogue.meta, self.export.config.data.num_classes),
@@ -125,18 +125,9 @@ class PictureFinder:
     timeline = encode_timeline(self.encode, audio, self.export.max_frames)
     spans = stretches.segments(len(timeline), cfg.segment_seconds, cfg.hop_seconds)
     clips = encode_segments(self.encode, audio, spans)
-    found = stretches.stretches(timeline, spans, cat.timelines("visual"), cat.num_frames,
-                                cfg.window_seconds, cfg.candidates, self.bias)
-    ranked = []
-    for j, cands in enumerate(found):
-      items = np.array([c.item for c in cands], np.int64)
-      clip = (retrieval.gather_rows(cat.embeddings("visual"), items) @ clips[j]
-              + self.bias[items]) if items.size else np.zeros([0])
-      picks = [storyboard.Pick(c.item, c.start,
-                               cfg.clip_weight * float(cs) + (1 - cfg.clip_weight) * c.score,
-                               c.score, float(cs)) for c, cs in zip(cands, clip)]
-      ranked.append(sorted(picks, key=lambda p: -p.score))
-    chosen = storyboard.choose(ranked, [a for a, _ in spans], cfg.k, cfg.repeat_gap_seconds)
+    chosen = storyboard.plan(cat, timeline, clips, spans, cfg.k, cfg.repeat_gap_seconds,
+                             cfg.window_seconds, cfg.candidates, cfg.hub_weight,
+                             cfg.clip_weight)
     uses = collections.Counter(p.item for picks in chosen for p in picks)
     board: Dict[str, Any] = {
         "query_id": query_id, "seconds": int(len(timeline)),

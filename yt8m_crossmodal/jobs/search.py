@@ -37,9 +37,9 @@ modality included: sounds like this sound), or ``both`` (a topic search:
 sound and pictures ranked together). A result of the query's own modality
 with the query's own id is the query itself and is left out. With
 ``both`` each kind's scores also subtract ``--hub_weight`` x the query's
-own hubness against that kind (its mean cosine to its 50 nearest items of
-it, CSLS), which puts the two kinds on one scale: a query lies closer to
-everything of its own modality.
+own hubness against that kind (measured as the index measured its items),
+which puts the two kinds on one scale: a query lies closer to everything of
+its own modality.
 
 Output (``--format``; see :mod:`yt8m_crossmodal.answers`): a table, an HTML
 page, or one JSON object per query (scores rounded to 4 decimals)::
@@ -165,14 +165,24 @@ class Searcher:
                       "--hub_weight", cfg.index, " against its own modality" if same else "",
                       target)
 
-  def _query_hubness(self, target: str, embedding: np.ndarray) -> np.ndarray:
-    """[Q] the queries' own hubness against ``target`` (``both`` only; else zeros)."""
+  def _query_hubness(self, target: str, embedding: np.ndarray, ids: List[str]
+                     ) -> np.ndarray:
+    """[Q] the queries' own hubness against ``target`` (``both`` only; else zeros).
+
+    A query of the target's modality that is itself in the catalogue (its
+    id) is left out of its own bank, as the items' hubness leaves them out.
+    """
     if len(self.targets) == 1 or not self.cfg.hub_weight:
       return np.zeros([embedding.shape[0]], np.float32)
     if target not in self._banks:
       rows = hubness.bank_rows(self.catalogue.size)
-      self._banks[target] = retrieval.gather_rows(self.catalogue.embeddings(target), rows)
-    return hubness.query_hubness(embedding, self._banks[target])
+      self._banks[target] = (retrieval.gather_rows(self.catalogue.embeddings(target), rows),
+                             {self.catalogue.ids[r]: j for j, r in enumerate(rows)})
+    bank, where = self._banks[target]
+    params = hubness.params_of(self.catalogue.meta.get("hubness"))
+    own = np.array([where.get(i, -1) if target == self.cfg.query_modality else -1
+                    for i in ids], np.int64)
+    return hubness.query_hubness(embedding, bank, exclude=own, **params)
 
   def _crop(self, features: np.ndarray, num_frames: np.ndarray):
     """Seconds [start, start + L) of each query: (features, lengths, starts)."""
@@ -257,7 +267,8 @@ class Searcher:
               embedding, target=target, k=fetch,
               method="exact" if cfg.ann == "none" else "index",
               hub_weight=cfg.hub_weight, query_modality=cfg.query_modality, **params)
-          found[target] = (scores, indices, self._query_hubness(target, embedding))
+          found[target] = (scores, indices, self._query_hubness(
+              target, embedding, [i for i, v in zip(ids[:n], valid) if v]))
       row = 0
       for j in range(n):
         line: Dict[str, Any] = {"query_id": ids[j], "query_modality": cfg.query_modality,

@@ -372,7 +372,7 @@ class CatalogueWriter:
         "ids_file": IDS_TXT,
         "model": self.model_info,
         "faiss": {},
-        "hubness": {"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK, "self": True},
+        "hubness": dict(hubness.default_params(), self=True),
         "labels": bool(label_files),
         "source": self.source,
         integrity.FILES_KEY: integrity.record(self.path, [IDS_TXT, *self._shapes(),

@@ -36,6 +36,7 @@ from yt8m_crossmodal.retrieval import compact_timelines as compact
 
 # Similarity entries per chunk of the window pass (float32): 2**24 = 64 MiB.
 _CHUNK_ENTRIES = 1 << 24
+_MAX_ROWS = 1 << 18
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +73,7 @@ def segments(total: int, length: int, hop: int) -> List[Tuple[int, int]]:
 
 
 def _normalize(x: np.ndarray) -> np.ndarray:
-  norm = np.linalg.norm(x, axis=-1, keepdims=True)
+  norm = np.sqrt(np.einsum("...e,...e->...", x, x))[..., None]
   return np.divide(x, norm, out=np.zeros_like(x), where=norm > 0)
 
 
@@ -142,8 +143,14 @@ def windows_of(rows: np.ndarray, items: np.ndarray, seconds: np.ndarray, width: 
     return rows, items, seconds
   key = items * (1 << 32) + seconds // int(width)
   starts = np.flatnonzero(np.diff(key, prepend=key[0] - 1))
-  vectors = _normalize(np.add.reduceat(rows, starts, axis=0))
-  return vectors, items[starts], (seconds[starts] // int(width)) * int(width)
+  ends = np.append(starts[1:], key.size)
+  sums = rows[starts].copy()  # A window holds at most ``width`` rows: add them row by row
+  for j in range(1, int(width)):  # (np.add.reduceat is slow along axis 0).
+    more = np.flatnonzero(starts + j < ends)
+    if more.size == 0:
+      break
+    sums[more] += rows[starts[more] + j]
+  return _normalize(sums), items[starts], (seconds[starts] // int(width)) * int(width)
 
 
 def _merge_top(best: Tuple[np.ndarray, ...], scores: np.ndarray, items: np.ndarray,
@@ -189,7 +196,8 @@ def candidate_windows(queries: np.ndarray, timelines, num_frames: np.ndarray, wi
   best = (np.full((num, 0), -np.inf, np.float32), np.zeros((num, 0), np.int64),
           np.zeros((num, 0), np.int64))
   long_enough = np.asarray(num_frames) >= int(min_seconds)
-  max_rows = max(int(width) * 64, _CHUNK_ENTRIES // max(1, num))
+  # About 2**24 scores and at most 2**18 rows (256 MiB at E = 256) a chunk.
+  max_rows = min(_MAX_ROWS, int(width) * max(64, _CHUNK_ENTRIES // max(1, num)))
   for rows, items, seconds in timeline_chunks(timelines, num_frames, max_rows):
     keep = long_enough[items]
     if not keep.all():
