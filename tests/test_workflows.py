@@ -8,7 +8,6 @@ does, and the tools must find that item and that place.
 
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 
@@ -291,3 +290,15 @@ def test_topic_search_ranks_both_kinds_on_one_scale(index, frame_export, frame_d
 def test_target_modality_is_checked():
   with pytest.raises(UsageError, match="--target_modality must be one of"):
     search_job.SearchConfig(index="i", query_data="q", target_modality="text").validate()
+
+
+@pytest.mark.parametrize("tool,fields", [
+    ("search", ["best_start_second", "never negative", "pseudo-id", "kind", "query_labels"]),
+    ("pictures", ["start_second, end_second", "stretch_score", "repeat_gap_seconds", "media"]),
+    ("soundtracks", ["song_start_second", "confidence", "video_start_second", "labels"])])
+def test_help_says_what_every_field_means(tool, fields):
+  proc = subprocess.run([sys.executable, "-m", f"yt8m_crossmodal.tools.{tool}", "--help"],
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  for field in fields + ["--format", "--vocabulary", "--manifest"]:
+    assert field in proc.stdout, (tool, field)

@@ -170,7 +170,7 @@ def open_catalogue(path: str, verify: str = "fast"):
 
 def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int = 10,
                      rerank: int = 0, rerank_alpha: float = 0.5,
-                     localize: bool = False, hub_weight: float = 1.0) -> List[Dict[str, Any]]:
+                     localize: bool = False, hub_weight: float = 0.75) -> List[Dict[str, Any]]:
   """The top ``k`` of ``catalogue`` for one query, as ``yt8m-search`` ranks them.
 
   Args:

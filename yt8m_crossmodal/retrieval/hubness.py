@@ -20,10 +20,10 @@ is left out, except when two modalities are ranked together (a topic search:
 and parameters in ``meta.json``); ``yt8m-search`` subtracts it.
 
 On the real YouTube-8M catalogue of ``benchmarks/answers_real.py`` (2,839
-test videos), the soft maximum at ``T = 0.07, w = 1`` (chosen on validation
-videos) gives the 1 % most frequent top-1 winners 6.3 % of the queries
-instead of 8.5 % with the k-NN mean at ``k = 50, w = 0.5``, at the same R@1
-among 256 candidates (docs/search.md).
+test videos), the soft maximum at ``T = 0.07, w = 0.75`` (chosen on other
+videos: the best R@1 among 256 candidates) gives the 1 % most frequent top-1
+winners 6.6 % of the queries instead of 8.5 % with the k-NN mean at ``k = 50,
+w = 0.5`` (12.4 % by plain cosine), at a slightly better R@1 (docs/workflows.md).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ DEFAULT_KIND = "softmax"
 DEFAULT_TEMPERATURE = 0.07  # T of the soft maximum.
 DEFAULT_K = 50  # Nearest items averaged by the knn kind.
 DEFAULT_BANK = 10000  # At most this many items of the other modality.
-DEFAULT_WEIGHT = 1.0  # w in cos(q, c) - w * hubness(c).
+DEFAULT_WEIGHT = 0.75  # w in cos(q, c) - w * hubness(c).
 
 
 def default_params() -> Dict[str, Any]:
