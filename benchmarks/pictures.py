@@ -44,7 +44,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from yt8m_crossmodal import retrieval  # noqa: E402
-from yt8m_crossmodal.retrieval import storyboard, stretches  # noqa: E402
+from yt8m_crossmodal.retrieval import storyboard, stretches, window_index  # noqa: E402
 
 
 def _unit(x):
@@ -108,6 +108,47 @@ def build(args, path, soundtrack, plants):
   return writer.close()
 
 
+def timed_plan(args, cat, soundtrack, clips, spans, plants, seconds, windows=None):
+  """Plans the storyboard as yt8m-pictures does; returns its figures."""
+  load = os.getloadavg()[0]
+  tracemalloc.start()
+  begin = time.time()
+  step1 = {}
+  original = stretches.candidate_windows
+
+  def timed_windows(*a, **kw):
+    t0 = time.time()
+    out = original(*a, **kw)
+    step1["seconds"] = time.time() - t0
+    return out
+
+  stretches.candidate_windows = timed_windows
+  try:
+    picks = storyboard.plan(cat, soundtrack, clips, spans, args.k, args.repeat_gap,
+                            args.window, args.candidates, windows=windows)
+  finally:
+    stretches.candidate_windows = original
+  wall = time.time() - begin
+  _, peak_heap = tracemalloc.get_traced_memory()
+  tracemalloc.stop()
+  hits = sum(any(p.item == video and abs(p.start - start) <= 1 for p in picks[seg])
+             for seg, (video, start) in plants.items())
+  uses = np.bincount([p.item for ps in picks for p in ps], minlength=cat.size)
+  out = {"seconds": round(wall, 1), "seconds_per_hour": round(wall / (seconds / 3600), 1),
+         "window_pass_seconds": round(step1.get("seconds", float("nan")), 1),
+         "peak_heap_mb": round(peak_heap / 2**20, 1), "planted_found": hits,
+         "distinct_videos": int((uses > 0).sum()), "most_uses": int(uses.max()),
+         "load_average": round(load, 2)}
+  how = "with the window index" if windows is not None else "exact window pass"
+  print(f"{how}: {seconds / 3600:g} h of soundtrack ({len(spans)} segments) against "
+        f"{cat.size} videos: {wall:.1f} s ({out['seconds_per_hour']} s per hour; window pass "
+        f"{out['window_pass_seconds']} s); peak heap {out['peak_heap_mb']} MB; planted "
+        f"stretches found in the top {args.k}: {hits} of {len(plants)}; "
+        f"{out['distinct_videos']} videos used, the most in {out['most_uses']} segments; "
+        f"load {load:.2f}", flush=True)
+  return out
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--work_dir", default="/tmp/yt8m_pictures")
@@ -127,6 +168,10 @@ def main():
   parser.add_argument("--planted", type=int, default=60)
   parser.add_argument("--plant_noise", type=float, default=0.6)
   parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--window_index", default="",
+                      help="also plan with a faiss window index in this folder (built "
+                      "and timed when absent)")
+  parser.add_argument("--exact", type=int, default=1, help="0: skip the exact pass")
   args = parser.parse_args()
   rng = np.random.default_rng(args.seed + 1)
   seconds = int(round(args.hours * 3600))
@@ -161,47 +206,27 @@ def main():
   print(f"catalogue: {cat.size} videos, {int(cat.num_frames.sum())} seconds, {rows} stored "
         f"rows per modality (pool {args.pool}), {size_gb:.2f} GB on disk", flush=True)
   clips = stretches.segment_queries(soundtrack, spans)  # Stand-in segment clips.
-  load = os.getloadavg()[0]
-  tracemalloc.start()
-  begin = time.time()
-  found_time = {}
-  original = stretches.candidate_windows
-
-  def timed_windows(*a, **kw):
-    t0 = time.time()
-    out = original(*a, **kw)
-    found_time["window_pass"] = time.time() - t0
-    return out
-
-  stretches.candidate_windows = timed_windows
-  try:
-    picks = storyboard.plan(cat, soundtrack, clips, spans, args.k, args.repeat_gap,
-                            args.window, args.candidates)
-  finally:
-    stretches.candidate_windows = original
-  wall = time.time() - begin
-  _, peak_heap = tracemalloc.get_traced_memory()
-  tracemalloc.stop()
-  hits = sum(any(p.item == video and abs(p.start - start) <= 1 for p in picks[seg])
-             for seg, (video, start) in plants.items())
-  uses = np.bincount([p.item for ps in picks for p in ps], minlength=cat.size)
   result = {
       "videos": cat.size, "catalogue_seconds": int(cat.num_frames.sum()),
       "pool": args.pool, "dim": args.dim, "disk_gb": round(size_gb, 2),
       "soundtrack_seconds": seconds, "segments": len(spans), "segment": args.segment,
       "hop": args.hop, "window": args.window, "candidates": args.candidates,
-      "seconds": round(wall, 1), "seconds_per_hour": round(wall / (seconds / 3600), 1),
-      "window_pass_seconds": round(found_time.get("window_pass", float("nan")), 1),
-      "peak_heap_mb": round(peak_heap / 2**20, 1), "vm_hwm_mb": round(vm_hwm_mb(), 1),
-      "planted": len(plants), "planted_found": hits,
-      "distinct_videos": int((uses > 0).sum()), "most_uses": int(uses.max()),
-      "load_average": round(load, 2)}
-  print(f"{seconds / 3600:g} h of soundtrack ({len(spans)} segments) against {cat.size} "
-        f"videos: {wall:.1f} s ({result['seconds_per_hour']} s per hour; window pass "
-        f"{result['window_pass_seconds']} s); peak heap {result['peak_heap_mb']} MB, peak RSS "
-        f"{result['vm_hwm_mb']} MB (mapped index pages included); planted stretches found "
-        f"in the top {args.k}: {hits} of {len(plants)}; {result['distinct_videos']} videos "
-        f"used, the most in {result['most_uses']} segments; load {load:.2f}")
+      "planted": len(plants)}
+  if args.exact:
+    result["exact"] = timed_plan(args, cat, soundtrack, clips, spans, plants, seconds)
+  if args.window_index:
+    begin = time.time()
+    built = not os.path.exists(os.path.join(args.window_index, window_index.INFO_FILE))
+    windows = window_index.open_or_build(args.window_index, cat, "visual", args.window)
+    result["window_index"] = {"built": built, "seconds": round(time.time() - begin, 1),
+                              "windows": windows.info["windows"],
+                              "faiss": windows.info["faiss"],
+                              "mb": round(sum(os.path.getsize(os.path.join(args.window_index, f))
+                                              for f in os.listdir(args.window_index)) / 2**20)}
+    print(f"window index: {result['window_index']}", flush=True)
+    result["with_window_index"] = timed_plan(args, cat, soundtrack, clips, spans, plants,
+                                             seconds, windows)
+  result["vm_hwm_mb"] = round(vm_hwm_mb(), 1)
   print(json.dumps(result))
 
 

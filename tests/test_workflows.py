@@ -21,7 +21,7 @@ from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.jobs import pictures as pictures_job
 from yt8m_crossmodal.jobs import search as search_job
-from yt8m_crossmodal.retrieval import hubness, storyboard, stretches
+from yt8m_crossmodal.retrieval import hubness, storyboard, stretches, window_index
 from yt8m_crossmodal.serving import loading
 
 import helpers
@@ -87,6 +87,17 @@ def test_the_planted_stretch_is_found_catalogue_wide(tmp_path, dtype, pool):
   best = found[spans.index((30, 38))][0]
   assert best.item == 17 and abs(best.start - 21) < pool
   assert best.score > (0.99 if pool == 1 else 0.5)
+  if dtype == "int8" and pool == 1:  # The same from a faiss index of the windows.
+    windows = window_index.build(cat, str(tmp_path / "windows"), "visual", width=4)
+    assert windows.info["windows"] == int(np.ceil(nf / 4).sum())
+    again = stretches.stretches(track, spans, cat.timelines("visual"), cat.num_frames, 4, 20,
+                                window_search=lambda q, c, ok, b: windows.search(q, c, None, ok, b))
+    best = again[spans.index((30, 38))][0]
+    assert (best.item, best.start) == (17, 21) and best.score > 0.99
+    assert window_index.open_or_build(str(tmp_path / "windows"), cat, "visual", 4).info == \
+        windows.info  # Reused, not built again.
+    with pytest.raises(ValueError, match="built for another catalogue or setting \\(width"):
+      window_index.load(str(tmp_path / "windows"), cat, "visual", width=5)
   for cands in found:  # One stretch per video, on the video, best first.
     assert len({c.item for c in cands}) == len(cands)
     assert all(0 <= c.start <= nf[c.item] - length for c in cands)

@@ -222,6 +222,11 @@ class PicturesConfig:
   candidates: int = option(200, "Windows of video kept per segment by the pass over the "
                            "whole catalogue, before their stretches are scored exactly.")
   window_seconds: int = option(5, "Seconds per window of that pass.")
+  window_index: str = option("", "A folder for a faiss index of the catalogue's windows, "
+                             "built on first use (one pass), then read instead of every "
+                             "video's timeline: for storyboards made again and again "
+                             "against the same index ('': the exact pass every run).")
+  nprobe: int = option(0, "With --window_index: IVF lists visited (0: 32).")
   hub_weight: float = option(HUB_WEIGHT, "Windows of videos close to every soundtrack count "
                              "less: "
                              "their score less w * the video's hubness (0: plain cosine).")
@@ -247,8 +252,10 @@ class PicturesConfig:
       raise UsageError(f"--hop_seconds must be >= 1, got {self.hop_seconds}")
     if self.window_seconds < 1 or self.candidates < self.k:
       raise UsageError(f"--window_seconds must be >= 1 and --candidates >= --k ({self.k})")
-    if self.repeat_gap_seconds < 0 or self.max_seconds < 0:
-      raise UsageError("--repeat_gap_seconds and --max_seconds must be >= 0")
+    if self.repeat_gap_seconds < 0 or self.max_seconds < 0 or self.nprobe < 0:
+      raise UsageError("--repeat_gap_seconds, --max_seconds and --nprobe must be >= 0")
+    if self.window_index and "://" in self.window_index:
+      raise UsageError(f"--window_index {self.window_index!r} must be a local folder")
 
 
 @dataclasses.dataclass(frozen=True)

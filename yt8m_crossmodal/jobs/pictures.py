@@ -21,7 +21,9 @@ the segment's seconds with the stretch's. Then
 :func:`yt8m_crossmodal.retrieval.storyboard.choose` gives each segment its
 ``--k`` pictures from different videos, and leaves out a video suggested
 less than ``--repeat_gap_seconds`` before, so that no video fills the
-broadcast.
+broadcast. With ``--window_index=DIR`` the window pass is replaced by a faiss
+index of the windows, built into ``DIR`` on first use and read by later runs
+(:mod:`yt8m_crossmodal.retrieval.window_index`).
 
 Each storyboard is a dict: ``query_id``, ``seconds`` (soundtrack length),
 ``segment_seconds``, ``hop_seconds``, ``repeat_gap_seconds``, ``videos``
@@ -46,7 +48,7 @@ from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.jobs.config import PicturesConfig
-from yt8m_crossmodal.retrieval import storyboard, stretches
+from yt8m_crossmodal.retrieval import storyboard, stretches, window_index
 from yt8m_crossmodal.serving.loading import load_export
 
 # The longest soundtrack read (seconds): a day.
@@ -117,6 +119,13 @@ class PictureFinder:
         cfg.vocabulary, cfg.manifest,
         context.num_classes_of(self.catalogue.meta, self.export.config.data.num_classes),
         context.source_patterns(self.catalogue.meta) + cfg.audio_data.split(","))
+    self.windows = None
+    if cfg.window_index:
+      try:
+        self.windows = window_index.open_or_build(cfg.window_index, self.catalogue, "visual",
+                                                  cfg.window_seconds)
+      except ValueError as e:
+        raise UsageError(f"--window_index: {e}") from e
 
   def storyboard(self, query_id: str, audio: np.ndarray, labels=None) -> Dict[str, Any]:
     """The storyboard of one soundtrack (``audio`` [T, 128] float features)."""
@@ -127,7 +136,7 @@ class PictureFinder:
     clips = encode_segments(self.encode, audio, spans)
     chosen = storyboard.plan(cat, timeline, clips, spans, cfg.k, cfg.repeat_gap_seconds,
                              cfg.window_seconds, cfg.candidates, cfg.hub_weight,
-                             cfg.clip_weight)
+                             cfg.clip_weight, windows=self.windows, nprobe=cfg.nprobe)
     uses = collections.Counter(p.item for picks in chosen for p in picks)
     board: Dict[str, Any] = {
         "query_id": query_id, "seconds": int(len(timeline)),

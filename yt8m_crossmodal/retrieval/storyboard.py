@@ -75,7 +75,8 @@ def choose(ranked: Sequence[Sequence[Pick]], segment_starts: Sequence[int], k: i
 def plan(catalogue: Catalogue, timeline: np.ndarray, segment_clips: np.ndarray,
          spans: Sequence[Tuple[int, int]], k: int = 3, repeat_gap: float = 300,
          window: int = 5, candidates: int = 200, hub_weight: float = 0.5,
-         clip_weight: float = 0.5, target: str = "visual") -> List[List[Pick]]:
+         clip_weight: float = 0.5, target: str = "visual", windows=None,
+         nprobe: int = 0) -> List[List[Pick]]:
   """The storyboard's picks: stretches found catalogue-wide, ranked, chosen.
 
   Args:
@@ -88,6 +89,9 @@ def plan(catalogue: Catalogue, timeline: np.ndarray, segment_clips: np.ndarray,
     hub_weight: w of ``-w * hubness`` (window scores and clip scores).
     clip_weight: a pick's score is ``clip_weight * clip + (1 - clip_weight)
       * stretch``.
+    windows: a :class:`~.window_index.WindowIndex` of ``target`` (its ``W``)
+      for step 1 instead of the pass over every timeline; ``nprobe``: its
+      IVF lists visited (0: its default).
 
   Returns:
     Per segment, its picks (:func:`choose`).
@@ -96,8 +100,12 @@ def plan(catalogue: Catalogue, timeline: np.ndarray, segment_clips: np.ndarray,
   hub = catalogue.item_hubness(target, query)
   bias = (-hub_weight * hub if hub_weight and hub is not None
           else np.zeros([catalogue.size], np.float32))
+  search = None
+  if windows is not None:
+    window = windows.width
+    search = (lambda q, c, ok, b: windows.search(q, c, nprobe or None, ok, b))
   found = stretches.stretches(timeline, list(spans), catalogue.timelines(target),
-                              catalogue.num_frames, window, candidates, bias)
+                              catalogue.num_frames, window, candidates, bias, search)
   ranked = []
   for j, cands in enumerate(found):
     items = np.array([c.item for c in cands], np.int64)

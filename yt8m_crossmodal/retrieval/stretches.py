@@ -27,7 +27,7 @@ the catalogue's timelines per run (``O(windows x segments x E)``) plus
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -243,7 +243,8 @@ def best_stretch(segment: np.ndarray, timelines, length_of_item: int, item: int,
 
 def stretches(timeline: np.ndarray, spans: List[Tuple[int, int]], timelines,
               num_frames: np.ndarray, width: int = 5, count: int = 200,
-              item_bias: Optional[np.ndarray] = None) -> List[List[Stretch]]:
+              item_bias: Optional[np.ndarray] = None,
+              window_search: Optional[Callable] = None) -> List[List[Stretch]]:
   """For each segment, the best stretch of each candidate video, best first.
 
   Args:
@@ -255,6 +256,9 @@ def stretches(timeline: np.ndarray, spans: List[Tuple[int, int]], timelines,
     count: C, windows kept per segment in step 1.
     item_bias: optional [N] added to every window score of a video in step 1
       (``-w * hubness``).
+    window_search: step 1 from a faiss index of the windows instead of a
+      pass over the timelines: ``fn(queries, count, long_enough, item_bias)
+      -> (scores, items, firsts)`` (:meth:`.window_index.WindowIndex.search`).
 
   Returns:
     One list per segment of :class:`Stretch` (one per video, by score).
@@ -263,8 +267,12 @@ def stretches(timeline: np.ndarray, spans: List[Tuple[int, int]], timelines,
     return []
   length = max(b - a for a, b in spans)
   queries = segment_queries(timeline, spans)
-  _, items, firsts = candidate_windows(queries, timelines, num_frames, width, count,
-                                       min_seconds=length, item_bias=item_bias)
+  if window_search is None:
+    _, items, firsts = candidate_windows(queries, timelines, num_frames, width, count,
+                                         min_seconds=length, item_bias=item_bias)
+  else:
+    _, items, firsts = window_search(queries, count, np.asarray(num_frames) >= length,
+                                     item_bias)
   out = []
   for j, (a, b) in enumerate(spans):
     segment = np.asarray(timeline[a:b], np.float32)
