@@ -140,7 +140,14 @@ class Page:
 
   def table(self, headers: Sequence[str], rows: Sequence[Sequence[str]],
             numeric: Sequence[int] = ()) -> None:
-    """A table; ``rows`` hold HTML cells; column indices in ``numeric`` align right."""
+    """A table; ``rows`` hold HTML cells; column indices in ``numeric`` align right.
+
+    A column empty in every row is left out.
+    """
+    keep = [j for j in range(len(headers)) if not rows or any(row[j] for row in rows)]
+    numeric = [keep.index(j) for j in numeric if j in keep]
+    headers = [headers[j] for j in keep]
+    rows = [[row[j] for j in keep] for row in rows]
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
     for row in rows:

@@ -82,10 +82,6 @@ def _html_section(page: hp.Page, line: Dict[str, Any]) -> None:
                 f'<div class="small">{hp.esc(r["media"]["path"])}</div>'
                 if r.get("media") else ""),
             hp.esc(_starts(r)), hp.labels_html(r)])
-  if not any(row[3 if both else 2] for row in rows):  # No pictures: no picture column.
-    col = 3 if both else 2
-    headers = headers[:col] + headers[col + 1:]
-    rows = [row[:col] + row[col + 1:] for row in rows]
   page.table(headers, rows, numeric=(0, 1))
 
 
