@@ -27,7 +27,8 @@ Jobs take the tools' configs (each field is the flag of the same name):
 :func:`sync_records` (:class:`SyncConfig`), :func:`evaluate`
 (:class:`EvaluateConfig`), :func:`validate_records` (:class:`ValidateConfig`),
 :func:`make_sample_data` (:class:`SynthConfig`), :func:`human_eval`
-(:class:`HumanEvalConfig`).
+(:class:`HumanEvalConfig`), :func:`extract` (:class:`ExtractConfig`: media
+files to records).
 """
 
 from __future__ import annotations
@@ -44,17 +45,17 @@ from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         HumanEvalConfig, SearchConfig, SyncConfig,
-                                         ValidateConfig)
+                                         ExtractConfig, HumanEvalConfig, SearchConfig,
+                                         SyncConfig, ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
-    "UsageError",
+    "ExtractConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
-    "evaluate", "validate_records", "make_sample_data", "human_eval",
+    "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",
 ]
 
 
@@ -369,3 +370,21 @@ def human_eval(config: HumanEvalConfig) -> Tuple[Dict[str, Any], str]:
     quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import human_eval as human_eval_job
   return human_eval_job.human_eval(config)
+
+
+def extract(config: ExtractConfig) -> Dict[str, Any]:
+  """Media files to YouTube-8M frame-level records (``yt8m-extract``).
+
+  Pictures through the 2015 Inception graph and YouTube-8M's PCA, sound
+  through VGGish and its PCA; the weight files are fetched on first use
+  (``config.cache_dir``) or read from ``config.weights_dir``.
+
+  Returns:
+    The summary: ``files``, ``extracted``, ``failed``, ``failures``,
+    ``shards``, ``manifest`` (``<prefix>_manifest.jsonl``), ``media_seconds``,
+    ``stage_seconds``, ``weights`` (SHA-256 of each file used)...; a file
+    that cannot be used is listed in ``failures``, not raised.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import extract as extract_job
+  return extract_job.extract_media(config)
