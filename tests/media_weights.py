@@ -73,16 +73,16 @@ def picture_pca_arrays(kind="identity", seed=0):
 
   ``identity``: zero mean, the first 1024 unit vectors, eigenvalues 1 - 1e-4
   (whitening divides by exactly 1): feature c passes through unchanged.
-  ``random``: random mean, orthonormal components, eigenvalues in [0.1, 4].
+  ``random``: random mean, random unit components, eigenvalues in [0.1, 4].
   """
   if kind == "identity":
     return (np.zeros((2048, 1), np.float32), np.full((1024, 1), 1 - 1e-4, np.float32),
             np.eye(2048, dtype=np.float32)[:1024])
   rng = np.random.default_rng(seed)
-  q, _ = np.linalg.qr(rng.normal(size=(2048, 1024)))
+  vecs = rng.standard_normal((1024, 2048), dtype=np.float32)
+  vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)  # Unit rows (nearly orthogonal).
   return (rng.normal(size=(2048, 1)).astype(np.float32) * 0.1,
-          rng.uniform(0.1, 4.0, size=(1024, 1)).astype(np.float32),
-          q.T.astype(np.float32))
+          rng.uniform(0.1, 4.0, size=(1024, 1)).astype(np.float32), vecs)
 
 
 def write_yt8m_pca(path, kind="identity", seed=0):
@@ -104,7 +104,10 @@ def vggish_arrays(widths=None, seed=0):
       inputs = vggish_lib.flat_size(channels) if layer == "fc1/fc1_1" else channels
       shape = (inputs, width)
     fan_in = int(np.prod(shape[:-1]))
-    w = (rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in)))
+    size = int(np.prod(shape))
+    # Random values; for the big layers a random block repeated (quick to make).
+    w = np.resize(rng.standard_normal(min(size, 1 << 18), dtype=np.float32), shape)
+    w *= np.float32(np.sqrt(2.0 / fan_in))
     b = rng.normal(0, 0.1, size=width).astype(np.float32)
     out[layer] = (w, b)
     channels = width
@@ -114,17 +117,24 @@ def vggish_arrays(widths=None, seed=0):
 def write_vggish_checkpoint(path, widths=None, seed=0, arrays=None):
   """A V1 checkpoint (one file, as ``vggish_model.ckpt`` is) with VGGish's variables."""
   arrays = arrays or vggish_arrays(widths, seed)
+  values = {"global_step": np.int64(7)}
+  for layer, (w, b) in arrays.items():
+    w_name, b_name = vggish_lib.variable_names(layer)
+    values[w_name], values[b_name] = w, b
   graph = tf.Graph()
   with graph.as_default():
-    variables = []
-    for layer, (w, b) in arrays.items():
-      w_name, b_name = vggish_lib.variable_names(layer)
-      variables.append(tf.compat.v1.get_variable(w_name, initializer=w))
-      variables.append(tf.compat.v1.get_variable(b_name, initializer=b))
-    variables.append(tf.compat.v1.get_variable("global_step", initializer=np.int64(7)))
+    variables, feeds, assigns = [], {}, []
+    for name, value in values.items():
+      value = np.asarray(value)
+      var = tf.compat.v1.get_variable(name, shape=value.shape, dtype=value.dtype,
+                                      initializer=tf.compat.v1.zeros_initializer())
+      fed = tf.compat.v1.placeholder(value.dtype, value.shape)  # Not a constant in the graph.
+      assigns.append(tf.compat.v1.assign(var, fed))
+      feeds[fed] = value
+      variables.append(var)
     saver = tf.compat.v1.train.Saver(variables, write_version=tf.compat.v1.train.SaverDef.V1)
     with tf.compat.v1.Session(graph=graph) as session:
-      session.run(tf.compat.v1.global_variables_initializer())
+      session.run(assigns, feed_dict=feeds)
       saver.save(session, path, write_meta_graph=False, write_state=False)
   return path, arrays
 

@@ -130,8 +130,10 @@ def _missing_reason(missing, present, modality: str, modalities, what: str):
   if len(modalities) == 2:
     return tf.where(missing & present, f"missing modality: no {what}"
                     + _ONE_MODALITY_HINT[modality], "")
-  return tf.where(missing & present, f"missing modality: no {what} (only the "
-                  f"{modality} is read here)", "")
+  read = "the sound" if modality == "audio" else "the pictures"
+  return tf.where(missing & present, f"missing modality: no {what} (only {read} "
+                  "are read here)" if modality == "visual" else
+                  f"missing modality: no {what} (only {read} is read here)", "")
 
 
 def frame_record_problems(context, sequence, lengths, num_classes: int,

@@ -157,7 +157,7 @@ class MediaDecoder:
 
   Attributes:
     info: the :class:`MediaInfo` (``video`` / ``audio`` None for a stream
-      the file lacks or that was not asked for).
+      the file lacks).
     frames_decoded: picture frames decoded so far.
     pictures_end: end of the last picture frame, in seconds.
     frame_intervals: (shortest, longest) gap between frames (a variable
@@ -171,9 +171,11 @@ class MediaDecoder:
     self.max_seconds = int(max_seconds)
     self._container = _open(path)
     c = self._container
-    self._video = _video_stream(c) if pictures else None
-    self._audio = (c.streams.audio[0] if c.streams.audio else None) if sound else None
-    self.info = _info(path, c, self._video, self._audio)
+    video = _video_stream(c)
+    audio = c.streams.audio[0] if c.streams.audio else None
+    self.info = _info(path, c, video, audio)  # What the file has, asked for or not.
+    self._video = video if pictures else None
+    self._audio = audio if sound else None
     self.frames_decoded = 0
     self.pictures_end = 0.0
     self.frame_intervals = (None, None)

@@ -269,7 +269,7 @@ def extract_file(path: str, nets: Networks, modalities: Sequence[str] = MODALITI
     raise decode_lib.MediaError(f"{path}: nothing to extract: shorter than one second of "
                                 "sound and without a picture")
   info = decoder.info
-  if rgb is None:
+  if rgb is None:  # The manifest lists the streams the record holds.
     info.video = None
   if audio is None:
     info.audio = None

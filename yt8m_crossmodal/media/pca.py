@@ -110,9 +110,10 @@ class SoundPCA:
     try:
       params = np.load(io.BytesIO(data), allow_pickle=False)
       arrays = {k: np.asarray(params[k]) for k in SOUND_KEYS}
-    except KeyError as e:
-      raise PCAError(f"{where}: no array {e.args[0]!r} (an .npz with "
-                     f"{', '.join(SOUND_KEYS)} expected)") from None
+    except KeyError:
+      missing = [k for k in SOUND_KEYS if k not in getattr(params, "files", ())]
+      raise PCAError(f"{where}: no array {missing[0] if missing else SOUND_KEYS[0]!r} (an "
+                     f".npz with {', '.join(SOUND_KEYS)} expected)") from None
     except (ValueError, OSError, EOFError, AttributeError) as e:
       raise PCAError(f"{where}: not an .npz file ({e})") from None
     matrix, means = arrays["pca_eigen_vectors"], arrays["pca_means"].reshape(-1)
