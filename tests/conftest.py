@@ -55,9 +55,9 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def media_weights_dir(tmp_path_factory):
   """Stand-ins of the four published weight files, pinned in SHA256SUMS
-  (tests/media_weights.py: narrow VGGish, identity picture PCA)."""
-  import media_weights
-  return media_weights.write_weights_dir(str(tmp_path_factory.mktemp("media_weights")))
+  (yt8m_crossmodal.media.standins: narrow VGGish, identity picture PCA)."""
+  from yt8m_crossmodal.media import standins
+  return standins.write_weights_dir(str(tmp_path_factory.mktemp("media_weights")))
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """Decoding media with PyAV: which frame stands for each second, the sound's
 resampling and alignment, long files in bounded memory, and bad files."""
 
-import os
 import tracemalloc
 
 import numpy as np

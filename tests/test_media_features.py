@@ -10,7 +10,7 @@ import urllib.error
 import numpy as np
 import pytest
 
-import media_weights
+from yt8m_crossmodal.media import standins as media_weights
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.media import inception
 from yt8m_crossmodal.media import logmel

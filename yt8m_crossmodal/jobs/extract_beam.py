@@ -33,7 +33,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.jobs import extract as extract_job
+from yt8m_crossmodal.jobs import extract_files as extract_job
 from yt8m_crossmodal.jobs.config import ExtractConfig
 from yt8m_crossmodal.media import extractor as extractor_lib
 from yt8m_crossmodal.media import weights as weights_lib

@@ -1,8 +1,9 @@
 """Stand-ins of the published weight files, written in their published formats.
 
-No machine here reaches the real files, so the loaders are tested on files
-these helpers write with the same names, layouts and (where it is cheap)
-shapes, holding values the tests choose:
+For the tests and ``benchmarks/extract.py``: no machine here reaches the
+real files, so the loaders are tested (and the extraction timed) on files
+written here with the same names, layouts and (where asked) shapes, holding
+values chosen here. Nothing extracted with them means anything:
 
 - ``inception-2015-12-05.tgz`` holding ``classify_image_graph_def.pb``: a
   small GraphDef with the real graph's input and output (a ``DecodeJpeg``
@@ -10,8 +11,9 @@ shapes, holding values the tests choose:
   [1, 2048]) and the same first steps (cast, batch axis, bilinear resize,
   ``(x - 128) / 128``); its 2048 values are the mean of R, G and B in the
   first three places and a fixed random projection of a 4 x 4 thumbnail in
-  the others. It is *not* Inception (the whole network cannot be rebuilt
-  here).
+  the others. It is *not* Inception. :func:`inception_v3_graph_bytes`
+  freezes Keras' InceptionV3 (the same architecture, random weights) into a
+  GraphDef with the same tensor names instead, for timing.
 - ``yt8m_pca.tgz``: ``mean.npy`` [2048, 1], ``eigenvals.npy`` [1024, 1],
   ``eigenvecs.npy`` [1024, 2048] (a component a row).
 - ``vggish_model.ckpt``: a TF1 V1 checkpoint (as the published one) with
@@ -151,11 +153,18 @@ def write_vggish_pca(path, seed=0, arrays=None):
   return path
 
 
-def write_weights_dir(folder, widths=SMALL_WIDTHS, pca="identity", seed=0, pin=True):
-  """All four files in ``folder`` (and their digests in its SHA256SUMS when ``pin``)."""
+def write_weights_dir(folder, widths=SMALL_WIDTHS, pca="identity", seed=0, pin=True,
+                      inception=None):
+  """All four files in ``folder`` (and their digests in its SHA256SUMS when ``pin``).
+
+  Args:
+    widths: VGGish's widths (None: the published ones).
+    pca: the picture PCA, "identity" or "random" (:func:`picture_pca_arrays`).
+    inception: the GraphDef bytes to archive (default: the small stand-in).
+  """
   os.makedirs(folder, exist_ok=True)
   _tgz(os.path.join(folder, weights_lib.INCEPTION.name),
-       {"./classify_image_graph_def.pb": inception_graph_bytes(seed=seed)})
+       {"./classify_image_graph_def.pb": inception or inception_graph_bytes(seed=seed)})
   write_yt8m_pca(os.path.join(folder, weights_lib.YT8M_PCA.name), pca, seed)
   write_vggish_checkpoint(os.path.join(folder, weights_lib.VGGISH.name), widths, seed)
   write_vggish_pca(os.path.join(folder, weights_lib.VGGISH_PCA.name), seed)
@@ -164,3 +173,47 @@ def write_weights_dir(folder, widths=SMALL_WIDTHS, pca="identity", seed=0, pin=T
       for d in weights_lib.DOWNLOADS.values():
         f.write(f"{weights_lib.sha256_of(os.path.join(folder, d.name))}  {d.name}\n")
   return folder
+
+
+def inception_v3_graph_bytes(seed=0):
+  """A frozen GraphDef of Keras' InceptionV3 (random weights, 2048-d average pool)
+  with the published graph's input ``DecodeJpeg:0`` (uint8 ``[H, W, 3]``) and
+  output ``pool_3/_reshape:0`` (``[1, 2048]``), and its first steps (resize to
+  299 x 299, ``(x - 128) / 128``): the cost of the real graph, for timing.
+
+  Freezing: the traced function's variable reads become constants (public
+  API only: the GraphDef is edited node by node).
+  """
+  import keras  # pylint: disable=import-outside-toplevel
+  keras.utils.set_random_seed(seed)
+  model = keras.applications.InceptionV3(weights=None, include_top=False, pooling="avg",
+                                         input_shape=(299, 299, 3))
+
+  @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8, name="DecodeJpeg")])
+  def graph(image):
+    x = tf.expand_dims(tf.cast(image, tf.float32), 0)
+    x = (tf.image.resize(x, [299, 299]) - 128.0) / 128.0
+    return tf.reshape(model(x, training=False), [1, 2048], name="pool_3/_reshape")
+
+  concrete = graph.get_concrete_function()
+  values = {}
+  by_handle = {id(v.handle): v for v in model.variables}
+  for external, internal in concrete.graph.captures:
+    variable = by_handle.get(id(external))
+    if variable is not None:
+      values[internal.op.name] = variable.numpy()
+  graph_def = concrete.graph.as_graph_def()
+  frozen = tf.compat.v1.GraphDef()
+  frozen.versions.CopyFrom(graph_def.versions)
+  for node in graph_def.node:
+    if node.name in values:
+      continue  # A variable's handle: its reads become constants below.
+    if node.op == "ReadVariableOp" and node.input and node.input[0] in values:
+      value = values[node.input[0]]
+      const = frozen.node.add()
+      const.name, const.op = node.name, "Const"
+      const.attr["dtype"].type = tf.as_dtype(value.dtype).as_datatype_enum
+      const.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
+      continue
+    frozen.node.add().CopyFrom(node)
+  return frozen.SerializeToString()
