@@ -21,7 +21,9 @@ The stages: ``decode`` (PyAV: demux, decode every video frame, convert one
 a second to RGB, resample the sound), ``pictures_network`` (the Inception
 graph, one frame a second), ``log_mel`` (VGGish's front end), ``sound_network``
 (VGGish), ``pca`` (both PCAs and quantization), ``write`` (the
-SequenceExample).
+SequenceExample, serialized and written to a shard). The header line gives
+the load average: on a shared machine the figures are those of the share
+this run got.
 """
 
 from __future__ import annotations
@@ -84,8 +86,13 @@ def main() -> None:
     # One short warm-up file (traces the networks), then the timed run.
     extract_files.extract_one(job, nets, ExtractConfig(
         input=video, output_dir=cfg.output_dir, weights_dir=folder, max_seconds=2), None)
+    os.makedirs(cfg.output_dir, exist_ok=True)
     start = time.time()
     record, entry = extract_files.extract_one(job, nets, cfg, times)
+    with times.timed("write"):
+      writer = extract_files.ShardWriter(cfg.output_dir, "bench", 0)
+      writer.write(record)
+      writer.close()
     total = time.time() - start
   finally:
     if not args.work_dir:
@@ -94,18 +101,22 @@ def main() -> None:
   rows = {stage: {"seconds": round(s, 2),
                   "media_seconds_per_second": round(media / s, 1) if s > 0 else None}
           for stage, s in times.seconds.items()}
+  load = os.getloadavg()[0]
   print(f"{args.seconds} s of {args.size} {args.fps:g} fps H.264 + AAC, "
-        f"{args.threads or 'all'} threads; networks loaded in {load_seconds:.1f} s")
+        f"{args.threads or 'all'} threads, {os.cpu_count()} cores (load average {load:.1f}); "
+        f"networks loaded in {load_seconds:.1f} s")
   print(f"{'stage':18s} {'seconds':>8s} {'media s / s':>12s}")
   for stage, row in rows.items():
     rate = row["media_seconds_per_second"]
-    print(f"{stage:18s} {row['seconds']:8.2f} {rate if rate is not None else '-':>12}")
+    shown = "-" if rate is None or rate > 10000 else rate
+    print(f"{stage:18s} {row['seconds']:8.2f} {shown:>12}")
   print(f"{'total':18s} {total:8.2f} {media / total:12.1f}")
   print(json.dumps({"media_seconds": args.seconds, "size": args.size, "fps": args.fps,
                     "threads": args.threads, "stages": rows, "total_seconds": round(total, 2),
                     "media_seconds_per_second": round(media / total, 2),
                     "record_bytes": len(record or b""), "steps": entry["seconds"],
-                    "network_load_seconds": round(load_seconds, 2)}))
+                    "network_load_seconds": round(load_seconds, 2),
+                    "cores": os.cpu_count(), "load_average": round(load, 1)}))
 
 
 if __name__ == "__main__":
