@@ -140,6 +140,13 @@ def test_a_catalogue_of_songs_searched_by_silent_clips(frame_export, songs_and_c
     search_job.Searcher(search_job.SearchConfig(
         index=index["path"], query_data=songs_and_clips["songs"], query_modality="audio",
         export_dir=frame_export.export_dir))
+  # The encoders read them too.
+  import yt8m_crossmodal as ym
+  encoded = ym.load_encoder(frame_export.export_dir).encode_records(
+      songs_and_clips["songs"], modalities=("audio",))
+  assert encoded.ids == songs.ids and encoded.visual_embedding is None
+  np.testing.assert_allclose(encoded.audio_embedding, songs.embeddings("audio"), atol=1e-5)
+  assert [len(t) for t in encoded.audio_timelines] == [8, 9, 10, 11, 10, 10]
   # A song is a query of a full index too.
   lines = search_job.search_queries(search_job.SearchConfig(
       index=both["path"], query_data=songs_and_clips["songs"], query_modality="audio",

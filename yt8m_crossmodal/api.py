@@ -130,18 +130,29 @@ class Encoder:
     return self._encode("visual", features, num_frames)
 
   def encode_records(self, pattern: str, batch_size: int = 64, max_videos: int = 0,
-                     skip_bad_records: bool = False):
+                     skip_bad_records: bool = False,
+                     modalities: Tuple[str, ...] = ("audio", "visual")):
     """Encodes every video of YT-8M TFRecords (local or gs://).
+
+    Args:
+      modalities: ("audio",) or ("visual",) encodes that modality alone, and
+        reads records holding only it too (songs, silent clips from
+        ``yt8m-extract``).
 
     Returns:
       An :class:`~yt8m_crossmodal.evaluation.embedded_set.EmbeddedSet`:
-      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E],
-      ``num_frames`` [N], ``labels`` [N, C] and, at frame level,
-      ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
+      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E] (None
+      for a modality not read), ``num_frames`` [N], ``labels`` [N, C] and, at
+      frame level, ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
     """
+    from yt8m_crossmodal.data import decode as decode_lib
     from yt8m_crossmodal.jobs import evaluate as evaluate_job
+    try:
+      modalities = decode_lib.check_modalities(modalities)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
     return evaluate_job.embed_with_export(self._export, pattern, batch_size, max_videos,
-                                          skip_bad_records)
+                                          skip_bad_records, modalities)
 
 
 def load_encoder(export_dir: str) -> Encoder:
@@ -196,6 +207,10 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     raise UsageError(f"rerank must be 0 or >= k ({k}), got {rerank}")
   if not 0.0 <= hub_weight <= 1.0:
     raise UsageError(f"hub_weight must be in [0, 1], got {hub_weight}")
+  if target not in catalogue.modalities:
+    raise UsageError(f"the catalogue holds {catalogue.modalities[0]} embeddings only (a "
+                     f"one-modality index): search it with target="
+                     f"{catalogue.modalities[0]!r}")
   scores, indices = catalogue.search(clip[None], target=target, k=max(k, rerank),
                                      hub_weight=hub_weight)
   timeline = None if query.timeline is None else np.asarray(query.timeline, np.float32)

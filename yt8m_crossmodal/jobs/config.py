@@ -324,8 +324,9 @@ class ExtractConfig:
   """Options of ``yt8m-extract`` (each field is a flag of the same name)."""
 
   input: str = option("", "Media files: comma-separated file patterns or folders (every "
-                      "file in a folder), local paths; any container and codec FFmpeg "
-                      "reads (mp4, mkv, webm, mov, wav, mp3, flac, ogg, m4a ...).")
+                      "file in a folder), local or gs:// (copied here to be decoded); any "
+                      "container and codec FFmpeg reads (mp4, mkv, webm, mov, wav, mp3, flac, "
+                      "ogg, m4a ...).")
   output_dir: str = option("", "Folder for the shards and <prefix>_manifest.jsonl.")
   prefix: str = option("media", "Shard names: <prefix>0000.tfrecord, ...")
   files_per_shard: int = option(100, "Media files per shard (in sorted input order).")
