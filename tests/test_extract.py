@@ -3,6 +3,7 @@ published layout, read back by the starter code's layout and by the reader;
 which second each feature comes from, which modality, which channel order;
 long files; bad files in a batch; the manifest; the Beam pipeline."""
 
+import dataclasses
 import io
 import json
 import os
@@ -162,6 +163,11 @@ def test_a_folder_of_media_to_records_and_manifest(tmp_path, media_folder, media
   # The same run again is refused; --overwrite replaces it.
   with pytest.raises(UsageError, match="already holds 3 file"):
     extract_job.extract_media(cfg)
+  # --overwrite without the weights at hand stops before replacing anything.
+  with pytest.raises(UsageError, match="is not in --weights_dir"):
+    extract_job.extract_media(dataclasses.replace(cfg, overwrite=True,
+                                                  weights_dir=str(tmp_path)))
+  assert len(os.listdir(out)) == 3
 
 
 def test_long_media_is_not_cut_unless_asked(tmp_path, media_weights_dir):

@@ -115,7 +115,8 @@ def test_max_seconds_and_long_media_in_bounded_memory(tmp_path):
   assert peaks[160] < 1.3 * peaks[40], peaks
 
 
-@pytest.mark.parametrize("case", ["text", "empty", "truncated", "folder", "missing"])
+@pytest.mark.parametrize("case", ["text", "empty", "truncated", "damaged", "folder",
+                                  "missing"])
 def test_unusable_files_are_one_line_naming_the_file(tmp_path, case):
   path = str(tmp_path / "bad.mkv")
   if case == "text":
@@ -128,12 +129,49 @@ def test_unusable_files_are_one_line_naming_the_file(tmp_path, case):
         seconds=20, fps=10, size=(160, 120), sample_rate=16000, noise_level=0.2))
     data = open(whole, "rb").read()
     open(path, "wb").write(data[:len(data) // 3])
+  elif case == "damaged":  # Random bytes over the middle third.
+    whole = syn.write_media(str(tmp_path / "whole.mkv"), syn.SampleMedia(
+        seconds=10, fps=10, size=(160, 120), sample_rate=16000, noise_level=0.2))
+    data = bytearray(open(whole, "rb").read())
+    rng = np.random.default_rng(0)
+    for i in rng.integers(len(data) // 3, 2 * len(data) // 3, 2000):
+      data[i] = rng.integers(0, 256)
+    open(path, "wb").write(bytes(data))
   elif case == "folder":
     path = str(tmp_path)
   want = {"text": "not a media file FFmpeg can read", "empty": "empty file (0 bytes)",
-          "truncated": "truncated or damaged: decoding ends at", "folder": "is a folder",
+          "truncated": "truncated or damaged: decoding ends at",
+          "damaged": "damaged at about", "folder": "is a folder",
           "missing": "no such file"}[case]
   with pytest.raises(decode.MediaError) as info:
     _decode(path)
   message = str(info.value)
   assert message.startswith(path) and want in message and "\n" not in message
+
+
+def test_a_songs_cover_art_is_not_pictures(tmp_path):
+  import av
+  path = str(tmp_path / "cover.mp3")
+  with av.open(path, "w") as out:
+    sound = out.add_stream("libmp3lame", rate=44100)
+    cover = out.add_stream("mjpeg", rate=1)
+    cover.width = cover.height = 32
+    cover.pix_fmt = "yuvj420p"
+    cover.disposition = av.stream.Disposition.attached_pic
+    frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 200, np.uint8), format="rgb24")
+    frame = frame.reformat(format="yuvj420p")
+    frame.pts = 0
+    for packet in list(cover.encode(frame)) + list(cover.encode()):
+      out.mux(packet)
+    size = sound.codec_context.frame_size
+    for start in range(0, 44100, size):
+      block = syn.sound(syn.SampleMedia(sample_rate=44100, tone_seconds=[0]), start,
+                        min(44100, start + size))
+      chunk = av.AudioFrame.from_ndarray(block[None], format="fltp", layout="mono")
+      chunk.sample_rate, chunk.pts = 44100, start
+      for packet in sound.encode(chunk):
+        out.mux(packet)
+    for packet in sound.encode():
+      out.mux(packet)
+  d, pictures, samples = _decode(path)
+  assert d.info.video is None and not pictures and len(samples) > 15000

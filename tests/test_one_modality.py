@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import records
 from yt8m_crossmodal import retrieval
+from yt8m_crossmodal.data import decode
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.jobs import embed as embed_job
@@ -25,46 +26,47 @@ def _pictures_only(video_id, frames, seed):
   return records.frame_record(video_id, frames=frames, audio_frames=0, seed=seed)
 
 
-def _read(path, **kw):
-  out = {}
-  for batch in pipeline.make_dataset(path, batch_size=8, **kw):
-    for key, value in batch.items():
-      out.setdefault(key, []).extend(list(value.numpy()))
-  return out
+def _decode(serialized, **kw):
+  """The reader's decoding of a batch of records (as its pipeline runs it)."""
+  kw.setdefault("num_classes", 3862)
+  kw.setdefault("max_frames", 300)
+  level = kw.pop("feature_level", "frame")
+  out, reason = decode.decode_records(tf.constant(serialized), level, modalities=kw.pop(
+      "modalities", decode.BOTH), **kw)
+  out = {k: v.numpy() for k, v in out.items()}
+  return out, [r.decode() for r in reason.numpy()]
 
 
 def test_the_reader_takes_one_modality_where_one_is_enough(tmp_path):
   song, _, song_audio = _sound_only("song", 7, 1)
   clip, clip_rgb, _ = _pictures_only("clip", 5, 2)
-  both, both_rgb, both_audio = records.frame_record("both", frames=6, audio_frames=4, seed=3)
-  path = records.write(tmp_path / "mixed.tfrecord", [song, both, clip])
-  got = _read(records.write(tmp_path / "sound.tfrecord", [song, both]), modalities=("audio",))
-  assert [i.decode() for i in got["id"]] == ["song", "both"]
-  assert [int(n) for n in got["num_frames"]] == [7, 4]  # Its own length.
-  assert "visual" not in got
-  np.testing.assert_array_equal(got["audio"][0], song_audio)
-  np.testing.assert_array_equal(got["audio"][1][:4], both_audio)
-  got = _read(records.write(tmp_path / "pictures.tfrecord", [both, clip]),
-              modalities=("visual",))
-  assert [i.decode() for i in got["id"]] == ["both", "clip"]
-  assert [int(n) for n in got["num_frames"]] == [6, 5]
-  np.testing.assert_array_equal(got["visual"][1][:5], clip_rgb)
-  # Reading the sound, a pictures-only record is bad, named by file, index, id.
+  both, _, both_audio = records.frame_record("both", frames=6, audio_frames=4, seed=3)
+  out, reasons = _decode([song, both, clip], modalities=("audio",))
+  assert reasons == ["", "", "missing modality: no audio frames (only the sound is read here)"]
+  assert out["num_frames"].tolist()[:2] == [7, 4]  # Its own length.
+  assert "visual" not in out
+  np.testing.assert_array_equal(out["audio"][0], song_audio)
+  np.testing.assert_array_equal(out["audio"][1][:4], both_audio)
+  out, reasons = _decode([song, both, clip], modalities=("visual",))
+  assert reasons[0].startswith("missing modality: no rgb frames (only the pictures")
+  assert reasons[1:] == ["", ""] and out["num_frames"].tolist()[1:] == [6, 5]
+  np.testing.assert_array_equal(out["visual"][2][:5], clip_rgb)
+  # Where both are needed, the reason says where one is enough; the pipeline's
+  # error names the file, index and id with it.
+  _, reasons = _decode([song, both, clip])
+  assert reasons[0].startswith("missing modality: no rgb frames (a sound-only record: tools "
+                               "that need only the sound read it, e.g. yt8m-embed "
+                               "--modalities=audio")
+  assert reasons[1] == "" and "(a pictures-only record" in reasons[2]
+  path = records.write(tmp_path / "mixed.tfrecord", [both, song])
   with pytest.raises(tf.errors.InvalidArgumentError) as info:
-    _read(path, modalities=("audio",))
-  assert pipeline.bad_record_message(info.value) == (
-      f"Bad YT-8M record in {path} at record index 2 (video id 'clip'): missing modality: "
-      "no audio frames (only the sound is read here)")
-  # Where both are needed, the one-line message says where one is enough.
-  with pytest.raises(tf.errors.InvalidArgumentError) as info:
-    _read(path)
-  message = pipeline.bad_record_message(info.value)
-  assert message.startswith(f"Bad YT-8M record in {path} at record index 0 (video id 'song'): "
-                            "missing modality: no rgb frames (a sound-only record")
-  assert "yt8m-embed --modalities=audio" in message
+    list(pipeline.make_dataset(path))
+  assert pipeline.bad_record_message(info.value).startswith(
+      f"Bad YT-8M record in {path} at record index 1 (video id 'song'): missing modality: no "
+      "rgb frames (a sound-only record")
 
 
-def test_longer_than_300_seconds_and_video_level_reads(tmp_path):
+def test_longer_than_300_seconds_and_video_level_reads():
   rng = np.random.default_rng(0)
   rgb = rng.integers(0, 256, (900, 1024), dtype=np.uint8)
   audio = rng.integers(0, 256, (900, 128), dtype=np.uint8)
@@ -72,17 +74,19 @@ def test_longer_than_300_seconds_and_video_level_reads(tmp_path):
                                         mean_rgb=rgb.mean(0) / 64 - 2,
                                         mean_audio=audio.mean(0) / 64 - 2)
   sound = media_records.sequence_example("sound", None, audio[:10], mean_audio=np.zeros(128))
-  path = records.write(tmp_path / "long.tfrecord", [long])
-  assert [int(n) for n in _read(path)["num_frames"]] == [300]  # The reader's default crop.
-  full = _read(path, max_frames=1000)
-  assert [int(n) for n in full["num_frames"]] == [900]
-  np.testing.assert_array_equal(full["visual"][0], rgb)
+  out, reasons = _decode([long])
+  assert reasons == [""] and out["num_frames"].tolist() == [300]  # The reader's default crop.
+  out, _ = _decode([long], max_frames=1000)
+  assert out["num_frames"].tolist() == [900]
+  np.testing.assert_array_equal(out["visual"][0], rgb)
   # The extractor's records carry the means too: they read at video level.
-  path = records.write(tmp_path / "means.tfrecord", [long, sound])
-  video = _read(path, feature_level="video", modalities=("audio",), num_classes=10)
-  assert [i.decode() for i in video["id"]] == ["long", "sound"]
-  np.testing.assert_allclose(video["audio"][0], audio.mean(0) / 64 - 2, rtol=1e-6)
-  assert video["labels"][0].tolist() == [0, 0, 1, 0, 0, 1, 0, 0, 0, 0]
+  out, reasons = _decode([long, sound], feature_level="video", modalities=("audio",),
+                         num_classes=10)
+  assert reasons == ["", ""] and "visual" not in out
+  np.testing.assert_allclose(out["audio"][0], audio.mean(0) / 64 - 2, rtol=1e-6)
+  assert out["labels"][0].tolist() == [0, 0, 1, 0, 0, 1, 0, 0, 0, 0]
+  _, reasons = _decode([long, sound], feature_level="video", num_classes=10)
+  assert reasons[0] == "" and reasons[1].startswith("missing modality: no mean_rgb (a sound-only")
 
 
 def test_a_one_modality_catalogue(tmp_path):
@@ -123,13 +127,7 @@ def test_a_catalogue_of_songs_searched_by_silent_clips(frame_export, songs_and_c
       output=str(tmp_path / "songs"), modalities="audio", timelines=True, batch_size=4))
   assert index["num_items"] == 6 and index["modalities"] == ["audio"]
   assert not (tmp_path / "songs" / "visual_embeddings.npy").exists()
-  both = embed_job.embed_corpus(embed_job.EmbedConfig(
-      export_dir=frame_export.export_dir, data=songs_and_clips["videos"],
-      output=str(tmp_path / "videos"), timelines=True))
-  # A video's audio embedding is the same in either index.
-  songs, videos = (retrieval.load_catalogue(p) for p in (index["path"], both["path"]))
-  np.testing.assert_allclose(songs.embeddings("audio")[4:], videos.embeddings("audio"),
-                             atol=1e-5)
+  songs = retrieval.load_catalogue(index["path"])
   lines = search_job.search_queries(search_job.SearchConfig(
       index=index["path"], query_data=songs_and_clips["clips"], query_modality="visual",
       export_dir=frame_export.export_dir, k=3, rerank=5))
@@ -147,11 +145,9 @@ def test_a_catalogue_of_songs_searched_by_silent_clips(frame_export, songs_and_c
   assert encoded.ids == songs.ids and encoded.visual_embedding is None
   np.testing.assert_allclose(encoded.audio_embedding, songs.embeddings("audio"), atol=1e-5)
   assert [len(t) for t in encoded.audio_timelines] == [8, 9, 10, 11, 10, 10]
-  # A song is a query of a full index too.
-  lines = search_job.search_queries(search_job.SearchConfig(
-      index=both["path"], query_data=songs_and_clips["songs"], query_modality="audio",
-      export_dir=frame_export.export_dir, k=2))
-  assert len(lines) == 6
+  # The encoders give the same audio embeddings for the videos, read with both.
+  videos = ym.load_encoder(frame_export.export_dir).encode_records(songs_and_clips["videos"])
+  np.testing.assert_allclose(songs.embeddings("audio")[4:], videos.audio_embedding, atol=1e-5)
 
 
 def test_beam_builds_the_same_one_modality_index(frame_export, songs_and_clips, tmp_path):

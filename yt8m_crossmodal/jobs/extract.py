@@ -94,13 +94,20 @@ def extract_media(cfg: ExtractConfig) -> Dict[str, Any]:
                        f"of --prefix={cfg.prefix} (e.g. {os.path.basename(existing[0])}): "
                        "pass --overwrite to replace them, or another --prefix")
     _remove_stale_tmp(cfg)
+    start = time.time()
+    # The weights first: a missing one stops the run before anything is replaced.
+    if cfg.runner == IN_PROCESS:
+      nets = extractor_lib.load_networks(store_of(cfg), cfg.modality_list)
+    else:
+      beam_job = _beam()
+      digests = beam_job.prepare_weights(cfg)
     for path in existing:
       io_utils.remove_quietly(path)
-    start = time.time()
     if cfg.runner == IN_PROCESS:
-      entries, times, digests = _extract_in_process(cfg, jobs)
+      entries, times = _extract_in_process(cfg, jobs, nets)
+      digests = nets.digests
     else:
-      entries, times, digests = _beam().extract_with_beam(cfg, jobs)
+      entries, times = beam_job.extract_with_beam(cfg, jobs)
     manifest = manifest_path(cfg.output_dir, cfg.prefix)
     io_utils.atomic_write_text(manifest, "".join(json.dumps(e, sort_keys=True) + "\n"
                                                  for e in entries))
@@ -150,8 +157,8 @@ def _durations(jobs: Sequence[FileJob]) -> Dict[int, Optional[float]]:
   return out
 
 
-def _extract_in_process(cfg: ExtractConfig, jobs: Sequence[FileJob]):
-  nets = extractor_lib.load_networks(store_of(cfg), cfg.modality_list)
+def _extract_in_process(cfg: ExtractConfig, jobs: Sequence[FileJob],
+                        nets: extractor_lib.Networks):
   times = extractor_lib.StageTimes()
   durations = _durations(jobs)
   total = sum(d for d in durations.values() if d)
@@ -188,4 +195,4 @@ def _extract_in_process(cfg: ExtractConfig, jobs: Sequence[FileJob]):
     raise
   finally:
     bar.close()
-  return entries, times, nets.digests
+  return entries, times

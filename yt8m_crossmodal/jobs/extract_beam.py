@@ -102,7 +102,7 @@ def build_pipeline(p: beam.Pipeline, cfg: ExtractConfig, jobs: Sequence[extract_
           | "WriteEntries" >> beam.io.WriteToText(entries_prefix, file_name_suffix=".jsonl"))
 
 
-def _prepare_weights(cfg: ExtractConfig) -> Dict[str, str]:
+def prepare_weights(cfg: ExtractConfig) -> Dict[str, str]:
   """Fetches and checks the weight files here; their digests."""
   store = extract_job.store_of(cfg)
   for modality in cfg.modality_list:
@@ -118,11 +118,13 @@ def _prepare_weights(cfg: ExtractConfig) -> Dict[str, str]:
 def extract_with_beam(cfg: ExtractConfig, jobs: Sequence[extract_job.FileJob]):
   """Runs the pipeline on ``cfg.runner``.
 
+  Call :func:`prepare_weights` first (the launching process fetches and
+  checks the weight files).
+
   Returns:
-    ``(entries in input order, StageTimes summed over the files, digests)``.
+    ``(entries in input order, StageTimes summed over the files)``.
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  digests = _prepare_weights(cfg)
   try:
     options = PipelineOptions(shlex.split(cfg.pipeline_options), runner=cfg.runner)
   except SystemExit as e:
@@ -150,4 +152,4 @@ def extract_with_beam(cfg: ExtractConfig, jobs: Sequence[extract_job.FileJob]):
   for e in entries:
     for stage, seconds in (e.pop(_TIMES, None) or {}).items():
       times.seconds[stage] = times.seconds.get(stage, 0.0) + seconds
-  return entries, times, digests
+  return entries, times

@@ -110,9 +110,9 @@ def _open(path: str):
 
 
 def _video_stream(container):
+  attached = _av().stream.Disposition.attached_pic
   for s in container.streams.video:
-    disposition = getattr(s, "disposition", None)
-    if disposition is not None and "attached_pic" in str(disposition).lower():
+    if int(getattr(s, "disposition", 0) or 0) & int(attached):
       continue  # Cover art of a song, not pictures over time.
     return s
   return None
@@ -217,7 +217,7 @@ class MediaDecoder:
         self.max_seconds,
         (self._video.average_rate or self._video.guessed_rate) if self._video is not None else None)
     pictures.done = self._video is None
-    sound = _SoundTrack(self._audio, self.max_seconds) if self._audio is not None else None
+    sound = _SoundTrack(self.max_seconds) if self._audio is not None else None
     where = 0.0
     try:
       for packet in self._container.demux(*streams):
@@ -320,14 +320,12 @@ class _PictureSelector:
 class _SoundTrack:
   """Decoded audio frames -> mono 16 kHz blocks, aligned to the file's start."""
 
-  def __init__(self, stream, max_seconds: int):
-    av = _av()
-    self.resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+  def __init__(self, max_seconds: int):
+    self.resampler = _av().AudioResampler(format="fltp", rate=SAMPLE_RATE)
     self.limit = max_seconds * SAMPLE_RATE if max_seconds else None
     self.samples = 0
     self.started = False
     self.done = False
-    del stream
 
   def _emit(self, frames) -> Iterator[Sound]:
     for out in frames:

@@ -118,7 +118,7 @@ class Extracted:
     rgb: uint8 ``[T, 1024]`` or None (no pictures).
     audio: uint8 ``[T', 128]`` or None (no sound).
     mean_rgb, mean_audio: float32 means of the features before quantization.
-    info: the file's :class:`~.decode.MediaInfo`.
+    info: the file's :class:`~.decode.MediaInfo` (every stream found, used or not).
     notes: what the manifest should say about it (a stream too short...).
   """
 
@@ -268,11 +268,7 @@ def extract_file(path: str, nets: Networks, modalities: Sequence[str] = MODALITI
   if rgb is None and audio is None:
     raise decode_lib.MediaError(f"{path}: nothing to extract: shorter than one second of "
                                 "sound and without a picture")
-  info = decoder.info
-  if rgb is None:  # The manifest lists the streams the record holds.
-    info.video = None
-  if audio is None:
-    info.audio = None
+  info = decoder.info  # The streams found (what the record holds: ``rgb`` / ``audio``).
   lo, hi = decoder.frame_intervals
   if lo and hi and hi > 1.5 * lo and info.video is not None:
     info.video["variable_frame_rate"] = True
