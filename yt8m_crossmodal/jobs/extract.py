@@ -51,6 +51,7 @@ from yt8m_crossmodal.media import extractor as extractor_lib
 from yt8m_crossmodal.media import records as records_lib
 from yt8m_crossmodal.progress import Progress
 
+
 def _existing_outputs(cfg: ExtractConfig) -> List[str]:
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   shards = tf.io.gfile.glob(os.path.join(cfg.output_dir, f"{glob.escape(cfg.prefix)}[0-9][0-9]"
