@@ -27,7 +27,8 @@ Jobs take the tools' configs (each field is the flag of the same name):
 :func:`sync_records` (:class:`SyncConfig`), :func:`evaluate`
 (:class:`EvaluateConfig`), :func:`validate_records` (:class:`ValidateConfig`),
 :func:`make_sample_data` (:class:`SynthConfig`), :func:`human_eval`
-(:class:`HumanEvalConfig`), :func:`find_pictures` (:class:`PicturesConfig`),
+(:class:`HumanEvalConfig`), :func:`extract` (:class:`ExtractConfig`: media
+files to records), :func:`find_pictures` (:class:`PicturesConfig`),
 :func:`find_soundtracks` (:class:`SoundtracksConfig`).
 """
 
@@ -45,18 +46,19 @@ from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         HumanEvalConfig, PicturesConfig, SearchConfig,
-                                         SoundtracksConfig, SyncConfig, ValidateConfig)
+                                         ExtractConfig, HumanEvalConfig, PicturesConfig,
+                                         SearchConfig, SoundtracksConfig, SyncConfig,
+                                         ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
-    "PicturesConfig", "SoundtracksConfig", "UsageError",
+    "ExtractConfig", "PicturesConfig", "SoundtracksConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
-    "evaluate", "validate_records", "make_sample_data", "human_eval", "find_pictures",
-    "find_soundtracks",
+    "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",
+    "find_pictures", "find_soundtracks",
 ]
 
 
@@ -131,18 +133,29 @@ class Encoder:
     return self._encode("visual", features, num_frames)
 
   def encode_records(self, pattern: str, batch_size: int = 64, max_videos: int = 0,
-                     skip_bad_records: bool = False):
+                     skip_bad_records: bool = False,
+                     modalities: Tuple[str, ...] = ("audio", "visual")):
     """Encodes every video of YT-8M TFRecords (local or gs://).
+
+    Args:
+      modalities: ("audio",) or ("visual",) encodes that modality alone, and
+        reads records holding only it too (songs, silent clips from
+        ``yt8m-extract``).
 
     Returns:
       An :class:`~yt8m_crossmodal.evaluation.embedded_set.EmbeddedSet`:
-      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E],
-      ``num_frames`` [N], ``labels`` [N, C] and, at frame level,
-      ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
+      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E] (None
+      for a modality not read), ``num_frames`` [N], ``labels`` [N, C] and, at
+      frame level, ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
     """
+    from yt8m_crossmodal.data import decode as decode_lib
     from yt8m_crossmodal.jobs import evaluate as evaluate_job
+    try:
+      modalities = decode_lib.check_modalities(modalities)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
     return evaluate_job.embed_with_export(self._export, pattern, batch_size, max_videos,
-                                          skip_bad_records)
+                                          skip_bad_records, modalities)
 
 
 def load_encoder(export_dir: str) -> Encoder:
@@ -198,6 +211,10 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     raise UsageError(f"rerank must be 0 or >= k ({k}), got {rerank}")
   if not 0.0 <= hub_weight <= 1.0:
     raise UsageError(f"hub_weight must be in [0, 1], got {hub_weight}")
+  if target not in catalogue.modalities:
+    raise UsageError(f"the catalogue holds {catalogue.modalities[0]} embeddings only (a "
+                     f"one-modality index): search it with target="
+                     f"{catalogue.modalities[0]!r}")
   scores, indices = catalogue.search(clip[None], target=target, k=max(k, rerank),
                                      hub_weight=hub_weight)
   timeline = None if query.timeline is None else np.asarray(query.timeline, np.float32)
@@ -396,3 +413,21 @@ def human_eval(config: HumanEvalConfig) -> Tuple[Dict[str, Any], str]:
     quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import human_eval as human_eval_job
   return human_eval_job.human_eval(config)
+
+
+def extract(config: ExtractConfig) -> Dict[str, Any]:
+  """Media files to YouTube-8M frame-level records (``yt8m-extract``).
+
+  Pictures through the 2015 Inception graph and YouTube-8M's PCA, sound
+  through VGGish and its PCA; the weight files are fetched on first use
+  (``config.cache_dir``) or read from ``config.weights_dir``.
+
+  Returns:
+    The summary: ``files``, ``extracted``, ``failed``, ``failures``,
+    ``shards``, ``manifest`` (``<prefix>_manifest.jsonl``), ``media_seconds``,
+    ``stage_seconds``, ``weights`` (SHA-256 of each file used)...; a file
+    that cannot be used is listed in ``failures``, not raised.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import extract as extract_job
+  return extract_job.extract_media(config)

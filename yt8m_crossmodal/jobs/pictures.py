@@ -166,7 +166,8 @@ class PictureFinder:
     ds = pipeline.make_dataset(
         cfg.audio_data, feature_level="frame", batch_size=1,
         num_classes=self.export.config.data.num_classes, max_frames=MAX_SOUNDTRACK_SECONDS,
-        seed=0, skip_bad_records=cfg.skip_bad_records, file_order=True)
+        seed=0, skip_bad_records=cfg.skip_bad_records, file_order=True,
+        modalities=("audio",))  # Records with audio only (yt8m-extract) are read too.
     done = 0
     for batch in ds:
       query_id = batch["id"].numpy()[0].decode()

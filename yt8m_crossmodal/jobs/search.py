@@ -129,8 +129,16 @@ class Searcher:
           f"{self.export.path!r} (created {self.export.info.get('created')}): scores "
           "compare embeddings of two different models")
       logging.warning("%s", self.export_mismatch)
-    self.targets = targets_of(cfg.query_modality, cfg.target_modality)
-    self.target = (self.targets[0] if len(self.targets) == 1 else "both")
+    held = self.catalogue.modalities
+    self.targets = [t for t in targets_of(cfg.query_modality, cfg.target_modality)
+                    if cfg.target_modality != "both" or t in held]
+    self.target = (self.targets[0] if cfg.target_modality != "both" else "both")
+    for target in self.targets:
+      if target not in held:
+        raise UsageError(f"the index {cfg.index!r} holds {held[0]} embeddings only (embedded "
+                         f"with yt8m-embed --modalities={held[0]}): it has no {target} to "
+                         f"search (--query_modality={OTHER[held[0]]} or "
+                         f"--target_modality={held[0]})")
     self.clip = cfg.query_seconds > 0 or cfg.query_start > 0
     self.use_timelines = bool(cfg.rerank or cfg.localize or self.clip)
     if self.use_timelines:
@@ -158,7 +166,10 @@ class Searcher:
       if kind != cfg.ann:
         raise UsageError(f"--ann={cfg.ann} but the index {cfg.index!r} holds a {kind} "
                          f"index for {target!r}: pass --ann={kind}")
-    if cfg.hub_weight and self.catalogue.item_hubness(target, cfg.query_modality) is None:
+    if cfg.hub_weight and len(self.catalogue.modalities) == 1:
+      logging.info("one-modality index %r: no hubness to correct for, results are ranked "
+                   "by plain cosine", cfg.index)
+    elif cfg.hub_weight and self.catalogue.item_hubness(target, cfg.query_modality) is None:
       same = target == cfg.query_modality
       logging.warning("the index %r stores no hubness%s (embedded before yt8m-embed wrote "
                       "it): %s results are ranked by plain cosine; embed it again for "
@@ -233,7 +244,10 @@ class Searcher:
   def __call__(self) -> Iterator[Dict[str, Any]]:
     """Yields one result dict per query (see the module docstring)."""
     cfg, exp = self.cfg, self.export
-    ds = exp.read_records(cfg.query_data, cfg.batch_size, cfg.skip_bad_records)
+    # Only the query's modality is read: a sound-only or pictures-only record
+    # (a song, a podcast, a silent clip) is a query as good as any.
+    ds = exp.read_records(cfg.query_data, cfg.batch_size, cfg.skip_bad_records,
+                          modalities=(cfg.query_modality,))
     params = {}
     if cfg.nprobe:
       params["nprobe"] = cfg.nprobe

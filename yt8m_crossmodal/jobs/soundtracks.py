@@ -142,7 +142,8 @@ class SoundtrackFinder:
     ds = pipeline.make_dataset(
         cfg.visual_data, feature_level="frame", batch_size=1,
         num_classes=self.export.config.data.num_classes, max_frames=MAX_TRACK_SECONDS,
-        seed=0, skip_bad_records=cfg.skip_bad_records, file_order=True)
+        seed=0, skip_bad_records=cfg.skip_bad_records, file_order=True,
+        modalities=("visual",))  # Records with visual only (yt8m-extract) are read too.
     done = 0
     for batch in ds:
       query_id = batch["id"].numpy()[0].decode()
