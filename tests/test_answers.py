@@ -164,4 +164,4 @@ def test_the_picture_at_a_second_of_a_media_file(tmp_path):
     assert np.argmax(pixels.mean(axis=(0, 1))) == np.argmax(colour), second
   assert thumbnails.picture_at(str(tmp_path / "none.mp4"), 1) is None
   cell = html_page.picture({"id": "c", "media": {"path": path, "second": 1}}, 1.5)
-  assert cell.startswith('<img src="data:image/jpeg;base64,')
+  assert cell.startswith('<div class="pic"><img src="data:image/jpeg;base64,')

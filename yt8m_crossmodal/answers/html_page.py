@@ -4,7 +4,7 @@ Every text that comes from the data (ids, label names, file paths, query
 names) is escaped with :func:`html.escape` and every attribute is quoted, so
 a file called ``<script>.mp4`` shows as its name. Results from media files
 show the picture at their second (:mod:`.thumbnails`: a JPEG inside the page,
-or a ``<video>`` element at that second when PyAV is not installed); YouTube
+or a ``<video>`` element at that second when it cannot be decoded here); YouTube
 ids link to YouTube at that second; YouTube-8M pseudo-ids link to their
 lookup, which a script on the page turns into the YouTube link when it
 is opened online (nothing is fetched when the page is written).

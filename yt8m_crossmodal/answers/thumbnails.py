@@ -1,6 +1,6 @@
 """The picture at a second of a media file, for the HTML pages.
 
-Decoded with PyAV (installed with ``yt8m-extract``'s extra); without it, or
+Decoded with PyAV (a dependency of the package); without it, or
 when a file cannot be decoded, :func:`picture_at` returns None and the page
 shows the file in a ``<video>`` element at that second instead (the browser
 decodes it when the page is opened).

@@ -105,11 +105,16 @@ def hubness(items: np.ndarray, bank: np.ndarray, k: int = DEFAULT_K,
     if kind == "softmax":
       scaled = sims / np.float32(temperature)
       top = scaled.max(axis=1, keepdims=True)
+      alone = ~np.isfinite(top[:, 0])  # No other item to measure against: 0.
+      top[alone] = 0.0
       total = np.exp(scaled - top).sum(axis=1, dtype=np.float64)
-      out[s:s + chunk] = temperature * (top[:, 0] + np.log(total))
+      out[s:s + chunk] = np.where(alone, 0.0,
+                                  temperature * (top[:, 0] + np.log(np.maximum(total, 1e-300))))
     else:
       top = np.partition(sims, sims.shape[1] - k, axis=1)[:, sims.shape[1] - k:]
-      out[s:s + chunk] = top.mean(axis=1)
+      with np.errstate(invalid="ignore"):
+        mean = top.mean(axis=1)
+      out[s:s + chunk] = np.where(np.isfinite(mean), mean, 0.0)  # Alone: 0.
   return out
 
 
