@@ -136,9 +136,9 @@ class Searcher:
     for target in self.targets:
       if target not in held:
         raise UsageError(f"the index {cfg.index!r} holds {held[0]} embeddings only (embedded "
-                         f"with yt8m-embed --modalities={held[0]}): it has no {target} to "
-                         f"search (--query_modality={OTHER[held[0]]} or "
-                         f"--target_modality={held[0]})")
+                         f"with yt8m-embed --modalities={held[0]}): it answers "
+                         f"--query_modality={OTHER[held[0]]} queries, not {cfg.query_modality} "
+                         f"ones (--target_modality={held[0]}: {held[0]} like the query)")
     self.clip = cfg.query_seconds > 0 or cfg.query_start > 0
     self.use_timelines = bool(cfg.rerank or cfg.localize or self.clip)
     if self.use_timelines:
