@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end demo on a fresh machine: .venv with the base package (no dev extra),
 # sample data, validation, training, export for TF Serving, evaluation through the
-# export, a catalogue search with temporal re-ranking and segment localization.
+# export, a catalogue search with temporal re-ranking and segment localization, and a
+# storyboard (pictures for a soundtrack).
 # Everything is written under demo_output/ (git-ignored) and saved_models/demo/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -103,10 +104,10 @@ EOF
 
 step "8/8 pictures for a soundtrack (yt8m-pictures): a storyboard, video stretches for every 20 s of sound"
 quiet "$BIN/yt8m-pictures" --index="$OUT/index" --export_dir="$EXPORT" \
-  --audio_data="$OUT/data/validate/validate0002.tfrecord" --max_records=1 \
+  --audio_data="$OUT/data/validate/validate0001.tfrecord" --max_records=1 \
   --output="$OUT/storyboard.html"
 quiet "$BIN/yt8m-pictures" --index="$OUT/index" --export_dir="$EXPORT" \
-  --audio_data="$OUT/data/validate/validate0002.tfrecord" --max_records=1 --format=table
+  --audio_data="$OUT/data/validate/validate0001.tfrecord" --max_records=1 --format=table
 
 version=$(ls "$EXPORT" | sort -n | tail -n 1)
 cat <<EOF

@@ -23,6 +23,10 @@ COLUMNS = (Column("time", "broadcast"), Column("rank", "#", right=True),
            Column("where", "where", width=80))
 
 
+def _segments(n: int) -> str:
+  return f"{n} segment" + ("" if n == 1 else "s")
+
+
 def _summary(board: Dict[str, Any]) -> Dict[str, Any]:
   return dict({k: v for k, v in board.items() if k != "segments"},
               segments=len(board["segments"]))
@@ -32,7 +36,7 @@ def _header(board: Dict[str, Any]) -> str:
   text = (f"storyboard of {board['query_id']}: {clock(board['seconds'])}, "
           f"{len(board['segments'])} segments of {board['segment_seconds']} s every "
           f"{board['hop_seconds']} s; {board['videos']} videos, none suggested twice within "
-          f"{board['repeat_gap_seconds']} s (the most used: {board['most_uses']} segments)")
+          f"{board['repeat_gap_seconds']} s (the most used: {_segments(board['most_uses'])})")
   if board.get("query_labels"):
     text += f"\n  labels: {', '.join(board['query_labels'])}"
   return text
@@ -76,7 +80,7 @@ def _html(page: hp.Page, board: Dict[str, Any]) -> None:
       f"that fit that stretch of sound best, across the whole catalogue, each from a "
       f"different video; a video is not suggested again within "
       f"{board['repeat_gap_seconds']} s ({board['videos']} videos in all, the most used in "
-      f"{board['most_uses']} segments).")
+      f"{_segments(board['most_uses'])}).")
   if board.get("query_labels"):
     page.paragraph(hp.esc(", ".join(board["query_labels"])), raw=True, css="labels")
   k = max([len(s["pictures"]) for s in board["segments"]] + [1])
