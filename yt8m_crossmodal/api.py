@@ -323,8 +323,8 @@ def named_config(name: str = "default", base: Optional[Config] = None,
 def train(config: Config) -> Dict[str, float]:
   """Trains as ``yt8m-train`` does; returns the last epoch's logs."""
   quiet.load_tensorflow()
-  from yt8m_crossmodal.training import trainer
-  return trainer.train(config)  # It validates the config first.
+  from yt8m_crossmodal.jobs import train as train_job
+  return train_job.train(config)  # It validates the config first.
 
 
 def export(model_dir: str, export_dir: str, version: int = 0, search_catalogue: str = "",
@@ -403,8 +403,8 @@ def validate_records(config: ValidateConfig) -> Dict[str, Any]:
 def make_sample_data(config: SynthConfig) -> Dict[str, Any]:
   """Writes sample records (``yt8m-synth``); returns what was written."""
   quiet.load_tensorflow()
-  from yt8m_crossmodal.data import synthetic
-  return synthetic.write_dataset(config)
+  from yt8m_crossmodal.jobs import synth as synth_job
+  return synth_job.write_dataset(config)
 
 
 def human_eval(config: HumanEvalConfig) -> Tuple[Dict[str, Any], str]:
