@@ -476,6 +476,21 @@ def test_objective_is_the_weighted_sum_of_its_terms():
       float(parts["temporal_a2v_loss"]) + 0.5 * float(parts["temporal_v2a_loss"]), abs=1e-6)
 
 
+def test_every_term_module_is_found_in_the_order_of_the_sum():
+  found = losses.terms.modules()
+  assert [m.__name__.rpartition(".")[2] for m in found] == [
+      "clip_contrastive", "clip_triplet", "temporal_triplets", "sync_offset", "timeline_nce",
+      "classification"]
+  for module in found:
+    assert module.PARTS[0] == "loss" and dataclasses.is_dataclass(module.CONFIG)
+  # Every term on, at frame level: one clip term of the two, then the others.
+  config = LossConfig(temporal_weight=1.0, sync_weight=1.0, classification_weight=1.0)
+  assert [t.name for t in losses.terms_from(config, True)] == [
+      "clip", "temporal", "sync", "timeline_nce", "classification"]
+  assert [type(t.config).__name__ for t in losses.terms_from(config, False)] == [
+      "ClipContrastiveConfig", "ClassificationConfig"]
+
+
 def test_crop_windows_and_random_starts():
   x = np.arange(2 * 6 * 1, dtype="float32").reshape(2, 6, 1)
   mask = np.array([[True] * 6, [True] * 3 + [False] * 3])

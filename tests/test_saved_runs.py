@@ -17,11 +17,13 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from yt8m_crossmodal import config as config_lib  # noqa: E402
-from yt8m_crossmodal import losses, models  # noqa: E402
+from yt8m_crossmodal import losses  # noqa: E402
+from yt8m_crossmodal import models  # noqa: E402,F401  (registers the classes model.keras needs)
 from yt8m_crossmodal.config import LossConfig  # noqa: E402
+from yt8m_crossmodal.data import synthetic  # noqa: E402
+from yt8m_crossmodal.jobs import synth as synth_job  # noqa: E402
+from yt8m_crossmodal.jobs import train as train_job  # noqa: E402
 from yt8m_crossmodal.layers import CrossModalTripletLoss, frame_mask  # noqa: E402
-from yt8m_crossmodal.training import run_state, trainer  # noqa: E402
-from yt8m_crossmodal.training.optimizer import make_optimizer  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data", "saved_5be019b")
 
@@ -106,20 +108,25 @@ def test_saved_model_loads_and_computes_what_it_did(run):
     np.testing.assert_allclose(np.asarray(out[key]), want[key], atol=2e-6)
 
 
-def test_saved_run_resumes(tmp_path):
-  run = tmp_path / "frame_run"
-  shutil.copytree(os.path.join(DATA, "frame_run"), run)
-  config = config_lib.load_config(str(run / "config.json"))
-  config = config.replace(model_dir=str(run), epochs=2)  # What a rerun with --epochs=2 passes.
-  assert trainer.check_resumable(config, str(run / "config.json")) == {}
-  folder = run_state.RunFolder(str(run))
-  assert folder.finished_epochs() == 1
-  model = models.build_training_model(config)
-  model.compile(optimizer=make_optimizer(config.train, 4))
-  folder.restore(model)
-  saved = keras.saving.load_model(str(run / "model.keras"), compile=False)
+def test_saved_run_resumes(tmp_path, monkeypatch):
+  # The run's own data (runs.sh: the same sample records, at the same relative
+  # paths), so that a rerun with --epochs=2 is the same command but --epochs.
+  monkeypatch.chdir(tmp_path)
+  synth_job.write_dataset(synthetic.SynthConfig(
+      output_dir="data", prefix="train", num_videos=16, num_shards=1, min_frames=10,
+      max_frames=14, seed=3))
+  shutil.copytree(os.path.join(DATA, "frame_run"), "frame_run")
+  config = config_lib.load_config("frame_run/config.json")
+  finished = train_job.prepare_run(config)  # The same command again: nothing to do.
+  assert finished["already_finished"] and finished == dict(
+      _json("frame_run/final_metrics.json"), already_finished=True)
+  run = train_job.prepare_run(config.replace(epochs=2))
+  assert (run.done, run.steps) == (1, 2)
+  model = train_job.build(run)  # Restored from the backup.
+  saved = keras.saving.load_model("frame_run/model.keras", compile=False)
   assert [w.path for w in model.weights] == [w.path for w in saved.weights]
   for mine, theirs in zip(model.weights, saved.weights):
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine),
                                   keras.ops.convert_to_numpy(theirs))
   assert int(model.optimizer.iterations.numpy()) == 2  # One epoch of two steps.
+  assert config_lib.load_config("frame_run/config.json") == run.config

@@ -16,6 +16,7 @@ from yt8m_crossmodal.losses.base import TermInputs, WeightedTerm
 from yt8m_crossmodal.losses.common import f32
 
 NAME = "classification"
+ORDER = 50  # Its place in the sum (terms.modules).
 PARTS = ("loss",)
 
 

@@ -20,6 +20,7 @@ from yt8m_crossmodal.losses.common import (
     shared_label_mask)
 
 NAME = "clip"
+ORDER = 10  # Its place in the sum (terms.modules).
 PARTS = TWO_WAY_PARTS + ("accuracy", "positive_similarity", "negative_similarity")
 
 

@@ -20,6 +20,7 @@ from yt8m_crossmodal.losses.common import (
     triplet_loss_from_similarity, triplet_parts)
 
 NAME = "clip"
+ORDER = 11  # Its place in the sum (terms.modules).
 PARTS = TWO_WAY_PARTS + ("active_fraction", "positive_similarity", "negative_similarity")
 
 

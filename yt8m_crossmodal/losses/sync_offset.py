@@ -15,6 +15,7 @@ from yt8m_crossmodal.losses.base import TermInputs, WeightedTerm
 from yt8m_crossmodal.losses.common import f32, masked_mean
 
 NAME = "sync"
+ORDER = 30  # Its place in the sum (terms.modules).
 PARTS = ("loss", "accuracy", "true_probability")
 
 

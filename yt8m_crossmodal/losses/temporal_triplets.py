@@ -17,6 +17,7 @@ from yt8m_crossmodal.losses.common import (
     f32, pairwise_similarity, triplet_loss_from_similarity, triplet_parts)
 
 NAME = "temporal"
+ORDER = 20  # Its place in the sum (terms.modules).
 PARTS = TWO_WAY_PARTS + ("active_fraction", "positive_similarity", "negative_similarity")
 
 

@@ -1,29 +1,47 @@
 """The loss terms, in the order they are summed, and their weighted sum.
 
-Each term is a module of this package holding its flags' reading
-(``term_from(loss_config, has_timelines)``), its frozen config
-(``CONFIG``), its pure ``keras.ops`` function and ``compute(inputs,
-config)``, which returns ``{part: scalar}`` for each name of its ``PARTS``
-(``loss`` first); a term that needs an optional input says so in
-``needs(config)``. :func:`terms_from` reads the flags, :func:`objective`
-sums the terms. Only ``keras.ops``.
+Each term is a module of this package, found here (adding a term touches its
+module and its flags only), holding
+
+- ``NAME`` (its parts are logged as ``<NAME>_<part>``), ``PARTS`` (what
+  ``compute`` returns, ``loss`` first) and ``ORDER`` (its place in the sum);
+- ``CONFIG``, its frozen config dataclass;
+- ``term_from(loss_config, has_timelines)``: its ``WeightedTerm`` read from
+  the flags, or None where it does not apply;
+- its pure ``keras.ops`` function, and ``compute(inputs, config)``, which
+  reads what it needs of the batch's ``TermInputs``;
+- optionally ``needs(config)``: ``{input: the setting that needs it}``.
+
+:func:`terms_from` reads the flags, :func:`objective` sums the terms. Only
+``keras.ops``.
 """
 
+import functools
+import importlib
+import pkgutil
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 from keras import ops
 
 from yt8m_crossmodal.config import LossConfig
-from yt8m_crossmodal.losses import (
-    classification, clip_contrastive, clip_triplet, sync_offset, temporal_triplets,
-    timeline_nce)
 from yt8m_crossmodal.losses.base import TermInputs, WeightedTerm
 
-# The term modules, in the order their terms are summed (one clip term of
-# the two).
-MODULES = (clip_contrastive, clip_triplet, temporal_triplets, sync_offset, timeline_nce,
-           classification)
-_BY_CONFIG = {module.CONFIG: module for module in MODULES}
+_PACKAGE = __name__.rpartition(".")[0]
+
+
+@functools.lru_cache(maxsize=None)
+def modules() -> tuple:
+  """The term modules of this package, in the order their terms are summed."""
+  package = importlib.import_module(_PACKAGE)
+  found = [importlib.import_module(f"{_PACKAGE}.{info.name}")
+           for info in pkgutil.iter_modules(package.__path__)
+           if f"{_PACKAGE}.{info.name}" != __name__]
+  return tuple(sorted((m for m in found if hasattr(m, "term_from")), key=lambda m: m.ORDER))
+
+
+@functools.lru_cache(maxsize=None)
+def _by_config() -> dict:
+  return {module.CONFIG: module for module in modules()}
 
 
 def terms_from(loss_config: LossConfig, has_timelines: bool) -> Tuple[WeightedTerm, ...]:
@@ -32,13 +50,13 @@ def terms_from(loss_config: LossConfig, has_timelines: bool) -> Tuple[WeightedTe
   The timeline terms need timelines (frame level). The classification
   term's weight is the peak of its warm-up ramp.
   """
-  terms = (module.term_from(loss_config, has_timelines) for module in MODULES)
+  terms = (module.term_from(loss_config, has_timelines) for module in modules())
   return tuple(t for t in terms if t is not None and t.weight > 0)
 
 
 def module_of(term: WeightedTerm):
   """The module of ``term`` (by its config's type)."""
-  return _BY_CONFIG[type(term.config)]
+  return _by_config()[type(term.config)]
 
 
 def needs(term: WeightedTerm) -> Dict[str, str]:
@@ -49,7 +67,7 @@ def needs(term: WeightedTerm) -> Dict[str, str]:
 
 def term_loss(inputs: TermInputs, config: Any) -> Dict[str, Any]:
   """The parts of the term that ``config`` configures."""
-  return _BY_CONFIG[type(config)].compute(inputs, config)
+  return _by_config()[type(config)].compute(inputs, config)
 
 
 def part_names(terms: Sequence[WeightedTerm]) -> list:

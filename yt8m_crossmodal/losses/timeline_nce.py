@@ -15,6 +15,7 @@ from yt8m_crossmodal.losses.base import Directions, TermInputs, WeightedTerm, tw
 from yt8m_crossmodal.losses.common import NO_CANDIDATE, f32, masked_mean
 
 NAME = "timeline_nce"
+ORDER = 40  # Its place in the sum (terms.modules).
 PARTS = ("loss", "accuracy", "positive_similarity")
 
 
