@@ -17,6 +17,7 @@ from yt8m_crossmodal.losses.common import f32
 
 NAME = "classification"
 ORDER = 50  # Its place in the sum (terms.modules).
+SECTION = "classification"  # TensorBoard's section of its parts.
 PARTS = ("loss",)
 
 

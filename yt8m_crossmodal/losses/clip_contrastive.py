@@ -21,6 +21,7 @@ from yt8m_crossmodal.losses.common import (
 
 NAME = "clip"
 ORDER = 10  # Its place in the sum (terms.modules).
+SECTION = "clip_contrastive"  # TensorBoard's section of its parts.
 PARTS = TWO_WAY_PARTS + ("accuracy", "positive_similarity", "negative_similarity")
 
 

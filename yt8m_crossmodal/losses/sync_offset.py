@@ -16,6 +16,7 @@ from yt8m_crossmodal.losses.common import f32, masked_mean
 
 NAME = "sync"
 ORDER = 30  # Its place in the sum (terms.modules).
+SECTION = "sync_loss"  # TensorBoard's section of its parts.
 PARTS = ("loss", "accuracy", "true_probability")
 
 

@@ -18,6 +18,7 @@ from yt8m_crossmodal.losses.common import (
 
 NAME = "temporal"
 ORDER = 20  # Its place in the sum (terms.modules).
+SECTION = "temporal_triplets"  # TensorBoard's section of its parts.
 PARTS = TWO_WAY_PARTS + ("active_fraction", "positive_similarity", "negative_similarity")
 
 

@@ -4,7 +4,8 @@ Each term is a module of this package, found here (adding a term touches its
 module and its flags only), holding
 
 - ``NAME`` (its parts are logged as ``<NAME>_<part>``), ``PARTS`` (what
-  ``compute`` returns, ``loss`` first) and ``ORDER`` (its place in the sum);
+  ``compute`` returns, ``loss`` first), ``ORDER`` (its place in the sum) and
+  ``SECTION`` (TensorBoard's section of its parts: the loss that runs);
 - ``CONFIG``, its frozen config dataclass;
 - ``term_from(loss_config, has_timelines)``: its ``WeightedTerm`` read from
   the flags, or None where it does not apply;

@@ -16,6 +16,7 @@ from yt8m_crossmodal.losses.common import NO_CANDIDATE, f32, masked_mean
 
 NAME = "timeline_nce"
 ORDER = 40  # Its place in the sum (terms.modules).
+SECTION = "timeline_nce"  # TensorBoard's section of its parts.
 PARTS = ("loss", "accuracy", "positive_similarity")
 
 
