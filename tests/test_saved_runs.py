@@ -117,10 +117,10 @@ def test_saved_run_resumes(tmp_path, monkeypatch):
       max_frames=14, seed=3))
   shutil.copytree(os.path.join(DATA, "frame_run"), "frame_run")
   config = config_lib.load_config("frame_run/config.json")
-  finished = train_job.prepare_run(config)  # The same command again: nothing to do.
-  assert finished["already_finished"] and finished == dict(
-      _json("frame_run/final_metrics.json"), already_finished=True)
-  run = train_job.prepare_run(config.replace(epochs=2))
+  finished = train_job.resume_run(train_job.check_run(config))  # The same command again.
+  assert finished == dict(_json("frame_run/final_metrics.json"), already_finished=True)
+  run = train_job.check_run(config.replace(epochs=2))
+  assert train_job.resume_run(run) is None  # To train: after epoch 1, 2 steps an epoch.
   assert (run.done, run.steps) == (1, 2)
   model = train_job.build(run)  # Restored from the backup.
   saved = keras.saving.load_model("frame_run/model.keras", compile=False)

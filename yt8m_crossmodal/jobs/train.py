@@ -1,9 +1,9 @@
 """``yt8m-train``'s job: a whole training run with ``model.fit``, in three steps.
 
-1. :func:`prepare_run`: the checks (the config, the backend, the records, the
-   folder), the settings the number of training videos picks, and where the
-   run stands (:func:`check_run`, then :func:`resume_run`: finished, resumed
-   after its last epoch, or started over);
+1. prepare the run: :func:`check_run` (the config, the backend, the
+   records, the folder; the settings the number of training videos picks),
+   then :func:`resume_run` (where the run stands: finished, resumed after its
+   last epoch, or started over; ``config.json``);
 2. :func:`build`: the model, compiled, restored from the backup or set from
    the training data;
 3. :func:`fit`: ``model.fit`` with the callbacks, then the projector and
@@ -98,9 +98,10 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   ``config.json``) by :func:`yt8m_crossmodal.models.model_name`. A run that
   has already finished returns its final metrics with ``already_finished``.
   """
-  run = prepare_run(config)
-  if not isinstance(run, Run):
-    return run  # Finished before: its final metrics.
+  run = check_run(config)
+  finished = resume_run(run)
+  if finished is not None:
+    return finished
   # Process-wide in Keras: set for the run and put back to float32 after it,
   # so what follows in the same process (an export, a benchmark's next run)
   # builds float32 layers.
@@ -111,20 +112,8 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     keras.mixed_precision.set_global_policy("float32")
 
 
-def prepare_run(config: config_lib.Config):
-  """Step 1: the checks, then where the run stands.
-
-  Returns:
-    The :class:`Run` to build and fit, or the final metrics of a run that
-    has already finished (a dict with ``already_finished``).
-  """
-  run = check_run(config)
-  finished = resume_run(run)
-  return run if finished is None else finished
-
-
 def check_run(config: config_lib.Config) -> Run:
-  """Checks the config, the backend, the records and the folder; picks the sizes.
+  """Step 1, first half: checks the config, the backend, the records and the folder; picks the sizes.
 
   Nothing is written: a failed command never changes what an earlier run's
   folder says.
@@ -171,7 +160,7 @@ def check_run(config: config_lib.Config) -> Run:
 
 
 def resume_run(run: Run) -> Optional[Dict[str, Any]]:
-  """Where the run stands: sets ``run.done`` and ``run.steps``; writes config.json.
+  """Step 1, second half: where the run stands: sets ``run.done`` and ``run.steps``; writes config.json.
 
   Returns:
     None to train, or the final metrics of a run that has already finished
