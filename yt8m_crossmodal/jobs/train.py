@@ -113,7 +113,7 @@ def train(config: config_lib.Config) -> Dict[str, float]:
 
 
 def check_run(config: config_lib.Config) -> Run:
-  """Step 1, first half: checks the config, the backend, the records and the folder; picks the sizes.
+  """Step 1, first half: checks the config, backend, records and folder; picks sizes.
 
   Nothing is written: a failed command never changes what an earlier run's
   folder says.
@@ -160,7 +160,7 @@ def check_run(config: config_lib.Config) -> Run:
 
 
 def resume_run(run: Run) -> Optional[Dict[str, Any]]:
-  """Step 1, second half: where the run stands: sets ``run.done`` and ``run.steps``; writes config.json.
+  """Step 1, second half: where the run stands (``run.done``, ``run.steps``); config.json.
 
   Returns:
     None to train, or the final metrics of a run that has already finished

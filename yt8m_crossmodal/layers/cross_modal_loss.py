@@ -6,9 +6,9 @@ import keras
 from keras import ops
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import losses
 from yt8m_crossmodal.config import LossConfig
 from yt8m_crossmodal.layers.masking import frame_mask
-from yt8m_crossmodal import losses
 from yt8m_crossmodal.losses import clip_contrastive
 
 # The output key of the loss parts: {name: float32 scalar} (see metric_names).
@@ -160,7 +160,7 @@ class CrossModalLoss(keras.layers.Layer):
     total, parts = 0.0, {}
     for a, v in zip(audio, visual):
       x = losses.TermInputs(audio=ops.cast(a, "float32"), visual=ops.cast(v, "float32"),
-                               labels=inputs.get("labels"))
+                            labels=inputs.get("labels"))
       member_total, member_parts = losses.objective(x, self.terms)
       total = total + member_total / members
       for name, value in member_parts.items():
