@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import helpers
 import records
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
@@ -352,8 +353,9 @@ def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
 
   ok = subprocess.run(
       [sys.executable, "-m", "yt8m_crossmodal.tools.validate", f"--data={frame_data_dir}/*"],
-      capture_output=True, text=True, env=env, timeout=300)
+      capture_output=True, text=True, env=helpers.tool_env(), timeout=300)
   assert ok.returncode == 0, ok.stderr
+  assert helpers.library_lines(ok.stderr) == [], ok.stderr
   summary = json.loads(ok.stdout.strip().splitlines()[-1])
   assert summary["records"] == 24 and isinstance(summary["records"], int)
   assert 8 <= summary["frames"]["min"] <= summary["frames"]["median"] <= summary["frames"]["max"] <= 20

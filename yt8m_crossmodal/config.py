@@ -21,6 +21,7 @@ import logging
 import math
 from typing import Any, Callable, Dict, Tuple, Union
 
+from yt8m_crossmodal import paths
 from yt8m_crossmodal.errors import UsageError
 
 # Releases: number of label classes.
@@ -92,10 +93,11 @@ class Section:
 class DataConfig(Section):
   """Where the records are and how they are read."""
 
-  train_data: str = option("", "File pattern (local or gs://) of training TFRecords.",
-                           check=REQUIRED)
+  train_data: str = option("", f"Training TFRecords: {paths.PATTERN_HELP}.",
+                           check=REQUIRED, path=paths.RECORDS)
   validation_data: str = option(
-      "", "File pattern of validation TFRecords (metrics each epoch).")
+      "", f"Validation TFRecords (metrics each epoch): {paths.PATTERN_HELP}.",
+      path=paths.RECORDS)
   feature_level: str = option(
       "frame", "'frame' (SequenceExample, per second) or 'video' (Example, "
       "mean_rgb/mean_audio).", choices=("frame", "video"))
@@ -398,7 +400,7 @@ class TrainConfig(Section):
   """Optimization and run control."""
 
   model_dir: str = option("", "Checkpoints, logs, TensorBoard and config.json.",
-                          check=REQUIRED)
+                          check=REQUIRED, path=paths.OUTPUT_FOLDER)
   epochs: int = option(10, "Training epochs.", check=POSITIVE)
   steps_per_epoch: int = option(0, "Steps per epoch (0: one pass over the data).",
                                 check=NON_NEGATIVE)
