@@ -93,10 +93,12 @@ class BadRecordLog:
   """Collects the records skipped by a pipeline built with ``skip_bad_records``.
 
   Thread-safe; ``count`` is the number of skipped records (an unreadable file
-  tail counts once, as its records cannot be counted).
+  tail counts once, as its records cannot be counted). The first
+  ``max_logged`` are logged as warnings (None: none, not even that more were
+  skipped: for a caller that reports them itself).
   """
 
-  def __init__(self, max_logged: int = 20):
+  def __init__(self, max_logged: Optional[int] = 20):
     self._lock = threading.Lock()
     self.records: List[BadRecord] = []
     self.max_logged = max_logged
@@ -109,6 +111,8 @@ class BadRecordLog:
     with self._lock:
       self.records.append(record)
       n = len(self.records)
+    if self.max_logged is None:
+      return
     if n <= self.max_logged:
       logging.warning("Skipped bad record %s[%d] (id %r): %s", record.file,
                       record.index, record.id, record.reason)
