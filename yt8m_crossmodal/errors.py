@@ -2,7 +2,18 @@
 
 
 class UsageError(ValueError):
-  """Bad input from the user (missing file, wrong shape...): one-line error."""
+  """Bad input from the user (missing file, wrong shape...): one-line error.
+
+  The tools print it as ``error: <message>`` (exit status 2); the Python API
+  raises it with the same message. A ``ValueError``, so code that catches
+  those keeps working.
+
+  >>> try:
+  ...   Config().replace(lstm_unit=8)
+  ... except UsageError as e:
+  ...   print(e)
+  no config field named 'lstm_unit'; did you mean lstm_units? (the fields are the flags of yt8m-train; yt8m-train --help lists them)
+  """
 
 
 class PathNotFoundError(UsageError, FileNotFoundError):

@@ -54,7 +54,13 @@ UNALIGNED_KINDS = ("other", "same_topic", "same_scenes")
 
 @dataclasses.dataclass(frozen=True)
 class SynthConfig:
-  """Options of ``yt8m-synth`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-synth`` (each field is a flag of the same name).
+
+  >>> SynthConfig(output_dir="data", min_frames=50, max_frames=40).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: need 1 <= --min_frames <= --max_frames, got 50, 40
+  """
 
   output_dir: str = option("", "Folder to write the shards into (created).",
                            path=paths.OUTPUT_FOLDER)

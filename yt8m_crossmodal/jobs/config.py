@@ -33,7 +33,13 @@ IN_PROCESS = "in_process"
 
 @dataclasses.dataclass(frozen=True)
 class EmbedConfig:
-  """Options of ``yt8m-embed`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-embed`` (each field is a flag of the same name).
+
+  >>> EmbedConfig(data="catalogue/*.tfrecord").validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --output is required
+  """
 
   export_dir: str = option("", "Model folder (highest version used) or version folder.",
                            path=paths.FOLDER)
@@ -94,7 +100,14 @@ class EmbedConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
-  """Options of ``yt8m-search`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-search`` (each field is a flag of the same name).
+
+  >>> SearchConfig(index="index/a", query_data="queries/*.tfrecord",
+  ...              export_dir="saved_models/a", k=0).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --k must be positive, got 0
+  """
 
   index: str = option("", "Index folder written by yt8m-embed.", path=paths.FOLDER)
   query_data: str = option("", f"The query TFRecords: {PATTERN_HELP}.", path=paths.RECORDS)
@@ -153,7 +166,13 @@ class SearchConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SyncConfig:
-  """Options of ``yt8m-sync`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-sync`` (each field is a flag of the same name).
+
+  >>> SyncConfig(export_dir="saved_models/a", data="clips/*.tfrecord", max_offset=0).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --max_offset must be >= 1, got 0
+  """
 
   export_dir: str = option("", "Frame-level export (model or version folder).",
                            path=paths.FOLDER)
@@ -211,7 +230,14 @@ class SyncConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-  """Options of ``yt8m-evaluate`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-evaluate`` (each field is a flag of the same name).
+
+  >>> EvaluateConfig(export_dir="saved_models/a", data="test/*.tfrecord",
+  ...                pool_sizes=(1,)).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --pool_sizes must be >= 2, got [1]
+  """
 
   export_dir: str = option("", "Model folder (highest version used) or version folder.",
                            path=paths.FOLDER)
@@ -260,7 +286,13 @@ class EvaluateConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-  """Options of ``yt8m-export`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-export`` (each field is a flag of the same name).
+
+  >>> ExportConfig(model_dir="runs/a").validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --export_dir is required
+  """
 
   model_dir: str = option("", "yt8m-train output folder (config.json, model.keras).",
                           path=paths.FOLDER)
@@ -288,7 +320,13 @@ class ExportConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ValidateConfig:
-  """Options of ``yt8m-validate`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-validate`` (each field is a flag of the same name).
+
+  >>> ValidateConfig().validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --data is required
+  """
 
   data: str = option("", f"The TFRecords to check: {PATTERN_HELP}.", path=paths.RECORDS)
   feature_level: str = option(
@@ -311,7 +349,13 @@ class ValidateConfig:
 
 @dataclasses.dataclass(frozen=True)
 class HumanEvalConfig:
-  """Options of ``yt8m-human-eval`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-human-eval`` (each field is a flag of the same name).
+
+  >>> HumanEvalConfig(results="Batch_*_batch_results.csv", relevant_rating=3).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --relevant_rating must be in [0, 2], got 3
+  """
 
   results: str = option("", "MTurk results file(s): comma-separated file globs "
                         "(Batch_*_batch_results.csv).", path=paths.FILES)
