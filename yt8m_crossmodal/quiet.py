@@ -45,15 +45,12 @@ _capture = None
 _verbose: Optional[bool] = None  # Set by the tools from their flags.
 
 
-def wanted_verbose(argv=None) -> bool:
-  """True when the library lines are wanted: :func:`set_verbose`, ``YT8M_VERBOSE``
-  or a verbose flag in ``argv`` (default ``sys.argv``; ``[]`` for none)."""
+def wanted_verbose() -> bool:
+  """True when the library lines are wanted: the tools' verbose flags
+  (:func:`set_verbose`), or ``YT8M_VERBOSE`` set (not 0) in the environment."""
   if _verbose is not None:
     return _verbose
-  argv = sys.argv if argv is None else argv
-  return (os.environ.get(VERBOSE_ENV, "") not in ("", "0") or
-          any(a == "--verbose" or a.startswith(("--verbosity", "-v"))
-              for a in argv[1:]))
+  return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
 
 
 def set_verbose(verbose: bool) -> None:
@@ -107,7 +104,7 @@ def load_tensorflow() -> None:
   """
   if "tensorflow" in sys.modules:
     return
-  if wanted_verbose([]):
+  if wanted_verbose():
     settle_tensorflow()
     return
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -154,7 +151,7 @@ _LIBRARY_LOGGERS = ("tensorflow", "faiss.loader", "apache_beam", "jax._src.xla_b
 def quiet_logs() -> None:
   """Other libraries' loggers that print through handlers of their own
   (``INFO:tensorflow:...``) at ERROR and above (no-op when verbose)."""
-  if wanted_verbose([]):
+  if wanted_verbose():
     return
   for name in _LIBRARY_LOGGERS:
     logger = logging.getLogger(name)
@@ -168,7 +165,7 @@ def plain_logs() -> None:
   and the package's absl records go); a no-op when verbose. Only the tools
   call it: a program using the API keeps its logging as it set it up.
   """
-  if wanted_verbose([]):
+  if wanted_verbose():
     return
   quiet_logs()
   for handler in _root_handlers():

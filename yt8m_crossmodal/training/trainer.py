@@ -273,7 +273,7 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   ``config.model.model`` "auto" is resolved (and so recorded in
   ``config.json``) by :func:`yt8m_crossmodal.models.model_name`.
   """
-  check_config(config)
+  validate_config(config)
   try:
     config = config.replace(model=models.model_name(config))
   except ValueError as e:
@@ -281,6 +281,7 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   backend = backends.resolve(config.train.backend)
   backends.check_active(backend)
   backends.check_strategy(backend, config.train.distribution_strategy)
+  check_config(config)  # The paths too: a pattern that matches nothing, before any work.
   config = config.replace(backend=backend)
   bad_records = pipeline.BadRecordLog()
   t = config.train
