@@ -63,17 +63,22 @@ def test_loading_an_encoder_and_the_first_encode_print_no_library_line(frame_exp
 
 
 @pytest.fixture(scope="module")
-def doctest_globals(frame_export, frame_data_dir, tmp_path_factory):
+def doctest_globals(frame_export, frame_data_dir, media_weights_dir, tmp_path_factory):
   """The names the API's examples use: an export, its training folder, records,
-  an index folder of them (embedded once here) and an empty folder."""
+  an index folder of them (embedded once here), an empty folder, a sound file
+  and the weight files of yt8m-extract."""
+  from yt8m_crossmodal.media import synthetic as media_synthetic
   root = tmp_path_factory.mktemp("doctests")
+  recording = media_synthetic.write_media(str(root / "recording.wav"), media_synthetic.SampleMedia(
+      seconds=3, fps=0, sample_rate=16000, tone_seconds=[1]))
   records = f"{frame_data_dir}/*.tfrecord"
   ym.embed(ym.EmbedConfig(export_dir=frame_export.export_dir, data=records,
                           output=str(root / "index"), timelines=True))
   (root / "tmp").mkdir()
   return {"export_dir": frame_export.export_dir, "model_dir": frame_export.model_dir,
           "encoder": ym.load_encoder(frame_export.export_dir),
-          "records": records, "index_dir": str(root / "index"), "tmp": str(root / "tmp")}
+          "records": records, "index_dir": str(root / "index"), "tmp": str(root / "tmp"),
+          "recording": recording, "weights_dir": media_weights_dir}
 
 
 def _examples(obj, name, globs):

@@ -20,7 +20,9 @@ True
 The examples of this module run as the tests' doctests, with ``export_dir``
 (a frame-level yt8m-export folder), ``encoder`` (``load_encoder(export_dir)``),
 ``model_dir`` (a yt8m-train folder), ``records`` (frame-level records),
-``index_dir`` (a yt8m-embed index folder of them) and ``tmp`` (an empty folder).
+``index_dir`` (a yt8m-embed index folder of them), ``tmp`` (an empty folder),
+``recording`` (a sound file) and ``weights_dir`` (the weight files of
+``yt8m-extract``: stand-ins in the published formats).
 
 Offsets have one sign everywhere (``+d``: what is seen at second t is heard
 at second t + d), and one confidence (1 - a p-value against each video's own
@@ -33,7 +35,8 @@ Jobs take the tools' configs (each field is the flag of the same name):
 :func:`sync_records` (:class:`SyncConfig`), :func:`evaluate`
 (:class:`EvaluateConfig`), :func:`validate_records` (:class:`ValidateConfig`),
 :func:`make_sample_data` (:class:`SynthConfig`), :func:`human_eval`
-(:class:`HumanEvalConfig`).
+(:class:`HumanEvalConfig`), :func:`extract` (:class:`ExtractConfig`: media
+files to records).
 """
 
 from __future__ import annotations
@@ -52,17 +55,17 @@ from yt8m_crossmodal.data.videos import Video
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         HumanEvalConfig, SearchConfig, SyncConfig,
-                                         ValidateConfig)
+                                         ExtractConfig, HumanEvalConfig, SearchConfig,
+                                         SyncConfig, ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
-    "UsageError", "Video", "read_records",
+    "ExtractConfig", "UsageError", "Video", "read_records",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
-    "evaluate", "validate_records", "make_sample_data", "human_eval",
+    "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",
 ]
 
 
@@ -160,26 +163,40 @@ class Encoder:
     return self._encode("visual", features, num_frames)
 
   def encode_records(self, pattern: str, batch_size: int = 64, max_videos: int = 0,
-                     skip_bad_records: bool = False):
+                     skip_bad_records: bool = False,
+                     modalities: Tuple[str, ...] = ("audio", "visual")):
     """Encodes every video of YT-8M TFRecords (local or gs://).
+
+    Args:
+      modalities: ("audio",) or ("visual",) encodes that modality alone, and
+        reads records holding only it too (songs, silent clips from
+        ``yt8m-extract``).
 
     Returns:
       An :class:`~yt8m_crossmodal.evaluation.embedded_set.EmbeddedSet`:
-      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E],
-      ``num_frames`` [N], ``labels`` [N, C] and, at frame level,
-      ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
+      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E] (None
+      for a modality not read), ``num_frames`` [N], ``labels`` [N, C] and, at
+      frame level, ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
 
     >>> videos = encoder.encode_records(records, max_videos=3)
     >>> len(videos), videos.audio_embedding.shape[0], len(videos.visual_timelines)
     (3, 3, 3)
+    >>> encoder.encode_records(records, max_videos=3, modalities=("audio",)).visual_embedding is None
+    True
     """
+    from yt8m_crossmodal.data import decode as decode_lib
     from yt8m_crossmodal.jobs import evaluate as evaluate_job
+    try:
+      modalities = decode_lib.check_modalities(modalities)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
     return evaluate_job.embed_with_export(self._export, pattern, batch_size, max_videos,
-                                          skip_bad_records)
+                                          skip_bad_records, modalities)
 
 
 def read_records(pattern: str, dequantize: bool = False, max_videos: int = 0,
-                 skip_bad_records: bool = False, feature_level: str = "auto") -> Iterator[Video]:
+                 skip_bad_records: bool = False, feature_level: str = "auto",
+                 modalities: Tuple[str, ...] = ("audio", "visual")) -> Iterator[Video]:
   """Yields each video of YT-8M TFRecords: id, labels and features, in file order.
 
   The features are what :meth:`Encoder.encode_audio` and
@@ -195,6 +212,9 @@ def read_records(pattern: str, dequantize: bool = False, max_videos: int = 0,
     max_videos: stop after this many (0: all).
     skip_bad_records: skip bad records instead of raising.
     feature_level: "frame", "video" or "auto" (the level of the first record).
+    modalities: ("audio",) or ("visual",) reads that modality alone, and
+      records holding only it too (sound-only or silent files from
+      ``yt8m-extract``); the other is None.
 
   Returns:
     An iterator of :class:`Video` (``id``, ``labels`` [L] class indices,
@@ -209,8 +229,14 @@ def read_records(pattern: str, dequantize: bool = False, max_videos: int = 0,
   """
   quiet.load_tensorflow()
   from yt8m_crossmodal.data import videos
+  from yt8m_crossmodal.data import decode
+  try:
+    modalities = decode.check_modalities(modalities)
+  except ValueError as e:
+    raise UsageError(str(e)) from None
   return videos.read_videos(pattern, feature_level=feature_level, dequantize=dequantize,
-                            max_videos=max_videos, skip_bad_records=skip_bad_records)
+                            max_videos=max_videos, skip_bad_records=skip_bad_records,
+                            modalities=modalities)
 
 
 def load_encoder(export_dir: str) -> Encoder:
@@ -286,6 +312,10 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     raise UsageError(f"rerank must be 0 or >= k ({k}), got {rerank}")
   if not 0.0 <= hub_weight <= 1.0:
     raise UsageError(f"hub_weight must be in [0, 1], got {hub_weight}")
+  if target not in catalogue.modalities:
+    raise UsageError(f"the catalogue holds {catalogue.modalities[0]} embeddings only (a "
+                     f"one-modality index): search it with target="
+                     f"{catalogue.modalities[0]!r}")
   scores, indices = catalogue.search(clip[None], target=target, k=max(k, rerank),
                                      hub_weight=hub_weight)
   timeline = None if query.timeline is None else np.asarray(query.timeline, np.float32)
@@ -540,3 +570,31 @@ def human_eval(config: HumanEvalConfig) -> Tuple[Dict[str, Any], str]:
     quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import human_eval as human_eval_job
   return human_eval_job.human_eval(config)
+
+
+def extract(config: ExtractConfig) -> Dict[str, Any]:
+  """Media files to YouTube-8M frame-level records (``yt8m-extract``).
+
+  Pictures through the 2015 Inception graph and YouTube-8M's PCA, sound
+  through VGGish and its PCA; the weight files are fetched on first use
+  (``config.cache_dir``) or read from ``config.weights_dir``.
+
+  Returns:
+    The summary: ``files``, ``extracted``, ``failed``, ``failures``,
+    ``shards``, ``manifest`` (``<prefix>_manifest.jsonl``), ``media_seconds``,
+    ``stage_seconds``, ``weights`` (SHA-256 of each file used)...; a file
+    that cannot be used is listed in ``failures``, not raised.
+
+  Here a 3-second recording, with the weight files in ``weights_dir``:
+
+  >>> summary = extract(ExtractConfig(input=recording, output_dir=f"{tmp}/features",
+  ...                                 weights_dir=weights_dir))
+  >>> summary["extracted"], summary["kinds"]["audio_only"], summary["media_seconds"]
+  (1, 1, 3)
+  >>> sound = next(read_records(summary["shards"][0], modalities=("audio",)))
+  >>> sound.audio.shape, sound.visual
+  ((3, 128), None)
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import extract as extract_job
+  return extract_job.extract_media(config)

@@ -35,9 +35,11 @@ PATTERN_HELP = ("comma-separated list of file globs, local or gs:// (*, ?, range
                 "train0[0-5].tfrecord)")
 
 # Files a wildcard leaves out: sidecars written beside the shards (yt8m-synth's
-# ``<prefix>_offsets.json``, notes, listings), never TFRecords. A file named
+# ``<prefix>_offsets.json``, yt8m-extract's ``<prefix>_manifest.jsonl``, notes,
+# listings), never TFRecords. A file named
 # without a wildcard is read whatever its name.
-SIDECAR_SUFFIXES = (".json", ".md", ".txt", ".csv", ".tsv", ".log", ".yaml", ".yml")
+SIDECAR_SUFFIXES = (".json", ".jsonl", ".md", ".txt", ".csv", ".tsv", ".log", ".yaml",
+                    ".yml")
 WILDCARDS = ("*", "?", "[")
 
 

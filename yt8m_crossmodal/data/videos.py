@@ -11,7 +11,7 @@ imports no TensorFlow (the API's names load quickly).
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -30,7 +30,7 @@ class Video:
       in [-2, 2] when read with ``dequantize=True``); video level: [128]
       float32 (``mean_audio``).
     visual: frame level: [T, 1024] (``rgb``); video level: [1024]
-      (``mean_rgb``).
+      (``mean_rgb``). None for a modality not read (``modalities``).
     feature_level: "frame" or "video".
     file: the file it was read from, and ``index`` its record index there.
 
@@ -41,8 +41,8 @@ class Video:
 
   id: str
   labels: np.ndarray
-  audio: np.ndarray
-  visual: np.ndarray
+  audio: Optional[np.ndarray]
+  visual: Optional[np.ndarray]
   feature_level: str
   file: str
   index: int
@@ -50,12 +50,15 @@ class Video:
   @property
   def num_frames(self) -> int:
     """Seconds of the video (T; 1 at video level)."""
-    return len(self.audio) if self.feature_level == "frame" else 1
+    if self.feature_level != "frame":
+      return 1
+    return len(self.audio if self.audio is not None else self.visual)
 
 
 def read_videos(pattern: str, feature_level: str = "auto", dequantize: bool = False,
                 max_videos: int = 0, skip_bad_records: bool = False,
-                num_classes: int = NUM_CLASSES, batch_size: int = 16) -> Iterator[Video]:
+                num_classes: int = NUM_CLASSES, batch_size: int = 16,
+                modalities: Sequence[str] = ("audio", "visual")) -> Iterator[Video]:
   """Yields the videos of ``pattern`` in file order (files sorted, records in order).
 
   Args:
@@ -67,6 +70,9 @@ def read_videos(pattern: str, feature_level: str = "auto", dequantize: bool = Fa
     skip_bad_records: skip bad records (logged) instead of raising.
     num_classes: labels at or above it make a record bad.
     batch_size: records decoded at once.
+    modalities: ("audio",) or ("visual",): read that modality alone, and
+      records that hold only it too (yt8m-extract's sound-only or silent
+      files); the other is None.
 
   Raises:
     PathNotFoundError: nothing matches ``pattern``.
@@ -80,7 +86,8 @@ def read_videos(pattern: str, feature_level: str = "auto", dequantize: bool = Fa
   ds = pipeline.make_dataset(pattern, feature_level=level, batch_size=batch_size,
                              num_classes=num_classes, max_frames=1 << 20,
                              skip_bad_records=skip_bad_records, dequantize=dequantize,
-                             with_provenance=True, file_order=True, prefetch=False)
+                             with_provenance=True, file_order=True, prefetch=False,
+                             modalities=modalities, seed=0)  # seed: batches in order.
   count = 0
   for batch in ds.as_numpy_iterator():
     for i in range(len(batch["id"])):
@@ -89,7 +96,8 @@ def read_videos(pattern: str, feature_level: str = "auto", dequantize: bool = Fa
              else (lambda x: x[i].copy()))
       yield Video(id=batch["id"][i].decode(errors="replace"),
                   labels=np.flatnonzero(batch["labels"][i]).astype(np.int32),
-                  audio=cut(batch["audio"]), visual=cut(batch["visual"]),
+                  audio=cut(batch["audio"]) if "audio" in batch else None,
+                  visual=cut(batch["visual"]) if "visual" in batch else None,
                   feature_level=level, file=batch["file"][i].decode(errors="replace"),
                   index=int(batch["record_index"][i]))
       count += 1

@@ -3,7 +3,9 @@
 One folder per embedded corpus::
 
     meta.json                 format_version, embedding_size, num_items,
-                              has_timelines, max_frames, timeline_dtype,
+                              modalities (both, or one: a one-modality
+                              index holds only that modality's files and
+                              no hubness), has_timelines, max_frames, timeline_dtype,
                               ids_file, model (free-form model info), faiss
                               ({modality: {"file": ..., "kind": ..., params}}),
                               files ({name: {"bytes": ..., "sha256": ...}} of
