@@ -148,7 +148,7 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
     reports.write_mturk_csv(embedded, tops, k, files["mturk_csv"], sync_rows)
     mturk_layout.write_layout(files["mturk_layout"], k, sync=sync_rows is not None)
     plots = [files[k] for k in ("recall_plot", "sync_plot") if k in files]
-    reports.write_html(embedded, tops, result, files["html"], plots)
+    reports.write_html(embedded, tops, result, files["html"], plots, cfg.pool_sizes)
     reports.write_tensorboard(result, files["tensorboard"], step=exp.version or 0,
                               plots=plots)
     result["files"] = files
