@@ -96,6 +96,15 @@ def test_every_tool_answers_an_unknown_flag_without_loading_tensorflow():
     ("sync", ["--export_dir={tmp}", "--data={tmp}/a,{tmp}/b*"], "of --data"),
     ("synth", ["--output_dir={tmp}/file/sub"], "is a file"),
     ("human_eval", ["--results={tmp}/none*.csv"], "--results matches no file"),
+    ("pictures", ["--index={tmp}", "--export_dir={tmp}", "--audio_data={tmp}/none*"],
+     "No files match the pattern '{tmp}/none*' of --audio_data"),
+    ("pictures", ["--index={tmp}", "--export_dir={tmp}", "--audio_data={tmp}/file",
+                  "--window_index={tmp}/file/windows"], "cannot create --window_index"),
+    ("soundtracks", ["--index={tmp}/none", "--export_dir={tmp}", "--visual_data=x"],
+     "--index '{tmp}/none': no such folder"),
+    ("soundtracks", ["--index={tmp}", "--export_dir={tmp}", "--visual_data={tmp}/file",
+                     "--manifest={tmp}/none*.jsonl"], "--manifest matches no file"),
+    ("search", ["--index={tmp}", "--query_data={tmp}/file", "--output={tmp}"], "is a folder"),
 ])
 def test_a_mistake_is_answered_before_tensorflow_loads(tool, args, message, tmp_path):
   (tmp_path / "file").write_text("x")

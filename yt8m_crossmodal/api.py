@@ -48,6 +48,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from yt8m_crossmodal import paths
 from yt8m_crossmodal import quiet
 from yt8m_crossmodal.config import Config, load_config
 from yt8m_crossmodal.data import features as feat
@@ -508,7 +509,27 @@ def find_pictures(config: PicturesConfig) -> Iterator[Dict[str, Any]]:
   Each storyboard: ``query_id``, ``seconds``, ``segments`` (per segment its
   ``start_second``, ``end_second`` and ``pictures``: ``id``, ``start_second``,
   ``end_second``, ``score``, ...); see :mod:`yt8m_crossmodal.jobs.pictures`.
+  The config and its paths are checked first (a :class:`UsageError` naming
+  the field), before TensorFlow loads.
+
+  Here the first soundtrack of ``records`` (18 s) in segments of 4 s against
+  ``index_dir`` (an index of ``yt8m-embed --timelines``):
+
+  >>> config = PicturesConfig(index=index_dir, export_dir=export_dir, audio_data=records,
+  ...                         segment_seconds=4, hop_seconds=4, window_seconds=2,
+  ...                         candidates=8, k=2, max_records=1)
+  >>> board = next(find_pictures(config))
+  >>> board["seconds"], [(s["start_second"], s["end_second"]) for s in board["segments"]]
+  (18, [(0, 4), (4, 8), (8, 12), (12, 16), (14, 18)])
+  >>> picture = board["segments"][0]["pictures"][0]   # the best stretch of a video
+  >>> picture["rank"], picture["end_second"] - picture["start_second"]
+  (1, 4)
+  >>> next(find_pictures(dataclasses.replace(config, audio_data=f"{tmp}/none*")))
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.PathNotFoundError: No files match the pattern '...' of --audio_data
   """
+  paths.check_config(config)
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import pictures as pictures_job
   return pictures_job.PictureFinder(config)()
@@ -519,8 +540,24 @@ def find_soundtracks(config: SoundtracksConfig) -> Iterator[Dict[str, Any]]:
 
   Each: ``query_id``, ``seconds`` and ``soundtracks``: ``id``, ``score``,
   ``song_start_second`` (where in the song to start), ``video_start_second``,
-  ``confidence``, ...; see :mod:`yt8m_crossmodal.jobs.soundtracks`.
+  ``confidence``, ...; see :mod:`yt8m_crossmodal.jobs.soundtracks`. The
+  config and its paths are checked first (a :class:`UsageError` naming the
+  field), before TensorFlow loads.
+
+  >>> config = SoundtracksConfig(index=index_dir, export_dir=export_dir, visual_data=records,
+  ...                            k=3, candidates=6, max_records=1)
+  >>> answer = next(find_soundtracks(config))
+  >>> answer["query_id"], answer["seconds"], len(answer["soundtracks"])
+  ('tr003000000', 18, 3)
+  >>> song = answer["soundtracks"][0]   # play it from song_start_second with the pictures
+  >>> 0 <= song["confidence"] <= 1, min(song["song_start_second"], song["video_start_second"])
+  (True, 0)
+  >>> next(find_soundtracks(dataclasses.replace(config, export_dir=f"{tmp}/none")))
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.PathNotFoundError: --export_dir '...': no such folder
   """
+  paths.check_config(config)
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import soundtracks as soundtracks_job
   return soundtracks_job.SoundtrackFinder(config)()

@@ -242,7 +242,14 @@ def _check_index_tool(cfg, data_flag: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class PicturesConfig:
-  """Options of ``yt8m-pictures`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-pictures`` (each field is a flag of the same name).
+
+  >>> PicturesConfig(index="index/frame", export_dir="saved_models/frame",
+  ...                audio_data="broadcast.tfrecord", hop_seconds=0).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --hop_seconds must be >= 1, got 0
+  """
 
   index: str = option("", "Index folder of yt8m-embed --timelines: the videos whose pictures "
                       "are suggested.", path=paths.FOLDER)
@@ -301,7 +308,14 @@ class PicturesConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SoundtracksConfig:
-  """Options of ``yt8m-soundtracks`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-soundtracks`` (each field is a flag of the same name).
+
+  >>> SoundtracksConfig(index="index/songs", export_dir="saved_models/frame",
+  ...                   visual_data="my_clip.tfrecord", k=5, candidates=2).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --candidates must be >= --k (5), got 2
+  """
 
   index: str = option("", "Index folder of yt8m-embed --timelines whose soundtracks are "
                       "searched (an ordinary index, or one embedded with audio only).",
