@@ -241,3 +241,19 @@ def test_every_named_configuration_is_a_valid_config():
   from yt8m_crossmodal import experiments
   for name in experiments.EXPERIMENTS:
     experiments.get(name, train_data="x", model_dir="y", video_linear_dims=0).validate()
+
+
+def test_every_records_flag_says_it_takes_lists_and_ranges():
+  """The --help of each flag that reads TFRecords (the tools added later too)."""
+  import dataclasses
+  from yt8m_crossmodal import config as config_lib
+  from yt8m_crossmodal import paths
+  from yt8m_crossmodal.jobs import config as jobs_config
+  fields = [f for _, f in config_lib.all_fields()]
+  for klass in vars(jobs_config).values():
+    if isinstance(klass, type) and dataclasses.is_dataclass(klass):
+      fields += dataclasses.fields(klass)
+  records = [f for f in fields if f.metadata.get("path") == paths.RECORDS]
+  names = {f.name for f in records}
+  assert {"train_data", "data", "query_data", "audio_data", "visual_data"} <= names
+  assert [f.name for f in records if paths.PATTERN_HELP not in f.metadata["help"]] == []

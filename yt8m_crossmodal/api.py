@@ -298,14 +298,14 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
       stored it; 0: cosine).
 
   Returns:
-    ``[{"id", "score", "rank", ...}]``, best first.
+    ``[{"id", "score", "rank", "row", ...}]``, best first.
 
   >>> catalogue = open_catalogue(index_dir)
   >>> soundtrack = encoder.encode_audio(next(read_records(records)).audio)
   >>> hits = search_catalogue(catalogue, soundtrack, target="visual", k=3, rerank=5,
   ...                         localize=True)
-  >>> [hit["rank"] for hit in hits], sorted(hits[0])
-  ([1, 2, 3], ['best_start_second', 'clip_score', 'id', 'rank', 'score', 'timeline_score'])
+  >>> [hit["rank"] for hit in hits], sorted(hits[0])[:5]
+  ([1, 2, 3], ['best_start_second', 'clip_score', 'id', 'query_start_second', 'rank'])
   """
   from yt8m_crossmodal.retrieval.results import ranked_results
   clip = np.asarray(query.clip, np.float32)
