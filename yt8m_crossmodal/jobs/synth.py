@@ -18,13 +18,7 @@ from yt8m_crossmodal.progress import Progress
 def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
   """Writes the shards (and offsets.json when ``max_offset``); returns a summary."""
   import tensorflow as tf
-  if not cfg.output_dir:
-    raise ValueError("output_dir is required")
-  if cfg.num_videos <= 0 or cfg.num_shards <= 0:
-    raise ValueError("num_videos and num_shards must be positive")
-  if not 1 <= cfg.min_frames <= cfg.max_frames:
-    raise ValueError(f"need 1 <= min_frames <= max_frames, got {cfg.min_frames}, "
-                     f"{cfg.max_frames}")
+  cfg.validate()
   tf.io.gfile.makedirs(cfg.output_dir)
   shards = min(cfg.num_shards, cfg.num_videos)
   paths = [os.path.join(cfg.output_dir, f"{cfg.prefix}{i:04d}.tfrecord")

@@ -55,6 +55,7 @@ from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.training import backends
 from yt8m_crossmodal.training import callbacks as callbacks_lib
+from yt8m_crossmodal.training import checks
 from yt8m_crossmodal.training import distribution
 from yt8m_crossmodal.training import run_state
 from yt8m_crossmodal.training import size_settings
@@ -118,7 +119,7 @@ def check_run(config: config_lib.Config) -> Run:
   Nothing is written: a failed command never changes what an earlier run's
   folder says.
   """
-  trainer.validate_config(config)
+  checks.validate_config(config)
   try:
     config = config.replace(model=models.model_name(config))
   except ValueError as e:
@@ -126,6 +127,7 @@ def check_run(config: config_lib.Config) -> Run:
   backend = backends.resolve(config.train.backend)
   backends.check_active(backend)
   backends.check_strategy(backend, config.train.distribution_strategy)
+  checks.check_config(config)  # The paths too: a pattern that matches nothing, before any work.
   config = config.replace(backend=backend)
   bad_records = pipeline.BadRecordLog()
   t = config.train

@@ -22,7 +22,7 @@ from yt8m_crossmodal import models
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
-from yt8m_crossmodal.training import backends
+from yt8m_crossmodal.training.checks import check_config, validate_config  # noqa: F401
 
 
 def _count(files) -> int:
@@ -237,17 +237,3 @@ def check_resumable(config: config_lib.Config, saved_path: str) -> Dict[str, tup
                      "to start over")
   return {k: [list(v) if isinstance(v, tuple) else v for v in pair]
           for k, pair in others.items()}
-
-
-def validate_config(config: config_lib.Config) -> None:
-  """Raises UsageError for a value that would fail, hang or mislead a run.
-
-  The values are checked by :meth:`Config.validate`; this adds what depends
-  on the machine (the backend is installed and fits the strategy).
-  """
-  config.validate()
-  t = config.train
-  if t.backend != "auto":
-    backends.resolve(t.backend)
-    backends.check_strategy(t.backend, t.distribution_strategy)
-    backends.require_installed(t.backend)
