@@ -50,16 +50,16 @@ import numpy as np
 
 from yt8m_crossmodal import paths
 from yt8m_crossmodal import quiet
-from yt8m_crossmodal.config import Config, load_config
+from yt8m_crossmodal.config import UNIT_INTERVAL, Config, load_config
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.data.videos import Video
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
-from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         ExtractConfig, HumanEvalConfig, PicturesConfig,
-                                         SearchConfig, SoundtracksConfig, SyncConfig,
-                                         ValidateConfig)
+from yt8m_crossmodal.jobs.config import (HUB_WEIGHT, RERANK_ALPHA, EmbedConfig,
+                                         EvaluateConfig, ExportConfig, ExtractConfig,
+                                         HumanEvalConfig, PicturesConfig, SearchConfig,
+                                         SoundtracksConfig, SyncConfig, ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
@@ -281,8 +281,9 @@ def open_catalogue(path: str, verify: str = "fast"):
 
 
 def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int = 10,
-                     rerank: int = 0, rerank_alpha: float = 0.5,
-                     localize: bool = False, hub_weight: float = 0.75) -> List[Dict[str, Any]]:
+                     rerank: int = 0, rerank_alpha: float = RERANK_ALPHA,
+                     localize: bool = False, hub_weight: float = HUB_WEIGHT
+                     ) -> List[Dict[str, Any]]:
   """The top ``k`` of ``catalogue`` for one query, as ``yt8m-search`` ranks them.
 
   Args:
@@ -315,8 +316,7 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     raise UsageError("rerank and localize need the query's timeline (a frame-level model)")
   if rerank and rerank < k:
     raise UsageError(f"rerank must be 0 or >= k ({k}), got {rerank}")
-  if not 0.0 <= hub_weight <= 1.0:
-    raise UsageError(f"hub_weight must be in [0, 1], got {hub_weight}")
+  UNIT_INTERVAL("hub_weight", hub_weight, prefix="")
   if target not in catalogue.modalities:
     raise UsageError(f"the catalogue holds {catalogue.modalities[0]} embeddings only (a "
                      f"one-modality index): search it with target="

@@ -44,11 +44,12 @@ class Check:
   what: str
   predicate: bool = False
 
-  def __call__(self, name: str, value: Any) -> None:
+  def __call__(self, name: str, value: Any, prefix: str = "--") -> None:
+    """Raises UsageError naming ``prefix + name`` (``prefix=""``: an argument)."""
     if not self.test(value):
       if self.predicate:
-        raise UsageError(f"--{name} {self.what}")
-      raise UsageError(f"--{name} must be {self.what}, got {value!r}")
+        raise UsageError(f"{prefix}{name} {self.what}")
+      raise UsageError(f"{prefix}{name} must be {self.what}, got {value!r}")
 
 
 def _finite(x) -> bool:
@@ -61,6 +62,7 @@ NON_NEGATIVE = Check(lambda v: v >= 0, ">= 0")
 POSITIVE_NUMBER = Check(lambda v: _finite(v) and v > 0, "a positive number")
 NON_NEGATIVE_NUMBER = Check(lambda v: _finite(v) and v >= 0, "a number >= 0")
 FRACTION = Check(lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)")
+UNIT_INTERVAL = Check(lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]")  # Weights, probabilities.
 POSITIVE_SIZES = Check(lambda v: all(s >= 1 for s in v), "positive sizes")
 
 
@@ -70,6 +72,23 @@ def option(default: Any, help_text: str, check: Check = None, **kw):
   if check is not None:
     metadata["check"] = check
   return dataclasses.field(default=default, metadata=metadata)
+
+
+def check_field(field: dataclasses.Field, value: Any) -> None:
+  """Runs the ``check`` declared beside ``field`` (if any) on ``value``."""
+  if "check" in field.metadata:
+    field.metadata["check"](field.name, value)
+
+
+def check_fields(config: Any) -> None:
+  """Runs the ``check`` declared beside each field of the dataclass ``config``.
+
+  The one way a config checks a field's own value: the training sections
+  (:meth:`Section.validate`) and the tools' configs
+  (:mod:`yt8m_crossmodal.jobs.config`, whose ``validate()`` calls it) alike.
+  """
+  for f in dataclasses.fields(config):
+    check_field(f, getattr(config, f.name))
 
 
 class Section:
@@ -82,8 +101,7 @@ class Section:
       choices = f.metadata.get("choices")
       if choices and value not in choices:
         raise UsageError(f"--{f.name} must be one of {tuple(choices)}, got {value!r}")
-      if "check" in f.metadata:
-        f.metadata["check"](f.name, value)
+      check_field(f, value)
     self.validate_together()
 
   def validate_together(self) -> None:
@@ -215,7 +233,7 @@ class LossConfig(Section):
   clip_shared_label_weight: float = option(
       1.0, "Contrastive clip loss: how much a video that shares a label with the "
       "anchor counts as its negative (1: fully; 0: two videos of one topic are "
-      "not pushed apart).", check=Check(lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"))
+      "not pushed apart).", check=UNIT_INTERVAL)
   clip_memory_size: int = option(
       0, "Contrastive clip loss: embeddings of the last batches kept (no gradient) "
       "as extra negatives of each modality, a memory bank (0: the batch alone).",
