@@ -48,3 +48,18 @@ def test_weight_defaults_are_written_once():
   assert search["rerank_alpha"].default == rerank.DEFAULT_ALPHA
   with pytest.raises(ym.UsageError, match=r"^hub_weight must be in \[0, 1\], got 2$"):
     ym.search_catalogue(None, ym.Embedding(clip=[0.6, 0.8]), hub_weight=2)
+
+
+def test_sync_checks_declared_once_for_the_tool_and_the_api():
+  import numpy as np
+  config = dict(export_dir="e", data="d")
+  cases = [("max_offset", 0, "must be >= 1, got 0"),
+           ("min_confidence", float("nan"), "must be a number, got nan"),
+           ("min_confidence", 2.0, r"is a probability in \[0, 1\] \(1 - p-value\), got 2.0"),
+           ("min_overlap", -1, "must be >= 0, got -1")]
+  timeline = np.ones((30, 4))
+  for name, bad, said in cases:
+    with pytest.raises(ym.UsageError, match=f"^--{name} {said}$"):
+      jobs_config.SyncConfig(**config, **{name: bad}).validate()
+    with pytest.raises(ym.UsageError, match=f"^{name} {said}$"):  # An argument: no "--".
+      ym.synchronize(timeline, timeline, **{name: bad})

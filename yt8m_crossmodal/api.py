@@ -50,7 +50,7 @@ import numpy as np
 
 from yt8m_crossmodal import paths
 from yt8m_crossmodal import quiet
-from yt8m_crossmodal.config import UNIT_INTERVAL, Config, load_config
+from yt8m_crossmodal.config import UNIT_INTERVAL, Config, check_arguments, load_config
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.data.videos import Video
@@ -406,8 +406,8 @@ def synchronize(audio_timeline, visual_timeline, max_offset: int = 5,
   if audio.ndim != 2 or visual.ndim != 2 or audio.shape[1] != visual.shape[1]:
     raise UsageError(f"timelines must be [T, E] with the same E, got {list(audio.shape)} "
                      f"and {list(visual.shape)}")
-  SyncConfig(export_dir="-", data="-", max_offset=max_offset,
-             min_confidence=min_confidence, min_overlap=min_overlap).validate()
+  check_arguments(SyncConfig, max_offset=max_offset, min_confidence=min_confidence,
+                  min_overlap=min_overlap)
   t0, length, error = answer.window(len(audio), len(visual), max_offset,
                                     min_overlap=min_overlap)
   if error:

@@ -91,6 +91,19 @@ def check_fields(config: Any) -> None:
     check_field(f, getattr(config, f.name))
 
 
+def check_arguments(klass: Any, **values: Any) -> None:
+  """Runs the checks declared beside ``klass``'s fields on arguments of their names.
+
+  For a function that takes some of a config's fields as arguments (named
+  without ``--`` in its messages): ``check_arguments(SyncConfig, max_offset=0)``.
+  """
+  fields = {f.name: f for f in dataclasses.fields(klass)}
+  for name, value in values.items():
+    check = fields[name].metadata.get("check")
+    if check is not None:
+      check(name, value, prefix="")
+
+
 class Section:
   """Base of the config sections: :meth:`validate` runs each field's checks."""
 

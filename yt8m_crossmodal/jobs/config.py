@@ -357,6 +357,14 @@ class SoundtracksConfig:
       raise UsageError(f"--candidates must be >= --k ({self.k}), got {self.candidates}")
 
 
+def _check_confidence(name: str, value: float, prefix: str = "--") -> None:
+  """``min_confidence``'s check: a number, a probability (1 - p-value)."""
+  if not math.isfinite(value):
+    raise UsageError(f"{prefix}{name} must be a number, got {value}")
+  if not 0.0 <= value <= 1.0:
+    raise UsageError(f"{prefix}{name} is a probability in [0, 1] (1 - p-value), got {value}")
+
+
 @dataclasses.dataclass(frozen=True)
 class SyncConfig:
   """Options of ``yt8m-sync`` (each field is a flag of the same name).
@@ -375,18 +383,21 @@ class SyncConfig:
                            f"paired by video id): {PATTERN_HELP}.", path=paths.RECORDS)
   visual_data: str = option("", "Records whose visual track is used (with --audio_data): "
                             f"{PATTERN_HELP}.", path=paths.RECORDS)
-  max_offset: int = option(5, "Offsets searched: -S .. S seconds.")
+  max_offset: int = option(5, "Offsets searched: -S .. S seconds.",
+                           check=config_lib.Check(lambda v: v >= 1, ">= 1"))
   excerpt_start: int = option(0, "First audio second of the excerpt (with --excerpt_seconds).")
   excerpt_seconds: int = option(0, "Encode only this many audio seconds on their own "
                             "(0: the full length).")
   min_confidence: float = option(MIN_CONFIDENCE,
                                  "Below this confidence (a probability, 1 - p-value) "
-                                 "the answer is 'cannot synchronize'.")
+                                 "the answer is 'cannot synchronize'.",
+                                 check=_check_confidence)
   min_overlap: int = option(0, "0: only offsets that keep the audio seconds on the "
                         "pictures (full length: the track less --max_offset seconds at "
                         "each end). N > 0: the whole track (or excerpt) slides along the "
                         "pictures at any offset up to --max_offset (up to the video's "
-                        "length) where both share at least N seconds.")
+                        "length) where both share at least N seconds.",
+                        check=config_lib.NON_NEGATIVE)
   drift: bool = option(False, "Full length: also fit a drift (offset + rate, from "
                     "30 s windows every 10 s; --max_offset per window) and say which "
                     "model fits, constant offset or drift, and why.")
@@ -402,21 +413,13 @@ class SyncConfig:
       raise UsageError("--audio_data and --visual_data go together")
     if bool(self.data) == bool(self.audio_data):
       raise UsageError("give --data, or --audio_data with --visual_data")
-    if self.max_offset < 1:
-      raise UsageError(f"--max_offset must be >= 1, got {self.max_offset}")
-    if not math.isfinite(self.min_confidence):
-      raise UsageError(f"--min_confidence must be a number, got {self.min_confidence}")
+    config_lib.check_fields(self)  # max_offset, min_confidence, min_overlap
     if self.excerpt_seconds < 0 or self.excerpt_start < 0:
       raise UsageError("--excerpt_seconds and --excerpt_start must be >= 0")
     if self.excerpt_start and not self.excerpt_seconds:
       raise UsageError("--excerpt_start needs --excerpt_seconds")
-    if not 0.0 <= self.min_confidence <= 1.0:
-      raise UsageError(f"--min_confidence is a probability in [0, 1] (1 - p-value), got "
-                       f"{self.min_confidence}")
     if self.drift and self.excerpt_seconds:
       raise UsageError("--drift works on the full length, not with --excerpt_seconds")
-    if self.min_overlap < 0:
-      raise UsageError(f"--min_overlap must be >= 0, got {self.min_overlap}")
     if self.batch_size <= 0 or self.max_videos < 0:
       raise UsageError("--batch_size must be positive and --max_videos >= 0")
 
