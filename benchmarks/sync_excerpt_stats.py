@@ -49,7 +49,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from yt8m_crossmodal.sync import estimator  # noqa: E402
+from yt8m_crossmodal.sync import estimator, statistics  # noqa: E402
 
 LEVELS = (0.9, 0.95, 0.99)
 
@@ -139,11 +139,11 @@ def variant_null(name):
     a = estimator.nearer_side_residual(audio, side)
     v = estimator.nearer_side_residual(visual, side)
     if "cosa" in parts:
-      a = estimator._normalize(a)
+      a = estimator.unit_rows(a)
     elif "flat" not in parts:
       a = a * np.linalg.norm(a, axis=-1, keepdims=True)
     if "raw" not in parts:
-      v = estimator._normalize(v)
+      v = estimator.unit_rows(v)
     scores = estimator.circular_scores(a, v)
     n = len(scores)
     dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
@@ -189,7 +189,7 @@ def score(args):
     conf, late = np.array(conf), np.array(late)
     answered = conf >= args.min_confidence
     out = {"variant": name, "mode": args.mode, "timelines": args.timelines,
-           "auc": round(estimator.roc_auc(conf, aligned), 3),
+           "auc": round(statistics.roc_auc(conf, aligned), 3),
            "aligned_answered": round(float(answered[aligned].mean()), 3),
            "unaligned_refused": round(float((~answered[~aligned]).mean()), 3),
            "exact": round(float((late == d["late"])[aligned].mean()), 3),
@@ -206,7 +206,7 @@ def score(args):
         out["aligned_answered_by_events"][k] = [round(float(answered[pick].mean()), 3),
                                                 int(pick.sum())]
         m = pick | ~aligned
-        out["auc_by_events"][k] = round(estimator.roc_auc(conf[m], aligned[m]), 3)
+        out["auc_by_events"][k] = round(statistics.roc_auc(conf[m], aligned[m]), 3)
     print(json.dumps(out), flush=True)
 
 

@@ -17,7 +17,7 @@ from yt8m_crossmodal.config import Config  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
 from yt8m_crossmodal.models import build_encoders  # noqa: E402
 from yt8m_crossmodal import cca  # noqa: E402
-from yt8m_crossmodal.sync import estimator  # noqa: E402
+from yt8m_crossmodal.sync import drift, estimator, statistics  # noqa: E402
 
 
 def _unit(x):
@@ -39,13 +39,13 @@ def test_cca_finds_a_planted_linear_relation():
     cca.fit_cca(audio[:1], visual[:1], 2)
 
 
-@pytest.mark.parametrize("scorer", estimator.SCORERS)
+@pytest.mark.parametrize("scorer", statistics.SCORERS)
 def test_every_scorer_recovers_a_shift(scorer):
   rng = np.random.default_rng(1)
   visual = _unit(rng.normal(size=(60, 8)))
   for d in (-4, 0, 3):
     excerpt = visual[20 + d:40 + d]  # Audio seconds [t0 + d, t0 + d + L).
-    est = estimator.estimate_offset(excerpt, visual, 20, 5, scorer=scorer)
+    est = statistics.estimate_offset(excerpt, visual, 20, 5, scorer=scorer)
     assert est.offset == d and est.confidence > 3
     assert est.scores.shape == (11,) and np.argmax(est.scores) == d + 5
 
@@ -53,24 +53,24 @@ def test_every_scorer_recovers_a_shift(scorer):
 def test_estimate_edges_and_separate_confidence_scorer():
   rng = np.random.default_rng(2)
   visual = _unit(rng.normal(size=(30, 8)))
-  est = estimator.estimate_offset(visual[2:12], visual, 2, 5)
+  est = statistics.estimate_offset(visual[2:12], visual, 2, 5)
   assert est.offset == 0 and np.isneginf(est.scores[:3]).all()  # o = -5..-3 leave [0, 30)
-  other = estimator.estimate_offset(visual[2:12], visual, 2, 5,
+  other = statistics.estimate_offset(visual[2:12], visual, 2, 5,
                                     confidence_scorer="double_centered")
   assert other.offset == est.offset and other.confidence != est.confidence
-  assert estimator.estimate_offset(visual[:0], visual, 2, 5).confidence == 0.0
+  assert statistics.estimate_offset(visual[:0], visual, 2, 5).confidence == 0.0
   with pytest.raises(ValueError, match="scorer must be one of"):
-    estimator.estimate_offset(visual[2:12], visual, 2, 5, scorer="median")
+    statistics.estimate_offset(visual[2:12], visual, 2, 5, scorer="median")
 
 
 def test_peak_zscore_roc_auc_and_best_threshold_hand_worked():
   # Best 4; the rest 0, 1, 2: mean 1, std sqrt(2/3).
-  assert estimator.peak_zscore(np.array([0.0, 4.0, 1.0, 2.0, -np.inf])) == pytest.approx(
+  assert statistics.peak_zscore(np.array([0.0, 4.0, 1.0, 2.0, -np.inf])) == pytest.approx(
       3 / np.sqrt(2 / 3))
   # Positives 0.9, 0.4; negatives 0.5, 0.1: 3 of 4 pairs ordered right.
-  assert estimator.roc_auc([0.9, 0.4, 0.5, 0.1], [True, True, False, False]) == 0.75
-  assert estimator.roc_auc([0.3, 0.3], [True, False]) == 0.5  # A tie counts half.
-  threshold, acc = estimator.best_threshold([0.9, 0.4, 0.5, 0.1], [True, True, False, False])
+  assert statistics.roc_auc([0.9, 0.4, 0.5, 0.1], [True, True, False, False]) == 0.75
+  assert statistics.roc_auc([0.3, 0.3], [True, False]) == 0.5  # A tie counts half.
+  threshold, acc = statistics.best_threshold([0.9, 0.4, 0.5, 0.1], [True, True, False, False])
   assert (threshold, acc) == (0.4, 0.75)
 
 
@@ -142,7 +142,7 @@ def _sync_exact(audio_encoder, visual_encoder, videos, offset=3):
     d = offset if i % 2 else -offset
     excerpt = feat.dequantize(v.audio[10 + d:30 + d])[None]
     aud = np.asarray(audio_encoder([excerpt, np.array([20], np.int32)])["timeline"])[0]
-    hits.append(estimator.estimate_offset(aud, vis, 10, 5).offset == d)
+    hits.append(statistics.estimate_offset(aud, vis, 10, 5).offset == d)
   return float(np.mean(hits))
 
 
@@ -290,8 +290,8 @@ def test_the_offset_weights_audio_seconds_by_their_change():
   t0, late, wrong = 20, 2, -3
   audio = 0.05 * (visual[t0 - wrong:t0 - wrong + 20] + 0.5 * rng.normal(size=(20, 16)))
   audio[10] = 3.0 * visual[t0 + 10 - late]
-  plain = estimator.estimate_offset(audio, visual, t0, 5, scorer="centered")
-  weighted = estimator.estimate_offset(audio, visual, t0, 5, scorer="weighted")
+  plain = statistics.estimate_offset(audio, visual, t0, 5, scorer="centered")
+  weighted = statistics.estimate_offset(audio, visual, t0, 5, scorer="weighted")
   assert plain.offset == -wrong and weighted.offset == -late
   est = estimator.synchronize(audio, visual, t0, 5)
   assert est.late == late and np.argmax(est.scores) == late + 5
@@ -344,7 +344,7 @@ def test_estimate_drift_fits_a_rate_or_keeps_one_offset():
   for rate, start in ((0.04, 2), (-0.04, -3), (0.0, 4)):
     # Picture second t is heard at audio second start + (1 + rate) t.
     audio = visual[np.clip(np.round((u - start) / (1 + rate)), 0, 299).astype(int)]
-    est = estimator.estimate_drift(audio, visual, 20)
+    est = drift.estimate_drift(audio, visual, 20)
     if rate:
       assert est.model == "drift" and "rate" in est.reason
       assert est.rate == pytest.approx(rate, abs=0.003)
@@ -352,7 +352,7 @@ def test_estimate_drift_fits_a_rate_or_keeps_one_offset():
     else:
       assert est.model == "constant_offset" and est.rate == 0.0 and est.late_at_start == 4
     assert len(est.anchors) == 28
-  est = estimator.estimate_drift(_unit(rng.normal(size=(300, 16))), visual, 20)
+  est = drift.estimate_drift(_unit(rng.normal(size=(300, 16))), visual, 20)
   assert est.model == "constant_offset" and "too few" in est.reason
 
 
@@ -386,7 +386,7 @@ def test_estimate_offset_picks_what_synchronize_answers():
     d = int(rng.integers(-5, 6))
     # Audio seconds [20, 40) carry pictures [20 + d, 40 + d): heard d s early (late -d).
     audio = visual[20 + d:40 + d] + rng.normal(size=(20, 8)) * 0.8
-    by_scorer = estimator.estimate_offset(audio, visual, 20, 5)
+    by_scorer = statistics.estimate_offset(audio, visual, 20, 5)
     answer = estimator.synchronize(audio, visual, 20, 5)
     assert by_scorer.offset == -answer.late, trial
     hits.append(answer.late == -d)

@@ -14,7 +14,7 @@ from typing import Any, Dict, Iterable, List
 import numpy as np
 
 from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.sync import estimator
+from yt8m_crossmodal.sync import statistics
 
 BINS = 10
 LEVELS = (0.5, 0.9, 0.95, 0.99, 0.999)  # thresholds of the null calibration
@@ -91,7 +91,7 @@ def score_answers(lines: Iterable[Dict[str, Any]], truth: Dict[str, Any],
   return {
       "videos": int(len(conf)), "aligned": int(aligned.sum()),
       "unaligned": int((~aligned).sum()),
-      "auc": estimator.roc_auc(conf, aligned),
+      "auc": statistics.roc_auc(conf, aligned),
       "aligned_answered": float(answered[aligned].mean()) if aligned.any() else nan,
       "unaligned_refused": float((~answered[~aligned]).mean()) if (~aligned).any() else nan,
       "exact": float((err[aligned] == 0).mean()) if aligned.any() else nan,

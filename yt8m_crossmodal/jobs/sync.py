@@ -7,7 +7,7 @@ by -d to fix it.
 For each video, both tracks are encoded through the export's ``encode_audio``
 / ``encode_visual`` signatures and the audio is aligned against the visual
 timeline over candidate offsets ``-S .. S`` with
-:func:`yt8m_crossmodal.sync.estimator.estimate_offset`:
+:func:`yt8m_crossmodal.sync.estimator.synchronize`:
 
 - full length (default): the audio timeline minus S seconds at each end is
   slid along the visual timeline;
@@ -15,7 +15,7 @@ timeline over candidate offsets ``-S .. S`` with
   are encoded on their own (as a clip would be) and slid around the same
   visual seconds;
 - ``drift``: full length, also a drift (offset + rate) from windows of the
-  track (:func:`yt8m_crossmodal.sync.estimator.estimate_drift`), with the
+  track (:func:`yt8m_crossmodal.sync.drift.estimate_drift`), with the
   model that fits and why;
 - ``min_overlap=N``: the whole track (or the excerpt) slides along the
   pictures at any offset up to S, S up to the video's length, where both

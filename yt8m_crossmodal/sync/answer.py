@@ -12,7 +12,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from yt8m_crossmodal.sync import estimator
+from yt8m_crossmodal.sync import drift, estimator
 
 CANNOT = "cannot_synchronize"
 SYNCHRONIZED = "synchronized"
@@ -88,8 +88,8 @@ def drift_fields(audio_timeline: np.ndarray, visual_timeline: np.ndarray, max_of
                  min_confidence: float) -> Dict[str, Any]:
   """``model`` (constant_offset or drift), ``model_reason``, ``late_at_start``,
   ``rate`` and ``anchors`` ([picture second, lateness, confidence] per window)
-  of :func:`yt8m_crossmodal.sync.estimator.estimate_drift` on whole timelines."""
-  est = estimator.estimate_drift(audio_timeline, visual_timeline, max_offset,
+  of :func:`yt8m_crossmodal.sync.drift.estimate_drift` on whole timelines."""
+  est = drift.estimate_drift(audio_timeline, visual_timeline, max_offset,
                                  min_confidence=min_confidence)
   return {"model": est.model, "model_reason": est.reason,
           "late_at_start": round(est.late_at_start, 3), "rate": round(est.rate, 5),
