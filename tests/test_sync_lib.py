@@ -337,23 +337,60 @@ def test_unaligned_soundtracks_option(tmp_path, kind):
   assert all(truth["audio_late_seconds"][k] == -v for k, v in truth["offsets"].items())
 
 
-def test_estimate_drift_fits_a_rate_or_keeps_one_offset():
+def test_estimate_drift_follows_the_whole_track_or_keeps_one_offset():
   rng = np.random.default_rng(6)
   visual = _unit(rng.normal(size=(300, 16)))
   u = np.arange(300)
-  for rate, start in ((0.04, 2), (-0.04, -3), (0.0, 4)):
+  for rate, start in ((0.04, 2), (-0.04, -3), (0.02, 1), (0.0, 4)):
     # Picture second t is heard at audio second start + (1 + rate) t.
     audio = visual[np.clip(np.round((u - start) / (1 + rate)), 0, 299).astype(int)]
-    est = drift.estimate_drift(audio, visual, 20)
+    audio = audio + 0.5 * _unit(rng.normal(size=(300, 16)))
+    est = drift.estimate_drift(audio, visual, 16)
+    assert est.confidence >= estimator.MIN_CONFIDENCE, (rate, est)
     if rate:
-      assert est.model == "drift" and "rate" in est.reason
-      assert est.rate == pytest.approx(rate, abs=0.003)
-      assert est.late_at_start == pytest.approx(start, abs=0.5)
+      assert est.model == "drift" and "moves the lateness" in est.reason
+      assert est.rate == pytest.approx(rate, abs=0.002)
+      placed = est.late_at_start + est.rate * u
+      assert np.mean(np.abs(placed - (start + rate * u)) <= 1.0) >= 0.95
     else:
-      assert est.model == "constant_offset" and est.rate == 0.0 and est.late_at_start == 4
+      assert est.model == "constant_offset" and "one offset is enough" in est.reason
+      assert est.rate == 0.0 and est.late_at_start == 4 and est.constant_late == 4
     assert len(est.anchors) == 28
-  est = drift.estimate_drift(_unit(rng.normal(size=(300, 16))), visual, 20)
-  assert est.model == "constant_offset" and "too few" in est.reason
+  # A 60 s clip drifting 4% (2.4 s over the clip) is followed too.
+  clip, t = visual[:60], np.arange(60)
+  audio = clip[np.clip(np.round((t + 2) / 1.04), 0, 59).astype(int)]
+  est = drift.estimate_drift(audio, clip, 5)
+  assert est.model == "drift" and est.rate == pytest.approx(0.04, abs=0.006)
+  assert np.mean(np.abs(est.late_at_start + est.rate * t - (-2 + 0.04 * t)) <= 1) >= 0.9
+  # An unrelated soundtrack: no confident path.
+  est = drift.estimate_drift(_unit(rng.normal(size=(300, 16))), visual, 16)
+  assert est.confidence < estimator.MIN_CONFIDENCE
+
+
+def test_rate_grid_and_the_picture_clock():
+  rates = drift.rate_grid(100, 0.05)
+  assert rates[len(rates) // 2] == 0.0 and rates.max() == pytest.approx(0.05)
+  assert np.allclose(np.diff(rates), 0.005)  # 0.5 s over 100 s
+  audio = np.arange(11, dtype=float)[:, None]
+  np.testing.assert_array_equal(drift.on_picture_clock(audio, 0.0)[:, 0], np.arange(11))
+  # Running 25% fast: picture second j is audio second 1.25 j (rounded).
+  np.testing.assert_array_equal(drift.on_picture_clock(audio, 0.25)[:, 0], [0, 1, 2, 4, 5, 6, 8, 9, 10])
+
+
+def test_drift_answer_uses_the_path_where_one_offset_does_not_fit():
+  from yt8m_crossmodal.sync import answer
+  rng = np.random.default_rng(8)
+  visual = _unit(rng.normal(size=(240, 16)))
+  u = np.arange(240)
+  audio = visual[np.clip(np.round(u / 1.04), 0, 239).astype(int)]  # 4%: 0 s to 9.6 s late
+  audio = audio + 0.8 * _unit(rng.normal(size=(240, 16)))
+  constant = answer.estimate(audio[16:224], visual, 16, 16, 0.99)
+  assert constant["status"] == "cannot_synchronize"  # no one offset fits the track
+  fields = answer.drift_fields(audio, visual, 16, 0.99, constant)
+  assert fields["model"] == "drift" and fields["rate"] == pytest.approx(0.04, abs=0.002)
+  assert fields["status"] == "synchronized" and fields["offset_seconds"] == 0
+  assert fields["p_value"] == pytest.approx(
+      min(1.0, 2 * min(constant["p_value"], fields["path_p_value"])), rel=1e-3, abs=1e-9)
 
 
 def test_drifting_soundtracks_option(tmp_path):

@@ -14,9 +14,11 @@ timeline over candidate offsets ``-S .. S`` with
 - ``excerpt_seconds=L``: audio seconds ``[excerpt_start, excerpt_start + L)``
   are encoded on their own (as a clip would be) and slid around the same
   visual seconds;
-- ``drift``: full length, also a drift (offset + rate) from windows of the
-  track (:func:`yt8m_crossmodal.sync.drift.estimate_drift`), with the
-  model that fits and why;
+- ``drift``: full length, also the lateness path of the whole track, a
+  constant offset or a drift (offset + rate), with the model that fits and
+  why (:func:`yt8m_crossmodal.sync.drift.estimate_drift`); the answer
+  (``status``, ``confidence``, ``offset_seconds``: the lateness at picture
+  second 0) is then the model's (:func:`yt8m_crossmodal.sync.answer.drift_fields`);
 - ``min_overlap=N``: the whole track (or the excerpt) slides along the
   pictures at any offset up to S, S up to the video's length, where both
   share at least N seconds (FFT, not quadratic in S).
@@ -130,7 +132,7 @@ class Synchronizer:
         line.update(estimate(excerpt, v, t0, cfg.max_offset, cfg.min_confidence,
                              cfg.min_overlap))
         if cfg.drift:
-          line.update(drift_fields(a, v, cfg.max_offset, cfg.min_confidence))
+          line.update(drift_fields(a, v, cfg.max_offset, cfg.min_confidence, line))
         yield line
       pending.clear()
 

@@ -28,7 +28,7 @@ would score as well by chance (1 - a p-value):
    audio second is weighted by its own length, so the seconds where something
    happens in the sound carry the statistic; the weighted audio is scored
    against these pictures at every circular lag (FFT: ``O(T log T)`` per
-   dimension), the picked offset's lag included;
+   dimension), the picked offset's lag included (:func:`null_scores`);
 3. the lags farther than :data:`NULL_GUARD` seconds from the picked one are
    the null: ``z = (score - mean) / spread``, where the spread is the null's
    standard deviation or, when larger, what its :data:`NULL_TAIL` highest
@@ -171,15 +171,29 @@ def null_spread(null: np.ndarray) -> float:
   return float(max(null.std(), np.max((top - null.mean()) / q), 1e-12))
 
 
+def null_scores(audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
+  """[T]: the null statistic of ``audio`` at every circular lag of ``visual``.
+
+  Residuals of both (:func:`nearer_side_residual`); the audio's weighted by
+  their own length, the pictures' scaled to unit length:
+  ``c[k] = mean_t <a_t |a_t|, v_(t+k) / |v_(t+k)|>``.
+
+  Args:
+    audio: [L, E] timeline (L <= T).
+    visual: [T, E] the valid visual timeline.
+  """
+  residual = nearer_side_residual(audio)
+  weighted = residual * np.linalg.norm(residual, axis=-1, keepdims=True)
+  return circular_scores(weighted, unit_rows(nearer_side_residual(visual)))
+
+
 def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
                     count: int) -> Tuple[float, float, int]:
   """(confidence, p-value, null lags) of placing ``audio`` at circular ``lag`` of ``visual``.
 
-  Residuals of both (:func:`nearer_side_residual`), the pictures' scaled to
-  unit length per second and the audio's weighted by their own length,
-  scored at every circular lag; the lags farther than :data:`NULL_GUARD`
-  from ``lag`` are the null, its spread :func:`null_spread` (module
-  docstring).
+  :func:`null_scores` at every circular lag; the lags farther than
+  :data:`NULL_GUARD` from ``lag`` are the null, its spread :func:`null_spread`
+  (module docstring).
 
   Args:
     audio: [L, E] timeline (L <= T).
@@ -187,9 +201,7 @@ def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
     lag: the picked offset as a circular lag (visual row of audio row 0).
     count: K, the feasible offsets the pick was made among.
   """
-  residual = nearer_side_residual(audio)
-  weighted = residual * np.linalg.norm(residual, axis=-1, keepdims=True)
-  scores = circular_scores(weighted, unit_rows(nearer_side_residual(visual)))
+  scores = null_scores(audio, visual)
   n = len(scores)
   dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
   null = scores[dist > NULL_GUARD]
