@@ -10,8 +10,10 @@ Two steps, so that trying a statistic is cheap numpy:
    ``--mode`` (``own``: the excerpt encoded on its own; ``cut``: cut from the
    full audio timeline; ``full``: the whole track less S seconds at each end)
    and prints one JSON line per variant: ``auc`` (aligned vs unaligned),
-   ``aligned_answered`` / ``unaligned_refused`` at 0.99, ``exact`` and
-   ``unaligned_answered_at`` (the p-value promises at most 1 - c).
+   ``aligned_answered`` / ``unaligned_refused`` at 0.99, ``exact``,
+   ``wrong_answered`` (unaligned answered or aligned answered at a wrong
+   offset, of all videos) and ``unaligned_answered_at`` (the p-value promises
+   at most 1 - c).
 
 The offset is always :func:`yt8m_crossmodal.sync.estimator.synchronize`'s; the
 variants change only the confidence (the null of
@@ -24,6 +26,14 @@ variants change only the confidence (the null of
 - ``raw``: the picture residuals as they are;
 - ``cosa``: the audio residuals unit length per second;
 - ``side5``: nearer-side residual of 5 s (instead of 3);
+- ``asym12``: the pictures' residual of 12 s (the audio's stays 3 s: only one
+  side needs to be blind to scene changes for a soundtrack cut to the same
+  scenes);
+- ``twoway``: each side's residual seconds weighted by their length against
+  the other side's unit rows, both ways, summed;
+- ``keff``: K (offsets searched) replaced by the k whose expected maximum of
+  k normals is the mean null z at the lag the offset scorer picks among K
+  neighbouring null lags (a correction for correlated offsets);
 - joined by ``+``, several at once (``flat+normal``: the null before the
   audio weighting and the tail-implied spread).
 
@@ -43,6 +53,7 @@ scenes, which bounds AUC at ``1 - f0 / 2`` and answered at ``1 - f0``
 
 import argparse
 import json
+import math
 import os
 
 import numpy as np
@@ -130,29 +141,69 @@ def shared_events(preset, seed, kind, start, length, num_videos, min_frames, max
           for vid, off, ev in record}
 
 
+def _expected_max(k):
+  """E[max of k independent standard normals] (numerical integration)."""
+  x = np.linspace(-8, 8, 4001)
+  cdf = 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+  pdf = np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+  return float(np.trapezoid(x * k * pdf * cdf ** (k - 1), x))
+
+
+def _selection_count(z, selection, lag, count):
+  """K_eff of the ``keff`` variant: the k whose E[max of k normals] is the mean
+  null z at the lag the offset scorer would pick among ``count`` neighbours."""
+  n = len(z)
+  dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
+  picked = []
+  for j in range(n):
+    idx = (j + np.arange(count)) % n
+    if (dist[idx] > estimator.NULL_GUARD).all():
+      picked.append(z[idx[np.argmax(selection[idx])]])
+  if not picked:
+    return count
+  m, k = float(np.mean(picked)), 1
+  while k < count and _expected_max(k) < m:
+    k += 1
+  return k
+
+
 def variant_null(name):
   """A null_confidence with the residuals of variant ``name``."""
   parts = set(name.split("+"))
   side = 5 if "side5" in parts else estimator.RESIDUAL_SIDE
 
+  def weighted(r):
+    return r * np.linalg.norm(r, axis=-1, keepdims=True)
+
   def null_confidence(audio, visual, lag, count):
     a = estimator.nearer_side_residual(audio, side)
-    v = estimator.nearer_side_residual(visual, side)
+    v = estimator.nearer_side_residual(visual, 12 if "asym12" in parts else side)
     if "cosa" in parts:
       a = estimator.unit_rows(a)
     elif "flat" not in parts:
-      a = a * np.linalg.norm(a, axis=-1, keepdims=True)
+      a = weighted(a)
     if "raw" not in parts:
       v = estimator.unit_rows(v)
     scores = estimator.circular_scores(a, v)
+    if "twoway" in parts:  # each side weighted against the other's unit rows, summed
+      ra = estimator.nearer_side_residual(audio, side)
+      rv = estimator.nearer_side_residual(visual, side)
+      scores = (scores / max(np.mean(np.sum(ra * ra, -1)), 1e-12)
+                + estimator.circular_scores(estimator.unit_rows(ra), weighted(rv))
+                / max(np.mean(np.sum(rv * rv, -1)), 1e-12))
     n = len(scores)
     dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
     null = scores[dist > estimator.NULL_GUARD]
     if len(null) < estimator.MIN_NULL_LAGS:
       return 0.0, 1.0, 0
     spread = max(null.std(), 1e-12) if "normal" in parts else estimator.null_spread(null)
-    z = (scores[lag % n] - null.mean()) / spread
-    return (*estimator.max_of_null_probability(float(z), max(int(count), 1)), int(len(null)))
+    z = (scores - null.mean()) / spread
+    if "keff" in parts:
+      selection = estimator.circular_scores(estimator.weighted_rows(estimator.center(audio)),
+                                            estimator.unit_rows(estimator.center(visual)))
+      count = _selection_count(z, selection, lag, max(int(count), 1))
+    return (*estimator.max_of_null_probability(float(z[lag % n]), max(int(count), 1)),
+            int(len(null)))
 
   return estimator.null_confidence if name == "base" else null_confidence
 
@@ -190,9 +241,14 @@ def score(args):
     answered = conf >= args.min_confidence
     out = {"variant": name, "mode": args.mode, "timelines": args.timelines,
            "auc": round(statistics.roc_auc(conf, aligned), 3),
-           "aligned_answered": round(float(answered[aligned].mean()), 3),
-           "unaligned_refused": round(float((~answered[~aligned]).mean()), 3),
-           "exact": round(float((late == d["late"])[aligned].mean()), 3),
+           "aligned_answered": (round(float(answered[aligned].mean()), 3)
+                                if aligned.any() else None),
+           "unaligned_refused": (round(float((~answered[~aligned]).mean()), 3)
+                                 if (~aligned).any() else None),
+           "exact": round(float((late == d["late"])[aligned].mean()), 3) if aligned.any() else None,
+           "wrong_answered": [int((answered & ~aligned).sum() + (answered & aligned
+                                                               & (late != d["late"])).sum()),
+                              int(len(aligned))],
            "unaligned_answered_at": {str(c): round(float((conf[~aligned] >= c).mean()), 3)
                                      for c in LEVELS}}
     if events is not None and args.mode != "full":
