@@ -8,7 +8,8 @@ Two steps, so that trying a statistic is cheap numpy:
    (``yt8m-synth``'s ``<prefix>_offsets.json``);
 2. ``--timelines=FILE.npz``: scores each ``--variants`` statistic on
    ``--mode`` (``own``: the excerpt encoded on its own; ``cut``: cut from the
-   full audio timeline; ``full``: the whole track less S seconds at each end)
+   full audio timeline; ``full``: the whole track less S seconds at each end; ``overlap``: the
+   whole track where at least ``--min_overlap`` seconds are shared)
    and prints one JSON line per variant: ``auc`` (aligned vs unaligned),
    ``aligned_answered`` / ``unaligned_refused`` at 0.99, ``exact``,
    ``wrong_answered`` (unaligned answered or aligned answered at a wrong
@@ -171,13 +172,23 @@ def variant_null(name):
   """A null_confidence with the residuals of variant ``name``."""
   parts = set(name.split("+"))
   side = 5 if "side5" in parts else estimator.RESIDUAL_SIDE
+  vside = 12 if "asym12" in parts else side
+  for part in parts:
+    if part.startswith("vside"):
+      vside = int(part[5:])
 
   def weighted(r):
     return r * np.linalg.norm(r, axis=-1, keepdims=True)
 
+  def pw(r):  # the pictures' weights in the picture-led term of twoway
+    if "cap" not in parts:
+      return weighted(r)
+    length = np.linalg.norm(r, axis=-1, keepdims=True)
+    return r * np.minimum(length, 2.0 * np.median(length))
+
   def null_confidence(audio, visual, lag, count):
     a = estimator.nearer_side_residual(audio, side)
-    v = estimator.nearer_side_residual(visual, 12 if "asym12" in parts else side)
+    v = estimator.nearer_side_residual(visual, vside)
     if "cosa" in parts:
       a = estimator.unit_rows(a)
     elif "flat" not in parts:
@@ -185,12 +196,15 @@ def variant_null(name):
     if "raw" not in parts:
       v = estimator.unit_rows(v)
     scores = estimator.circular_scores(a, v)
-    if "twoway" in parts:  # each side weighted against the other's unit rows, summed
+    if "twoway" in parts or "twowayv" in parts:  # each side weighted against the other's unit rows, summed
       ra = estimator.nearer_side_residual(audio, side)
-      rv = estimator.nearer_side_residual(visual, side)
-      scores = (scores / max(np.mean(np.sum(ra * ra, -1)), 1e-12)
-                + estimator.circular_scores(estimator.unit_rows(ra), weighted(rv))
-                / max(np.mean(np.sum(rv * rv, -1)), 1e-12))
+      rv = estimator.nearer_side_residual(visual, vside if "twowayv" in parts else side)
+      back = estimator.circular_scores(estimator.unit_rows(ra), pw(rv))
+      if "zsum" in parts:  # each direction over its own spread across the lags
+        scores = scores / max(scores.std(), 1e-12) + back / max(back.std(), 1e-12)
+      else:
+        scores = (scores / max(np.mean(np.sum(ra * ra, -1)), 1e-12)
+                  + back / max(np.mean(np.sum(rv * rv, -1)), 1e-12))
     n = len(scores)
     dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
     null = scores[dist > estimator.NULL_GUARD]
@@ -229,10 +243,13 @@ def score(args):
           a, t0 = d["excerpt"][i], start
         elif args.mode == "cut":
           a, t0 = a[start:start + len(d["excerpt"][i])], start
+        elif args.mode == "overlap":
+          t0 = 0
         else:
           n = min(len(a), len(v)) - 2 * s
           a, t0 = a[s:s + n], s
-        est = estimator.synchronize(a, v, t0, s)
+        est = estimator.synchronize(a, v, t0, s, min_overlap=args.min_overlap
+                                    if args.mode == "overlap" else 0)
         conf.append(est.confidence)
         late.append(est.late)
     finally:
@@ -276,7 +293,10 @@ def main():
   parser.add_argument("--excerpt_seconds", type=int, default=20)
   parser.add_argument("--max_offset", type=int, default=5)
   parser.add_argument("--timelines", default="")
-  parser.add_argument("--mode", default="own", choices=("own", "cut", "full"))
+  parser.add_argument("--mode", default="own", choices=("own", "cut", "full", "overlap"))
+  parser.add_argument("--min_overlap", type=int, default=30,
+                      help="--mode=overlap: the whole audio track slid where this many "
+                      "seconds are shared (yt8m-sync --min_overlap)")
   parser.add_argument("--variants", default="base")
   parser.add_argument("--min_confidence", type=float, default=estimator.MIN_CONFIDENCE)
   parser.add_argument("--synth_preset", default="")

@@ -231,6 +231,30 @@ def _event_track(rng, types, length, gain):
   return x
 
 
+def test_picture_events_of_4_s_count_in_the_confidence(monkeypatch):
+  # Events seen for 4 s and heard once (decaying): the 3 s picture residual
+  # takes each for a step and drops it; the 5 s one keeps it, and the aligned
+  # soundtrack is answered (within 1 s: a box seen for 4 s pins the onset
+  # only so well).
+  def video(seed, late=2):
+    rng = np.random.default_rng(seed)
+    visual, track = 0.3 * rng.normal(size=(90, 16)), 0.3 * rng.normal(size=(92, 16))
+    for at in rng.choice(np.arange(8, 78, 4), 5, replace=False):
+      kind = rng.normal(size=16)
+      visual[at:at + 4] += kind
+      track[at + late:at + late + 4] += kind[None] * np.exp(-np.arange(4) / 1.5)[:, None]
+    return track[5:85], visual
+
+  def answered(side):
+    monkeypatch.setattr(estimator, "PICTURE_RESIDUAL_SIDE", side)
+    found = [estimator.synchronize(*video(seed), 5, 5) for seed in range(20)]
+    assert all(abs(est.late - 2) <= 1 for est in found)
+    return sum(est.confidence >= estimator.MIN_CONFIDENCE for est in found)
+
+  assert answered(estimator.PICTURE_RESIDUAL_SIDE) >= 17
+  assert answered(3) <= 2
+
+
 def test_recurring_event_kinds_do_not_make_unrelated_excerpts_confident():
   # Two kinds of event recur in sound and pictures (speech, say): an unrelated
   # 20 s soundtrack with loud events meets a same-kind picture event at many
@@ -265,9 +289,10 @@ def test_null_spread_and_the_weighted_null_by_hand():
   assert estimator.null_spread(mixed) > 1.5 * mixed.std()
   assert np.isfinite(estimator.null_spread(rng.normal(size=8)))
   # null_confidence as its docstring says, with loops: weighted audio
-  # residuals against unit picture residuals at every circular lag.
+  # residuals (3 s a side) against unit picture residuals (5 s a side) at
+  # every circular lag.
   audio, visual = rng.normal(size=(12, 5)), rng.normal(size=(40, 5))
-  ra, rv = estimator.nearer_side_residual(audio), estimator.nearer_side_residual(visual)
+  ra, rv = estimator.nearer_side_residual(audio, 3), estimator.nearer_side_residual(visual, 5)
   ra = ra * np.linalg.norm(ra, axis=1, keepdims=True)
   rv = rv / np.maximum(np.linalg.norm(rv, axis=1, keepdims=True), 1e-8)  # edge rows are 0
   scores = np.array([np.mean([ra[t] @ rv[(t + k) % 40] for t in range(12)]) for k in range(40)])

@@ -17,7 +17,8 @@ under a null distribution that each video supplies itself, that no offset
 would score as well by chance (1 - a p-value):
 
 1. both timelines lose their slow content: each row minus the nearer of the
-   medians of the :data:`RESIDUAL_SIDE` seconds before and after it
+   medians of the seconds before and after it (:data:`RESIDUAL_SIDE` for the
+   audio, :data:`PICTURE_RESIDUAL_SIDE` for the pictures)
    (:func:`nearer_side_residual`): scene changes, which a foreign soundtrack
    edited to the same cuts shares, drop out with the scenes; what is left is
    what happens within a second or two;
@@ -28,7 +29,12 @@ would score as well by chance (1 - a p-value):
    audio second is weighted by its own length, so the seconds where something
    happens in the sound carry the statistic; the weighted audio is scored
    against these pictures at every circular lag (FFT: ``O(T log T)`` per
-   dimension), the picked offset's lag included (:func:`null_scores`);
+   dimension), the picked offset's lag included (:func:`null_scores`). The
+   pictures' residual is :data:`PICTURE_RESIDUAL_SIDE` seconds a side (the
+   audio's :data:`RESIDUAL_SIDE`): a picture event of 3-4 s (a door seen for
+   seconds, heard once), which the 3 s residual takes for a step, stays in
+   it, while the audio's residual alone keeps the scenes out (a product
+   needs both sides);
 3. the lags farther than :data:`NULL_GUARD` seconds from the picked one are
    the null: ``z = (score - mean) / spread``, where the spread is the null's
    standard deviation or, when larger, what its :data:`NULL_TAIL` highest
@@ -55,6 +61,7 @@ OFFSET_SCORER = "weighted"
 # synchronize(): answer when the confidence is at least this (p <= 0.01).
 MIN_CONFIDENCE = 0.99
 RESIDUAL_SIDE = 3
+PICTURE_RESIDUAL_SIDE = 5
 NULL_GUARD = 2
 NULL_TAIL = 5
 MIN_NULL_LAGS = 8
@@ -174,8 +181,9 @@ def null_spread(null: np.ndarray) -> float:
 def null_scores(audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
   """[T]: the null statistic of ``audio`` at every circular lag of ``visual``.
 
-  Residuals of both (:func:`nearer_side_residual`); the audio's weighted by
-  their own length, the pictures' scaled to unit length:
+  The audio's :data:`RESIDUAL_SIDE` residual (:func:`nearer_side_residual`)
+  weighted by its own length, against the pictures'
+  :data:`PICTURE_RESIDUAL_SIDE` residual scaled to unit length:
   ``c[k] = mean_t <a_t |a_t|, v_(t+k) / |v_(t+k)|>``.
 
   Args:
@@ -184,7 +192,8 @@ def null_scores(audio: np.ndarray, visual: np.ndarray) -> np.ndarray:
   """
   residual = nearer_side_residual(audio)
   weighted = residual * np.linalg.norm(residual, axis=-1, keepdims=True)
-  return circular_scores(weighted, unit_rows(nearer_side_residual(visual)))
+  return circular_scores(weighted, unit_rows(nearer_side_residual(visual,
+                                                                  PICTURE_RESIDUAL_SIDE)))
 
 
 def null_confidence(audio: np.ndarray, visual: np.ndarray, lag: int,
