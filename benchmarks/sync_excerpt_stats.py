@@ -8,8 +8,9 @@ Two steps, so that trying a statistic is cheap numpy:
    (``yt8m-synth``'s ``<prefix>_offsets.json``);
 2. ``--timelines=FILE.npz``: scores each ``--variants`` statistic on
    ``--mode`` (``own``: the excerpt encoded on its own; ``cut``: cut from the
-   full audio timeline; ``full``: the whole track less S seconds at each end; ``overlap``: the
-   whole track where at least ``--min_overlap`` seconds are shared)
+   full audio timeline; ``full``: the whole track less S seconds at each
+   end; ``overlap``: the whole track where at least ``--min_overlap``
+   seconds are shared, ``yt8m-sync --min_overlap``)
    and prints one JSON line per variant: ``auc`` (aligned vs unaligned),
    ``aligned_answered`` / ``unaligned_refused`` at 0.99, ``exact``,
    ``wrong_answered`` (unaligned answered or aligned answered at a wrong
@@ -20,18 +21,24 @@ The offset is always :func:`yt8m_crossmodal.sync.estimator.synchronize`'s; the
 variants change only the confidence (the null of
 :func:`yt8m_crossmodal.sync.estimator.null_confidence`):
 
-- ``base``: the estimator as it is (picture residuals unit length per second,
-  audio residuals weighted by their length, the tail-implied spread);
+- ``base``: the estimator as it is (audio residuals of 3 s a side weighted
+  by their length, picture residuals of 5 s a side unit length per second,
+  the tail-implied spread);
+- ``oneway``: the statistic before the pictures' residual was widened (3 s
+  a side on both);
 - ``flat``: the audio residuals as they are (not weighted);
 - ``normal``: the null's standard deviation as its spread;
 - ``raw``: the picture residuals as they are;
 - ``cosa``: the audio residuals unit length per second;
-- ``side5``: nearer-side residual of 5 s (instead of 3);
-- ``asym12``: the pictures' residual of 12 s (the audio's stays 3 s: only one
-  side needs to be blind to scene changes for a soundtrack cut to the same
-  scenes);
+- ``side5``: nearer-side residual of 5 s on both sides;
+- ``vsideN`` (``asym12``: N = 12): the pictures' residual of N s (the
+  audio's stays 3 s: only one side needs to be blind to scene changes for a
+  soundtrack cut to the same scenes);
 - ``twoway``: each side's residual seconds weighted by their length against
-  the other side's unit rows, both ways, summed;
+  the other side's unit rows, both ways, each term over its side's mean
+  squared residual, summed (``twowayv``: the picture-led term with the
+  ``vsideN`` residual too; ``cap``: picture weights capped at twice their
+  median; ``zsum``: each term over its own spread across the lags);
 - ``keff``: K (offsets searched) replaced by the k whose expected maximum of
   k normals is the mean null z at the lag the offset scorer picks among K
   neighbouring null lags (a correction for correlated offsets);
@@ -196,7 +203,7 @@ def variant_null(name):
     if "raw" not in parts:
       v = estimator.unit_rows(v)
     scores = estimator.circular_scores(a, v)
-    if "twoway" in parts or "twowayv" in parts:  # each side weighted against the other's unit rows, summed
+    if "twoway" in parts or "twowayv" in parts:  # both ways, summed
       ra = estimator.nearer_side_residual(audio, side)
       rv = estimator.nearer_side_residual(visual, vside if "twowayv" in parts else side)
       back = estimator.circular_scores(estimator.unit_rows(ra), pw(rv))
