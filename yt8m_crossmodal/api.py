@@ -27,7 +27,9 @@ Jobs take the tools' configs (each field is the flag of the same name):
 :func:`sync_records` (:class:`SyncConfig`), :func:`evaluate`
 (:class:`EvaluateConfig`), :func:`validate_records` (:class:`ValidateConfig`),
 :func:`make_sample_data` (:class:`SynthConfig`), :func:`human_eval`
-(:class:`HumanEvalConfig`).
+(:class:`HumanEvalConfig`), :func:`extract` (:class:`ExtractConfig`: media
+files to records), :func:`find_pictures` (:class:`PicturesConfig`),
+:func:`find_soundtracks` (:class:`SoundtracksConfig`).
 """
 
 from __future__ import annotations
@@ -44,17 +46,19 @@ from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         HumanEvalConfig, SearchConfig, SyncConfig,
+                                         ExtractConfig, HumanEvalConfig, PicturesConfig,
+                                         SearchConfig, SoundtracksConfig, SyncConfig,
                                          ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
-    "UsageError",
+    "ExtractConfig", "PicturesConfig", "SoundtracksConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
-    "evaluate", "validate_records", "make_sample_data", "human_eval",
+    "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",
+    "find_pictures", "find_soundtracks",
 ]
 
 
@@ -129,18 +133,29 @@ class Encoder:
     return self._encode("visual", features, num_frames)
 
   def encode_records(self, pattern: str, batch_size: int = 64, max_videos: int = 0,
-                     skip_bad_records: bool = False):
+                     skip_bad_records: bool = False,
+                     modalities: Tuple[str, ...] = ("audio", "visual")):
     """Encodes every video of YT-8M TFRecords (local or gs://).
+
+    Args:
+      modalities: ("audio",) or ("visual",) encodes that modality alone, and
+        reads records holding only it too (songs, silent clips from
+        ``yt8m-extract``).
 
     Returns:
       An :class:`~yt8m_crossmodal.evaluation.embedded_set.EmbeddedSet`:
-      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E],
-      ``num_frames`` [N], ``labels`` [N, C] and, at frame level,
-      ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
+      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E] (None
+      for a modality not read), ``num_frames`` [N], ``labels`` [N, C] and, at
+      frame level, ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
     """
+    from yt8m_crossmodal.data import decode as decode_lib
     from yt8m_crossmodal.jobs import evaluate as evaluate_job
+    try:
+      modalities = decode_lib.check_modalities(modalities)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
     return evaluate_job.embed_with_export(self._export, pattern, batch_size, max_videos,
-                                          skip_bad_records)
+                                          skip_bad_records, modalities)
 
 
 def load_encoder(export_dir: str) -> Encoder:
@@ -168,7 +183,7 @@ def open_catalogue(path: str, verify: str = "fast"):
 
 def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int = 10,
                      rerank: int = 0, rerank_alpha: float = 0.5,
-                     localize: bool = False, hub_weight: float = 0.5) -> List[Dict[str, Any]]:
+                     localize: bool = False, hub_weight: float = 0.75) -> List[Dict[str, Any]]:
   """The top ``k`` of ``catalogue`` for one query, as ``yt8m-search`` ranks them.
 
   Args:
@@ -179,8 +194,9 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     rerank: re-score the top N (>= k) by timeline alignment (0: off).
     rerank_alpha: weight of the clip score when re-ranking.
     localize: add ``best_start_second`` (where in each result the query fits).
-    hub_weight: rank by ``cosine - hub_weight * hubness`` of each result (its
-      mean cosine to its nearest items of the query modality; 0: cosine).
+    hub_weight: rank by ``cosine - hub_weight * hubness`` of each result (how
+      close it lies to the items of the query modality, as ``yt8m-embed``
+      stored it; 0: cosine).
 
   Returns:
     ``[{"id", "score", "rank", ...}]``, best first.
@@ -195,6 +211,10 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     raise UsageError(f"rerank must be 0 or >= k ({k}), got {rerank}")
   if not 0.0 <= hub_weight <= 1.0:
     raise UsageError(f"hub_weight must be in [0, 1], got {hub_weight}")
+  if target not in catalogue.modalities:
+    raise UsageError(f"the catalogue holds {catalogue.modalities[0]} embeddings only (a "
+                     f"one-modality index): search it with target="
+                     f"{catalogue.modalities[0]!r}")
   scores, indices = catalogue.search(clip[None], target=target, k=max(k, rerank),
                                      hub_weight=hub_weight)
   timeline = None if query.timeline is None else np.asarray(query.timeline, np.float32)
@@ -343,6 +363,30 @@ def search(config: SearchConfig) -> Iterator[Dict[str, Any]]:
   return search_job.Searcher(config)()
 
 
+def find_pictures(config: PicturesConfig) -> Iterator[Dict[str, Any]]:
+  """Pictures for long soundtracks (``yt8m-pictures``): one storyboard dict a record.
+
+  Each storyboard: ``query_id``, ``seconds``, ``segments`` (per segment its
+  ``start_second``, ``end_second`` and ``pictures``: ``id``, ``start_second``,
+  ``end_second``, ``score``, ...); see :mod:`yt8m_crossmodal.jobs.pictures`.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import pictures as pictures_job
+  return pictures_job.PictureFinder(config)()
+
+
+def find_soundtracks(config: SoundtracksConfig) -> Iterator[Dict[str, Any]]:
+  """Soundtracks for picture tracks (``yt8m-soundtracks``): one dict a record.
+
+  Each: ``query_id``, ``seconds`` and ``soundtracks``: ``id``, ``score``,
+  ``song_start_second`` (where in the song to start), ``video_start_second``,
+  ``confidence``, ...; see :mod:`yt8m_crossmodal.jobs.soundtracks`.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import soundtracks as soundtracks_job
+  return soundtracks_job.SoundtrackFinder(config)()
+
+
 def sync_records(config: SyncConfig) -> Iterator[Dict[str, Any]]:
   """Synchronizes every video of records (``yt8m-sync``): one dict a video."""
   quiet.load_tensorflow()
@@ -377,3 +421,21 @@ def human_eval(config: HumanEvalConfig) -> Tuple[Dict[str, Any], str]:
     quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import human_eval as human_eval_job
   return human_eval_job.human_eval(config)
+
+
+def extract(config: ExtractConfig) -> Dict[str, Any]:
+  """Media files to YouTube-8M frame-level records (``yt8m-extract``).
+
+  Pictures through the 2015 Inception graph and YouTube-8M's PCA, sound
+  through VGGish and its PCA; the weight files are fetched on first use
+  (``config.cache_dir``) or read from ``config.weights_dir``.
+
+  Returns:
+    The summary: ``files``, ``extracted``, ``failed``, ``failures``,
+    ``shards``, ``manifest`` (``<prefix>_manifest.jsonl``), ``media_seconds``,
+    ``stage_seconds``, ``weights`` (SHA-256 of each file used)...; a file
+    that cannot be used is listed in ``failures``, not raised.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import extract as extract_job
+  return extract_job.extract_media(config)

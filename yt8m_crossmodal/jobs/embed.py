@@ -33,6 +33,11 @@ writes an ``--output``: a second one is refused while the lock file
 temporary folders are removed by the next run). Embeddings that hold
 NaN or Inf (a diverged model) are refused, naming the video.
 
+``--modalities=audio`` (or ``visual``) embeds one modality into a
+one-modality index (only that modality's files, no hubness): records with
+only that modality are read too (a catalogue of songs or podcasts, searched
+by video queries; a catalogue of silent clips, searched by sound).
+
 ``--timelines`` needs a frame-level export. The last stdout line is one JSON
 object (the catalogue's meta.json plus ``path``, ``seconds``,
 ``videos_per_second``).
@@ -52,7 +57,7 @@ import numpy as np
 from yt8m_crossmodal.serving.loading import load_export
 from yt8m_crossmodal.retrieval.catalogue import load_catalogue
 from yt8m_crossmodal.retrieval.catalogue_writer import CatalogueWriter
-from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES, catalogue_files
+from yt8m_crossmodal.retrieval.folder import META_FILE, catalogue_files
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.jobs.config import IN_PROCESS, EmbedConfig
@@ -157,7 +162,7 @@ def _embed_locked(cfg: EmbedConfig, output: str) -> Dict[str, Any]:
     seconds = time.time() - start
     if cfg.ann != "none":
       catalogue = load_catalogue(tmp, load_indexes=False, verify="none")
-      for target in MODALITIES:
+      for target in catalogue.modalities:
         catalogue.build_index(target, kind=cfg.ann, save=True)
       meta = catalogue.meta
       logging.info("built %s indexes in %.1fs", cfg.ann, time.time() - start - seconds)
@@ -185,8 +190,11 @@ def _beam():
 
 def _embed_in_process(cfg: EmbedConfig, exp, tmp: str, start: float) -> Dict[str, Any]:
   """Reads and encodes ``cfg.data`` in this process into the folder ``tmp``."""
-  encode_audio, encode_visual = exp.encode_fn("audio"), exp.encode_fn("visual")
-  ds = exp.read_records(cfg.data, cfg.batch_size, cfg.skip_bad_records, file_order=True)
+  modalities = cfg.modality_list
+  encode_audio = exp.encode_fn("audio") if "audio" in modalities else None
+  encode_visual = exp.encode_fn("visual") if "visual" in modalities else None
+  ds = exp.read_records(cfg.data, cfg.batch_size, cfg.skip_bad_records, file_order=True,
+                        modalities=modalities)
   writer = open_writer(cfg, exp, tmp)
   bar = Progress("embedded videos", cfg.max_videos or None)
   try:
@@ -208,14 +216,16 @@ def _embed_into(cfg: EmbedConfig, ds, writer: CatalogueWriter, encode_audio,
       if n <= 0:
         break
       num_frames = batch["num_frames"].numpy()[:n].astype(np.int32)
-      audio = feat.to_float(batch["audio"].numpy()[:n])
-      visual = feat.to_float(batch["visual"].numpy()[:n])
-      a_emb, a_tl = encode_audio(audio, num_frames)
-      v_emb, v_tl = encode_visual(visual, num_frames)
+      labels = batch["labels"].numpy()[:n]
+      a_emb = a_tl = v_emb = v_tl = None
+      if encode_audio is not None:
+        a_emb, a_tl = encode_audio(feat.to_float(batch["audio"].numpy()[:n]), num_frames)
+      if encode_visual is not None:
+        v_emb, v_tl = encode_visual(feat.to_float(batch["visual"].numpy()[:n]), num_frames)
       if cfg.timelines:
-        writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames)
+        writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames, labels=labels)
       else:
-        writer.add(ids[:n], a_emb, v_emb)
+        writer.add(ids[:n], a_emb, v_emb, labels=labels)
       bar.update(writer.count)
       now = time.time()
       if now - last_log >= cfg.log_every_seconds:

@@ -68,15 +68,22 @@ from yt8m_crossmodal.serving.loading import LoadedExport, load_export
 
 
 def embed_with_export(exp: LoadedExport, pattern: str, batch_size: int = 64,
-          max_videos: int = 0, skip_bad_records: bool = False) -> embedding.EmbeddedSet:
-  """Embeds the videos of ``pattern`` through the export's signatures."""
+          max_videos: int = 0, skip_bad_records: bool = False,
+          modalities=("audio", "visual")) -> embedding.EmbeddedSet:
+  """Embeds the videos of ``pattern`` through the export's signatures.
+
+  With one of ``modalities``, records holding only that one are read too,
+  and the other's embeddings are None.
+  """
   frame = exp.feature_level == "frame"
-  ds = exp.read_records(pattern, batch_size, skip_bad_records)
+  ds = exp.read_records(pattern, batch_size, skip_bad_records, modalities=modalities)
   bar = Progress("embedded videos", max_videos or None)
   try:
-    return embedding.embed_dataset(ds, exp.encode_fn("audio"), exp.encode_fn("visual"),
-                                   limit=max_videos, keep_audio_features=frame,
-                                   progress=bar.update)
+    return embedding.embed_dataset(
+        ds, exp.encode_fn("audio") if "audio" in modalities else None,
+        exp.encode_fn("visual") if "visual" in modalities else None,
+        limit=max_videos, keep_audio_features=frame and "audio" in modalities,
+        progress=bar.update)
   finally:
     bar.close()
 
@@ -141,7 +148,7 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
     reports.write_mturk_csv(embedded, tops, k, files["mturk_csv"], sync_rows)
     mturk_layout.write_layout(files["mturk_layout"], k, sync=sync_rows is not None)
     plots = [files[k] for k in ("recall_plot", "sync_plot") if k in files]
-    reports.write_html(embedded, tops, result, files["html"], plots)
+    reports.write_html(embedded, tops, result, files["html"], plots, cfg.pool_sizes)
     reports.write_tensorboard(result, files["tensorboard"], step=exp.version or 0,
                               plots=plots)
     result["files"] = files

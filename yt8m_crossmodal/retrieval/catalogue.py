@@ -20,14 +20,17 @@ from yt8m_crossmodal.retrieval import hubness as hub
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.exact import exact_search
 from yt8m_crossmodal.retrieval.folder import (
-    IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, check_modality,
-    embeddings_file, hubness_file, index_file, infer_num_frames, require, timelines_file,
-    write_json)
+    IDS_TXT, LABEL_OFFSETS_FILE, LABELS_FILE, META_FILE, MODALITIES, NUM_FRAMES_FILE,
+    check_modality, embeddings_file, hubness_file, index_file, infer_num_frames, require,
+    self_hubness_file, timelines_file, write_json)
 
 
-# An index search with a hubness correction re-scores at least this many
-# times k inner-product results.
-HUB_REFINE = 4
+# An index search with a hubness correction re-scores a cosine shortlist of at
+# least this many times k results, and at least HUB_SHORTLIST: on the real
+# catalogue of benchmarks/answers_real.py (w = 1) the cosine top 100 holds 99.8 %
+# of the corrected top 10 (the top 40: 95 %).
+HUB_REFINE = 10
+HUB_SHORTLIST = 100
 
 
 @dataclasses.dataclass
@@ -36,8 +39,8 @@ class Catalogue:
 
   Attributes:
     ids: N video ids.
-    audio_embeddings: [N, E] float32.
-    visual_embeddings: [N, E] float32.
+    audio_embeddings: [N, E] float32 (None in a visual-only index).
+    visual_embeddings: [N, E] float32 (None in an audio-only index).
     audio_timelines: [N, T, E] or None (an array, or the
       :class:`~.compact_timelines.CompactTimelines` view of int8 rows).
     visual_timelines: [N, T, E] or None.
@@ -47,11 +50,15 @@ class Catalogue:
     path: folder it was loaded from / saved to, or None.
     hubness: [N] float32 per modality (see :mod:`.hubness`); empty when the
       folder stores none (written before it was added).
+    self_hubness: [N] float32 per modality: each item's hubness against its
+      own modality (for searches returning both kinds); empty when not stored.
+    label_values, label_offsets: the items' class indices ([S] int32) and
+      where each item's start ([N + 1]); None when the folder stores none.
   """
 
   ids: List[str]
-  audio_embeddings: np.ndarray
-  visual_embeddings: np.ndarray
+  audio_embeddings: Optional[np.ndarray] = None
+  visual_embeddings: Optional[np.ndarray] = None
   audio_timelines: Optional[np.ndarray] = None
   visual_timelines: Optional[np.ndarray] = None
   num_frames: Optional[np.ndarray] = None
@@ -59,74 +66,121 @@ class Catalogue:
   indexes: Dict[str, Any] = dataclasses.field(default_factory=dict)
   path: Optional[str] = None
   hubness: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+  self_hubness: Dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+  label_values: Optional[np.ndarray] = None
+  label_offsets: Optional[np.ndarray] = None
 
   def __post_init__(self):
     self.ids = [str(i) for i in self.ids]
-    a, v = self.audio_embeddings, self.visual_embeddings
-    if a.ndim != 2 or v.ndim != 2:
-      raise ValueError(f"Embeddings must be [N, E]: audio {a.shape}, visual "
-                       f"{v.shape}")
-    if a.shape != v.shape:
-      raise ValueError(f"Audio embeddings {a.shape} and visual embeddings "
-                       f"{v.shape} differ in shape")
-    if a.shape[0] == 0:
+    present = {m: getattr(self, f"{m}_embeddings") for m in MODALITIES}
+    present = {m: x for m, x in present.items() if x is not None}
+    if not present:
+      raise ValueError("A catalogue needs audio or visual embeddings (or both)")
+    first = next(iter(present.values()))
+    for m, x in present.items():
+      if x.ndim != 2:
+        raise ValueError(f"Embeddings must be [N, E]: {m} {x.shape}")
+      if x.shape != first.shape:
+        raise ValueError(f"Audio embeddings {present['audio'].shape} and visual embeddings "
+                         f"{present['visual'].shape} differ in shape")
+    if first.shape[0] == 0:
       raise ValueError("Empty catalogue: no items")
-    if len(self.ids) != a.shape[0]:
-      raise ValueError(f"{len(self.ids)} ids for {a.shape[0]} embeddings")
-    if (self.audio_timelines is None) != (self.visual_timelines is None):
+    if len(self.ids) != first.shape[0]:
+      raise ValueError(f"{len(self.ids)} ids for {first.shape[0]} embeddings")
+    timelines = {m: getattr(self, f"{m}_timelines") for m in MODALITIES}
+    for m, t in timelines.items():
+      if m not in present and t is not None:
+        raise ValueError(f"{m} timelines without {m} embeddings")
+    given = [t for m, t in timelines.items() if m in present and t is not None]
+    if given and len(given) != len(present):
       raise ValueError("Give both audio and visual timelines or neither")
-    if self.audio_timelines is not None:
-      for name in ("audio_timelines", "visual_timelines"):
-        t = getattr(self, name)
-        if t.ndim != 3 or t.shape[0] != a.shape[0] or t.shape[2] != a.shape[1]:
-          raise ValueError(f"{name} must be [{a.shape[0]}, T, {a.shape[1]}], "
-                           f"got {t.shape}")
-      if self.audio_timelines.shape != self.visual_timelines.shape:
+    if given:
+      n, e = first.shape
+      for m in present:
+        t = timelines[m]
+        if t.ndim != 3 or t.shape[0] != n or t.shape[2] != e:
+          raise ValueError(f"{m}_timelines must be [{n}, T, {e}], got {t.shape}")
+      if len({t.shape for t in given}) > 1:
         raise ValueError("Audio and visual timelines differ in shape")
       if self.num_frames is None:
-        self.num_frames = infer_num_frames(self.audio_timelines,
-                                            self.visual_timelines)
+        self.num_frames = infer_num_frames(*given)
       self.num_frames = np.asarray(self.num_frames).reshape(-1)
-      if self.num_frames.shape[0] != a.shape[0]:
+      if self.num_frames.shape[0] != n:
         raise ValueError(f"{self.num_frames.shape[0]} num_frames for "
-                         f"{a.shape[0]} items")
+                         f"{n} items")
+
+  @property
+  def modalities(self) -> Tuple[str, ...]:
+    """The modalities stored: both, or one (a one-modality index)."""
+    return tuple(m for m in MODALITIES if getattr(self, f"{m}_embeddings") is not None)
+
+  def _first(self) -> np.ndarray:
+    return self.embeddings(self.modalities[0])
 
   @property
   def size(self) -> int:
-    return int(self.audio_embeddings.shape[0])
+    return int(self._first().shape[0])
 
   def __len__(self) -> int:
     return self.size
 
   @property
   def embedding_size(self) -> int:
-    return int(self.audio_embeddings.shape[1])
+    return int(self._first().shape[1])
 
   @property
   def has_timelines(self) -> bool:
-    return self.audio_timelines is not None
+    return getattr(self, f"{self.modalities[0]}_timelines") is not None
+
+  def _require(self, modality: str) -> None:
+    if modality not in self.modalities:
+      where = f" {self.path!r}" if self.path else ""
+      (held,) = self.modalities
+      raise ValueError(f"The catalogue{where} holds {held} embeddings only (a one-modality "
+                       f"index): it has no {modality} to search")
+
+  @property
+  def has_labels(self) -> bool:
+    return self.label_offsets is not None
+
+  def labels_of(self, index: int) -> List[int]:
+    """Class indices of item ``index`` ([] when the folder stores no labels)."""
+    if self.label_offsets is None:
+      return []
+    start, stop = self.label_offsets[int(index)], self.label_offsets[int(index) + 1]
+    return [int(x) for x in self.label_values[start:stop]]
 
   def embeddings(self, modality: str) -> np.ndarray:
     """[N, E] clip embeddings of ``modality`` ("audio" or "visual")."""
-    return getattr(self, f"{check_modality(modality)}_embeddings")
+    self._require(check_modality(modality))
+    return getattr(self, f"{modality}_embeddings")
 
   def timelines(self, modality: str) -> np.ndarray:
     """[N, T, E] timelines of ``modality``; ValueError if not stored."""
-    check_modality(modality)
+    self._require(check_modality(modality))
     if not self.has_timelines:
       where = f" in {self.path!r}" if self.path else ""
       raise ValueError(f"The catalogue{where} stores no timelines "
                        f"({timelines_file(modality)})")
     return getattr(self, f"{modality}_timelines")
 
+  def item_hubness(self, target: str, query_modality: Optional[str] = None
+                   ) -> Optional[np.ndarray]:
+    """[N] the hubness of the ``target`` items for queries of ``query_modality``
+    (default: the other modality); None when the folder stores none."""
+    same = query_modality == check_modality(target)
+    values = (self.self_hubness if same else self.hubness).get(target)
+    return values
+
   def search(self, queries: np.ndarray, target: str = "visual", k: int = 10,
              method: str = "auto", refine: Optional[int] = None,
-             hub_weight: float = 0.0,
+             hub_weight: float = 0.0, query_modality: Optional[str] = None,
              **search_params) -> Tuple[np.ndarray, np.ndarray]:
     """Top-k items of modality ``target`` for ``queries``.
 
     Args:
-      queries: [Q, E] query embeddings of the other modality.
+      queries: [Q, E] query embeddings (of the other modality, or of
+        ``query_modality``).
       target: modality searched ("visual" for audio->visual).
       k: results per query.
       method: "exact", "index" (faiss index of ``target``; ValueError if
@@ -134,6 +188,10 @@ class Catalogue:
       refine: re-score a shortlist of ``refine * k`` index results with the
         exact embeddings (None: :data:`ann.DEFAULT_REFINE` for an IVF-PQ
         index, none for the others; 0: none).
+      hub_weight: rank by ``cosine - hub_weight * hubness`` of each item.
+      query_modality: the queries' modality (default: the other one); when
+        it is ``target``, the items' hubness against their own modality is
+        used.
       **search_params: ``nprobe`` / ``ef_search`` for the index.
 
     Returns:
@@ -145,14 +203,14 @@ class Catalogue:
     if method == "index" and target not in self.indexes:
       raise ValueError(f"No faiss index for {target!r} in this catalogue")
     weight = hub.check_weight(hub_weight)
-    bias = (-weight * self.hubness[target]
-            if weight > 0 and target in self.hubness else None)
+    values = self.item_hubness(target, query_modality)
+    bias = -weight * values if weight > 0 and values is not None else None
     if method != "exact" and target in self.indexes:
       index = self.indexes[target]
       if refine is None:
         refine = ann.DEFAULT_REFINE if ann.is_compressed(index) else 0
       if bias is not None:
-        refine = max(refine, HUB_REFINE)
+        refine = max(refine, HUB_REFINE, -(-HUB_SHORTLIST // k))
       if refine:
         return ann.search_refined(index, queries, k, self.embeddings(target),
                                   refine, bias=bias, **search_params)
@@ -263,8 +321,16 @@ def load_catalogue(path: str, mmap: bool = True,
   if not isinstance(meta, dict):
     raise ValueError(f"{meta_path} is not a JSON object: the index is damaged")
   with_hubness = bool(meta.get("hubness"))
-  hashed = [IDS_TXT] + [embeddings_file(m) for m in MODALITIES] + [
-      hubness_file(m) for m in MODALITIES if with_hubness] + [
+  with_self_hubness = with_hubness and bool(meta["hubness"].get("self"))
+  with_labels = bool(meta.get("labels"))
+  modalities = tuple(m for m in MODALITIES if m in (meta.get("modalities") or MODALITIES))
+  if not modalities:
+    raise ValueError(f"{meta_path}: 'modalities' names neither audio nor visual: the index "
+                     "is damaged")
+  hashed = [IDS_TXT] + [embeddings_file(m) for m in modalities] + [
+      hubness_file(m) for m in modalities if with_hubness] + [
+      self_hubness_file(m) for m in modalities if with_self_hubness] + (
+      [LABELS_FILE, LABEL_OFFSETS_FILE] if with_labels else []) + [
       e.get("file", index_file(t)) for t, e in (meta.get("faiss") or {}).items()]
   integrity.verify(path, meta, hashed, verify)
   mode = "r" if mmap else None
@@ -276,17 +342,17 @@ def load_catalogue(path: str, mmap: bool = True,
                      "is damaged") from e
   if ids and ids[-1] == "":
     ids.pop()
-  arrays = {m: _load_npy(path, embeddings_file(m), mode) for m in MODALITIES}
+  arrays = {m: _load_npy(path, embeddings_file(m), mode) for m in modalities}
   if verify != "none":
-    for m in MODALITIES:
+    for m in modalities:
       integrity.check_finite_rows(arrays[m], os.path.join(path, embeddings_file(m)), ids)
   timelines = {m: None for m in MODALITIES}
   num_frames = None
   has_timelines = meta.get("has_timelines", os.path.exists(
-      os.path.join(path, timelines_file("audio"))))
+      os.path.join(path, timelines_file(modalities[0]))))
   if has_timelines:
     num_frames = _load_npy(path, NUM_FRAMES_FILE, None)
-    for m in MODALITIES:
+    for m in modalities:
       if meta.get("timeline_dtype") == compact.COMPACT_DTYPE:
         timelines[m] = compact.CompactTimelines(
             _load_npy(path, compact.rows_file(m), mode),
@@ -301,22 +367,37 @@ def load_catalogue(path: str, mmap: bool = True,
           integrity.check_finite_rows(timelines[m], os.path.join(path, timelines_file(m)),
                                       ids)
   catalogue = Catalogue(
-      ids=ids, audio_embeddings=arrays["audio"],
-      visual_embeddings=arrays["visual"], audio_timelines=timelines["audio"],
+      ids=ids, audio_embeddings=arrays.get("audio"),
+      visual_embeddings=arrays.get("visual"), audio_timelines=timelines["audio"],
       visual_timelines=timelines["visual"], num_frames=num_frames, meta=meta,
       path=path)
   if with_hubness:
-    for m in MODALITIES:
-      values = _load_npy(path, hubness_file(m), None)
-      if values.shape != (len(ids),) or not np.isfinite(values).all():
-        raise ValueError(f"{os.path.join(path, hubness_file(m))} is not {len(ids)} finite "
-                         f"values (shape {values.shape}): the index is damaged")
-      catalogue.hubness[m] = values.astype(np.float32)
+    for m in modalities:
+      catalogue.hubness[m] = _load_values(path, hubness_file(m), len(ids))
+      if with_self_hubness:
+        catalogue.self_hubness[m] = _load_values(path, self_hubness_file(m), len(ids))
+  if with_labels:
+    values = _load_npy(path, LABELS_FILE, mode)
+    offsets = _load_npy(path, LABEL_OFFSETS_FILE, None)
+    if (offsets.shape != (len(ids) + 1,) or offsets[0] != 0 or offsets[-1] != len(values)
+        or np.any(np.diff(offsets) < 0)):
+      raise ValueError(f"{os.path.join(path, LABEL_OFFSETS_FILE)} does not describe "
+                       f"{len(ids)} items of {LABELS_FILE}: the index is damaged")
+    catalogue.label_values, catalogue.label_offsets = values, offsets
   if load_indexes:
     for target, entry in (meta.get("faiss") or {}).items():
       catalogue.indexes[target] = ann.load_index(
           require(path, entry.get("file", index_file(target))))
   return catalogue
+
+
+def _load_values(folder: str, name: str, count: int) -> np.ndarray:
+  """[count] finite float32 values of ``folder/name``; ValueError naming it otherwise."""
+  values = _load_npy(folder, name, None)
+  if values.shape != (count,) or not np.isfinite(values).all():
+    raise ValueError(f"{os.path.join(folder, name)} is not {count} finite "
+                     f"values (shape {values.shape}): the index is damaged")
+  return values.astype(np.float32)
 
 
 def _load_npy(folder: str, name: str, mmap_mode: Optional[str]) -> np.ndarray:

@@ -12,9 +12,9 @@ from yt8m_crossmodal.retrieval import compact_timelines as compact
 from yt8m_crossmodal.retrieval import hubness
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.folder import (
-    FORMAT_VERSION, IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, PARTS_DIR,
-    catalogue_files, embeddings_file, hubness_file, infer_num_frames, timelines_file,
-    write_json)
+    FORMAT_VERSION, IDS_TXT, LABEL_OFFSETS_FILE, LABELS_FILE, META_FILE, MODALITIES,
+    NUM_FRAMES_FILE, PARTS_DIR, catalogue_files, embeddings_file, hubness_file,
+    infer_num_frames, self_hubness_file, timelines_file, write_json)
 
 TIMELINE_DTYPES = ("float16", "float32", compact.COMPACT_DTYPE)
 
@@ -55,7 +55,9 @@ class CatalogueWriter:
                timeline_dtype: Any = "float16",
                model_info: Optional[Dict[str, Any]] = None,
                overwrite: bool = False,
-               timeline_pool: int = 1):
+               timeline_pool: int = 1,
+               modalities: Sequence[str] = MODALITIES,
+               source: Optional[Dict[str, Any]] = None):
     """Opens the folder.
 
     Args:
@@ -70,7 +72,15 @@ class CatalogueWriter:
       model_info: free-form JSON-able model description for meta.json.
       overwrite: replace a complete catalogue already in ``path``.
       timeline_pool: with "int8": seconds averaged into one stored row.
+      modalities: both, or one (a one-modality index: only its files,
+        searched by queries of the other modality; no hubness).
+      source: JSON-able description of what was embedded, for meta.json
+        (``data``: the records' file patterns, ``num_classes``: their label
+        vocabulary's size), so that answers can name labels and media files.
     """
+    self.modalities = tuple(m for m in MODALITIES if m in modalities)
+    if not self.modalities or len(self.modalities) != len(tuple(modalities)):
+      raise ValueError(f"modalities must be audio and/or visual, got {tuple(modalities)!r}")
     if str(np.dtype(timeline_dtype)) not in TIMELINE_DTYPES:
       raise ValueError(f"timeline_dtype must be one of {TIMELINE_DTYPES}, got "
                        f"{timeline_dtype!r}")
@@ -86,7 +96,11 @@ class CatalogueWriter:
                            else int(expected_count))
     self.timeline_dtype = np.dtype(timeline_dtype)
     self.model_info = model_info or {}
+    self.source = source or {}
     self.count = 0
+    self._labels: List[np.ndarray] = []  # Class indices, batch by batch.
+    self._label_counts: List[np.ndarray] = []
+    self._with_labels = False
     self._with_timelines: Optional[bool] = None
     self._parts: List[Dict[str, int]] = []  # Rows per file, per part.
     self._maps: Dict[str, np.ndarray] = {}
@@ -115,9 +129,9 @@ class CatalogueWriter:
   def _shapes(self) -> Dict[str, Tuple[Tuple[int, ...], np.dtype]]:
     e = self.embedding_size
     shapes = {embeddings_file(m): ((e,), np.dtype(np.float32))
-              for m in MODALITIES}
+              for m in self.modalities}
     if self._with_timelines:
-      for m in MODALITIES:
+      for m in self.modalities:
         if self.compact:
           shapes[compact.rows_file(m)] = ((e,), np.dtype(np.int8))
           shapes[compact.scales_file(m)] = ((), np.dtype(np.float32))
@@ -131,7 +145,7 @@ class CatalogueWriter:
     """Files whose row count is not the item count (compact timelines)."""
     if not (self._with_timelines and self.compact):
       return set()
-    return {f(m) for m in MODALITIES
+    return {f(m) for m in self.modalities
             for f in (compact.rows_file, compact.scales_file)}
 
   def _timeline(self, t: np.ndarray, b: int, name: str) -> np.ndarray:
@@ -153,12 +167,14 @@ class CatalogueWriter:
   def _add_encoded(self, batch: Dict[str, np.ndarray], b: int, audio, visual,
                    num_frames) -> None:
     """Puts compact rows already encoded (same pool) into ``batch``."""
-    if not self.compact or not isinstance(visual, compact.Encoded) or num_frames is None:
-      raise ValueError("Encoded timelines need an int8 writer, both modalities "
+    given = {m: t for m, t in (("audio", audio), ("visual", visual)) if m in self.modalities}
+    if (not self.compact or num_frames is None
+        or not all(isinstance(t, compact.Encoded) for t in given.values())):
+      raise ValueError("Encoded timelines need an int8 writer, every modality "
                        "encoded and num_frames")
     num_frames = np.asarray(num_frames, np.int32).reshape(-1)
     want = int(compact.stored_rows(num_frames, self.timeline_pool).sum())
-    for m, enc in (("audio", audio), ("visual", visual)):
+    for m, enc in given.items():
       if (num_frames.shape[0] != b or enc.rows.shape != (want, self.embedding_size)
           or enc.scales.shape != (want,)):
         raise ValueError(f"encoded {m} timelines hold {enc.rows.shape} rows, "
@@ -173,19 +189,22 @@ class CatalogueWriter:
           visual_embeddings: np.ndarray,
           audio_timelines: Optional[np.ndarray] = None,
           visual_timelines: Optional[np.ndarray] = None,
-          num_frames: Optional[np.ndarray] = None) -> None:
+          num_frames: Optional[np.ndarray] = None,
+          labels: Optional[Sequence[Sequence[int]]] = None) -> None:
     """Appends a batch of B items.
 
     Args:
       ids: B ids (str or bytes; no newlines).
-      audio_embeddings: [B, E].
-      visual_embeddings: [B, E].
+      audio_embeddings: [B, E] (None for a visual-only index).
+      visual_embeddings: [B, E] (None for an audio-only index).
       audio_timelines: [B, T', E] (T' <= max_frames), optional; for an int8
         writer also the rows already encoded, a
         :class:`~.compact_timelines.Encoded` (copied as they are).
       visual_timelines: [B, T', E] (or Encoded), given iff audio_timelines is.
       num_frames: [B] valid seconds (default: inferred from the non-zero
         rows of the timelines; required with Encoded rows).
+      labels: B lists of class indices (the records' labels), or a [B, C]
+        multi-hot array; None: no labels for this batch.
     """
     if self._closed:
       raise ValueError("CatalogueWriter is closed")
@@ -195,33 +214,44 @@ class CatalogueWriter:
       raise ValueError("Ids must not contain newlines")
     batch: Dict[str, np.ndarray] = {}
     for m, x in (("audio", audio_embeddings), ("visual", visual_embeddings)):
+      if (x is None) == (m in self.modalities):
+        raise ValueError(f"{m} embeddings {'missing' if x is None else 'given'} for an "
+                         f"index of {', '.join(self.modalities)}")
+      if x is None:
+        continue
       x = np.asarray(x, np.float32)
       if x.shape != (b, self.embedding_size):
         raise ValueError(f"{m} embeddings must be [{b}, {self.embedding_size}]"
                          f", got {x.shape}")
       _check_finite(x, ids, f"{m} embedding")
       batch[embeddings_file(m)] = x
-    with_timelines = audio_timelines is not None
-    if with_timelines != (visual_timelines is not None):
-      raise ValueError("Give both audio and visual timelines or neither")
+    timelines = {m: t for m, t in (("audio", audio_timelines), ("visual", visual_timelines))
+                 if m in self.modalities}
+    with_timelines = any(t is not None for t in timelines.values())
+    if with_timelines and any(t is None for t in timelines.values()):
+      raise ValueError("Give the timelines of every modality of the index, or none")
+    if any(t is not None for m, t in (("audio", audio_timelines),
+                                      ("visual", visual_timelines))
+           if m not in self.modalities):
+      raise ValueError(f"timelines given for a modality the index does not hold "
+                       f"({', '.join(self.modalities)})")
     if self._with_timelines is None:
       self._with_timelines = with_timelines
     elif self._with_timelines != with_timelines:
       raise ValueError("Every batch must carry timelines, or none")
-    encoded = isinstance(audio_timelines, compact.Encoded)
+    encoded = any(isinstance(t, compact.Encoded) for t in timelines.values())
     if with_timelines and encoded:
       self._add_encoded(batch, b, audio_timelines, visual_timelines, num_frames)
     elif with_timelines:
-      a = self._timeline(audio_timelines, b, "audio_timelines")
-      v = self._timeline(visual_timelines, b, "visual_timelines")
+      dense = {m: self._timeline(t, b, f"{m}_timelines") for m, t in timelines.items()}
       if num_frames is None:
-        num_frames = infer_num_frames(a, v)
+        num_frames = infer_num_frames(*dense.values())
       num_frames = np.asarray(num_frames, np.int32).reshape(-1)
       if num_frames.shape[0] != b:
         raise ValueError(f"{num_frames.shape[0]} num_frames for {b} items")
-      _check_finite(audio_timelines, ids, "audio timeline")
-      _check_finite(visual_timelines, ids, "visual timeline")
-      for m, t in (("audio", a), ("visual", v)):
+      for m, t in timelines.items():
+        _check_finite(t, ids, f"{m} timeline")
+      for m, t in dense.items():
         if self.compact:
           rows, scales = compact.encode(t, num_frames, self.timeline_pool)
           batch[compact.rows_file(m)], batch[compact.scales_file(m)] = rows, scales
@@ -253,17 +283,53 @@ class CatalogueWriter:
       for name, x in to_parts.items():
         np.save(os.path.join(parts, f"{part:06d}.{name}"), x)
       self._parts.append({name: len(x) for name, x in to_parts.items()})
+    self._add_labels(labels, b)
     for i in ids:
       self._ids_file.write(i + "\n")
     self.count += b
 
+  def _add_labels(self, labels, b: int) -> None:
+    """Keeps the class indices of a batch (empty lists without labels)."""
+    if labels is None:
+      self._labels.append(np.zeros([0], np.int32))
+      self._label_counts.append(np.zeros([b], np.int64))
+      return
+    if isinstance(labels, np.ndarray) and labels.ndim == 2:
+      rows, cols = np.nonzero(labels > 0)
+      lists = [cols[rows == j] for j in range(b)]
+    else:
+      lists = [np.asarray(list(x), np.int64).reshape(-1) for x in labels]
+    if len(lists) != b:
+      raise ValueError(f"{len(lists)} label lists for {b} items")
+    self._with_labels = True
+    self._labels.append(np.concatenate(lists + [np.zeros([0], np.int64)]).astype(np.int32))
+    self._label_counts.append(np.array([len(x) for x in lists], np.int64))
+
+  def _write_labels(self) -> List[str]:
+    """Writes labels.npy and label_offsets.npy; returns their names ([] without labels)."""
+    if not self._with_labels:
+      return []
+    counts = np.concatenate(self._label_counts)
+    np.save(os.path.join(self.path, LABELS_FILE), np.concatenate(self._labels))
+    np.save(os.path.join(self.path, LABEL_OFFSETS_FILE),
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    return [LABELS_FILE, LABEL_OFFSETS_FILE]
+
   def _write_hubness(self):
-    """Writes ``<modality>_hubness.npy`` of the finished embedding files; returns their names."""
+    """Writes ``<modality>_hubness.npy`` of the finished embedding files; returns their names.
+
+    A one-modality index has no other modality to measure hubness against: none.
+    """
+    if len(self.modalities) < len(MODALITIES):
+      return []
     embeddings = [np.load(os.path.join(self.path, embeddings_file(m)), mmap_mode="r")
                   for m in MODALITIES]
     names = [hubness_file(m) for m in MODALITIES]
     for name, values in zip(names, hubness.hubness_pair(*embeddings)):
       np.save(os.path.join(self.path, name), values)
+    for m, emb in zip(MODALITIES, embeddings):
+      np.save(os.path.join(self.path, self_hubness_file(m)), hubness.self_hubness(emb))
+      names.append(self_hubness_file(m))
     return names
 
   def abort(self) -> None:
@@ -317,6 +383,7 @@ class CatalogueWriter:
     self._maps.clear()
     shutil.rmtree(parts, ignore_errors=True)
     hub_files = self._write_hubness()
+    label_files = self._write_labels()
     meta = {
         "format_version": FORMAT_VERSION,
         "embedding_size": self.embedding_size,
@@ -329,9 +396,12 @@ class CatalogueWriter:
         "ids_file": IDS_TXT,
         "model": self.model_info,
         "faiss": {},
-        "hubness": {"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK},
+        "modalities": list(self.modalities),
+        "hubness": dict(hubness.default_params(), self=True) if hub_files else None,
+        "labels": bool(label_files),
+        "source": self.source,
         integrity.FILES_KEY: integrity.record(self.path, [IDS_TXT, *self._shapes(),
-                                                          *hub_files]),
+                                                          *hub_files, *label_files]),
     }
     write_json(os.path.join(self.path, META_FILE), meta)
     self._closed = True
@@ -348,14 +418,16 @@ def write_catalogue(path: str, ids: Sequence[Any],
                     timeline_dtype: Any = "float16",
                     overwrite: bool = False,
                     batch_size: int = 4096,
-                    timeline_pool: int = 1) -> Dict[str, Any]:
+                    timeline_pool: int = 1,
+                    labels: Optional[Sequence[Sequence[int]]] = None,
+                    source: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   """Writes a whole catalogue to an index folder (see the module docstring).
 
   Args:
     path: the index folder.
     ids: N ids.
-    audio_embeddings: [N, E].
-    visual_embeddings: [N, E].
+    audio_embeddings: [N, E] (None: a visual-only index).
+    visual_embeddings: [N, E] (None: an audio-only index).
     audio_timelines: [N, T, E] or None.
     visual_timelines: [N, T, E] or None.
     num_frames: [N] or None (inferred from the timelines).
@@ -364,30 +436,40 @@ def write_catalogue(path: str, ids: Sequence[Any],
     overwrite: replace an existing catalogue.
     batch_size: items converted per write.
     timeline_pool: with "int8": seconds averaged into one stored row.
+    labels: N lists of class indices, or None.
+    source: see :class:`CatalogueWriter`.
 
   Returns:
     The meta.json contents.
   """
-  audio_embeddings = np.asarray(audio_embeddings)
-  if audio_embeddings.ndim != 2:
-    raise ValueError(f"Embeddings must be [N, E], got {audio_embeddings.shape}")
+  present = {m: np.asarray(x) for m, x in (("audio", audio_embeddings),
+                                           ("visual", visual_embeddings)) if x is not None}
+  if not present:
+    raise ValueError("Give the audio or the visual embeddings (or both)")
+  first = next(iter(present.values()))
+  if first.ndim != 2:
+    raise ValueError(f"Embeddings must be [N, E], got {first.shape}")
   n = len(ids)
   if n == 0:
     raise ValueError("Empty catalogue: no items to write")
+  some_timeline = audio_timelines if audio_timelines is not None else visual_timelines
   writer = CatalogueWriter(
-      path, audio_embeddings.shape[1],
-      max_frames=None if audio_timelines is None else audio_timelines.shape[1],
+      path, first.shape[1],
+      max_frames=None if some_timeline is None else some_timeline.shape[1],
       expected_count=n, timeline_dtype=timeline_dtype, model_info=model_info,
-      overwrite=overwrite, timeline_pool=timeline_pool)
+      overwrite=overwrite, timeline_pool=timeline_pool, modalities=tuple(present),
+      source=source)
   try:
     ids = list(ids)
     for s in range(0, n, batch_size):
       sl = slice(s, s + batch_size)
       writer.add(
-          ids[sl], audio_embeddings[sl], visual_embeddings[sl],
+          ids[sl], None if audio_embeddings is None else audio_embeddings[sl],
+          None if visual_embeddings is None else visual_embeddings[sl],
           None if audio_timelines is None else audio_timelines[sl],
           None if visual_timelines is None else visual_timelines[sl],
-          None if num_frames is None else np.asarray(num_frames)[sl])
+          None if num_frames is None else np.asarray(num_frames)[sl],
+          None if labels is None else list(labels[sl]))
   except BaseException:
     writer.abort()
     raise

@@ -147,19 +147,22 @@ class LoadedExport:
                                       modality)
 
   def read_records(self, pattern: str, batch_size: int = 64,
-                   skip_bad_records: bool = False, file_order: bool = False):
+                   skip_bad_records: bool = False, file_order: bool = False,
+                   modalities=decode_lib.BOTH):
     """The records of ``pattern`` read as this export expects them.
 
     Its feature level, label vocabulary and ``max_frames``, in a fixed order
     (``seed=0``; with ``file_order``, one file after the other): the batches
-    of :func:`yt8m_crossmodal.data.pipeline.make_dataset`.
+    of :func:`yt8m_crossmodal.data.pipeline.make_dataset`. With one of
+    ``modalities``, records with only that one are read too (only its
+    features are returned).
     """
     return pipeline.make_dataset(
         pattern, feature_level=self.feature_level, batch_size=batch_size,
         num_classes=self.config.data.num_classes, max_frames=self.max_frames, seed=0,
-        skip_bad_records=skip_bad_records, file_order=file_order)
+        skip_bad_records=skip_bad_records, file_order=file_order, modalities=modalities)
 
-  def decode_records(self, records, typed: bool = False):
+  def decode_records(self, records, typed: bool = False, modalities=decode_lib.BOTH):
     """Parses, validates and decodes serialized records as :meth:`read_records` does.
 
     Args:
@@ -174,7 +177,7 @@ class LoadedExport:
     """
     return decode_lib.decode_records(records, self.feature_level,
                                      self.config.data.num_classes, self.max_frames,
-                                     typed=typed)
+                                     typed=typed, modalities=modalities)
 
   def describe(self) -> Dict[str, Any]:
     """Small JSON-able description (for catalogue meta and reports)."""
