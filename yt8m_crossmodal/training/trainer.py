@@ -50,6 +50,7 @@ from yt8m_crossmodal.training import callbacks as callbacks_lib
 from yt8m_crossmodal.training.checks import check_config, validate_config  # noqa: F401
 from yt8m_crossmodal.training import distribution
 from yt8m_crossmodal.training import run_state
+from yt8m_crossmodal.training import size_settings
 from yt8m_crossmodal.training.optimizer import make_optimizer
 
 
@@ -303,6 +304,15 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     require_good_records(config)
   io_utils.writable_dir(t.model_dir, "--model_dir")
   io_utils.writable_dir(out_dir, "--model_dir")
+  # The records are counted once (one pass, no parsing) unless the steps are
+  # given: the size picks the settings left at 0 and one pass is one epoch.
+  count = None
+  if not t.steps_per_epoch:
+    count = count_records(config.data.train_data, config.data.skip_bad_records)
+  config, note = size_settings.resolve(config, count)
+  if note:
+    logging.info("%s", note)
+  t = config.train
   folder = run_state.RunFolder(out_dir)
   done = 0 if t.restart else folder.finished_epochs()
   if not t.restart:
@@ -319,7 +329,6 @@ def train(config: config_lib.Config) -> Dict[str, float]:
 
   steps = t.steps_per_epoch
   if not steps:
-    count = count_records(config.data.train_data, config.data.skip_bad_records)
     steps = max(1, count // config.data.batch_size)
     logging.info("one pass over the training data: %d steps per epoch", steps)
   total_steps = steps * t.epochs
