@@ -353,7 +353,7 @@ def test_frame_training_model_fit_metrics_and_save(tmp_path):
       model.get_layer("triplet_loss").step.numpy())
 
 
-def test_video_level_ensemble_towers_one_model():
+def test_video_level_ensemble_towers_one_model(tmp_path):
   """K towers: one embedding whose cosine is the mean of the members' cosines,
   each member (a tower with the linear branch) trained by a clip loss of its own."""
   keras.utils.set_random_seed(4)
@@ -386,6 +386,16 @@ def test_video_level_ensemble_towers_one_model():
                   zip(video_level.ensemble_members(a8, config.model),
                       video_level.ensemble_members(v8, config.model))])
   assert float(sum(model.losses)) == pytest.approx(want, rel=1e-4)
+  # Saved and loaded as yt8m-export loads it, the ensemble's portable encoders
+  # (what the SavedModel serves) give the same embedding.
+  from yt8m_crossmodal.serving import exporter
+  path = os.path.join(tmp_path, "model.keras")
+  model.save(path)
+  loaded = keras.models.load_model(path, compile=False)
+  served, _, _ = exporter.portable_encoders(config.replace(model=models.model_name(config)),
+                                            loaded)
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(served(data["audio"][:6])["embedding"]),
+                             a, atol=1e-5)
   # One tower keeps the earlier layer names and graph.
   one = build_training_model(_config(feature_level="video")).get_layer("audio_encoder")
   assert not any("tower1" in layer.name or layer.name == "linear_weight" for layer in one.layers)
