@@ -120,6 +120,7 @@ def test_search_catalogue_ranks_as_yt8m_search_does(frame_export, frame_data_dir
   ym.embed(ym.EmbedConfig(export_dir=frame_export.export_dir, data=data, output=index,
                           timelines=True))
   lines = list(ym.search(ym.SearchConfig(index=index, query_data=data, k=3, rerank=5,
+                                         export_dir=frame_export.export_dir,
                                          max_queries=2)))
   encoder = ym.load_encoder(frame_export.export_dir)
   catalogue = ym.open_catalogue(index)

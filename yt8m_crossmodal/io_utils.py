@@ -7,10 +7,12 @@ kill leaves either the old file or the new one, never a partial one.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import socket
 import uuid
-from typing import Iterator
+from typing import Iterable, Iterator, List, Optional
 
 from yt8m_crossmodal.errors import UsageError
 
@@ -95,10 +97,18 @@ def writable_dir(path: str, flag: str) -> None:
     raise UsageError(f"{flag} {path!r} is not writable: {error_line(e)}") from e
 
 
+# TensorFlow's prefix naming the graph node of a failed op: noise to a user.
+_TF_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[A-Za-z0-9_]+\]")
+
+
 def error_line(error: BaseException) -> str:
-  """The first line of an error's message (TF's ``message`` if it has one)."""
+  """The first line of an error's message (TF's ``message`` if it has one).
+
+  TensorFlow's ``{{function_node ...}}`` and ``[Op:...]`` are left out.
+  """
   text = getattr(error, "message", None) or str(error)
-  return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+  text = _TF_NODE.sub(" ", text).strip()
+  return text.splitlines()[0].strip() if text else type(error).__name__
 
 
 def host_pid_tag() -> str:
@@ -169,3 +179,112 @@ def exclusive_output(path: str, flag: str) -> Iterator[str]:
   finally:
     with contextlib.suppress(FileNotFoundError):
       os.remove(lock)
+
+
+STAGING_PREFIX = ".staging-"
+COMMIT_FILE = "COMMIT.json"
+
+
+class FileSet:
+  """Files of one folder (local or gs://) replaced together, as one unit.
+
+  Each file is written into a staging folder inside ``folder`` (through
+  :meth:`path`); :meth:`commit` writes the list of files (the commit record)
+  and then renames them into ``folder`` in order, the last one last, and
+  removes the old files named with :meth:`remove`. A kill before the commit
+  record leaves the old files as they were; a kill after it is completed by
+  :func:`recover_file_sets` (the next writer of the folder calls it), so the
+  folder never keeps a new file beside an old one of the same set.
+  """
+
+  def __init__(self, folder: str):
+    import tensorflow as tf
+    self.folder = folder
+    self.staging = os.path.join(folder, f"{STAGING_PREFIX}{host_pid_tag()}-"
+                                f"{uuid.uuid4().hex[:8]}")
+    try:
+      tf.io.gfile.makedirs(self.staging)
+    except (OSError, tf.errors.OpError) as e:
+      raise write_error(self.staging, e) from e
+    self.removed: List[str] = []
+
+  def path(self, name: str) -> str:
+    """Where to write the file ``name`` of the set (in the staging folder)."""
+    return os.path.join(self.staging, name)
+
+  def remove(self, name: str) -> None:
+    """Removes ``folder/name`` when the set is committed (an old file not in it)."""
+    self.removed.append(name)
+
+  def commit(self, last: Optional[str] = None) -> List[str]:
+    """Moves the staged files into the folder (``last`` last); returns their names."""
+    import tensorflow as tf
+    names = sorted(n for n in tf.io.gfile.listdir(self.staging)
+                   if not n.startswith(".") and n != COMMIT_FILE)
+    if last in names:
+      names = [n for n in names if n != last] + [last]
+    atomic_write(os.path.join(self.staging, COMMIT_FILE),
+                 json.dumps({"files": names, "removed": self.removed}))
+    _roll_forward(self.folder, self.staging, names, self.removed)
+    return names
+
+  def abort(self) -> None:
+    """Drops the staged files (the folder keeps its old ones)."""
+    import tensorflow as tf
+    with contextlib.suppress(OSError, tf.errors.OpError):
+      if tf.io.gfile.exists(self.staging):
+        tf.io.gfile.rmtree(self.staging)
+
+
+def _roll_forward(folder: str, staging: str, names: Iterable[str],
+                  removed: Iterable[str]) -> None:
+  """The renames and removals of a committed :class:`FileSet` that are left."""
+  import tensorflow as tf
+  try:
+    for name in names:
+      source = os.path.join(staging, name)
+      if tf.io.gfile.exists(source):
+        tf.io.gfile.rename(source, os.path.join(folder, name), overwrite=True)
+    for name in removed:
+      remove_quietly(os.path.join(folder, name))
+    tf.io.gfile.rmtree(staging)
+  except (OSError, tf.errors.OpError) as e:
+    raise write_error(folder, e) from e
+
+
+def recover_file_sets(folder: str) -> List[str]:
+  """Completes the committed :class:`FileSet` s of ``folder``; drops the others.
+
+  A staging folder without its commit record belongs to a writer that
+  stopped before committing (or to a live one of another host, left alone).
+
+  Returns:
+    The staging folders handled.
+  """
+  import tensorflow as tf
+  if not tf.io.gfile.isdir(folder):
+    return []
+  done = []
+  for entry in sorted(tf.io.gfile.listdir(folder)):
+    entry = entry.rstrip("/")
+    if not entry.startswith(STAGING_PREFIX):
+      continue
+    staging = os.path.join(folder, entry)
+    record = os.path.join(staging, COMMIT_FILE)
+    if tf.io.gfile.exists(record):
+      try:
+        with tf.io.gfile.GFile(record) as f:
+          plan = json.load(f)
+        names, removed = list(plan["files"]), list(plan["removed"])
+      except (ValueError, KeyError, TypeError, OSError, tf.errors.OpError):
+        continue  # Not ours to guess about.
+      if any("/" in n or n.startswith(".") for n in names + removed):
+        continue
+      _roll_forward(folder, staging, names, removed)
+    elif not process_alive(entry[len(STAGING_PREFIX):].split("-")[0]):
+      with contextlib.suppress(OSError, tf.errors.OpError):
+        tf.io.gfile.rmtree(staging)
+    else:
+      continue
+    done.append(staging)
+  return done

@@ -19,7 +19,7 @@ from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES
-from yt8m_crossmodal.retrieval.folder import MODALITIES
+from yt8m_crossmodal.retrieval.folder import MODALITIES, named_export
 from yt8m_crossmodal.retrieval.integrity import VERIFY_LEVELS
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
@@ -96,8 +96,9 @@ class SearchConfig:
   query_modality: str = option("audio", "Modality of the queries: audio or visual "
                            "(the other modality's catalogue is searched).")
   k: int = option(10, "Results per query.")
-  export_dir: str = option("", "Export encoding the queries (default: the one named "
-                       "in the index's meta.json).")
+  export_dir: str = option("", "Export encoding the queries (required: a SavedModel is a "
+                           "program, so only one you name is loaded; the index's meta.json "
+                           "only says which export embedded it).")
   ann: str = option("none", "Index searched, as yt8m-embed --ann names it: none (exact "
                     "search), hnsw, ivf or ivfpq (the index folder's faiss index of that "
                     "kind).", choices=ANN_KINDS)
@@ -144,6 +145,12 @@ class SearchConfig:
       raise UsageError("--batch_size must be positive and --max_queries >= 0")
     if self.refine < 0 or self.nprobe < 0 or self.ef_search < 0:
       raise UsageError("--refine, --nprobe and --ef_search must be >= 0")
+    if not self.export_dir:
+      named = named_export(self.index)
+      raise UsageError(
+          "--export_dir is required: name the export that encodes the queries (a SavedModel "
+          "is a program: only one you name is loaded, never one an index names)"
+          + (f"; the index {self.index!r} says it was embedded by {named!r}" if named else ""))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -140,6 +140,11 @@ class Catalogue:
       ``(scores [Q, k'], indices [Q, k'])`` as :func:`exact_search`.
     """
     check_modality(target)
+    queries = np.asarray(queries)
+    if queries.ndim != 2 or queries.shape[1] != self.embedding_size:
+      raise ValueError(f"queries must be [Q, {self.embedding_size}], got {list(queries.shape)}")
+    if not np.isfinite(queries).all():
+      raise ValueError("a query embedding holds NaN or Inf: nothing can be ranked by it")
     if method not in ("auto", "exact", "index"):
       raise ValueError(f"method must be auto, exact or index, got {method!r}")
     if method == "index" and target not in self.indexes:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -108,3 +108,19 @@ def require(folder: str, name: str) -> str:
     raise ValueError(f"Index folder {folder!r} is missing {name!r}")
   return path
 
+
+
+def named_export(folder: str) -> Optional[str]:
+  """The export an index folder's meta.json says embedded it (for messages only).
+
+  Never used to load anything: a SavedModel is a program, and a folder
+  someone sent may name any. None when the folder, its meta.json or the
+  entry is missing or not as written by yt8m-embed.
+  """
+  try:
+    with open(os.path.join(str(folder), META_FILE), encoding="utf-8") as f:
+      meta = json.load(f)
+    named = meta["model"]["export_dir"]
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
+  return named if isinstance(named, str) and named else None

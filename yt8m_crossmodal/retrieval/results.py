@@ -36,6 +36,8 @@ def ranked_results(catalogue: Catalogue, target: str, scores: np.ndarray,
     re-ranking or ``with_starts`` ``best_start_second`` and
     ``timeline_score`` (re-ranking adds ``clip_score``).
   """
+  if query_timeline is not None and not np.isfinite(np.asarray(query_timeline)).all():
+    raise ValueError("the query's timeline holds NaN or Inf: it cannot be aligned")
   keep = indices >= 0
   scores, indices = scores[keep], indices[keep]
   results = []

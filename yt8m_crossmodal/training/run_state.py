@@ -39,6 +39,7 @@ from absl import logging
 import keras
 import tensorflow as tf
 
+from yt8m_crossmodal import escaping
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.errors import UsageError
 
@@ -217,7 +218,7 @@ def _write_csv(path: str, rows) -> None:
   writer = csv.DictWriter(text, fieldnames=keys, lineterminator="\n")
   writer.writeheader()
   for row in rows:
-    writer.writerow({k: row.get(k, "") for k in keys})
+    writer.writerow({k: escaping.csv_cell(row.get(k, "")) for k in keys})
   io_utils.atomic_write_text(path, text.getvalue())
 
 

@@ -1,0 +1,94 @@
+"""Text from data (ids, names, paths) made safe for the medium it is written to.
+
+One helper per medium; every writer of that medium goes through it, so an id
+taken from a record someone sent cannot run as a formula, a script or math:
+
+- CSV opened in a spreadsheet: :func:`csv_cell` (OWASP's advice on CSV
+  injection: a cell that starts with ``= + - @``, a tab or a carriage return,
+  after any leading white space, gets a leading apostrophe, so the spreadsheet
+  shows it as text; plain numbers are left alone). :func:`csv_value` undoes it.
+- HTML: :func:`html_text` (``& < > " '`` escaped: safe as element text and
+  inside an attribute in either kind of quotes; always quote attributes).
+- Mechanical Turk batch files, whose values MTurk pastes into the task's HTML
+  as they are: :func:`mturk_cell` (HTML, then CSV); :func:`mturk_value`
+  undoes both on a value read back from MTurk's results file.
+- TSV (TensorBoard projector ``metadata.tsv``): :func:`tsv_field` (tab, line
+  breaks and backslash written as ``\\t``, ``\\n``, ``\\r``, ``\\\\``).
+- Plots (matplotlib text, where a pair of ``$`` starts math mode and ``\\cmd``
+  is a math command): :func:`plot_text` (every ``$`` escaped: no math mode).
+"""
+
+from __future__ import annotations
+
+import html
+import numbers
+import re
+from typing import Any
+
+# First characters a spreadsheet reads as the start of a formula (OWASP), with
+# their full-width forms (some spreadsheets fold them), and the apostrophe that
+# marks an escaped cell (so csv_value can undo csv_cell exactly).
+_FORMULA_START = frozenset("=+-@\t\r\n'\uff1d\uff0b\uff0d\uff20")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _needs_apostrophe(text: str) -> bool:
+  if not text or _NUMBER.fullmatch(text):
+    return False
+  if text[0] in _FORMULA_START:
+    return True
+  stripped = text.lstrip(" \u00a0")
+  return stripped != text and stripped[:1] in _FORMULA_START
+
+
+def csv_cell(value: Any) -> Any:
+  """``value`` for a CSV cell that a spreadsheet shows as text and never runs.
+
+  Numbers (and None, as "") pass as they are; a text that a spreadsheet would
+  take as a formula gets a leading apostrophe (``=1+1`` -> ``'=1+1``). Write
+  the rows with ``csv.writer``, which quotes separators and quotes.
+  """
+  if value is None:
+    return ""
+  if isinstance(value, numbers.Number) and not isinstance(value, bool):
+    return value
+  text = str(value)
+  return "'" + text if _needs_apostrophe(text) else text
+
+
+def csv_value(cell: str) -> str:
+  """The text :func:`csv_cell` was given, from the cell it made."""
+  cell = "" if cell is None else str(cell)
+  return cell[1:] if cell.startswith("'") and _needs_apostrophe(cell[1:]) else cell
+
+
+def html_text(value: Any) -> str:
+  """``value`` as HTML text, also safe inside a quoted attribute value."""
+  return html.escape(str(value), quote=True)
+
+
+def mturk_cell(value: Any) -> Any:
+  """A Mechanical Turk batch value: MTurk pastes it into the HTML as it is.
+
+  HTML-escaped (the worker's page shows the text, runs nothing, and a quote
+  cannot leave the attribute it is put in), then made a safe CSV cell.
+  """
+  if isinstance(value, numbers.Number) and not isinstance(value, bool):
+    return value
+  return csv_cell(html_text("" if value is None else value))
+
+
+def mturk_value(cell: str) -> str:
+  """The text :func:`mturk_cell` was given, from the value MTurk hands back."""
+  return html.unescape(csv_value(cell))
+
+
+def tsv_field(value: Any) -> str:
+  """``value`` as one TSV field: no tab or line break, backslash-escaped."""
+  return (str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+          .replace("\r", "\\r"))
+
+
+def plot_text(value: Any) -> str:
+  """``value`` as matplotlib text shown as it is (no math mode)."""
+  return str(value).replace("$", r"\$")
