@@ -7,6 +7,7 @@ kill leaves either the old file or the new one, never a partial one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -68,7 +69,46 @@ def remove_quietly(path: str) -> None:
 
 def write_error(path: str, error: BaseException) -> UsageError:
   """The one-line error of a failed write of ``path`` (``error`` its cause)."""
-  return UsageError(f"cannot write {path!r}: {error_line(error)}")
+  line = error_line(error)
+  # TensorFlow's "<temporary file>; No space left on device": the file is named already.
+  line = re.sub(r"^(?:/|[a-z][a-z0-9+.-]*://)\S*; ", "", line)
+  return UsageError(f"cannot write {path!r}: {line}")
+
+
+def free_bytes(folder: str) -> Optional[int]:
+  """Bytes a process may still write in local ``folder`` (None: unknown, or remote)."""
+  if is_remote(folder) or not hasattr(os, "statvfs"):
+    return None
+  try:
+    st = os.statvfs(folder)
+  except OSError:
+    return None
+  return st.f_bavail * st.f_frsize
+
+
+def require_space(path: str, needed: int) -> None:
+  """Raises :func:`write_error` (no space) when ``path``'s folder lacks ``needed`` bytes.
+
+  For writers that cannot fail cleanly once started (HDF5 may crash the
+  process on a full disk): they check first.
+  """
+  free = free_bytes(os.path.dirname(path) or ".")
+  if free is not None and free < needed:
+    raise write_error(path, OSError(
+        errno.ENOSPC, f"No space left on device ({free} bytes free, about {needed} needed)"))
+
+
+@contextlib.contextmanager
+def naming_errors(path: str) -> Iterator[None]:
+  """Turns an OSError of the writes inside into :func:`write_error` naming ``path``.
+
+  A full disk says which file it stopped (numpy's and Python's own errors
+  often name none).
+  """
+  try:
+    yield
+  except OSError as e:
+    raise write_error(path, e) from e
 
 
 def writable_dir(path: str, flag: str) -> None:
@@ -173,8 +213,12 @@ def exclusive_output(path: str, flag: str) -> Iterator[str]:
     except OSError as e:
       raise UsageError(f"cannot create the lock file {lock!r} of {flag}: {error_line(e)}") from e
   try:
-    with os.fdopen(fd, "w") as f:
-      f.write(host_pid_tag())
+    try:
+      with os.fdopen(fd, "w") as f:
+        f.write(host_pid_tag())
+    except OSError as e:  # A full disk: the lock file itself cannot be written.
+      raise UsageError(f"cannot write the lock file {lock!r} of {flag}: "
+                       f"{error_line(e)}") from e
     yield lock
   finally:
     with contextlib.suppress(FileNotFoundError):

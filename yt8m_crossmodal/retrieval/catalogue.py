@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from absl import logging
 import numpy as np
 
 from yt8m_crossmodal.retrieval import ann
@@ -20,9 +21,9 @@ from yt8m_crossmodal.retrieval import hubness as hub
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.exact import exact_search
 from yt8m_crossmodal.retrieval.folder import (
-    IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, check_modality,
-    embeddings_file, hubness_file, index_file, infer_num_frames, require, timelines_file,
-    write_json)
+    IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, PinnedFolder, check_meta,
+    check_modality, embeddings_file, hubness_file, index_file, infer_num_frames,
+    timelines_file, write_json)
 
 
 # An index search with a hubness correction re-scores at least this many
@@ -141,9 +142,7 @@ class Catalogue:
     """
     check_modality(target)
     queries = np.asarray(queries)
-    if queries.ndim != 2 or queries.shape[1] != self.embedding_size:
-      raise ValueError(f"queries must be [Q, {self.embedding_size}], got {list(queries.shape)}")
-    if not np.isfinite(queries).all():
+    if queries.dtype.kind in "fc" and not np.isfinite(queries).all():
       raise ValueError("a query embedding holds NaN or Inf: nothing can be ranked by it")
     if method not in ("auto", "exact", "index"):
       raise ValueError(f"method must be auto, exact or index, got {method!r}")
@@ -235,9 +234,22 @@ def gather_rows(array: np.ndarray, indices: np.ndarray) -> np.ndarray:
   return out
 
 
+# Times an open is retried when the folder is swapped for a new one while read.
+_OPEN_ATTEMPTS = 3
+
+
 def load_catalogue(path: str, mmap: bool = True,
                    load_indexes: bool = True, verify: str = "fast") -> Catalogue:
   """Reads an index folder.
+
+  The folder is treated as received from someone else: every file is read
+  from the one folder first opened (a ``yt8m-embed --overwrite`` swapping a
+  new one in meanwhile never mixes the two; the new one is read if the old
+  one went away during the read), only plain files directly in it are
+  opened, meta.json's values are checked for type and range, and the
+  recorded sizes and digests are checked (``verify``). When ``path`` is
+  missing but a ``<path>.old-*`` folder is left by a ``yt8m-embed`` killed
+  while swapping, that earlier index is read (with a warning).
 
   Args:
     path: the folder.
@@ -257,51 +269,104 @@ def load_catalogue(path: str, mmap: bool = True,
   if "://" in path:
     raise ValueError(f"Index folder {path!r} is a remote path: index folders are "
                      "memory-mapped, so they must be local (copy it here first)")
-  if not os.path.isdir(path):
+  if verify not in integrity.VERIFY_LEVELS:
+    raise ValueError(f"verify must be one of {', '.join(integrity.VERIFY_LEVELS)}, got "
+                     f"{verify!r}")
+  for attempt in range(_OPEN_ATTEMPTS):
+    where = _existing(path)
+    try:
+      folder = PinnedFolder(where)
+    except (FileNotFoundError, NotADirectoryError):
+      if attempt + 1 < _OPEN_ATTEMPTS:
+        continue  # Swapped out between the check and the open.
+      raise ValueError(f"Index folder {path!r} does not exist") from None
+    with folder:
+      try:
+        return _load(folder, mmap, load_indexes, verify)
+      except ValueError:
+        if attempt + 1 < _OPEN_ATTEMPTS and folder.swapped:
+          logging.info("index folder %s was replaced while it was read: reading it again",
+                       where)
+          continue
+        raise
+  raise AssertionError("unreachable")
+
+
+def _existing(path: str) -> str:
+  """``path``, or the earlier index a killed swap left beside it (warned about)."""
+  if os.path.isdir(path):
+    return path
+  parent, name = os.path.split(os.path.normpath(path))
+  try:
+    entries = os.listdir(parent or ".")
+  except OSError:
+    entries = []
+  left = [os.path.join(parent, e) for e in entries if e.startswith(f"{name}.old-")]
+  left = [p for p in left if os.path.isfile(os.path.join(p, META_FILE))]
+  if not left:
+    if os.path.exists(path):
+      raise ValueError(f"Index folder {path!r} is not a folder")
     raise ValueError(f"Index folder {path!r} does not exist")
-  meta_path = require(path, META_FILE)
+  old = max(left, key=os.path.getmtime)
+  logging.warning("index folder %s does not exist, but %s does: a yt8m-embed --overwrite was "
+                  "stopped while swapping it in; reading the earlier index (the next "
+                  "yt8m-embed into %s puts it back)", path, old, path)
+  return old
+
+
+def _load(folder: PinnedFolder, mmap: bool, load_indexes: bool, verify: str) -> Catalogue:
+  """:func:`load_catalogue` of the opened folder."""
+  path = folder.path
+  meta_path = os.path.join(path, META_FILE)
   try:
-    with open(meta_path) as f:
-      meta = json.load(f)
-  except (ValueError, UnicodeDecodeError) as e:
+    with folder.open(META_FILE) as f:
+      meta = json.loads(f.read().decode("utf-8"))
+  except (UnicodeDecodeError, json.JSONDecodeError) as e:
     raise ValueError(f"{meta_path} is not valid JSON ({e}): the index is damaged") from e
-  if not isinstance(meta, dict):
-    raise ValueError(f"{meta_path} is not a JSON object: the index is damaged")
+  except RecursionError:
+    raise ValueError(f"{meta_path} is nested too deeply: the index is damaged") from None
+  check_meta(meta, meta_path)
   with_hubness = bool(meta.get("hubness"))
-  hashed = [IDS_TXT] + [embeddings_file(m) for m in MODALITIES] + [
-      hubness_file(m) for m in MODALITIES if with_hubness] + [
-      e.get("file", index_file(t)) for t, e in (meta.get("faiss") or {}).items()]
-  integrity.verify(path, meta, hashed, verify)
-  mode = "r" if mmap else None
+  timeline_arrays = {n for m in MODALITIES
+                     for n in (timelines_file(m), compact.rows_file(m))}
+  hashed = [n for n in (meta.get(integrity.FILES_KEY) or {}) if n not in timeline_arrays]
+  integrity.verify(folder, meta, hashed, verify)
   try:
-    with open(require(path, IDS_TXT), encoding="utf-8") as f:
-      ids = f.read().split("\n")
+    with folder.open(IDS_TXT) as f:
+      ids = f.read().decode("utf-8").split("\n")
   except UnicodeDecodeError as e:
     raise ValueError(f"{os.path.join(path, IDS_TXT)} is not UTF-8 text ({e}): the index "
                      "is damaged") from e
   if ids and ids[-1] == "":
     ids.pop()
-  arrays = {m: _load_npy(path, embeddings_file(m), mode) for m in MODALITIES}
+  if meta.get("num_items") is not None and meta["num_items"] != len(ids):
+    raise ValueError(f"{os.path.join(path, IDS_TXT)} holds {len(ids)} ids, meta.json says "
+                     f"{meta['num_items']}: the index is damaged")
+  arrays = {m: folder.load_npy(embeddings_file(m), mmap) for m in MODALITIES}
   if verify != "none":
     for m in MODALITIES:
       integrity.check_finite_rows(arrays[m], os.path.join(path, embeddings_file(m)), ids)
   timelines = {m: None for m in MODALITIES}
   num_frames = None
-  has_timelines = meta.get("has_timelines", os.path.exists(
-      os.path.join(path, timelines_file("audio"))))
+  has_timelines = meta.get("has_timelines", folder.exists(timelines_file("audio")))
   if has_timelines:
-    num_frames = _load_npy(path, NUM_FRAMES_FILE, None)
+    num_frames = folder.load_npy(NUM_FRAMES_FILE, False)
     for m in MODALITIES:
       if meta.get("timeline_dtype") == compact.COMPACT_DTYPE:
+        seconds = meta["max_frames"]
+        _check_num_frames(num_frames, len(ids), seconds, os.path.join(path, NUM_FRAMES_FILE))
         timelines[m] = compact.CompactTimelines(
-            _load_npy(path, compact.rows_file(m), mode),
-            _load_npy(path, compact.scales_file(m), mode),
-            num_frames, meta.get("timeline_pool") or 1, meta["max_frames"])
+            folder.load_npy(compact.rows_file(m), mmap),
+            folder.load_npy(compact.scales_file(m), mmap),
+            num_frames, meta.get("timeline_pool") or 1, seconds)
         if verify == "full":
           integrity.check_finite_rows(timelines[m].scales,
                                       os.path.join(path, compact.scales_file(m)))
       else:
-        timelines[m] = _load_npy(path, timelines_file(m), mode)
+        timelines[m] = folder.load_npy(timelines_file(m), mmap)
+        if timelines[m].ndim == 3:
+          _check_num_frames(num_frames, len(ids), timelines[m].shape[1],
+                            os.path.join(path, NUM_FRAMES_FILE))
         if verify == "full":
           integrity.check_finite_rows(timelines[m], os.path.join(path, timelines_file(m)),
                                       ids)
@@ -312,23 +377,24 @@ def load_catalogue(path: str, mmap: bool = True,
       path=path)
   if with_hubness:
     for m in MODALITIES:
-      values = _load_npy(path, hubness_file(m), None)
+      values = folder.load_npy(hubness_file(m), False)
       if values.shape != (len(ids),) or not np.isfinite(values).all():
         raise ValueError(f"{os.path.join(path, hubness_file(m))} is not {len(ids)} finite "
                          f"values (shape {values.shape}): the index is damaged")
       catalogue.hubness[m] = values.astype(np.float32)
   if load_indexes:
-    for target, entry in (meta.get("faiss") or {}).items():
-      catalogue.indexes[target] = ann.load_index(
-          require(path, entry.get("file", index_file(target))))
+    for target in (meta.get("faiss") or {}):
+      with folder.open(index_file(target)) as f:
+        catalogue.indexes[target] = ann.load_index(os.path.join(path, index_file(target)), f)
   return catalogue
 
 
-def _load_npy(folder: str, name: str, mmap_mode: Optional[str]) -> np.ndarray:
-  """``np.load`` of ``folder/name``; ValueError naming the file if unreadable."""
-  path = require(folder, name)
-  try:
-    return np.load(path, mmap_mode=mmap_mode)
-  except (ValueError, OSError, EOFError) as e:
-    raise ValueError(f"{path} is not a readable .npy array ({e}): the index is "
-                     "damaged") from e
+def _check_num_frames(num_frames: np.ndarray, n: int, seconds: int, where: str) -> None:
+  """ValueError unless ``num_frames`` is N whole numbers in 0..seconds."""
+  if (num_frames.shape != (n,) or num_frames.dtype.kind not in "iu"
+      or (n and (num_frames.min() < 0 or num_frames.max() > seconds))):
+    raise ValueError(f"{where} must hold {n} whole numbers in 0..{seconds}, got "
+                     f"{num_frames.dtype} {list(num_frames.shape)}"
+                     + (f" from {num_frames.min()} to {num_frames.max()}"
+                        if num_frames.size and num_frames.dtype.kind in "iuf" else "")
+                     + ": the index is damaged")

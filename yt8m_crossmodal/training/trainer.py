@@ -30,6 +30,7 @@ Backend (``backend``): the process' Keras backend runs ``model.fit``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Dict
@@ -315,6 +316,18 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     require_good_records(config)
   io_utils.writable_dir(t.model_dir, "--model_dir")
   io_utils.writable_dir(out_dir, "--model_dir")
+  # One run at a time writes a run folder: a second one is refused while the
+  # first is alive (it would resume from, and overwrite, the first's epochs).
+  lock = (contextlib.nullcontext() if io_utils.is_remote(out_dir)
+          else io_utils.exclusive_output(out_dir, "--model_dir"))
+  with lock:
+    return _train_locked(config, strategy, out_dir, bad_records)
+
+
+def _train_locked(config: config_lib.Config, strategy, out_dir: str,
+                  bad_records: pipeline.BadRecordLog) -> Dict[str, float]:
+  """:func:`train` once the run folder's lock is held."""
+  t = config.train
   folder = run_state.RunFolder(out_dir)
   done = 0 if t.restart else folder.finished_epochs()
   if not t.restart:
