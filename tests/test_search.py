@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -488,24 +489,37 @@ def test_a_remote_index_is_named_as_such(index, data):
 
 def test_a_full_disk_during_embed_keeps_the_old_catalogue(frame_export, data, tmp_path,
                                                           monkeypatch):
+  import builtins
   import errno
-  from yt8m_crossmodal.retrieval import catalogue_writer
+  from yt8m_crossmodal.retrieval import folder
   from yt8m_crossmodal.tools import runner
   out = str(tmp_path / "cat")
   embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=frame_export.export_dir, data=data, output=out, max_videos=4))
   before = retrieval.load_catalogue(out)
 
-  def full_disk(path, *args, **kw):
-    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+  class FullDisk:  # Python's own error for a full disk names no file.
+    def __init__(self, f):
+      self.f = f
 
-  monkeypatch.setattr(catalogue_writer.np, "save", full_disk)
-  with pytest.raises(OSError) as info:
+    def write(self, data):
+      raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self):
+      self.f.close()
+
+  def full_disk_open(path, mode="r", *args, **kw):
+    f = builtins.open(path, mode, *args, **kw)
+    return FullDisk(f) if "w" in mode and str(path).endswith(".npy") else f
+
+  monkeypatch.setattr(folder, "open", full_disk_open, raising=False)
+  with pytest.raises(UsageError) as info:
     embed_job.embed_corpus(embed_job.EmbedConfig(
         export_dir=frame_export.export_dir, data=data, output=out, overwrite=True))
   monkeypatch.undo()
   assert runner._is_user_error(info.value)
-  assert "No space left on device" in runner.error_message(info.value)
+  assert re.fullmatch(r"cannot write '.*\.npy': \[Errno 28\] No space left on device",
+                      runner.error_message(info.value)), str(info.value)
   after = retrieval.load_catalogue(out)
   assert after.ids == before.ids and after.meta == before.meta
   assert sorted(os.listdir(tmp_path)) == ["cat"]  # No temp folder, no lock left.

@@ -332,3 +332,33 @@ def recover_file_sets(folder: str) -> List[str]:
       continue
     done.append(staging)
   return done
+
+
+_RENAME_EXCHANGE = 2  # renameat2(2) flag (Linux >= 3.15).
+_AT_FDCWD = -100
+
+
+def exchange_paths(a: str, b: str) -> bool:
+  """Swaps two existing paths in one atomic step (Linux ``renameat2``).
+
+  Returns:
+    False when this system or file system cannot (the caller renames in two
+    steps); raises OSError for any other failure.
+  """
+  import ctypes
+  import sys
+  if not sys.platform.startswith("linux"):
+    return False
+  try:
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = libc.renameat2
+  except (OSError, AttributeError):
+    return False
+  renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                        ctypes.c_uint]
+  if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+    return True
+  code = ctypes.get_errno()
+  if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+    return False
+  raise OSError(code, os.strerror(code), a)

@@ -51,6 +51,8 @@ def validate(cfg: ValidateConfig) -> dict:
                             "max": int(np.max(label_counts))} if label_counts else None),
       "rated_segments": segments,
       "duplicate_ids": sum(1 for c in ids.values() if c > 1),
+      "duplicate_id_examples": [
+          [i.decode(errors="replace"), c] for i, c in ids.most_common(5) if c > 1],
       "records_per_file": {f: per_file.get(f, 0) for f in files},
       "bad_record_count": len(bad),
       "bad_records": bad[:cfg.max_bad_listed],
