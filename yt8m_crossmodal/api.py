@@ -143,6 +143,9 @@ class Encoder:
                      skip_bad_records: bool = False):
     """Encodes every video of YT-8M TFRecords (local or gs://).
 
+    Each video's first ``max_frames`` seconds (the export's, as ``yt8m-embed``
+    stores them); :meth:`encode_audio` / :meth:`encode_visual` take any length.
+
     Returns:
       An :class:`~yt8m_crossmodal.evaluation.embedded_set.EmbeddedSet`:
       ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E],

@@ -10,7 +10,7 @@ taken from a record someone sent cannot run as a formula, a script or math:
 - HTML: :func:`html_text` (``& < > " '`` escaped: safe as element text and
   inside an attribute in either kind of quotes; always quote attributes).
 - Mechanical Turk batch files, whose values MTurk pastes into the task's HTML
-  as they are: :func:`mturk_cell` (HTML, then CSV); :func:`mturk_value`
+  as they are: :func:`mturk_cell` (CSV, then HTML); :func:`mturk_value`
   undoes both on a value read back from MTurk's results file.
 - TSV (TensorBoard projector ``metadata.tsv``): :func:`tsv_field` (tab, line
   breaks and backslash written as ``\\t``, ``\\n``, ``\\r``, ``\\\\``).
@@ -70,17 +70,19 @@ def html_text(value: Any) -> str:
 def mturk_cell(value: Any) -> Any:
   """A Mechanical Turk batch value: MTurk pastes it into the HTML as it is.
 
-  HTML-escaped (the worker's page shows the text, runs nothing, and a quote
-  cannot leave the attribute it is put in), then made a safe CSV cell.
+  A safe CSV cell (:func:`csv_cell`), then HTML-escaped, the apostrophe
+  included: the worker's page shows the text and runs nothing, a quote
+  cannot leave the attribute it is put in, and the escaped cell still
+  starts with no formula character (an escape starts with ``&``).
   """
   if isinstance(value, numbers.Number) and not isinstance(value, bool):
     return value
-  return csv_cell(html_text("" if value is None else value))
+  return html_text(csv_cell("" if value is None else value))
 
 
 def mturk_value(cell: str) -> str:
   """The text :func:`mturk_cell` was given, from the value MTurk hands back."""
-  return html.unescape(csv_value(cell))
+  return csv_value(html.unescape("" if cell is None else str(cell)))
 
 
 def tsv_field(value: Any) -> str:

@@ -2,11 +2,15 @@
 
 Example::
 
-  yt8m-search --index=indexes/train --query_data='queries/*.tfrecord' \\
-      --query_modality=audio --k=10
+  yt8m-search --export_dir=saved_models/temporal --index=indexes/train \\
+      --query_data='queries/*.tfrecord' --query_modality=audio --k=10
   # a 10-second audio clip (seconds 30..39 of each query), where does it fit?
-  yt8m-search --index=indexes/train --query_data=... --query_modality=audio \\
-      --query_start=30 --query_seconds=10 --rerank=50
+  yt8m-search --export_dir=saved_models/temporal --index=indexes/train \\
+      --query_data=... --query_modality=audio --query_start=30 --query_seconds=10 \\
+      --rerank=50
+
+``--export_dir`` is required: a SavedModel is a program, so only an export
+you name is loaded, never the one an index's meta.json names.
 
 What each flag does and the JSON line printed per query are described in
 :mod:`yt8m_crossmodal.jobs.search`.
