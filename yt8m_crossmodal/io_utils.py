@@ -37,12 +37,31 @@ def tmp_sibling(path: str) -> str:
 def atomic_write(path: str, data) -> None:
   """Writes ``data`` (str or bytes) to ``path`` (local or gs://) via a temporary file.
 
+  A local path is written with Python's own files (no TensorFlow needed),
+  a remote one through ``tf.io.gfile``.
+
   Raises:
     UsageError: the write failed (a full disk, no permission, an unreachable
       bucket), naming ``path``; an earlier file at ``path`` is kept.
   """
-  import tensorflow as tf
   tmp = tmp_sibling(path)
+  if not is_remote(path):
+    try:
+      if isinstance(data, bytes):
+        with open(tmp, "wb") as f:
+          f.write(data)
+      else:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+          f.write(data)
+      os.replace(tmp, path)
+    except BaseException as e:
+      with contextlib.suppress(OSError):
+        os.remove(tmp)
+      if isinstance(e, OSError):
+        raise write_error(path, e) from e
+      raise
+    return
+  import tensorflow as tf
   try:
     with tf.io.gfile.GFile(tmp, "wb" if isinstance(data, bytes) else "w") as f:
       f.write(data)
@@ -61,6 +80,10 @@ def atomic_write_text(path: str, text: str) -> None:
 
 def remove_quietly(path: str) -> None:
   """Removes file ``path`` if it is there; a failure to remove is ignored."""
+  if not is_remote(path):
+    with contextlib.suppress(OSError):
+      os.remove(path)
+    return
   import tensorflow as tf
   with contextlib.suppress(OSError, tf.errors.OpError):
     if tf.io.gfile.exists(path):

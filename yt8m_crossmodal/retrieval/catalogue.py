@@ -280,6 +280,8 @@ def load_catalogue(path: str, mmap: bool = True,
       if attempt + 1 < _OPEN_ATTEMPTS:
         continue  # Swapped out between the check and the open.
       raise ValueError(f"Index folder {path!r} does not exist") from None
+    except OSError as e:
+      raise ValueError(f"cannot read the index folder {where!r}: {e.strerror or e}") from None
     with folder:
       try:
         return _load(folder, mmap, load_indexes, verify)
