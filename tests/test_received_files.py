@@ -522,6 +522,13 @@ def test_results_files_with_huge_cells_or_another_encoding_are_named(tmp_path):
   big = tmp_path / "big.csv"
   big.write_text(header + f"h1,w1,Approved,q,audio,c,2,\"{'x' * 200_000}\"\n")
   assert human.read_results([str(big)]).assignments == 1
+  odd = tmp_path / "odd.csv"  # taskAnswers that is JSON, but not of MTurk's shape.
+  odd.write_text(header.replace("Answer.comment", "Answer.taskAnswers")
+                 + "h1,w1,Approved,q,audio,c,2,[1]\n"
+                 + f"h2,w1,Approved,q,audio,c,2,\"{'[' * 100_000}\"\n")
+  assert [m["reason"] for m in human.read_results([str(odd)]).malformed] == [
+      "Answer.taskAnswers is not a list of objects (name: answer)",
+      "Answer.taskAnswers is nested too deeply"]
   latin = tmp_path / "latin.csv"
   latin.write_bytes((header + "h1,w1,Approved,q\xe9,audio,c,2,ok\n").encode("latin-1"))
   with pytest.raises(UsageError, match=r"latin.csv: not UTF-8 text"):

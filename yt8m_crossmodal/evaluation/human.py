@@ -102,7 +102,11 @@ def _answers(row: Dict[str, str]) -> Dict[str, str]:
       parsed = json.loads(task)
     except json.JSONDecodeError as e:
       raise ValueError(f"Answer.taskAnswers is not JSON ({e.msg})") from None
+    except RecursionError:
+      raise ValueError("Answer.taskAnswers is nested too deeply") from None
     for entry in parsed if isinstance(parsed, list) else [parsed]:
+      if not isinstance(entry, (dict, type(None))):
+        raise ValueError("Answer.taskAnswers is not a list of objects (name: answer)")
       for name, value in (entry or {}).items():
         if isinstance(value, dict):  # {"2": true, "1": false}
           chosen = [k for k, v in value.items() if v is True]

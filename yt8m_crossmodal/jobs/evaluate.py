@@ -46,6 +46,12 @@ ratings come back through ``yt8m-human-eval``) and
 ``index.html`` (the same queries with their top results, scores and whether
 the true match is among them).
 
+The reports are replaced as one unit (staged in the folder, then renamed in
+with ``metrics.json`` last; a kill leaves the old set or the new one, see
+``docs/guarantees.md``); a plot that fails to draw is left out and named in
+``plot_errors``, never costing the metrics. One evaluation at a time writes
+a local ``--output_dir`` (lock file ``.<name>.lock`` next to it).
+
 The last stdout line is one JSON object (NaN written as null).
 """
 

@@ -21,7 +21,7 @@ from yt8m_crossmodal.retrieval import hubness as hub
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.exact import exact_search
 from yt8m_crossmodal.retrieval.folder import (
-    IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, PinnedFolder, check_meta,
+    IDS_TXT, MAX_META_BYTES, META_FILE, MODALITIES, NUM_FRAMES_FILE, PinnedFolder, check_meta,
     check_modality, embeddings_file, hubness_file, index_file, infer_num_frames,
     timelines_file, write_json)
 
@@ -320,6 +320,9 @@ def _load(folder: PinnedFolder, mmap: bool, load_indexes: bool, verify: str) -> 
   """:func:`load_catalogue` of the opened folder."""
   path = folder.path
   meta_path = os.path.join(path, META_FILE)
+  if folder.size(META_FILE) > MAX_META_BYTES:
+    raise ValueError(f"{meta_path} holds {folder.size(META_FILE)} bytes, not a meta.json of "
+                     "yt8m-embed: the index is damaged")
   try:
     with folder.open(META_FILE) as f:
       meta = json.loads(f.read().decode("utf-8"))

@@ -373,6 +373,10 @@ def check_meta(meta: Any, where: str) -> dict:
 
 
 
+# A meta.json is a few kB; a bigger one is not read (a folder someone sent).
+MAX_META_BYTES = 1 << 24
+
+
 def named_export(folder: str) -> Optional[str]:
   """The export an index folder's meta.json says embedded it (for messages only).
 
@@ -381,9 +385,9 @@ def named_export(folder: str) -> Optional[str]:
   entry is missing or not as written by yt8m-embed.
   """
   try:
-    with open(os.path.join(str(folder), META_FILE), encoding="utf-8") as f:
-      meta = json.load(f)
+    with open(os.path.join(str(folder), META_FILE), "rb") as f:
+      meta = json.loads(f.read(MAX_META_BYTES + 1)[:MAX_META_BYTES].decode("utf-8"))
     named = meta["model"]["export_dir"]
-  except (OSError, ValueError, KeyError, TypeError):
+  except (OSError, ValueError, KeyError, TypeError, RecursionError):
     return None
   return named if isinstance(named, str) and named else None
