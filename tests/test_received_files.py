@@ -472,17 +472,14 @@ def test_an_index_reads_only_plain_npy_files_inside_it(tmp_path):
     retrieval.load_catalogue(str(out))
 
 
-def test_ids_with_line_breaks_and_duplicate_ids_are_named(frame_export, tmp_path, capsys):
-  from yt8m_crossmodal.tools import validate as validate_tool
+def test_ids_with_line_breaks_and_duplicate_ids_are_named(frame_export, tmp_path):
   a = records.write(tmp_path / "a.tfrecord", [records.frame_record(i, frames=6, seed=j)[0]
                                               for j, i in enumerate(["v1", "v\n2", "v3"])])
   b = records.write(tmp_path / "b.tfrecord", [records.frame_record("v1", frames=6, seed=9)[0]])
-  assert validate_tool.main(validate_job.ValidateConfig(data=f"{a},{b}")) == 1
-  out = capsys.readouterr().out
-  summary = json.loads(out.strip().splitlines()[-1])
+  summary = validate_job.validate(validate_job.ValidateConfig(data=f"{a},{b}"))
   assert [r["reason"] for r in summary["bad_records"]] == ["the video id holds a line break"]
   assert summary["duplicate_ids"] == 1 and summary["duplicate_id_examples"] == [["v1", 2]]
-  assert "DUPLICATE ids: 1 id(s) occur more than once, e.g. 'v1' (2 times)" in out
+  assert validate_job.exit_status(dict(summary, bad_record_count=0)) == 1  # Duplicates alone.
   summary = embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=frame_export.export_dir, data=f"{a},{b}", output=str(tmp_path / "idx"),
       skip_bad_records=True))  # The record with a line break and the second 'v1' left out.

@@ -58,3 +58,9 @@ def validate(cfg: ValidateConfig) -> dict:
       "bad_records": bad[:cfg.max_bad_listed],
   }
   return summary
+
+
+def exit_status(summary: dict) -> int:
+  """``yt8m-validate``'s exit status: 1 when a record is bad or an id occurs
+  more than once (an index needs unique ids), else 0."""
+  return 1 if summary["bad_record_count"] or summary["duplicate_ids"] else 0

@@ -36,7 +36,8 @@ def main(config: ValidateConfig):
     print(f"DUPLICATE ids: {summary['duplicate_ids']} id(s) occur more than once, e.g. "
           + ", ".join(f"{i!r} ({c} times)" for i, c in summary["duplicate_id_examples"]))
   print(json.dumps(summary))
-  return 1 if summary["bad_record_count"] or summary["duplicate_ids"] else 0
+  from yt8m_crossmodal.jobs.validate import exit_status
+  return exit_status(summary)
 
 
 def cli():
