@@ -50,3 +50,18 @@ def pytest_collection_modifyitems(config, items):
   skip = pytest.mark.skip(reason=f"needs the TensorFlow backend (this pass: {backend})")
   for item in marked:
     item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def media_weights_dir(tmp_path_factory):
+  """Stand-ins of the four published weight files, pinned in SHA256SUMS
+  (yt8m_crossmodal.media.standins: narrow VGGish, identity picture PCA)."""
+  from yt8m_crossmodal.media import standins
+  return standins.write_weights_dir(str(tmp_path_factory.mktemp("media_weights")))
+
+
+@pytest.fixture(scope="session")
+def media_networks(media_weights_dir):
+  """The networks loaded from :func:`media_weights_dir`."""
+  from yt8m_crossmodal.media import extractor, weights
+  return extractor.load_networks(weights.WeightStore(weights_dir=media_weights_dir))

@@ -48,7 +48,7 @@ def test_no_tool_imports_another_tool():
   tools = {os.path.splitext(n)[0] for n in os.listdir(tools_dir)
            if n.endswith(".py") and os.path.splitext(n)[0] not in TOOL_INFRASTRUCTURE}
   assert {"synth", "validate", "train", "export", "evaluate", "embed", "search",
-          "sync"} <= tools
+          "sync", "extract"} <= tools
   for path, text in _sources(tools_dir):
     imported = {n.split(".")[2] for n in _imports(text)
                 if n.startswith("yt8m_crossmodal.tools.")}
@@ -80,7 +80,7 @@ def test_one_source_for_feature_dims_and_the_dequantize_formula():
 LAYERS = (
     ("errors", "io_utils", "escaping", "progress", "quiet", "config", "cca", "experiments"),
     ("data",),
-    ("retrieval", "losses"),
+    ("retrieval", "losses", "media"),
     ("sync", "layers"),
     ("evaluation", "models"),
     ("training",),

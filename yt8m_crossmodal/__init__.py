@@ -20,10 +20,10 @@ __version__ = "0.2.0"
 _API = (
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig",
     "ExportConfig", "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig",
-    "HumanEvalConfig", "UsageError",
+    "HumanEvalConfig", "ExtractConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
-    "evaluate", "validate_records", "make_sample_data", "human_eval",
+    "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",
 )
 
 __all__ = ["__version__", *_API]

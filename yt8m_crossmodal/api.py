@@ -27,7 +27,8 @@ Jobs take the tools' configs (each field is the flag of the same name):
 :func:`sync_records` (:class:`SyncConfig`), :func:`evaluate`
 (:class:`EvaluateConfig`), :func:`validate_records` (:class:`ValidateConfig`),
 :func:`make_sample_data` (:class:`SynthConfig`), :func:`human_eval`
-(:class:`HumanEvalConfig`).
+(:class:`HumanEvalConfig`), :func:`extract` (:class:`ExtractConfig`: media
+files to records).
 """
 
 from __future__ import annotations
@@ -45,17 +46,17 @@ from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         HumanEvalConfig, SearchConfig, SyncConfig,
-                                         ValidateConfig)
+                                         ExtractConfig, HumanEvalConfig, SearchConfig,
+                                         SyncConfig, ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
-    "UsageError",
+    "ExtractConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
-    "evaluate", "validate_records", "make_sample_data", "human_eval",
+    "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",
 ]
 
 
@@ -140,25 +141,36 @@ class Encoder:
     return self._encode("visual", features, num_frames)
 
   def encode_records(self, pattern: str, batch_size: int = 64, max_videos: int = 0,
-                     skip_bad_records: bool = False):
+                     skip_bad_records: bool = False,
+                     modalities: Tuple[str, ...] = ("audio", "visual")):
     """Encodes every video of YT-8M TFRecords (local or gs://).
 
     Each video's first ``max_frames`` seconds (the export's, as ``yt8m-embed``
     stores them); :meth:`encode_audio` / :meth:`encode_visual` take any length.
 
+    Args:
+      modalities: ("audio",) or ("visual",) encodes that modality alone, and
+        reads records holding only it too (songs, silent clips from
+        ``yt8m-extract``).
+
     Returns:
       An :class:`~yt8m_crossmodal.evaluation.embedded_set.EmbeddedSet`:
-      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E],
-      ``num_frames`` [N], ``labels`` [N, C] and, at frame level,
-      ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
+      ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E] (None
+      for a modality not read), ``num_frames`` [N], ``labels`` [N, C] and, at
+      frame level, ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
     """
     if not isinstance(pattern, (str, os.PathLike)) or not str(pattern):
       raise UsageError(f"pattern must be a file pattern, got {pattern!r}")
     batch_size = _whole("batch_size", batch_size, minimum=1)
     max_videos = _whole("max_videos", max_videos, minimum=0)
+    from yt8m_crossmodal.data import decode as decode_lib
     from yt8m_crossmodal.jobs import evaluate as evaluate_job
+    try:
+      modalities = decode_lib.check_modalities(modalities)
+    except ValueError as e:
+      raise UsageError(str(e)) from None
     return evaluate_job.embed_with_export(self._export, str(pattern), batch_size, max_videos,
-                                          skip_bad_records)
+                                          skip_bad_records, modalities)
 
 
 def _features(modality: str, features, dim: int) -> np.ndarray:
@@ -339,6 +351,10 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     raise UsageError("rerank and localize need the query's timeline (a frame-level model)")
   if rerank and rerank < k:
     raise UsageError(f"rerank must be 0 or >= k ({k}), got {rerank}")
+  if target not in catalogue.modalities:
+    raise UsageError(f"the catalogue holds {catalogue.modalities[0]} embeddings only (a "
+                     f"one-modality index): search it with target="
+                     f"{catalogue.modalities[0]!r}")
   timeline = (None if query.timeline is None
               else _timeline("query.timeline", query.timeline, catalogue.embedding_size))
   try:
@@ -524,3 +540,21 @@ def human_eval(config: HumanEvalConfig) -> Tuple[Dict[str, Any], str]:
     quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import human_eval as human_eval_job
   return human_eval_job.human_eval(config)
+
+
+def extract(config: ExtractConfig) -> Dict[str, Any]:
+  """Media files to YouTube-8M frame-level records (``yt8m-extract``).
+
+  Pictures through the 2015 Inception graph and YouTube-8M's PCA, sound
+  through VGGish and its PCA; the weight files are fetched on first use
+  (``config.cache_dir``) or read from ``config.weights_dir``.
+
+  Returns:
+    The summary: ``files``, ``extracted``, ``failed``, ``failures``,
+    ``shards``, ``manifest`` (``<prefix>_manifest.jsonl``), ``media_seconds``,
+    ``stage_seconds``, ``weights`` (SHA-256 of each file used)...; a file
+    that cannot be used is listed in ``failures``, not raised.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import extract as extract_job
+  return extract_job.extract_media(config)

@@ -110,14 +110,52 @@ def _width_reason(widths, valid, dim, name):
       tf.strings.as_string(tf.reduce_max(wrong, axis=1)), " bytes"]), "")
 
 
-def frame_record_problems(context, sequence, lengths, num_classes: int):
+BOTH = ("audio", "visual")
+
+# What a record with one modality is told when both are needed.
+_ONE_MODALITY_HINT = {
+    "audio": " (a pictures-only record: tools that need only the pictures read it, e.g. "
+             "yt8m-embed --modalities=visual, yt8m-search --query_modality=visual)",
+    "visual": " (a sound-only record: tools that need only the sound read it, e.g. "
+              "yt8m-embed --modalities=audio, yt8m-search --query_modality=audio)",
+}
+
+
+def check_modalities(modalities) -> Tuple[str, ...]:
+  """("audio", "visual") or one of them, in that order; ValueError otherwise."""
+  modalities = tuple(modalities)
+  if not modalities or any(m not in BOTH for m in modalities):
+    raise ValueError(f"modalities must be audio and/or visual, got {modalities!r}")
+  return tuple(m for m in BOTH if m in modalities)
+
+
+def _missing_reason(missing, present, modality: str, modalities, what: str):
+  """Why a record lacks ``modality`` (one that is read), "" when it has it."""
+  if modality not in modalities:
+    return tf.fill(tf.shape(missing), "")
+  if len(modalities) == 2:
+    return tf.where(missing & present, f"missing modality: no {what}"
+                    + _ONE_MODALITY_HINT[modality], "")
+  read = "the sound" if modality == "audio" else "the pictures"
+  return tf.where(missing & present, f"missing modality: no {what} (only {read} "
+                  "are read here)" if modality == "visual" else
+                  f"missing modality: no {what} (only {read} is read here)", "")
+
+
+def frame_record_problems(context, sequence, lengths, num_classes: int,
+                          modalities=BOTH):
   """Validates parsed frame-level records.
+
+  Args:
+    modalities: the modalities read: a record lacking one of them is bad
+      (the other may be absent when only one is read).
 
   Returns:
     ``(multi_hot float32 [B, C], reason string [B])``: reason is "" for a good
     record, else the first problem found (a video-level record, zero frames, a
     missing modality, a wrong frame width, labels out of range).
   """
+  modalities = check_modalities(modalities)
   rgb_len = tf.cast(lengths["rgb"], tf.int32)
   audio_len = tf.cast(lengths["audio"], tf.int32)
   rgb_bytes = tf.strings.length(sequence["rgb"])   # [B, Tr], 0 on padding
@@ -131,8 +169,8 @@ def frame_record_problems(context, sequence, lengths, num_classes: int):
                "video-level record (mean_rgb, no rgb frames): read it with "
                "feature_level=video", ""),
       tf.where((rgb_len == 0) & (audio_len == 0), "zero frames (no rgb, no audio)", ""),
-      tf.where((rgb_len == 0) & (audio_len > 0), "missing modality: no rgb frames", ""),
-      tf.where((audio_len == 0) & (rgb_len > 0), "missing modality: no audio frames", ""),
+      _missing_reason(rgb_len == 0, audio_len > 0, "visual", modalities, "rgb frames"),
+      _missing_reason(audio_len == 0, rgb_len > 0, "audio", modalities, "audio frames"),
       _width_reason(rgb_bytes, rgb_valid, feat.VISUAL_DIM, "rgb"),
       _width_reason(audio_bytes, audio_valid, feat.AUDIO_DIM, "audio"),
       label_reason,
@@ -141,15 +179,23 @@ def frame_record_problems(context, sequence, lengths, num_classes: int):
   return multi_hot, reason
 
 
-def frame_features(sequence, lengths, max_frames: int, dequantize: bool
-                   ) -> Dict[str, tf.Tensor]:
+def frame_features(sequence, lengths, max_frames: int, dequantize: bool,
+                   modalities=BOTH) -> Dict[str, tf.Tensor]:
   """Frames of parsed records, cropped to ``max_frames``.
+
+  Args:
+    modalities: the modalities returned; with one, ``num_frames`` is its
+      own length (the other may be absent or of any length).
 
   Returns:
     ``audio`` [B, T, 128] and ``visual`` [B, T, 1024] (uint8, or float32
-    when ``dequantize``), zero past ``num_frames`` int32 [B] =
-    ``min(len(rgb), len(audio), max_frames)``; T is the longest kept video.
+    when ``dequantize``; only those of ``modalities``), zero past
+    ``num_frames`` int32 [B] = ``min(len(rgb), len(audio), max_frames)``
+    over the modalities read; T is the longest kept video.
   """
+  modalities = check_modalities(modalities)
+  if len(modalities) == 1:
+    return _one_modality_features(sequence, lengths, max_frames, dequantize, modalities[0])
   rgb_len = tf.cast(lengths["rgb"], tf.int32)
   audio_len = tf.cast(lengths["audio"], tf.int32)
   num_frames = tf.minimum(tf.minimum(rgb_len, audio_len), max_frames)
@@ -180,6 +226,20 @@ def frame_features(sequence, lengths, max_frames: int, dequantize: bool
   return {"audio": audio, "visual": visual, "num_frames": num_frames}
 
 
+def _one_modality_features(sequence, lengths, max_frames: int, dequantize: bool,
+                           modality: str) -> Dict[str, tf.Tensor]:
+  """:func:`frame_features` of one modality (its own length, the other ignored)."""
+  key, dim = ("rgb", feat.VISUAL_DIM) if modality == "visual" else ("audio", feat.AUDIO_DIM)
+  num_frames = tf.minimum(tf.cast(lengths[key], tf.int32), max_frames)
+  t = tf.reduce_max(tf.concat([num_frames, [0]], axis=0))
+  frames = sequence[key]
+  frames = tf.cond(tf.shape(frames)[1] > t, lambda: frames[:, :t], lambda: frames)
+  x = tf.reshape(tf.io.decode_raw(frames, tf.uint8, fixed_length=dim), [-1, t, dim])
+  if dequantize:
+    x = feat.dequantize(x)
+  return {modality: x, "num_frames": num_frames}
+
+
 def segment_fields(context) -> Dict[str, tf.Tensor]:
   """The 2019 segment fields, padded: starts and labels with -1, scores with 0."""
   return {
@@ -193,8 +253,8 @@ def segment_fields(context) -> Dict[str, tf.Tensor]:
 
 
 def decode_frame_records(records: tf.Tensor, num_classes: int, max_frames: int,
-                         include_segments: bool = False, dequantize: bool = False
-                         ) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
+                         include_segments: bool = False, dequantize: bool = False,
+                         modalities=BOTH) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
   """Parses, validates and decodes serialized frame-level records.
 
   Args:
@@ -203,6 +263,8 @@ def decode_frame_records(records: tf.Tensor, num_classes: int, max_frames: int,
     max_frames: frames kept per video.
     include_segments: also return the 2019 segment fields.
     dequantize: float32 features in [-2, 2] instead of uint8.
+    modalities: ("audio", "visual"), or one of them: records with only that
+      one are good, and only its frames are returned.
 
   Returns:
     ``(element, reason)``: ``id`` string [B], ``audio``, ``visual``,
@@ -210,24 +272,29 @@ def decode_frame_records(records: tf.Tensor, num_classes: int, max_frames: int,
     (and the segment fields); ``reason`` string [B], "" for a good record.
   """
   context, sequence, lengths = parse_frame_records(records, include_segments)
-  multi_hot, reason = frame_record_problems(context, sequence, lengths, num_classes)
+  multi_hot, reason = frame_record_problems(context, sequence, lengths, num_classes,
+                                            modalities)
   out = {"id": _first_id(context)}
-  out.update(frame_features(sequence, lengths, max_frames, dequantize))
+  out.update(frame_features(sequence, lengths, max_frames, dequantize, modalities))
   out["labels"] = multi_hot
   if include_segments:
     out.update(segment_fields(context))
   return out, reason
 
 
-def decode_video_records(records: tf.Tensor, num_classes: int
+def decode_video_records(records: tf.Tensor, num_classes: int, modalities=BOTH
                          ) -> Tuple[Dict[str, tf.Tensor], tf.Tensor]:
   """Video-level twin of :func:`decode_frame_records` (Examples with means).
+
+  Args:
+    modalities: as for frames: with one, a record lacking the other is good.
 
   Returns:
     ``(element, reason)``: ``audio`` float32 [B, 128] (``mean_audio``),
     ``visual`` float32 [B, 1024] (``mean_rgb``), ``num_frames`` 1,
     ``id``, ``labels``; reason as for frames (wrong lengths, NaN/Inf...).
   """
+  modalities = check_modalities(modalities)
   spec = dict(_CONTEXT_COMMON)
   spec["mean_rgb"] = tf.io.RaggedFeature(tf.float32)
   spec["mean_audio"] = tf.io.RaggedFeature(tf.float32)
@@ -252,22 +319,19 @@ def decode_video_records(records: tf.Tensor, num_classes: int
       tf.where((rgb_len == 0) & (audio_len == 0),
                "no mean_rgb/mean_audio: a frame-level record? read it with "
                "feature_level=frame", ""),
-      tf.where((rgb_len == 0) & (audio_len > 0), "missing modality: no mean_rgb", ""),
-      tf.where((audio_len == 0) & (rgb_len > 0), "missing modality: no mean_audio", ""),
+      _missing_reason(rgb_len == 0, audio_len > 0, "visual", modalities, "mean_rgb"),
+      _missing_reason(audio_len == 0, rgb_len > 0, "audio", modalities, "mean_audio"),
       len_reason(rgb_len, feat.VISUAL_DIM, "mean_rgb"),
       len_reason(audio_len, feat.AUDIO_DIM, "mean_audio"),
-      tf.where(nonfinite_rgb, "mean_rgb holds NaN or Inf", ""),
-      tf.where(nonfinite_audio, "mean_audio holds NaN or Inf", ""),
+      tf.where(nonfinite_rgb & tf.constant("visual" in modalities),
+               "mean_rgb holds NaN or Inf", ""),
+      tf.where(nonfinite_audio & tf.constant("audio" in modalities),
+               "mean_audio holds NaN or Inf", ""),
       label_reason,
       _id_reason(ids),
   ])
-  out = {
-      "id": ids,
-      "audio": audio,
-      "visual": visual,
-      "num_frames": tf.ones_like(rgb_len),
-      "labels": multi_hot,
-  }
+  out = {"id": ids, "num_frames": tf.ones_like(rgb_len), "labels": multi_hot}
+  out.update({m: x for m, x in (("audio", audio), ("visual", visual)) if m in modalities})
   return out, reason
 
 
@@ -356,7 +420,7 @@ def decode_records_safely(records: tf.Tensor, decode_fn, feature_level: str):
 
 def decode_records(records: tf.Tensor, feature_level: str, num_classes: int,
                    max_frames: int, include_segments: bool = False,
-                   dequantize: bool = False, typed: bool = False):
+                   dequantize: bool = False, typed: bool = False, modalities=BOTH):
   """:func:`decode_records_safely` with the decoder of ``feature_level``.
 
   Args:
@@ -368,15 +432,17 @@ def decode_records(records: tf.Tensor, feature_level: str, num_classes: int,
 
     typed: also flag records with fields of the wrong type
       (:func:`decode_records_typed`; tf.data only, not for a serving graph).
+    modalities: ("audio", "visual") or one of them (see
+      :func:`decode_frame_records`).
 
   Returns:
     ``(element, reason)``: reason [B], "" for a good record.
   """
   if feature_level == "frame":
     decode_fn = lambda r: decode_frame_records(r, num_classes, max_frames,
-                                               include_segments, dequantize)
+                                               include_segments, dequantize, modalities)
   else:
-    decode_fn = lambda r: decode_video_records(r, num_classes)
+    decode_fn = lambda r: decode_video_records(r, num_classes, modalities)
   if typed:
     typed_fn = decode_fn
     decode_fn = lambda r: decode_records_typed(r, typed_fn)

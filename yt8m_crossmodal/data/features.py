@@ -73,3 +73,33 @@ def quantize(x: np.ndarray) -> np.ndarray:
   x = np.asarray(x, np.float64)
   q = np.round((x - float(DEQUANTIZE_BIAS)) / float(DEQUANTIZE_SCALE))
   return np.clip(q, 0, 255).astype(np.uint8)
+
+
+ROUNDINGS = ("round", "truncate")
+
+
+def quantize_features(x: np.ndarray, rounding: str = "round") -> np.ndarray:
+  """The feature extractors' 8-bit quantizer (what made the stored bytes).
+
+  ``clip(x, -2, 2)``, then ``(x + 2) * 255 / 4`` onto [0, 255], then to an
+  integer: ``"round"``, to the nearest (ties to even: Python's ``round``, as
+  the YouTube-8M extractor's ``int(round(f))``), computed in float32 as there;
+  or ``"truncate"``, toward zero (VGGish's postprocessor's
+  ``astype(np.uint8)``), computed in float64 as there. Not the inverse of
+  :func:`dequantize` (see :func:`quantize` for that).
+
+  Args:
+    x: float array of any shape.
+    rounding: "round" or "truncate".
+
+  Returns:
+    uint8 array of the same shape.
+  """
+  if rounding not in ROUNDINGS:
+    raise ValueError(f"rounding must be one of {ROUNDINGS}, got {rounding!r}")
+  dtype = np.float32 if rounding == "round" else np.float64
+  low, high = dtype(MIN_QUANTIZED_VALUE), dtype(MAX_QUANTIZED_VALUE)
+  scaled = (np.clip(np.asarray(x, dtype), low, high) - low) * dtype(255.0 / (high - low))
+  if rounding == "round":
+    scaled = np.round(scaled)
+  return scaled.astype(np.uint8)

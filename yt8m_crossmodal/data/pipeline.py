@@ -118,7 +118,8 @@ class BadRecordLog:
 # Files a wildcard leaves out: sidecars written beside the shards (yt8m-synth's
 # ``<prefix>_offsets.json``, notes, listings), never TFRecords. A file named
 # without a wildcard is read whatever its name.
-SIDECAR_SUFFIXES = (".json", ".md", ".txt", ".csv", ".tsv", ".log", ".yaml", ".yml")
+SIDECAR_SUFFIXES = (".json", ".jsonl", ".md", ".txt", ".csv", ".tsv", ".log", ".yaml",
+                    ".yml")
 
 _WILDCARDS = ("*", "?", "[")
 _reported_sidecars = set()
@@ -236,7 +237,8 @@ def make_dataset(pattern: str,
                  block_size: int = 8,
                  prefetch: bool = True,
                  skip_batches: int = 0,
-                 file_order: bool = False) -> tf.data.Dataset:
+                 file_order: bool = False,
+                 modalities: Sequence[str] = decode_lib.BOTH) -> tf.data.Dataset:
   """Builds a batched ``tf.data.Dataset`` of YT-8M videos.
 
   Args:
@@ -277,6 +279,9 @@ def make_dataset(pattern: str,
     file_order: read one file after the other (records in (file, record
       index) order; no shuffling) instead of interleaving ``cycle_length``
       files.
+    modalities: ("audio", "visual"), or one of them: then records with
+      only that modality (a sound-only or pictures-only record) are good,
+      ``num_frames`` is its own length, and only its features are returned.
 
   Returns:
     A dataset of dicts, see the module docstring.
@@ -292,6 +297,7 @@ def make_dataset(pattern: str,
   """
   if feature_level not in (FRAME, VIDEO):
     raise ValueError(f"feature_level must be 'frame' or 'video', got {feature_level!r}")
+  modalities = decode_lib.check_modalities(modalities)
   if batch_size <= 0 or max_frames <= 0 or num_classes <= 0:
     raise ValueError("batch_size, max_frames and num_classes must be positive")
   files = list_files(pattern)
@@ -332,7 +338,7 @@ def make_dataset(pattern: str,
   def decode(batch):
     out, reason = decode_lib.decode_records(batch["record"], feature_level, num_classes,
                                             max_frames, include_segments, dequantize,
-                                            typed=skip_bad_records)
+                                            typed=skip_bad_records, modalities=modalities)
     reason = decode_lib.pick_reason([batch["reason"], reason])
     bad = reason != ""
     if skip_bad_records:

@@ -18,8 +18,8 @@ class EmbeddedSet:
   """
 
   ids: List[str]
-  audio_embedding: np.ndarray   # [N, E]
-  visual_embedding: np.ndarray  # [N, E]
+  audio_embedding: Optional[np.ndarray]   # [N, E]; None when only the pictures were read
+  visual_embedding: Optional[np.ndarray]  # [N, E]; None when only the sound was read
   num_frames: np.ndarray        # [N]
   labels: np.ndarray            # [N, C] multi-hot (float32)
   audio_timelines: Optional[List[np.ndarray]] = None
@@ -31,7 +31,7 @@ class EmbeddedSet:
 
   @property
   def has_timelines(self) -> bool:
-    return self.visual_timelines is not None
+    return self.visual_timelines is not None or self.audio_timelines is not None
 
   def padded_timelines(self, modality: str) -> np.ndarray:
     """Timelines padded with zeros to the longest video: [N, T, E]."""

@@ -28,7 +28,9 @@ def embed_dataset(dataset, encode_audio: EncodeFn, encode_visual: EncodeFn,
   Args:
     dataset: iterable of batch dicts (``id``, ``audio``, ``visual``,
       ``num_frames``, ``labels``), uint8 or float features.
-    encode_audio / encode_visual: encode functions (module docstring).
+    encode_audio / encode_visual: encode functions (module docstring); None
+      for a modality not read (one-modality records): its embeddings and
+      timelines are then None.
     limit: stop after this many videos (0: all).
     keep_audio_features: keep each video's uint8 audio features (for
       :func:`yt8m_crossmodal.evaluation.sync.sync_from_encoded_excerpts`).
@@ -47,21 +49,23 @@ def embed_dataset(dataset, encode_audio: EncodeFn, encode_visual: EncodeFn,
       n = min(n, limit - len(ids))
     if n <= 0:
       break
-    audio, visual = batch["audio"][:n], batch["visual"][:n]
+    audio = batch["audio"][:n] if encode_audio is not None else None
+    visual = batch["visual"][:n] if encode_visual is not None else None
     lengths = batch["num_frames"][:n].astype(np.int32)
-    ae, at = encode_audio(feat.to_float(audio), lengths)
-    ve, vt = encode_visual(feat.to_float(visual), lengths)
-    timelines = at is not None and vt is not None
+    ae, at = encode_audio(feat.to_float(audio), lengths) if audio is not None else (None, None)
+    ve, vt = encode_visual(feat.to_float(visual), lengths) if visual is not None else (None, None)
+    timelines = (at is not None or audio is None) and (vt is not None or visual is None)
     ids += [x.decode() if isinstance(x, bytes) else str(x) for x in batch["id"][:n]]
-    a_emb.append(np.asarray(ae, np.float32))
-    v_emb.append(np.asarray(ve, np.float32))
+    a_emb.append(None if ae is None else np.asarray(ae, np.float32))
+    v_emb.append(None if ve is None else np.asarray(ve, np.float32))
     frames.append(lengths)
     labels.append(batch["labels"][:n])
     for i, t in enumerate(lengths):
-      if timelines:
+      if timelines and at is not None:
         a_tl.append(np.asarray(at[i, :t], np.float32))
+      if timelines and vt is not None:
         v_tl.append(np.asarray(vt[i, :t], np.float32))
-      if keep_audio_features and audio.ndim == 3:
+      if keep_audio_features and audio is not None and audio.ndim == 3:
         a_feat.append(np.asarray(audio[i, :t]))
     if progress:
       progress(len(ids))
@@ -69,11 +73,12 @@ def embed_dataset(dataset, encode_audio: EncodeFn, encode_visual: EncodeFn,
       break
   if not ids:
     raise ValueError("no videos to embed")
+  joined = lambda parts: None if parts[0] is None else np.concatenate(parts)
   return EmbeddedSet(
-      ids=ids, audio_embedding=np.concatenate(a_emb), visual_embedding=np.concatenate(v_emb),
+      ids=ids, audio_embedding=joined(a_emb), visual_embedding=joined(v_emb),
       num_frames=np.concatenate(frames), labels=np.concatenate(labels),
-      audio_timelines=a_tl if timelines else None,
-      visual_timelines=v_tl if timelines else None,
+      audio_timelines=a_tl if timelines and encode_audio is not None else None,
+      visual_timelines=v_tl if timelines and encode_visual is not None else None,
       audio_features=a_feat if keep_audio_features and a_feat else None)
 
 

@@ -27,6 +27,18 @@ ANN_KINDS = ("none", "hnsw", "ivf", "ivfpq")
 IN_PROCESS = "in_process"
 
 
+MEDIA_MODALITIES = ("audio", "visual")
+
+
+def _modality_list(text: str, flag: str) -> Tuple[str, ...]:
+  """``"audio,visual"`` -> ("audio", "visual"); UsageError naming ``flag``."""
+  parts = tuple(p.strip() for p in str(text).split(",") if p.strip())
+  bad = [p for p in parts if p not in MEDIA_MODALITIES]
+  if not parts or bad or len(set(parts)) != len(parts):
+    raise UsageError(f"--{flag} must be audio, visual or audio,visual, got {text!r}")
+  return tuple(m for m in MEDIA_MODALITIES if m in parts)
+
+
 @dataclasses.dataclass(frozen=True)
 class EmbedConfig:
   """Options of ``yt8m-embed`` (each field is a flag of the same name)."""
@@ -47,6 +59,10 @@ class EmbedConfig:
   timeline_pool: int = option(1, "With --timeline_dtype=int8: store the mean of every P "
                               "seconds (P times fewer bytes; localization to P seconds).")
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+  modalities: str = option("audio,visual", "What the index holds: audio,visual, or one of "
+                           "them (a one-modality index, e.g. audio for a catalogue of songs "
+                           "that video queries search; records with only that modality are "
+                           "read too).")
   log_every_seconds: float = option(10.0, "Progress log interval.")
   runner: str = option(IN_PROCESS, "in_process (read and encode here), or an Apache Beam "
                        "runner name (DirectRunner, DataflowRunner, FlinkRunner, SparkRunner, "
@@ -58,6 +74,10 @@ class EmbedConfig:
   beam_temp_dir: str = option("", "Folder for the Beam pipeline's sharded outputs (default: "
                               "a temporary folder next to --output; a gs:// folder for a "
                               "remote runner). Removed when the index is built.")
+
+  @property
+  def modality_list(self) -> Tuple[str, ...]:
+    return _modality_list(self.modalities, "modalities")
 
   def validate(self) -> None:
     """Raises UsageError naming the flag of a bad value."""
@@ -73,6 +93,7 @@ class EmbedConfig:
       raise UsageError("--pipeline_options needs a Beam --runner (e.g. DirectRunner)")
     if self.batch_size <= 0 or self.max_videos < 0:
       raise UsageError("--batch_size must be positive and --max_videos >= 0")
+    _modality_list(self.modalities, "modalities")
     if self.timeline_dtype not in TIMELINE_DTYPES:
       raise UsageError(f"--timeline_dtype must be one of {', '.join(TIMELINE_DTYPES)}, got "
                        f"{self.timeline_dtype!r}")
@@ -302,3 +323,87 @@ class HumanEvalConfig:
     if self.output:  # Before the work: a folder that cannot be written fails now.
       io_utils.writable_dir(os.path.dirname(io_utils.abspath(self.output)),
                             "--output's folder")
+
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractConfig:
+  """Options of ``yt8m-extract`` (each field is a flag of the same name)."""
+
+  input: str = option("", "Media files: comma-separated file patterns or folders (every "
+                      "file in a folder), local or gs:// (copied here to be decoded); any "
+                      "container and codec FFmpeg reads (mp4, mkv, webm, mov, wav, mp3, flac, "
+                      "ogg, m4a ...).")
+  output_dir: str = option("", "Folder for the shards and <prefix>_manifest.jsonl.")
+  prefix: str = option("media", "Shard names: <prefix>0000.tfrecord, ...")
+  files_per_shard: int = option(100, "Media files per shard (in sorted input order).")
+  modalities: str = option("audio,visual", "What to extract where the file has it: "
+                           "audio,visual (sound-only files give audio-only records, silent "
+                           "ones rgb-only records), audio or visual.")
+  max_seconds: int = option(0, "Extract only the first seconds of each file (0: all of it, "
+                            "however long).")
+  labels: Tuple[int, ...] = option((), "Class indices written as every record's labels "
+                                   "(context 'labels'), e.g. 3,17.")
+  labels_csv: str = option("", "A CSV of '<file>,<labels joined by ;>' lines (the "
+                           "YouTube-8M extractor's input format): labels per file, matched "
+                           "by path or file name.")
+  weights_dir: str = option("", "A folder holding the published weight files (no "
+                            "download; for machines without internet).")
+  cache_dir: str = option("", "Where weight files are downloaded and cached (default "
+                          "$YT8M_WEIGHTS_CACHE, else ~/.cache/yt8m_crossmodal/weights).")
+  overwrite: bool = option(False, "Replace shards and manifest of this --prefix already "
+                           "in --output_dir.")
+  runner: str = option(IN_PROCESS, "in_process, or an Apache Beam runner name "
+                       "(DirectRunner, DataflowRunner, FlinkRunner, ...) to extract "
+                       "through a Beam pipeline; needs apache-beam.")
+  pipeline_options: str = option("", "Beam pipeline options, as on a Beam command line.")
+  beam_temp_dir: str = option("", "Folder for the Beam pipeline's temporary outputs "
+                              "(default: a temporary folder in --output_dir).")
+
+  @property
+  def modality_list(self) -> Tuple[str, ...]:
+    return _modality_list(self.modalities, "modalities")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    if not self.input:
+      raise UsageError("--input is required")
+    if not self.output_dir:
+      raise UsageError("--output_dir is required")
+    if not self.prefix or os.sep in self.prefix or self.prefix.startswith("."):
+      raise UsageError(f"--prefix must be a plain file-name prefix, got {self.prefix!r}")
+    self.modality_list  # pylint: disable=pointless-statement
+    if self.files_per_shard <= 0 or self.max_seconds < 0:
+      raise UsageError("--files_per_shard must be positive and --max_seconds >= 0")
+    if any(label < 0 for label in self.labels):
+      raise UsageError(f"--labels must be class indices >= 0, got {list(self.labels)}")
+    if self.labels and self.labels_csv:
+      raise UsageError("give --labels or --labels_csv, not both")
+    if self.runner != IN_PROCESS and not self.runner.strip():
+      raise UsageError("--runner must be in_process or a Beam runner name")
+    if self.pipeline_options and self.runner == IN_PROCESS:
+      raise UsageError("--pipeline_options needs a Beam --runner (e.g. DirectRunner)")
+    if self.weights_dir and not os.path.isdir(self.weights_dir):
+      raise UsageError(f"--weights_dir {self.weights_dir!r} is not a folder")
+    if self.weights_dir and self.cache_dir:
+      raise UsageError("give --weights_dir (files already here) or --cache_dir, not both")
+    if io_utils.is_remote(self.output_dir):
+      if self.runner == IN_PROCESS:
+        raise UsageError(f"--output_dir {self.output_dir!r} is remote: write locally, or "
+                         "extract with a Beam --runner")
+      return
+    _writable_local_dir(self.output_dir, "--output_dir")
+
+
+def _writable_local_dir(path: str, flag: str) -> None:
+  """Creates local folder ``path`` if needed and checks it can be written (no TensorFlow)."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise UsageError(f"{flag} {path!r} is a file, not a folder")
+  try:
+    os.makedirs(path, exist_ok=True)
+    probe = os.path.join(path, f".write-probe-{os.getpid()}")
+    with open(probe, "w", encoding="utf-8"):
+      pass
+    os.remove(probe)
+  except OSError as e:
+    raise UsageError(f"{flag} {path!r} is not writable: {e.strerror or e}") from None

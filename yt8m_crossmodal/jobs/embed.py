@@ -37,6 +37,11 @@ unique ids: a second record with an id already embedded is an error naming
 both records, or with ``--skip_bad_records`` left out (logged, and counted
 in ``duplicate_ids_skipped``).
 
+``--modalities=audio`` (or ``visual``) embeds one modality into a
+one-modality index (only that modality's files, no hubness): records with
+only that modality are read too (a catalogue of songs or podcasts, searched
+by video queries; a catalogue of silent clips, searched by sound).
+
 ``--timelines`` needs a frame-level export. The last stdout line is one JSON
 object (the catalogue's meta.json plus ``path``, ``seconds``,
 ``videos_per_second``).
@@ -56,7 +61,7 @@ import numpy as np
 from yt8m_crossmodal.serving.loading import load_export
 from yt8m_crossmodal.retrieval.catalogue import load_catalogue
 from yt8m_crossmodal.retrieval.catalogue_writer import CatalogueWriter
-from yt8m_crossmodal.retrieval.folder import META_FILE, MODALITIES, catalogue_files
+from yt8m_crossmodal.retrieval.folder import META_FILE, catalogue_files
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.jobs.config import IN_PROCESS, EmbedConfig
@@ -189,7 +194,7 @@ def _embed_locked(cfg: EmbedConfig, output: str) -> Dict[str, Any]:
     seconds = time.time() - start
     if cfg.ann != "none":
       catalogue = load_catalogue(tmp, load_indexes=False, verify="none")
-      for target in MODALITIES:
+      for target in catalogue.modalities:
         catalogue.build_index(target, kind=cfg.ann, save=True)
       meta = catalogue.meta
       logging.info("built %s indexes in %.1fs", cfg.ann, time.time() - start - seconds)
@@ -218,9 +223,11 @@ def _beam():
 def _embed_in_process(cfg: EmbedConfig, exp, tmp: str, start: float,
                       extra: Dict[str, Any]) -> Dict[str, Any]:
   """Reads and encodes ``cfg.data`` in this process into the folder ``tmp``."""
-  encode_audio, encode_visual = exp.encode_fn("audio"), exp.encode_fn("visual")
+  modalities = cfg.modality_list
+  encode_audio = exp.encode_fn("audio") if "audio" in modalities else None
+  encode_visual = exp.encode_fn("visual") if "visual" in modalities else None
   ds = exp.read_records(cfg.data, cfg.batch_size, cfg.skip_bad_records, file_order=True,
-                        with_provenance=True)
+                        modalities=modalities, with_provenance=True)
   writer = open_writer(cfg, exp, tmp)
   bar = Progress("embedded videos", cfg.max_videos or None)
   unique = UniqueIds(cfg.skip_bad_records)
@@ -251,10 +258,12 @@ def _embed_into(cfg: EmbedConfig, ds, writer: CatalogueWriter, encode_audio,
           break
         continue
       num_frames = batch["num_frames"].numpy()[keep][:n].astype(np.int32)
-      audio = feat.to_float(batch["audio"].numpy()[keep][:n])
-      visual = feat.to_float(batch["visual"].numpy()[keep][:n])
-      a_emb, a_tl = encode_audio(audio, num_frames)
-      v_emb, v_tl = encode_visual(visual, num_frames)
+      a_emb = a_tl = v_emb = v_tl = None
+      if encode_audio is not None:
+        a_emb, a_tl = encode_audio(feat.to_float(batch["audio"].numpy()[keep][:n]), num_frames)
+      if encode_visual is not None:
+        v_emb, v_tl = encode_visual(feat.to_float(batch["visual"].numpy()[keep][:n]),
+                                    num_frames)
       if cfg.timelines:
         writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames)
       else:

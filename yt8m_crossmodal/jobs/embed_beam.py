@@ -96,8 +96,9 @@ class EncodeRecords(ModelHandler):
 
   def __init__(self, export_dir: str, batch_size: int, timelines: bool,
                skip_bad_records: bool, timeline_dtype: str = "float32",
-               timeline_pool: int = 1):
+               timeline_pool: int = 1, modalities: Sequence[str] = ("audio", "visual")):
     super().__init__()
+    self._modalities = tuple(modalities)
     self._export_dir = export_dir
     self._batch_size = int(batch_size)
     self._timelines = bool(timelines)
@@ -116,7 +117,8 @@ class EncodeRecords(ModelHandler):
                     inference_args: Optional[Dict[str, Any]] = None
                     ) -> Iterable[Dict[str, Any]]:
     files, indices, records, reasons = zip(*batch)
-    out, reason = model.decode_records(tf.constant(list(records)), typed=self._skip)
+    out, reason = model.decode_records(tf.constant(list(records)), typed=self._skip,
+                                       modalities=self._modalities)
     reason = decode_lib.pick_reason([tf.constant(list(reasons)), reason]).numpy()
     ids = [v.decode(errors="replace") for v in out["id"].numpy()]
     good = reason == b""
@@ -131,7 +133,7 @@ class EncodeRecords(ModelHandler):
       return []
     num_frames = out["num_frames"].numpy()[good].astype(np.int32)
     encoded = {}
-    for m in ("audio", "visual"):
+    for m in self._modalities:
       encoded[m] = model.encode_fn(m)(feat.to_float(out[m].numpy()[good]), num_frames)
     results = []
     for row, j in enumerate(np.flatnonzero(good)):
@@ -159,6 +161,8 @@ def to_example(item: Dict[str, Any]) -> bytes:
   f["index"].int64_list.value.append(item["index"])
   f["num_frames"].int64_list.value.append(item["num_frames"])
   for m in ("audio", "visual"):
+    if f"{m}_embedding" not in item:
+      continue
     f[f"{m}_embedding"].float_list.value.extend(item[f"{m}_embedding"].tolist())
     for part in ("timeline", "scales"):
       if f"{m}_{part}" in item:
@@ -180,14 +184,15 @@ def _timelines_of(raw: Sequence[bytes], scales: Sequence[bytes], num_frames: np.
   return out
 
 
-def _read_shards(pattern: str, embedding_size: int, dtype: str, batch_size: int = 256
+def _read_shards(pattern: str, embedding_size: int, dtype: str, batch_size: int = 256,
+                 modalities: Sequence[str] = ("audio", "visual")
                  ) -> Iterable[Dict[str, np.ndarray]]:
   """Batches of the shards' videos: ids, file, index, num_frames, embeddings, timelines."""
   spec = {"id": tf.io.FixedLenFeature([], tf.string),
           "file": tf.io.FixedLenFeature([], tf.string),
           "index": tf.io.FixedLenFeature([], tf.int64),
           "num_frames": tf.io.FixedLenFeature([], tf.int64)}
-  for m in ("audio", "visual"):
+  for m in modalities:
     spec[f"{m}_embedding"] = tf.io.FixedLenFeature([embedding_size], tf.float32)
     spec[f"{m}_timeline"] = tf.io.FixedLenFeature([], tf.string, default_value="")
     spec[f"{m}_scales"] = tf.io.FixedLenFeature([], tf.string, default_value="")
@@ -199,7 +204,7 @@ def _read_shards(pattern: str, embedding_size: int, dtype: str, batch_size: int 
   for batch in ds:
     batch = {k: v.numpy() for k, v in batch.items()}
     nf = batch["num_frames"].astype(np.int32)
-    for m in ("audio", "visual"):
+    for m in modalities:
       raw, scales = batch.pop(f"{m}_timeline"), batch.pop(f"{m}_scales")
       if all(len(r) for r in raw):
         batch[f"{m}_timeline"] = _timelines_of(raw, scales, nf, embedding_size, dtype)
@@ -228,16 +233,18 @@ def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str,
   writer = open_writer(cfg, exp, unordered)
   try:
     try:
-      for batch in _read_shards(shards, exp.embedding_size, cfg.timeline_dtype):
+      for batch in _read_shards(shards, exp.embedding_size, cfg.timeline_dtype,
+                                modalities=cfg.modality_list):
         ids = [i.decode() for i in batch["id"]]
         ids_seen += ids
         keys += [(position.get(f.decode(), len(files)), int(i))
                  for f, i in zip(batch["file"], batch["index"])]
         if cfg.timelines:
-          writer.add(ids, batch["audio_embedding"], batch["visual_embedding"],
-                     batch["audio_timeline"], batch["visual_timeline"], batch["num_frames"])
+          writer.add(ids, batch.get("audio_embedding"), batch.get("visual_embedding"),
+                     batch.get("audio_timeline"), batch.get("visual_timeline"),
+                     batch["num_frames"])
         else:
-          writer.add(ids, batch["audio_embedding"], batch["visual_embedding"])
+          writer.add(ids, batch.get("audio_embedding"), batch.get("visual_embedding"))
     except BaseException:
       writer.abort()
       raise
@@ -270,12 +277,18 @@ def _copy_rows(cfg, exp: LoadedExport, source: str, out: str, order: np.ndarray,
     for s in range(0, order.size, chunk):
       rows = order[s:s + chunk]
       ids = [cat.ids[i] for i in rows]
-      emb = [gather_rows(cat.embeddings(m), rows) for m in ("audio", "visual")]
-      timelines = [cat.timelines(m) for m in ("audio", "visual")] if cat.has_timelines else []
-      if timelines and isinstance(timelines[0], compact.CompactTimelines):
-        writer.add(ids, *emb, *(t.encoded(rows) for t in timelines), cat.num_frames[rows])
-      elif timelines:
-        writer.add(ids, *emb, *(gather_rows(t, rows) for t in timelines), cat.num_frames[rows])
+      held = cat.modalities
+      emb = [gather_rows(cat.embeddings(m), rows) if m in held else None
+             for m in ("audio", "visual")]
+      timelines = ([cat.timelines(m) if m in held else None for m in ("audio", "visual")]
+                   if cat.has_timelines else [])
+      some = [t for t in timelines if t is not None]
+      if some and isinstance(some[0], compact.CompactTimelines):
+        writer.add(ids, *emb, *(None if t is None else t.encoded(rows) for t in timelines),
+                   cat.num_frames[rows])
+      elif some:
+        writer.add(ids, *emb, *(None if t is None else gather_rows(t, rows)
+                                for t in timelines), cat.num_frames[rows])
       else:
         writer.add(ids, *emb)
   except BaseException:
@@ -287,7 +300,8 @@ def _copy_rows(cfg, exp: LoadedExport, source: str, out: str, order: np.ndarray,
 def build_pipeline(p: beam.Pipeline, cfg, files: List[Tuple[str, int]], shards: str):
   """Adds the embedding steps to pipeline ``p`` (see the module docstring)."""
   handler = EncodeRecords(cfg.export_dir, cfg.batch_size, cfg.timelines,
-                          cfg.skip_bad_records, cfg.timeline_dtype, cfg.timeline_pool)
+                          cfg.skip_bad_records, cfg.timeline_dtype, cfg.timeline_pool,
+                          cfg.modality_list)
   return (p
           | "Files" >> beam.Create(files)
           | "Spread" >> beam.Reshuffle()

@@ -15,7 +15,7 @@ def open_writer(cfg, exp, path: str) -> CatalogueWriter:
         path, exp.embedding_size,
         max_frames=exp.max_frames if cfg.timelines else None,
         timeline_dtype=cfg.timeline_dtype, timeline_pool=cfg.timeline_pool,
-        model_info=exp.describe())
+        model_info=exp.describe(), modalities=cfg.modality_list)
   except OSError as e:
     raise UsageError(f"cannot write next to --output {cfg.output!r}: {e}") from e
 

@@ -75,15 +75,22 @@ from yt8m_crossmodal.serving.loading import LoadedExport, load_export
 
 
 def embed_with_export(exp: LoadedExport, pattern: str, batch_size: int = 64,
-          max_videos: int = 0, skip_bad_records: bool = False) -> embedding.EmbeddedSet:
-  """Embeds the videos of ``pattern`` through the export's signatures."""
+          max_videos: int = 0, skip_bad_records: bool = False,
+          modalities=("audio", "visual")) -> embedding.EmbeddedSet:
+  """Embeds the videos of ``pattern`` through the export's signatures.
+
+  With one of ``modalities``, records holding only that one are read too,
+  and the other's embeddings are None.
+  """
   frame = exp.feature_level == "frame"
-  ds = exp.read_records(pattern, batch_size, skip_bad_records)
+  ds = exp.read_records(pattern, batch_size, skip_bad_records, modalities=modalities)
   bar = Progress("embedded videos", max_videos or None)
   try:
-    return embedding.embed_dataset(ds, exp.encode_fn("audio"), exp.encode_fn("visual"),
-                                   limit=max_videos, keep_audio_features=frame,
-                                   progress=bar.update)
+    return embedding.embed_dataset(
+        ds, exp.encode_fn("audio") if "audio" in modalities else None,
+        exp.encode_fn("visual") if "visual" in modalities else None,
+        limit=max_videos, keep_audio_features=frame and "audio" in modalities,
+        progress=bar.update)
   finally:
     bar.close()
 

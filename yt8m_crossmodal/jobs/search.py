@@ -102,6 +102,12 @@ class Searcher:
           "compare embeddings of two different models")
       logging.warning("%s", self.export_mismatch)
     self.target = OTHER[cfg.query_modality]
+    if self.target not in self.catalogue.modalities:
+      (held,) = self.catalogue.modalities
+      raise UsageError(f"the index {cfg.index!r} holds {held} embeddings only (embedded with "
+                       f"yt8m-embed --modalities={held}): it answers "
+                       f"--query_modality={OTHER[held]} queries, not "
+                       f"{cfg.query_modality} ones")
     self.clip = cfg.query_seconds > 0 or cfg.query_start > 0
     self.use_timelines = bool(cfg.rerank or cfg.localize or self.clip)
     if self.use_timelines:
@@ -118,7 +124,10 @@ class Searcher:
       if kind != cfg.ann:
         raise UsageError(f"--ann={cfg.ann} but the index {cfg.index!r} holds a {kind} "
                          f"index for {self.target!r}: pass --ann={kind}")
-    if cfg.hub_weight and self.target not in self.catalogue.hubness:
+    if cfg.hub_weight and len(self.catalogue.modalities) == 1:
+      logging.info("one-modality index %r: no hubness to correct for, results are ranked "
+                   "by plain cosine", cfg.index)
+    elif cfg.hub_weight and self.target not in self.catalogue.hubness:
       logging.warning("the index %r stores no hubness (embedded before yt8m-embed wrote "
                       "it): results are ranked by plain cosine; embed it again for "
                       "--hub_weight", cfg.index)
@@ -140,7 +149,10 @@ class Searcher:
   def __call__(self) -> Iterator[Dict[str, Any]]:
     """Yields one result dict per query (see the module docstring)."""
     cfg, exp = self.cfg, self.export
-    ds = exp.read_records(cfg.query_data, cfg.batch_size, cfg.skip_bad_records)
+    # Only the query's modality is read: a sound-only or pictures-only record
+    # (a song, a podcast, a silent clip) is a query as good as any.
+    ds = exp.read_records(cfg.query_data, cfg.batch_size, cfg.skip_bad_records,
+                          modalities=(cfg.query_modality,))
     params = {}
     if cfg.nprobe:
       params["nprobe"] = cfg.nprobe

@@ -30,9 +30,9 @@ footage: nothing in the soundtrack follows the pictures second by second).
 Every second of each record is used, whatever the export's ``max_frames``
 (the encoders take any length). The audio and the visual track come from
 one set of records (``data``) or
-from two (``audio_data``, ``visual_data``), paired by video id: every record
-is a YT-8M frame-level record (both tracks present); the audio of the one and
-the visual of the other are used. The visual side is read into memory first
+from two (``audio_data``, ``visual_data``), paired by video id: the audio of
+the one and the visual of the other are used, so a record there may hold that
+track alone (a dub extracted from a sound file, silent footage). The visual side is read into memory first
 (uint8, about 1 kB per second), then the audio side (128 bytes per second).
 An id found more than once on either side cannot be paired: each of its
 records gets an error line.
@@ -58,14 +58,20 @@ from yt8m_crossmodal.sync.answer import drift_fields, estimate, window
 WHOLE_RECORD = 1 << 20
 
 
-def _videos(pattern: str, exp: LoadedExport, cfg: SyncConfig
-            ) -> Iterator[Tuple[str, np.ndarray, np.ndarray]]:
-  """(id, audio uint8 [T, 128], visual uint8 [T, 1024]) per record of ``pattern``, whole."""
+def _videos(pattern: str, exp: LoadedExport, cfg: SyncConfig,
+            modalities: Tuple[str, ...] = ("audio", "visual")
+            ) -> Iterator[Tuple[str, Optional[np.ndarray], Optional[np.ndarray]]]:
+  """(id, audio uint8 [T, 128], visual uint8 [T, 1024]) per record of ``pattern``, whole.
+
+  With one of ``modalities``, records holding only that one are read too (a
+  dub's sound-only record, silent footage), and the other is None.
+  """
   for batch in exp.read_records(pattern, cfg.batch_size, cfg.skip_bad_records,
-                                max_frames=WHOLE_RECORD):
-    audio, visual = batch["audio"].numpy(), batch["visual"].numpy()
+                                modalities=modalities, max_frames=WHOLE_RECORD):
+    tracks = {m: batch[m].numpy() if m in batch else None for m in ("audio", "visual")}
     for i, (video_id, n) in enumerate(zip(batch["id"].numpy(), batch["num_frames"].numpy())):
-      yield video_id.decode(errors="replace"), audio[i, :n], visual[i, :n]
+      yield (video_id.decode(errors="replace"),
+             *(None if x is None else x[i, :n] for x in (tracks["audio"], tracks["visual"])))
 
 
 def _encode(encode_fn, items: List[np.ndarray]) -> List[np.ndarray]:
@@ -98,10 +104,10 @@ class Synchronizer:
       return
     visual: Dict[str, np.ndarray] = {}
     copies = collections.Counter()
-    for video_id, _, v in _videos(cfg.visual_data, exp, cfg):
+    for video_id, _, v in _videos(cfg.visual_data, exp, cfg, ("visual",)):
       visual.setdefault(video_id, v)
       copies[video_id] += 1
-    audio = [(video_id, a) for video_id, a, _ in _videos(cfg.audio_data, exp, cfg)]
+    audio = [(video_id, a) for video_id, a, _ in _videos(cfg.audio_data, exp, cfg, ("audio",))]
     audio_copies = collections.Counter(video_id for video_id, _ in audio)
     seen = set()
     for video_id, a in audio:

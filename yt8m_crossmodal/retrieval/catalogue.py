@@ -37,8 +37,8 @@ class Catalogue:
 
   Attributes:
     ids: N video ids.
-    audio_embeddings: [N, E] float32.
-    visual_embeddings: [N, E] float32.
+    audio_embeddings: [N, E] float32 (None in a visual-only index).
+    visual_embeddings: [N, E] float32 (None in an audio-only index).
     audio_timelines: [N, T, E] or None (an array, or the
       :class:`~.compact_timelines.CompactTimelines` view of int8 rows).
     visual_timelines: [N, T, E] or None.
@@ -51,8 +51,8 @@ class Catalogue:
   """
 
   ids: List[str]
-  audio_embeddings: np.ndarray
-  visual_embeddings: np.ndarray
+  audio_embeddings: Optional[np.ndarray] = None
+  visual_embeddings: Optional[np.ndarray] = None
   audio_timelines: Optional[np.ndarray] = None
   visual_timelines: Optional[np.ndarray] = None
   num_frames: Optional[np.ndarray] = None
@@ -63,57 +63,81 @@ class Catalogue:
 
   def __post_init__(self):
     self.ids = [str(i) for i in self.ids]
-    a, v = self.audio_embeddings, self.visual_embeddings
-    if a.ndim != 2 or v.ndim != 2:
-      raise ValueError(f"Embeddings must be [N, E]: audio {a.shape}, visual "
-                       f"{v.shape}")
-    if a.shape != v.shape:
-      raise ValueError(f"Audio embeddings {a.shape} and visual embeddings "
-                       f"{v.shape} differ in shape")
-    if a.shape[0] == 0:
+    present = {m: getattr(self, f"{m}_embeddings") for m in MODALITIES}
+    present = {m: x for m, x in present.items() if x is not None}
+    if not present:
+      raise ValueError("A catalogue needs audio or visual embeddings (or both)")
+    first = next(iter(present.values()))
+    for m, x in present.items():
+      if x.ndim != 2:
+        raise ValueError(f"Embeddings must be [N, E]: {m} {x.shape}")
+      if x.shape != first.shape:
+        raise ValueError(f"Audio embeddings {present['audio'].shape} and visual embeddings "
+                         f"{present['visual'].shape} differ in shape")
+    if first.shape[0] == 0:
       raise ValueError("Empty catalogue: no items")
-    if len(self.ids) != a.shape[0]:
-      raise ValueError(f"{len(self.ids)} ids for {a.shape[0]} embeddings")
-    if (self.audio_timelines is None) != (self.visual_timelines is None):
+    if len(self.ids) != first.shape[0]:
+      raise ValueError(f"{len(self.ids)} ids for {first.shape[0]} embeddings")
+    timelines = {m: getattr(self, f"{m}_timelines") for m in MODALITIES}
+    for m, t in timelines.items():
+      if m not in present and t is not None:
+        raise ValueError(f"{m} timelines without {m} embeddings")
+    given = [t for m, t in timelines.items() if m in present and t is not None]
+    if given and len(given) != len(present):
       raise ValueError("Give both audio and visual timelines or neither")
-    if self.audio_timelines is not None:
-      for name in ("audio_timelines", "visual_timelines"):
-        t = getattr(self, name)
-        if t.ndim != 3 or t.shape[0] != a.shape[0] or t.shape[2] != a.shape[1]:
-          raise ValueError(f"{name} must be [{a.shape[0]}, T, {a.shape[1]}], "
-                           f"got {t.shape}")
-      if self.audio_timelines.shape != self.visual_timelines.shape:
+    if given:
+      n, e = first.shape
+      for m in present:
+        t = timelines[m]
+        if t.ndim != 3 or t.shape[0] != n or t.shape[2] != e:
+          raise ValueError(f"{m}_timelines must be [{n}, T, {e}], got {t.shape}")
+      if len({t.shape for t in given}) > 1:
         raise ValueError("Audio and visual timelines differ in shape")
       if self.num_frames is None:
-        self.num_frames = infer_num_frames(self.audio_timelines,
-                                            self.visual_timelines)
+        self.num_frames = infer_num_frames(*given)
       self.num_frames = np.asarray(self.num_frames).reshape(-1)
-      if self.num_frames.shape[0] != a.shape[0]:
+      if self.num_frames.shape[0] != n:
         raise ValueError(f"{self.num_frames.shape[0]} num_frames for "
-                         f"{a.shape[0]} items")
+                         f"{n} items")
+
+  @property
+  def modalities(self) -> Tuple[str, ...]:
+    """The modalities stored: both, or one (a one-modality index)."""
+    return tuple(m for m in MODALITIES if getattr(self, f"{m}_embeddings") is not None)
+
+  def _first(self) -> np.ndarray:
+    return self.embeddings(self.modalities[0])
 
   @property
   def size(self) -> int:
-    return int(self.audio_embeddings.shape[0])
+    return int(self._first().shape[0])
 
   def __len__(self) -> int:
     return self.size
 
   @property
   def embedding_size(self) -> int:
-    return int(self.audio_embeddings.shape[1])
+    return int(self._first().shape[1])
 
   @property
   def has_timelines(self) -> bool:
-    return self.audio_timelines is not None
+    return getattr(self, f"{self.modalities[0]}_timelines") is not None
+
+  def _require(self, modality: str) -> None:
+    if modality not in self.modalities:
+      where = f" {self.path!r}" if self.path else ""
+      (held,) = self.modalities
+      raise ValueError(f"The catalogue{where} holds {held} embeddings only (a one-modality "
+                       f"index): it has no {modality} to search")
 
   def embeddings(self, modality: str) -> np.ndarray:
     """[N, E] clip embeddings of ``modality`` ("audio" or "visual")."""
-    return getattr(self, f"{check_modality(modality)}_embeddings")
+    self._require(check_modality(modality))
+    return getattr(self, f"{modality}_embeddings")
 
   def timelines(self, modality: str) -> np.ndarray:
     """[N, T, E] timelines of ``modality``; ValueError if not stored."""
-    check_modality(modality)
+    self._require(check_modality(modality))
     if not self.has_timelines:
       where = f" in {self.path!r}" if self.path else ""
       raise ValueError(f"The catalogue{where} stores no timelines "
@@ -332,6 +356,7 @@ def _load(folder: PinnedFolder, mmap: bool, load_indexes: bool, verify: str) -> 
     raise ValueError(f"{meta_path} is nested too deeply: the index is damaged") from None
   check_meta(meta, meta_path)
   with_hubness = bool(meta.get("hubness"))
+  modalities = tuple(m for m in MODALITIES if m in (meta.get("modalities") or MODALITIES))
   timeline_arrays = {n for m in MODALITIES
                      for n in (timelines_file(m), compact.rows_file(m))}
   hashed = [n for n in (meta.get(integrity.FILES_KEY) or {}) if n not in timeline_arrays]
@@ -347,16 +372,16 @@ def _load(folder: PinnedFolder, mmap: bool, load_indexes: bool, verify: str) -> 
   if meta.get("num_items") is not None and meta["num_items"] != len(ids):
     raise ValueError(f"{os.path.join(path, IDS_TXT)} holds {len(ids)} ids, meta.json says "
                      f"{meta['num_items']}: the index is damaged")
-  arrays = {m: folder.load_npy(embeddings_file(m), mmap) for m in MODALITIES}
+  arrays = {m: folder.load_npy(embeddings_file(m), mmap) for m in modalities}
   if verify != "none":
-    for m in MODALITIES:
+    for m in modalities:
       integrity.check_finite_rows(arrays[m], os.path.join(path, embeddings_file(m)), ids)
   timelines = {m: None for m in MODALITIES}
   num_frames = None
-  has_timelines = meta.get("has_timelines", folder.exists(timelines_file("audio")))
+  has_timelines = meta.get("has_timelines", folder.exists(timelines_file(modalities[0])))
   if has_timelines:
     num_frames = folder.load_npy(NUM_FRAMES_FILE, False)
-    for m in MODALITIES:
+    for m in modalities:
       if meta.get("timeline_dtype") == compact.COMPACT_DTYPE:
         seconds = meta["max_frames"]
         _check_num_frames(num_frames, len(ids), seconds, os.path.join(path, NUM_FRAMES_FILE))
@@ -376,12 +401,12 @@ def _load(folder: PinnedFolder, mmap: bool, load_indexes: bool, verify: str) -> 
           integrity.check_finite_rows(timelines[m], os.path.join(path, timelines_file(m)),
                                       ids)
   catalogue = Catalogue(
-      ids=ids, audio_embeddings=arrays["audio"],
-      visual_embeddings=arrays["visual"], audio_timelines=timelines["audio"],
+      ids=ids, audio_embeddings=arrays.get("audio"),
+      visual_embeddings=arrays.get("visual"), audio_timelines=timelines["audio"],
       visual_timelines=timelines["visual"], num_frames=num_frames, meta=meta,
       path=path)
   if with_hubness:
-    for m in MODALITIES:
+    for m in modalities:
       values = folder.load_npy(hubness_file(m), False)
       if values.shape != (len(ids),) or not np.isfinite(values).all():
         raise ValueError(f"{os.path.join(path, hubness_file(m))} is not {len(ids)} finite "

@@ -59,7 +59,8 @@ class CatalogueWriter:
                timeline_dtype: Any = "float16",
                model_info: Optional[Dict[str, Any]] = None,
                overwrite: bool = False,
-               timeline_pool: int = 1):
+               timeline_pool: int = 1,
+               modalities: Sequence[str] = MODALITIES):
     """Opens the folder.
 
     Args:
@@ -74,7 +75,12 @@ class CatalogueWriter:
       model_info: free-form JSON-able model description for meta.json.
       overwrite: replace a complete catalogue already in ``path``.
       timeline_pool: with "int8": seconds averaged into one stored row.
+      modalities: both, or one (a one-modality index: only its files,
+        searched by queries of the other modality; no hubness).
     """
+    self.modalities = tuple(m for m in MODALITIES if m in modalities)
+    if not self.modalities or len(self.modalities) != len(tuple(modalities)):
+      raise ValueError(f"modalities must be audio and/or visual, got {tuple(modalities)!r}")
     if str(np.dtype(timeline_dtype)) not in TIMELINE_DTYPES:
       raise ValueError(f"timeline_dtype must be one of {TIMELINE_DTYPES}, got "
                        f"{timeline_dtype!r}")
@@ -122,9 +128,9 @@ class CatalogueWriter:
   def _shapes(self) -> Dict[str, Tuple[Tuple[int, ...], np.dtype]]:
     e = self.embedding_size
     shapes = {embeddings_file(m): ((e,), np.dtype(np.float32))
-              for m in MODALITIES}
+              for m in self.modalities}
     if self._with_timelines:
-      for m in MODALITIES:
+      for m in self.modalities:
         if self.compact:
           shapes[compact.rows_file(m)] = ((e,), np.dtype(np.int8))
           shapes[compact.scales_file(m)] = ((), np.dtype(np.float32))
@@ -138,7 +144,7 @@ class CatalogueWriter:
     """Files whose row count is not the item count (compact timelines)."""
     if not (self._with_timelines and self.compact):
       return set()
-    return {f(m) for m in MODALITIES
+    return {f(m) for m in self.modalities
             for f in (compact.rows_file, compact.scales_file)}
 
   def _timeline(self, t: np.ndarray, b: int, name: str) -> np.ndarray:
@@ -160,12 +166,14 @@ class CatalogueWriter:
   def _add_encoded(self, batch: Dict[str, np.ndarray], b: int, audio, visual,
                    num_frames) -> None:
     """Puts compact rows already encoded (same pool) into ``batch``."""
-    if not self.compact or not isinstance(visual, compact.Encoded) or num_frames is None:
-      raise ValueError("Encoded timelines need an int8 writer, both modalities "
+    given = {m: t for m, t in (("audio", audio), ("visual", visual)) if m in self.modalities}
+    if (not self.compact or num_frames is None
+        or not all(isinstance(t, compact.Encoded) for t in given.values())):
+      raise ValueError("Encoded timelines need an int8 writer, every modality "
                        "encoded and num_frames")
     num_frames = np.asarray(num_frames, np.int32).reshape(-1)
     want = int(compact.stored_rows(num_frames, self.timeline_pool).sum())
-    for m, enc in (("audio", audio), ("visual", visual)):
+    for m, enc in given.items():
       if (num_frames.shape[0] != b or enc.rows.shape != (want, self.embedding_size)
           or enc.scales.shape != (want,)):
         raise ValueError(f"encoded {m} timelines hold {enc.rows.shape} rows, "
@@ -185,8 +193,8 @@ class CatalogueWriter:
 
     Args:
       ids: B ids (str or bytes; no newlines).
-      audio_embeddings: [B, E].
-      visual_embeddings: [B, E].
+      audio_embeddings: [B, E] (None for a visual-only index).
+      visual_embeddings: [B, E] (None for an audio-only index).
       audio_timelines: [B, T', E] (T' <= max_frames), optional; for an int8
         writer also the rows already encoded, a
         :class:`~.compact_timelines.Encoded` (copied as they are).
@@ -202,33 +210,44 @@ class CatalogueWriter:
       raise ValueError("Ids must not contain newlines")
     batch: Dict[str, np.ndarray] = {}
     for m, x in (("audio", audio_embeddings), ("visual", visual_embeddings)):
+      if (x is None) == (m in self.modalities):
+        raise ValueError(f"{m} embeddings {'missing' if x is None else 'given'} for an "
+                         f"index of {', '.join(self.modalities)}")
+      if x is None:
+        continue
       x = np.asarray(x, np.float32)
       if x.shape != (b, self.embedding_size):
         raise ValueError(f"{m} embeddings must be [{b}, {self.embedding_size}]"
                          f", got {x.shape}")
       _check_finite(x, ids, f"{m} embedding")
       batch[embeddings_file(m)] = x
-    with_timelines = audio_timelines is not None
-    if with_timelines != (visual_timelines is not None):
-      raise ValueError("Give both audio and visual timelines or neither")
+    timelines = {m: t for m, t in (("audio", audio_timelines), ("visual", visual_timelines))
+                 if m in self.modalities}
+    with_timelines = any(t is not None for t in timelines.values())
+    if with_timelines and any(t is None for t in timelines.values()):
+      raise ValueError("Give the timelines of every modality of the index, or none")
+    if any(t is not None for m, t in (("audio", audio_timelines),
+                                      ("visual", visual_timelines))
+           if m not in self.modalities):
+      raise ValueError(f"timelines given for a modality the index does not hold "
+                       f"({', '.join(self.modalities)})")
     if self._with_timelines is None:
       self._with_timelines = with_timelines
     elif self._with_timelines != with_timelines:
       raise ValueError("Every batch must carry timelines, or none")
-    encoded = isinstance(audio_timelines, compact.Encoded)
+    encoded = any(isinstance(t, compact.Encoded) for t in timelines.values())
     if with_timelines and encoded:
       self._add_encoded(batch, b, audio_timelines, visual_timelines, num_frames)
     elif with_timelines:
-      a = self._timeline(audio_timelines, b, "audio_timelines")
-      v = self._timeline(visual_timelines, b, "visual_timelines")
+      dense = {m: self._timeline(t, b, f"{m}_timelines") for m, t in timelines.items()}
       if num_frames is None:
-        num_frames = infer_num_frames(a, v)
+        num_frames = infer_num_frames(*dense.values())
       num_frames = np.asarray(num_frames, np.int32).reshape(-1)
       if num_frames.shape[0] != b:
         raise ValueError(f"{num_frames.shape[0]} num_frames for {b} items")
-      _check_finite(audio_timelines, ids, "audio timeline")
-      _check_finite(visual_timelines, ids, "visual timeline")
-      for m, t in (("audio", a), ("visual", v)):
+      for m, t in timelines.items():
+        _check_finite(t, ids, f"{m} timeline")
+      for m, t in dense.items():
         if self.compact:
           rows, scales = compact.encode(t, num_frames, self.timeline_pool)
           batch[compact.rows_file(m)], batch[compact.scales_file(m)] = rows, scales
@@ -265,7 +284,12 @@ class CatalogueWriter:
     self.count += b
 
   def _write_hubness(self):
-    """Writes ``<modality>_hubness.npy`` of the finished embedding files; returns their names."""
+    """Writes ``<modality>_hubness.npy`` of the finished embedding files; returns their names.
+
+    A one-modality index has no other modality to measure hubness against: none.
+    """
+    if len(self.modalities) < len(MODALITIES):
+      return []
     embeddings = [np.load(os.path.join(self.path, embeddings_file(m)), mmap_mode="r")
                   for m in MODALITIES]
     names = [hubness_file(m) for m in MODALITIES]
@@ -347,7 +371,9 @@ class CatalogueWriter:
         "ids_file": IDS_TXT,
         "model": self.model_info,
         "faiss": {},
-        "hubness": {"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK},
+        "modalities": list(self.modalities),
+        "hubness": ({"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK}
+                    if hub_files else None),
         integrity.FILES_KEY: integrity.record(self.path, [IDS_TXT, *self._shapes(),
                                                           *hub_files]),
     }
@@ -372,8 +398,8 @@ def write_catalogue(path: str, ids: Sequence[Any],
   Args:
     path: the index folder.
     ids: N ids.
-    audio_embeddings: [N, E].
-    visual_embeddings: [N, E].
+    audio_embeddings: [N, E] (None: a visual-only index).
+    visual_embeddings: [N, E] (None: an audio-only index).
     audio_timelines: [N, T, E] or None.
     visual_timelines: [N, T, E] or None.
     num_frames: [N] or None (inferred from the timelines).
@@ -386,23 +412,29 @@ def write_catalogue(path: str, ids: Sequence[Any],
   Returns:
     The meta.json contents.
   """
-  audio_embeddings = np.asarray(audio_embeddings)
-  if audio_embeddings.ndim != 2:
-    raise ValueError(f"Embeddings must be [N, E], got {audio_embeddings.shape}")
+  present = {m: np.asarray(x) for m, x in (("audio", audio_embeddings),
+                                           ("visual", visual_embeddings)) if x is not None}
+  if not present:
+    raise ValueError("Give the audio or the visual embeddings (or both)")
+  first = next(iter(present.values()))
+  if first.ndim != 2:
+    raise ValueError(f"Embeddings must be [N, E], got {first.shape}")
   n = len(ids)
   if n == 0:
     raise ValueError("Empty catalogue: no items to write")
+  some_timeline = audio_timelines if audio_timelines is not None else visual_timelines
   writer = CatalogueWriter(
-      path, audio_embeddings.shape[1],
-      max_frames=None if audio_timelines is None else audio_timelines.shape[1],
+      path, first.shape[1],
+      max_frames=None if some_timeline is None else some_timeline.shape[1],
       expected_count=n, timeline_dtype=timeline_dtype, model_info=model_info,
-      overwrite=overwrite, timeline_pool=timeline_pool)
+      overwrite=overwrite, timeline_pool=timeline_pool, modalities=tuple(present))
   try:
     ids = list(ids)
     for s in range(0, n, batch_size):
       sl = slice(s, s + batch_size)
       writer.add(
-          ids[sl], audio_embeddings[sl], visual_embeddings[sl],
+          ids[sl], None if audio_embeddings is None else audio_embeddings[sl],
+          None if visual_embeddings is None else visual_embeddings[sl],
           None if audio_timelines is None else audio_timelines[sl],
           None if visual_timelines is None else visual_timelines[sl],
           None if num_frames is None else np.asarray(num_frames)[sl])

@@ -3,7 +3,9 @@
 One folder per embedded corpus::
 
     meta.json                 format_version, embedding_size, num_items,
-                              has_timelines, max_frames, timeline_dtype,
+                              modalities (both, or one: a one-modality
+                              index holds only that modality's files and
+                              no hubness), has_timelines, max_frames, timeline_dtype,
                               ids_file, model (free-form model info), faiss
                               ({modality: {"file": ..., "kind": ..., params}}),
                               files ({name: {"bytes": ..., "sha256": ...}} of
@@ -339,6 +341,10 @@ def check_meta(meta: Any, where: str) -> dict:
   whole("num_items", 0)
   whole("max_frames", 1)
   whole("timeline_pool", 1)
+  modalities = meta.get("modalities", list(MODALITIES))
+  if (not isinstance(modalities, list) or not modalities
+      or any(m not in MODALITIES for m in modalities) or len(set(modalities)) != len(modalities)):
+    bad("modalities", f"a list of one or both of {list(MODALITIES)}")
   if not isinstance(meta.get("has_timelines", False), bool):
     bad("has_timelines", "true or false")
   if meta.get("timeline_dtype") not in (None, "float16", "float32", "int8"):

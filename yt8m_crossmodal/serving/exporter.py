@@ -182,6 +182,10 @@ def _check_catalogue(path: str, embedding_size: int):
     raise UsageError(f"--search_catalogue: {e}") from e
   if catalogue.size == 0:
     raise UsageError(f"--search_catalogue {path!r} is empty")
+  if len(catalogue.modalities) < 2:
+    raise UsageError(f"--search_catalogue {path!r} holds {catalogue.modalities[0]} "
+                     "embeddings only (a one-modality index); the export's search signatures "
+                     "need both: embed the catalogue with both modalities")
   if catalogue.embedding_size != embedding_size:
     raise UsageError(
         f"--search_catalogue {path!r} holds {catalogue.embedding_size}-d embeddings "

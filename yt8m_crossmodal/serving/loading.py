@@ -148,7 +148,8 @@ class LoadedExport:
 
   def read_records(self, pattern: str, batch_size: int = 64,
                    skip_bad_records: bool = False, file_order: bool = False,
-                   with_provenance: bool = False, max_frames: Optional[int] = None):
+                   modalities=decode_lib.BOTH, with_provenance: bool = False,
+                   max_frames: Optional[int] = None):
     """The records of ``pattern`` read as this export expects them.
 
     Its feature level, label vocabulary and ``max_frames`` (or the given
@@ -156,15 +157,17 @@ class LoadedExport:
     the other): the batches of
     :func:`yt8m_crossmodal.data.pipeline.make_dataset` (with
     ``with_provenance``, also each record's ``file`` and ``record_index``).
+    With one of ``modalities``, records with only that one are read too
+    (only its features are returned).
     """
     return pipeline.make_dataset(
         pattern, feature_level=self.feature_level, batch_size=batch_size,
         num_classes=self.config.data.num_classes,
         max_frames=max_frames or self.max_frames, seed=0,
-        skip_bad_records=skip_bad_records, file_order=file_order,
+        skip_bad_records=skip_bad_records, file_order=file_order, modalities=modalities,
         with_provenance=with_provenance)
 
-  def decode_records(self, records, typed: bool = False):
+  def decode_records(self, records, typed: bool = False, modalities=decode_lib.BOTH):
     """Parses, validates and decodes serialized records as :meth:`read_records` does.
 
     Args:
@@ -179,7 +182,7 @@ class LoadedExport:
     """
     return decode_lib.decode_records(records, self.feature_level,
                                      self.config.data.num_classes, self.max_frames,
-                                     typed=typed)
+                                     typed=typed, modalities=modalities)
 
   def describe(self) -> Dict[str, Any]:
     """Small JSON-able description (for catalogue meta and reports)."""
