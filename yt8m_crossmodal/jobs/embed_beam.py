@@ -255,7 +255,8 @@ def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str,
     first[1:] = np.any(np.diff(key[order], axis=0) != 0, axis=1)
     order = order[first]
     unique = UniqueIds(cfg.skip_bad_records)
-    order = order[np.array([unique.keep(ids_seen[j], f"{files[key[j, 0]]} at record index "
+    name = lambda k: files[k] if k < len(files) else "?"
+    order = order[np.array([unique.keep(ids_seen[j], f"{name(key[j, 0])} at record index "
                                         f"{key[j, 1]}") for j in order], bool)]
     duplicates["skipped"] = unique.skipped
     if cfg.max_videos:
