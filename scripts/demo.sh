@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end demo on a fresh machine: .venv with the base package (no dev extra),
 # sample data, validation, training, export for TF Serving, evaluation through the
-# export, a catalogue search with temporal re-ranking and segment localization.
+# export, a catalogue search with temporal re-ranking and segment localization, and a
+# storyboard (pictures for a soundtrack).
 # Everything is written under demo_output/ (git-ignored) and saved_models/demo/.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,18 +24,18 @@ d = json.loads(sys.stdin.read().strip().splitlines()[-1])
 print("  " + ", ".join(f"{k}: {len(d[k]) if isinstance(d[k], list) else d[k]}" for k in sys.argv[1:]))' "$@"
 }
 
-step "1/7 sample data (yt8m-synth): 1500 training and 300 validation videos, 40-60 s"
+step "1/8 sample data (yt8m-synth): 1500 training and 300 validation videos, 40-60 s"
 quiet "$BIN/yt8m-synth" --noprogress --output_dir="$OUT/data/train" --prefix=train --num_videos=1500 \
   --num_shards=4 --min_frames=40 --max_frames=60 --seed=1 | summary files videos frames_total
 quiet "$BIN/yt8m-synth" --noprogress --output_dir="$OUT/data/validate" --prefix=validate \
   --num_videos=300 --num_shards=2 --min_frames=40 --max_frames=60 --seed=2 \
   | summary files videos frames_total
 
-step "2/7 validate the records (yt8m-validate)"
+step "2/8 validate the records (yt8m-validate)"
 quiet "$BIN/yt8m-validate" --data="$OUT/data/train/*.tfrecord" > "$OUT/validate.txt"
 head -n 2 "$OUT/validate.txt"
 
-step "3/7 train (yt8m-train): multi-stride LSTMs (1, 5, 15 s) for the clip, a per-second timeline"
+step "3/8 train (yt8m-train): multi-stride LSTMs (1, 5, 15 s) for the clip, a per-second timeline"
 quiet "$BIN/yt8m-train" --train_data="$OUT/data/train/*.tfrecord" \
   --validation_data="$OUT/data/validate/*.tfrecord" --model_dir="$OUT/model" \
   --epochs=10 --batch_size=64 --learning_rate=2e-3 --warmup_steps=30 \
@@ -53,11 +54,11 @@ for r in rows:
                        for k, _ in cols))
 EOF
 
-step "4/7 export a SavedModel for TF Serving (yt8m-export)"
+step "4/8 export a SavedModel for TF Serving (yt8m-export)"
 rm -rf "$EXPORT"
 quiet "$BIN/yt8m-export" --model_dir="$OUT/model" --export_dir="$EXPORT" | sed '$d'
 
-step "5/7 evaluate through the exported signatures (yt8m-evaluate)"
+step "5/8 evaluate through the exported signatures (yt8m-evaluate)"
 quiet "$BIN/yt8m-evaluate" --noprogress --export_dir="$EXPORT" --data="$OUT/data/validate/*.tfrecord" \
   --output_dir="$OUT/eval" --pool_sizes=256 --max_offset=5 --excerpt_seconds=20 \
   | tail -n 1 > "$OUT/eval_metrics.json"
@@ -71,7 +72,7 @@ for k in keys:
   print(f"  {k:<40} {v:.3f}" if isinstance(v, float) else f"  {k:<40} {v}")
 EOF
 
-step "6/7 catalogue search (yt8m-embed, yt8m-search): soundtrack -> videos, re-ranked by timelines"
+step "6/8 catalogue search (yt8m-embed, yt8m-search): soundtrack -> videos, re-ranked by timelines"
 quiet "$BIN/yt8m-embed" --noprogress --export_dir="$EXPORT" \
   --data="$OUT/data/validate/*.tfrecord" --output="$OUT/index" --timelines --ann=hnsw | sed '$d'
 quiet "$BIN/yt8m-search" --index="$OUT/index" --export_dir="$EXPORT" \
@@ -88,7 +89,7 @@ for r in rows[:3]:
   print(f"  {r['query_id']}: {top}")
 EOF
 
-step "7/7 segment localization: where in the video does a 10-second audio clip fit?"
+step "7/8 segment localization: where in the video does a 10-second audio clip fit?"
 quiet "$BIN/yt8m-search" --index="$OUT/index" --export_dir="$EXPORT" \
   --query_data="$OUT/data/validate/validate0001.tfrecord" --query_modality=audio \
   --k=3 --query_start=12 --query_seconds=10 > "$OUT/localize.jsonl"
@@ -101,6 +102,13 @@ print(f"  {len(rows)} clips of seconds 12-22; own video first for {len(own)}, "
       f"of which located at second 12 exactly: {exact}")
 EOF
 
+step "8/8 pictures for a soundtrack (yt8m-pictures): a storyboard, video stretches for every 20 s of sound"
+quiet "$BIN/yt8m-pictures" --index="$OUT/index" --export_dir="$EXPORT" \
+  --audio_data="$OUT/data/validate/validate0001.tfrecord" --max_records=1 \
+  --output="$OUT/storyboard.html"
+quiet "$BIN/yt8m-pictures" --index="$OUT/index" --export_dir="$EXPORT" \
+  --audio_data="$OUT/data/validate/validate0001.tfrecord" --max_records=1 --format=table
+
 version=$(ls "$EXPORT" | sort -n | tail -n 1)
 cat <<EOF
 
@@ -112,4 +120,5 @@ Done in $((SECONDS / 60)) min $((SECONDS % 60)) s (set-up included).
   Inspect it:   $BIN/saved_model_cli show --dir $EXPORT/$version --all
   TensorBoard:  $BIN/tensorboard --logdir $OUT/model/tensorboard
   Evaluation:   $OUT/eval (metrics.json, plots, mturk_batch.csv, index.html)
+  Storyboard:   $OUT/storyboard.html
 EOF

@@ -24,6 +24,8 @@ def _embed(export, data, output, **kw):
 def _same_index(a_path, b_path):
   a, b = retrieval.load_catalogue(a_path), retrieval.load_catalogue(b_path)
   assert a.ids == b.ids
+  assert a.has_labels and [a.labels_of(i) for i in range(a.size)] == [
+      b.labels_of(i) for i in range(b.size)]
   np.testing.assert_array_equal(a.num_frames, b.num_frames)
   for m in ("audio", "visual"):
     np.testing.assert_allclose(b.embeddings(m), a.embeddings(m), atol=1e-5)

@@ -43,6 +43,16 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
   assert result["num_videos"] == 24
   assert result["export"] == os.path.abspath(frame_export.version_dir)
   assert result["pool8/pool_size"] == 8 and result["pool1000/pool_size"] == 24
+  # First printed: the pools asked for, then all videos, ranked both ways.
+  rows = [line.split() for line in proc.stdout.splitlines()
+          if line.startswith(("8 ", "1000 ", "all "))]
+  assert [r[0] for r in rows] == ["8", "8", "1000", "1000", "all", "all"]
+  hub8 = next(r for r in rows if r[0] == "8" and "yt8m-search" in r)
+  assert hub8[-8:] == [f"{result[f'hub_pool8/{d}/{k}']:.3f}" if k != "median_rank" else
+                       f"{result[f'hub_pool8/{d}/{k}']:g}"
+                       for d in ("a2v", "v2a")
+                       for k in ("recall@1", "recall@5", "recall@10", "median_rank")]
+  assert "1000 (all 24)" in proc.stdout
   for prefix, pool in (("all", 24), ("pool8", 8), ("pool1000", 24)):
     for direction in ("a2v", "v2a"):
       r = {key: result[f"{prefix}/{direction}/{key}"] for key in RETRIEVAL_KEYS}
@@ -106,9 +116,10 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
   assert all(r[0] in page for r in rows[1:]) and "true match in top 3" in page
   # Relative names, rounded figures, what is shown and in which order, the plots.
   assert str(tmp_path) not in page and "<h1>Retrieval results: saved, version 1</h1>" in page
-  assert f"audio&rarr;visual {result['all/a2v/recall@1']:.3f}," in page
   assert page.count("5 of 24 queries, the first by id, in id order") == 2
   assert "<img src='recall_at_k.png'" in page and "<img src='sync_offsets.png'" in page
+  assert page.index("<table class='headline'>") < page.index("<img")  # The asked-for first.
+  assert f"<td class='num'>{result['pool8/v2a/recall@10']:.3f}</td>" in page
   a2v_ids = [r[0] for r in rows[1:] if r[1] == "audio"]
   assert a2v_ids == sorted(ids)[:5]
 

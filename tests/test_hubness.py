@@ -41,6 +41,22 @@ def test_hubness_is_the_mean_of_the_k_nearest_bank_cosines():
     hubness.hubness(items[:, :4], bank)
 
 
+def test_the_soft_maximum_and_self_hubness():
+  rng = np.random.default_rng(3)
+  items, bank = _unit(rng.normal(size=(20, 8))), _unit(rng.normal(size=(30, 8)))
+  got = hubness.hubness(items, bank, kind="softmax", temperature=0.1, chunk=7)
+  sims = items @ bank.T
+  want = 0.1 * np.log(np.exp(sims / 0.1).sum(axis=1))
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  assert np.all(got >= sims.max(axis=1) - 1e-6)  # A soft maximum: at least the maximum.
+  own = hubness.self_hubness(items, kind="knn", k=3)  # An item is not its own neighbour.
+  sims = items @ items.T
+  np.fill_diagonal(sims, -np.inf)
+  np.testing.assert_allclose(own, np.sort(sims, axis=1)[:, -3:].mean(axis=1), atol=1e-6)
+  assert hubness.params_of({"k": 50, "bank": 10000}) == {"kind": "knn", "k": 50}
+  assert hubness.params_of(hubness.default_params())["kind"] == "softmax"
+
+
 def test_bank_is_a_seeded_sample_of_the_other_modality():
   assert list(hubness.bank_rows(5, 10)) == [0, 1, 2, 3, 4]
   rows = hubness.bank_rows(1000, 100, seed=3)
@@ -70,7 +86,7 @@ def test_catalogue_stores_hubness_and_search_demotes_hubs(tmp_path):
   audio, visual = _hubby_pairs()
   ids = [f"v{i}" for i in range(len(audio))]
   meta = retrieval.write_catalogue(str(tmp_path / "cat"), ids, audio, visual)
-  assert meta["hubness"]["k"] == hubness.DEFAULT_K
+  assert meta["hubness"] == dict(hubness.default_params(), self=True)
   cat = retrieval.load_catalogue(str(tmp_path / "cat"))
   want_a, want_v = hubness.hubness_pair(audio, visual)
   np.testing.assert_allclose(cat.hubness["audio"], want_a, atol=1e-6)

@@ -80,7 +80,7 @@ def test_one_source_for_feature_dims_and_the_dequantize_formula():
 LAYERS = (
     ("errors", "io_utils", "escaping", "progress", "quiet", "config", "cca", "experiments"),
     ("data",),
-    ("retrieval", "losses", "media"),
+    ("retrieval", "losses", "media", "answers"),
     ("sync", "layers"),
     ("evaluation", "models"),
     ("training",),

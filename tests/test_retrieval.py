@@ -142,7 +142,7 @@ def test_catalogue_round_trip(tmp_path):
       "ids.txt", "meta.json", "audio_embeddings.npy",
       "visual_embeddings.npy", "audio_timelines.npy",
       "visual_timelines.npy", "num_frames.npy", "audio_hubness.npy",
-      "visual_hubness.npy"])
+      "visual_hubness.npy", "audio_self_hubness.npy", "visual_self_hubness.npy"])
   cat = retrieval.load_catalogue(folder)
   assert cat.ids == data["ids"] and len(cat) == 20
   assert isinstance(cat.audio_embeddings, np.memmap)

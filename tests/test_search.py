@@ -16,6 +16,7 @@ from yt8m_crossmodal.jobs import embed as embed_job
 from yt8m_crossmodal.jobs import search as search_job
 from yt8m_crossmodal.serving import loading
 from yt8m_crossmodal.data import pipeline
+from yt8m_crossmodal.retrieval import hubness
 
 import records
 import helpers
@@ -97,9 +98,9 @@ def test_exact_and_ann_search_agree(index, data):
   # Visual queries are the catalogue's own visual embeddings (same videos).
   ann = _search(index, data, query_modality="visual", k=5, ann="hnsw")
   cat = retrieval.load_catalogue(index["path"])
-  # Ranked by cosine - 0.5 * hubness of each result (the --hub_weight default).
+  # Ranked by cosine - w * hubness of each result (w: the --hub_weight default).
   scores, idx = retrieval.exact_search(cat.embeddings("visual"), cat.embeddings("audio"), 5,
-                                       bias=-0.5 * cat.hubness["audio"])
+                                       bias=-hubness.DEFAULT_WEIGHT * cat.hubness["audio"])
   assert _ids(ann) == [[cat.ids[i] for i in row] for row in idx]
   np.testing.assert_allclose([[r["score"] for r in line["results"]] for line in ann], scores,
                              atol=1e-5)
@@ -126,7 +127,9 @@ def test_rerank_scores_are_consistent(index, data, loaded, videos):
       assert r["id"] in top10
       assert r["clip_score"] == pytest.approx(clip[r["id"]], abs=1e-6)
       assert r["timeline_score"] == pytest.approx(float(tl), abs=1e-5)
-      assert r["best_start_second"] == int(start)
+      # Never negative: a result shorter than the query fits inside it.
+      assert r["best_start_second"] == max(int(start), 0)
+      assert r.get("query_start_second", 0) == max(-int(start), 0)
       assert r["score"] == pytest.approx(alpha * r["clip_score"] + (1 - alpha) * r["timeline_score"],
                                          abs=1e-5)
     changed += [r["id"] for r in results] != top10[:5]
@@ -142,7 +145,7 @@ def test_clip_localization_matches_retrieval_localize(index, data, loaded, video
   lengths = np.clip(n - start, 0, seconds).astype(np.int32)
   emb, timelines = loaded.encode_fn("audio")(videos["audio"][:, start:start + seconds], lengths)
   want_scores, want_idx = retrieval.exact_search(emb, cat.embeddings("visual"), 4,
-                                                 bias=-0.5 * cat.hubness["visual"])
+                                                 bias=-hubness.DEFAULT_WEIGHT * cat.hubness["visual"])
   for q, line in enumerate(lines):
     assert line["query_id"] == videos["id"][q]
     assert line["query_seconds"] == [start, start + int(lengths[q])]
@@ -150,7 +153,9 @@ def test_clip_localization_matches_retrieval_localize(index, data, loaded, video
     idx = want_idx[q]
     starts, scores = retrieval.localize(timelines[q], cat.timelines("visual")[idx],
                                         cat.num_frames[idx], int(lengths[q]))
-    assert [r["best_start_second"] for r in line["results"]] == starts.tolist()
+    assert [r["best_start_second"] for r in line["results"]] == np.maximum(starts, 0).tolist()
+    assert [r.get("query_start_second", start) for r in line["results"]] == (
+        start + np.maximum(-starts, 0)).tolist()
     np.testing.assert_allclose([r["timeline_score"] for r in line["results"]], scores,
                                atol=1e-5)
 
@@ -194,7 +199,8 @@ def test_localization_finds_the_second_a_clip_was_cut_at(frame_export, loaded, v
     assert top["timeline_score"] == pytest.approx(1.0, abs=2e-3)  # float16 storage.
     hub = retrieval.load_catalogue(str(tmp_path / "cat")).hubness["visual"][2]
     clip_score = top["clip_score"] if rerank else top["score"]
-    assert clip_score == pytest.approx(1.0 - 0.5 * hub, abs=2e-3)  # cosine 1 - 0.5 hubness
+    # cosine 1 - w * hubness
+    assert clip_score == pytest.approx(1.0 - hubness.DEFAULT_WEIGHT * hub, abs=2e-3)
 
 
 def _record_of(videos, q):
@@ -240,10 +246,17 @@ def test_cli_runs(index, data, tmp_path):
   lines = [json.loads(line) for line in out.strip().splitlines()]
   assert len(lines) == 5
   for line in lines:
-    assert set(line) == {"query_id", "query_modality", "target_modality", "results"}
+    # Sample data: 2018 labels (named from the package's vocabulary), ids with no video.
+    assert set(line) == {"query_id", "query_modality", "target_modality", "query_labels",
+                         "results"}
+    assert line["query_labels"] and all(isinstance(n, str) for n in line["query_labels"])
     assert [r["rank"] for r in line["results"]] == [1, 2, 3]
-    assert set(line["results"][0]) == {"id", "score", "rank", "best_start_second",
-                                       "timeline_score"}
+    for r in line["results"]:
+      assert set(r) - {"query_start_second"} == {"id", "kind", "score", "rank",
+                                                 "best_start_second", "timeline_score",
+                                                 "labels"}
+      assert r["kind"] == "sound" and r["best_start_second"] >= 0
+      assert r["score"] == round(r["score"], 4)  # Rounded, not 17 digits.
   assert bad.returncode == 2 and bad_out == ""
   assert bad_err.strip().splitlines()[-1] == (
       "error: --query_modality must be audio or visual, got 'text'")

@@ -20,10 +20,11 @@ __version__ = "0.2.0"
 _API = (
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig",
     "ExportConfig", "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig",
-    "HumanEvalConfig", "ExtractConfig", "UsageError",
+    "HumanEvalConfig", "ExtractConfig", "PicturesConfig", "SoundtracksConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
     "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",
+    "find_pictures", "find_soundtracks",
 )
 
 __all__ = ["__version__", *_API]

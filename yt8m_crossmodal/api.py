@@ -28,7 +28,8 @@ Jobs take the tools' configs (each field is the flag of the same name):
 (:class:`EvaluateConfig`), :func:`validate_records` (:class:`ValidateConfig`),
 :func:`make_sample_data` (:class:`SynthConfig`), :func:`human_eval`
 (:class:`HumanEvalConfig`), :func:`extract` (:class:`ExtractConfig`: media
-files to records).
+files to records), :func:`find_pictures` (:class:`PicturesConfig`),
+:func:`find_soundtracks` (:class:`SoundtracksConfig`).
 """
 
 from __future__ import annotations
@@ -46,17 +47,19 @@ from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         ExtractConfig, HumanEvalConfig, SearchConfig,
-                                         SyncConfig, ValidateConfig)
+                                         ExtractConfig, HumanEvalConfig, PicturesConfig,
+                                         SearchConfig, SoundtracksConfig, SyncConfig,
+                                         ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
-    "ExtractConfig", "UsageError",
+    "ExtractConfig", "PicturesConfig", "SoundtracksConfig", "UsageError",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
     "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",
+    "find_pictures", "find_soundtracks",
 ]
 
 
@@ -303,7 +306,7 @@ def open_catalogue(path: str, verify: str = "fast"):
 
 def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int = 10,
                      rerank: int = 0, rerank_alpha: float = 0.5,
-                     localize: bool = False, hub_weight: float = 0.5) -> List[Dict[str, Any]]:
+                     localize: bool = False, hub_weight: float = 0.75) -> List[Dict[str, Any]]:
   """The top ``k`` of ``catalogue`` for one query, as ``yt8m-search`` ranks them.
 
   Args:
@@ -314,8 +317,9 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
     rerank: re-score the top N (>= k) by timeline alignment (0: off).
     rerank_alpha: weight of the clip score when re-ranking.
     localize: add ``best_start_second`` (where in each result the query fits).
-    hub_weight: rank by ``cosine - hub_weight * hubness`` of each result (its
-      mean cosine to its nearest items of the query modality; 0: cosine).
+    hub_weight: rank by ``cosine - hub_weight * hubness`` of each result (how
+      close it lies to the items of the query modality, as ``yt8m-embed``
+      stored it; 0: cosine).
 
   Returns:
     ``[{"id", "score", "rank", ...}]``, best first.
@@ -504,6 +508,30 @@ def search(config: SearchConfig) -> Iterator[Dict[str, Any]]:
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import search as search_job
   return search_job.Searcher(config)()
+
+
+def find_pictures(config: PicturesConfig) -> Iterator[Dict[str, Any]]:
+  """Pictures for long soundtracks (``yt8m-pictures``): one storyboard dict a record.
+
+  Each storyboard: ``query_id``, ``seconds``, ``segments`` (per segment its
+  ``start_second``, ``end_second`` and ``pictures``: ``id``, ``start_second``,
+  ``end_second``, ``score``, ...); see :mod:`yt8m_crossmodal.jobs.pictures`.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import pictures as pictures_job
+  return pictures_job.PictureFinder(config)()
+
+
+def find_soundtracks(config: SoundtracksConfig) -> Iterator[Dict[str, Any]]:
+  """Soundtracks for picture tracks (``yt8m-soundtracks``): one dict a record.
+
+  Each: ``query_id``, ``seconds`` and ``soundtracks``: ``id``, ``score``,
+  ``song_start_second`` (where in the song to start), ``video_start_second``,
+  ``confidence``, ...; see :mod:`yt8m_crossmodal.jobs.soundtracks`.
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.jobs import soundtracks as soundtracks_job
+  return soundtracks_job.SoundtrackFinder(config)()
 
 
 def sync_records(config: SyncConfig) -> Iterator[Dict[str, Any]]:

@@ -201,12 +201,85 @@ def write_mturk_csv(embedded: embedding.EmbeddedSet, tops, k: int, path: str,
   return count
 
 
+HEADLINE_KEYS = (("recall@1", "R@1"), ("recall@5", "R@5"), ("recall@10", "R@10"),
+                 ("median_rank", "median rank"))
+
+
+def headline(result: Dict[str, Any], pool_sizes: Sequence[int]) -> List[Dict[str, Any]]:
+  """The figures asked for, first: per requested pool, then the whole set.
+
+  One row per (candidates, ranking): ``candidates`` (the pool asked for, and
+  the set's size when it is smaller), ``ranking`` ("as yt8m-search ranks"
+  (cosine - w * hubness, when ``hub_*`` keys are present) or "plain
+  cosine"), then ``a2v/<key>`` and ``v2a/<key>`` for R@1, R@5, R@10 and the
+  median rank.
+  """
+  n = result.get("num_videos")
+  rows = []
+  for pool in [*pool_sizes, None]:
+    name = "all" if pool is None else f"pool{pool}"
+    if f"{name}/a2v/recall@1" not in result:
+      continue
+    actual = result.get(f"{name}/pool_size")
+    if pool is None:
+      label = f"all {n}"
+    elif actual is not None and actual < pool:
+      label = f"{pool} (all {actual})"
+    else:
+      label = str(pool)
+    for prefix, ranking in (("hub_", "as yt8m-search ranks"), ("", "plain cosine")):
+      if f"{prefix}{name}/a2v/recall@1" not in result:
+        continue
+      row: Dict[str, Any] = {"candidates": label, "ranking": ranking}
+      for direction in ("a2v", "v2a"):
+        for key, _ in HEADLINE_KEYS:
+          row[f"{direction}/{key}"] = result.get(f"{prefix}{name}/{direction}/{key}")
+      rows.append(row)
+  return rows
+
+
+def _cell(key: str, value) -> str:
+  if value is None:
+    return "-"
+  return f"{value:g}" if key == "median_rank" else f"{value:.3f}"
+
+
+def headline_text(result: Dict[str, Any], pool_sizes: Sequence[int]) -> str:
+  """:func:`headline` as aligned text lines (what ``yt8m-evaluate`` prints first)."""
+  rows = headline(result, pool_sizes)
+  header = ["candidates", "ranking"] + [f"{d} {name}" for d in ("a2v", "v2a")
+                                        for _, name in HEADLINE_KEYS]
+  table = [header] + [[r["candidates"], r["ranking"]] + [
+      _cell(key, r[f"{d}/{key}"]) for d in ("a2v", "v2a") for key, _ in HEADLINE_KEYS]
+                      for r in rows]
+  widths = [max(len(line[j]) for line in table) for j in range(len(header))]
+  lines = ["  ".join(c.ljust(w) if j < 2 else c.rjust(w)
+                     for j, (c, w) in enumerate(zip(line, widths))).rstrip()
+           for line in table]
+  return ("Clip retrieval (a2v: audio query, visual candidates; v2a: the reverse; R@K: "
+          "share of queries whose true match is in the top K):\n" + "\n".join(lines))
+
+
+def _headline_html(result: Dict[str, Any], pool_sizes: Sequence[int]) -> str:
+  esc = html.escape
+  rows = headline(result, pool_sizes)
+  head = ("<tr><th rowspan='2'>candidates</th><th rowspan='2'>ranking</th>"
+          "<th colspan='4'>audio &rarr; visual</th><th colspan='4'>visual &rarr; audio</th></tr>"
+          "<tr>" + "".join(f"<th>{esc(name)}</th>" for _ in range(2)
+                           for _, name in HEADLINE_KEYS) + "</tr>")
+  body = "".join(
+      "<tr>" + f"<td>{esc(r['candidates'])}</td><td>{esc(r['ranking'])}</td>" + "".join(
+          f"<td class='num'>{esc(_cell(key, r[f'{d}/{key}']))}</td>"
+          for d in ("a2v", "v2a") for key, _ in HEADLINE_KEYS) + "</tr>" for r in rows)
+  return f"<table class='headline'>{head}{body}</table>"
+
+
 def _figure(value) -> str:
   return "-" if value is None else (f"{value:.3f}" if isinstance(value, float) else str(value))
 
 
 def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], path: str,
-               plots: Sequence[str] = ()) -> None:
+               plots: Sequence[str] = (), pool_sizes: Sequence[int] = ()) -> None:
   """A static page: headline figures, the plots, the queries and their top results.
 
   Args:
@@ -215,6 +288,7 @@ def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], pa
     result: the metrics (``export``, ``version``, ``all/...`` keys).
     path: the page to write (names in it are relative to its folder).
     plots: PNG files in the page's folder to show.
+    pool_sizes: the pools asked for: their figures come first (:func:`headline`).
   """
   esc = escaping.html_text
   export = result.get("export") or ""
@@ -226,15 +300,19 @@ def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], pa
       "<!DOCTYPE html><html><head><meta charset='utf-8'>",
       "<title>yt8m-evaluate</title><style>body{font-family:sans-serif;max-width:75em}"
       "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+      "td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}"
       ".hit{background:#cfc;font-weight:bold}.miss{color:#a00}img{max-width:100%}</style>"
       "</head><body>",
       f"<h1>Retrieval results: {esc(name)}"
       + (f", version {esc(str(version))}" if version is not None else "") + "</h1>",
-      f"<p>{n} videos. Recall@1 audio&rarr;visual {_figure(result.get('all/a2v/recall@1'))}, "
-      f"visual&rarr;audio {_figure(result.get('all/v2a/recall@1'))}"
-      + (f"; sync exact {_figure(result.get('sync/exact'))}, within 1 s "
-         f"{_figure(result.get('sync/within_1s'))}" if "sync/exact" in result else "")
-      + ". Full figures: <a href='metrics.json'>metrics.json</a>.</p>",
+      f"<p>{n} videos. Clip retrieval: the share of queries whose true match is in the "
+      "top K (R@K) and its median rank, among the candidates asked for (the true match "
+      "and random others), then among all the videos; ranked as <code>yt8m-search</code> "
+      "ranks (cosine less the hubness correction) and by plain cosine.</p>",
+      _headline_html(result, pool_sizes),
+      "<p>" + (f"Sync exact {_figure(result.get('sync/exact'))}, within 1 s "
+               f"{_figure(result.get('sync/within_1s'))}. " if "sync/exact" in result else "")
+      + "Full figures: <a href='metrics.json'>metrics.json</a>.</p>",
   ]
   for plot in plots:
     rel = os.path.basename(plot)

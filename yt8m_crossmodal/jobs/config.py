@@ -17,14 +17,37 @@ from typing import Tuple
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.config import option
+from yt8m_crossmodal.answers.context import MANIFEST_HELP, VOCABULARY_HELP
+from yt8m_crossmodal.answers.formats import FORMAT_HELP, FORMATS
+from yt8m_crossmodal.data.vocabulary import CHOICES as VOCABULARIES
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES
 from yt8m_crossmodal.retrieval.folder import MODALITIES, named_export
+from yt8m_crossmodal.retrieval.hubness import DEFAULT_WEIGHT as HUB_WEIGHT
 from yt8m_crossmodal.retrieval.integrity import VERIFY_LEVELS
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 ANN_KINDS = ("none", "hnsw", "ivf", "ivfpq")
 IN_PROCESS = "in_process"
+TARGETS = ("other", "audio", "visual", "both")
+OUTPUT_HELP = "Write the answer to this file (written whole when done) instead of stdout."
+
+
+def _check_answers(cfg) -> None:
+  """The checks of the answer options (format, output, vocabulary) of a config."""
+  if cfg.format not in FORMATS:
+    raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {cfg.format!r}")
+  if cfg.output and not io_utils.is_remote(cfg.output):
+    if os.path.isdir(cfg.output):
+      raise UsageError(f"--output {cfg.output!r} is a folder; give a file name")
+    folder = os.path.dirname(os.path.abspath(cfg.output))
+    if not os.path.isdir(folder):
+      raise UsageError(f"--output {cfg.output!r}: no folder {folder!r}")
+    if not os.access(folder, os.W_OK):
+      raise UsageError(f"--output {cfg.output!r}: the folder {folder!r} is not writable")
+  if cfg.vocabulary not in VOCABULARIES and not os.path.isfile(cfg.vocabulary):
+    raise UsageError(f"--vocabulary must be one of {', '.join(VOCABULARIES)} or a "
+                     f"vocabulary.csv file, got {cfg.vocabulary!r}")
 
 
 MEDIA_MODALITIES = ("audio", "visual")
@@ -129,10 +152,10 @@ class SearchConfig:
                        "the exact embeddings (0: 10; 1: only re-score the top k).")
   rerank: int = option(0, "Re-score the top N (>= k) clip results by timeline alignment.")
   rerank_alpha: float = option(0.5, "Weight of the clip score when re-ranking.")
-  hub_weight: float = option(0.5, "Rank by cosine - w * hubness of each result (its mean "
-                             "cosine to its 50 nearest items of the query modality, stored "
-                             "by yt8m-embed): items close to everything stop crowding the "
-                             "top; 0: plain cosine.")
+  hub_weight: float = option(HUB_WEIGHT, "Rank by cosine - w * hubness of each result (a "
+                             "soft maximum of its cosines to the items of the query "
+                             "modality, stored by yt8m-embed): items close to everything "
+                             "stop crowding the top; 0: plain cosine.")
   localize: bool = option(False, "Report best_start_second of each result.")
   query_seconds: int = option(0, "Use only this many seconds of each query (0: all).")
   query_start: int = option(0, "First query second used.")
@@ -143,6 +166,14 @@ class SearchConfig:
                              "SHA-256 of ids, clip embeddings and faiss files, finite rows), "
                              "full (also the timelines' SHA-256 and rows) or none.",
                              choices=VERIFY_LEVELS)
+  target_modality: str = option(
+      "other", "What is searched: other (the other modality: videos for a soundtrack, "
+      "soundtracks for pictures), audio, visual, or both (a topic search: sound and "
+      "pictures ranked together, each result saying which it is).", choices=TARGETS)
+  format: str = option("auto", FORMAT_HELP, choices=FORMATS)
+  output: str = option("", OUTPUT_HELP)
+  vocabulary: str = option("auto", VOCABULARY_HELP)
+  manifest: str = option("", MANIFEST_HELP)
 
   def validate(self) -> None:
     """Raises UsageError naming the flag of a bad value."""
@@ -152,6 +183,10 @@ class SearchConfig:
       raise UsageError("--query_data is required")
     if self.query_modality not in MODALITIES:
       raise UsageError(f"--query_modality must be audio or visual, got {self.query_modality!r}")
+    if self.target_modality not in TARGETS:
+      raise UsageError(f"--target_modality must be one of {', '.join(TARGETS)}, got "
+                       f"{self.target_modality!r}")
+    _check_answers(self)
     if self.k <= 0:
       raise UsageError(f"--k must be positive, got {self.k}")
     if self.rerank < 0 or (self.rerank and self.rerank < self.k):
@@ -172,6 +207,122 @@ class SearchConfig:
           "--export_dir is required: name the export that encodes the queries (a SavedModel "
           "is a program: only one you name is loaded, never one an index names)"
           + (f"; the index {self.index!r} says it was embedded by {named!r}" if named else ""))
+
+
+def _check_index_tool(cfg, data_flag: str) -> None:
+  """The checks shared by yt8m-pictures and yt8m-soundtracks."""
+  if not cfg.index:
+    raise UsageError("--index is required")
+  if not cfg.export_dir:
+    raise UsageError("--export_dir is required (the export that embedded --index; an "
+                     "index's meta.json only says which one that was)")
+  if not getattr(cfg, data_flag):
+    raise UsageError(f"--{data_flag} is required")
+  if cfg.k <= 0:
+    raise UsageError(f"--k must be positive, got {cfg.k}")
+  if not 0.0 <= cfg.hub_weight <= 1.0:
+    raise UsageError(f"--hub_weight must be in [0, 1], got {cfg.hub_weight}")
+  if not 0.0 <= cfg.clip_weight <= 1.0:
+    raise UsageError(f"--clip_weight must be in [0, 1], got {cfg.clip_weight}")
+  if cfg.max_records < 0:
+    raise UsageError(f"--max_records must be >= 0, got {cfg.max_records}")
+  _check_answers(cfg)
+
+
+@dataclasses.dataclass(frozen=True)
+class PicturesConfig:
+  """Options of ``yt8m-pictures`` (each field is a flag of the same name)."""
+
+  index: str = option("", "Index folder of yt8m-embed --timelines: the videos whose pictures "
+                      "are suggested.")
+  export_dir: str = option("", "The export that embedded --index (model or version folder; "
+                           "it encodes the soundtrack).")
+  audio_data: str = option("", "Records of the long soundtrack(s), frame level, any length "
+                           "(from yt8m-extract or YT-8M): one storyboard per record.")
+  segment_seconds: int = option(20, "Seconds of soundtrack matched at once: 20 s holds a "
+                                "few sentences of speech or a musical phrase.")
+  hop_seconds: int = option(10, "A segment starts every this many seconds: a new picture "
+                            "every 10 s.")
+  k: int = option(3, "Pictures suggested per segment (from k different videos).")
+  repeat_gap_seconds: int = option(300, "A video is not suggested again until this many "
+                                   "seconds after a segment it was suggested for (0: no "
+                                   "limit), so that no video fills the broadcast.")
+  candidates: int = option(200, "Windows of video kept per segment by the pass over the "
+                           "whole catalogue, before their stretches are scored exactly.")
+  window_seconds: int = option(5, "Seconds per window of that pass.")
+  window_index: str = option("", "A folder for a faiss index of the catalogue's windows, "
+                             "built on first use (one pass), then read instead of every "
+                             "video's timeline: for storyboards made again and again "
+                             "against the same index ('': the exact pass every run).")
+  nprobe: int = option(0, "With --window_index: IVF lists visited (0: 32).")
+  hub_weight: float = option(HUB_WEIGHT, "Windows of videos close to every soundtrack count "
+                             "less: "
+                             "their score less w * the video's hubness (0: plain cosine).")
+  clip_weight: float = option(0.5, "Weight of the whole video's fit to the segment (clip "
+                              "embeddings) against the stretch's own fit (its seconds).")
+  max_seconds: int = option(0, "Use only the first this many seconds of each soundtrack "
+                            "(0: all).")
+  max_records: int = option(0, "Soundtracks read (0: all).")
+  format: str = option("auto", FORMAT_HELP, choices=FORMATS)
+  output: str = option("", OUTPUT_HELP)
+  vocabulary: str = option("auto", VOCABULARY_HELP)
+  manifest: str = option("", MANIFEST_HELP)
+  verify_index: str = option("fast", "Checks of the index folder on open (fast, full, none; "
+                             "see yt8m-search).", choices=VERIFY_LEVELS)
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    _check_index_tool(self, "audio_data")
+    if self.segment_seconds < 2:
+      raise UsageError(f"--segment_seconds must be >= 2, got {self.segment_seconds}")
+    if self.hop_seconds < 1:
+      raise UsageError(f"--hop_seconds must be >= 1, got {self.hop_seconds}")
+    if self.window_seconds < 1 or self.candidates < self.k:
+      raise UsageError(f"--window_seconds must be >= 1 and --candidates >= --k ({self.k})")
+    if self.repeat_gap_seconds < 0 or self.max_seconds < 0 or self.nprobe < 0:
+      raise UsageError("--repeat_gap_seconds, --max_seconds and --nprobe must be >= 0")
+    if self.window_index and "://" in self.window_index:
+      raise UsageError(f"--window_index {self.window_index!r} must be a local folder")
+
+
+@dataclasses.dataclass(frozen=True)
+class SoundtracksConfig:
+  """Options of ``yt8m-soundtracks`` (each field is a flag of the same name)."""
+
+  index: str = option("", "Index folder of yt8m-embed --timelines whose soundtracks are "
+                      "searched (an ordinary index, or one embedded with audio only).")
+  export_dir: str = option("", "The export that embedded --index (model or version folder; "
+                           "it encodes the pictures).")
+  visual_data: str = option("", "Records of the picture tracks (a silent clip, or a video "
+                            "whose sound is to be replaced): frame level, the rgb is used.")
+  k: int = option(5, "Soundtracks per picture track.")
+  candidates: int = option(50, "Soundtracks found by clip embedding whose start in the song "
+                           "is then searched (>= --k).")
+  clip_weight: float = option(0.5, "Ranking: weight of the clip embeddings' fit against the "
+                              "fit of the song's seconds from its best start.")
+  hub_weight: float = option(HUB_WEIGHT, "Soundtracks close to every picture track count "
+                             "less: "
+                             "cosine - w * hubness (0: plain cosine).")
+  min_confidence: float = option(MIN_CONFIDENCE, "A start is 'confident' when its "
+                                 "confidence (1 - p-value of the fit against every other "
+                                 "start) is at least this.")
+  max_records: int = option(0, "Picture tracks read (0: all).")
+  format: str = option("auto", FORMAT_HELP, choices=FORMATS)
+  output: str = option("", OUTPUT_HELP)
+  vocabulary: str = option("auto", VOCABULARY_HELP)
+  manifest: str = option("", MANIFEST_HELP)
+  verify_index: str = option("fast", "Checks of the index folder on open (fast, full, none; "
+                             "see yt8m-search).", choices=VERIFY_LEVELS)
+  skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    _check_index_tool(self, "visual_data")
+    if self.candidates < self.k:
+      raise UsageError(f"--candidates must be >= --k ({self.k}), got {self.candidates}")
+    if not 0.0 <= self.min_confidence <= 1.0:
+      raise UsageError(f"--min_confidence must be in [0, 1], got {self.min_confidence}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,8 +396,8 @@ class EvaluateConfig:
   batch_size: int = option(64, "Videos encoded per signature call.")
   rerank_top: int = option(10, "Temporal re-ranking: clip candidates re-scored per query.")
   rerank_alpha: float = option(0.5, "Temporal re-ranking: weight of the clip score.")
-  hub_weight: float = option(0.5, "Also score retrieval as yt8m-search ranks it, cosine - w * "
-                             "hubness (keys hub_pool<P>/...; 0: not).")
+  hub_weight: float = option(HUB_WEIGHT, "Also score retrieval as yt8m-search ranks it, "
+                             "cosine - w * hubness (keys hub_pool<P>/...; 0: not).")
   rated_queries: int = option(100, "Queries per direction in mturk_batch.csv and "
                           "index.html (0: all).")
   rated_candidates: int = option(5, "Top results per query in mturk_batch.csv / index.html.")

@@ -258,6 +258,7 @@ def _embed_into(cfg: EmbedConfig, ds, writer: CatalogueWriter, encode_audio,
           break
         continue
       num_frames = batch["num_frames"].numpy()[keep][:n].astype(np.int32)
+      labels = batch["labels"].numpy()[keep][:n]
       a_emb = a_tl = v_emb = v_tl = None
       if encode_audio is not None:
         a_emb, a_tl = encode_audio(feat.to_float(batch["audio"].numpy()[keep][:n]), num_frames)
@@ -265,9 +266,9 @@ def _embed_into(cfg: EmbedConfig, ds, writer: CatalogueWriter, encode_audio,
         v_emb, v_tl = encode_visual(feat.to_float(batch["visual"].numpy()[keep][:n]),
                                     num_frames)
       if cfg.timelines:
-        writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames)
+        writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames, labels=labels)
       else:
-        writer.add(ids[:n], a_emb, v_emb)
+        writer.add(ids[:n], a_emb, v_emb, labels=labels)
       bar.update(writer.count)
       now = time.time()
       if now - last_log >= cfg.log_every_seconds:

@@ -135,10 +135,12 @@ class EncodeRecords(ModelHandler):
     encoded = {}
     for m in self._modalities:
       encoded[m] = model.encode_fn(m)(feat.to_float(out[m].numpy()[good]), num_frames)
+    multi_hot = out["labels"].numpy()
     results = []
     for row, j in enumerate(np.flatnonzero(good)):
       item = {"id": ids[j], "file": files[j], "index": int(indices[j]),
-              "num_frames": int(num_frames[row])}
+              "num_frames": int(num_frames[row]),
+              "labels": np.flatnonzero(multi_hot[j] > 0).tolist()}
       for m, (embedding, timeline) in encoded.items():
         item[f"{m}_embedding"] = np.asarray(embedding[row], np.float32)
         if self._timelines:
@@ -160,6 +162,7 @@ def to_example(item: Dict[str, Any]) -> bytes:
   f["file"].bytes_list.value.append(item["file"].encode())
   f["index"].int64_list.value.append(item["index"])
   f["num_frames"].int64_list.value.append(item["num_frames"])
+  f["labels"].int64_list.value.extend(item.get("labels", []))
   for m in ("audio", "visual"):
     if f"{m}_embedding" not in item:
       continue
@@ -191,7 +194,8 @@ def _read_shards(pattern: str, embedding_size: int, dtype: str, batch_size: int 
   spec = {"id": tf.io.FixedLenFeature([], tf.string),
           "file": tf.io.FixedLenFeature([], tf.string),
           "index": tf.io.FixedLenFeature([], tf.int64),
-          "num_frames": tf.io.FixedLenFeature([], tf.int64)}
+          "num_frames": tf.io.FixedLenFeature([], tf.int64),
+          "labels": tf.io.RaggedFeature(tf.int64)}
   for m in modalities:
     spec[f"{m}_embedding"] = tf.io.FixedLenFeature([embedding_size], tf.float32)
     spec[f"{m}_timeline"] = tf.io.FixedLenFeature([], tf.string, default_value="")
@@ -202,7 +206,9 @@ def _read_shards(pattern: str, embedding_size: int, dtype: str, batch_size: int 
   ds = tf.data.TFRecordDataset(sorted(files)).batch(batch_size).map(
       lambda r: tf.io.parse_example(r, spec))
   for batch in ds:
+    labels = batch.pop("labels")
     batch = {k: v.numpy() for k, v in batch.items()}
+    batch["labels"] = labels.to_list()  # A RaggedTensor: one list of classes a video.
     nf = batch["num_frames"].astype(np.int32)
     for m in modalities:
       raw, scales = batch.pop(f"{m}_timeline"), batch.pop(f"{m}_scales")
@@ -242,9 +248,10 @@ def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str,
         if cfg.timelines:
           writer.add(ids, batch.get("audio_embedding"), batch.get("visual_embedding"),
                      batch.get("audio_timeline"), batch.get("visual_timeline"),
-                     batch["num_frames"])
+                     batch["num_frames"], labels=batch["labels"])
         else:
-          writer.add(ids, batch.get("audio_embedding"), batch.get("visual_embedding"))
+          writer.add(ids, batch.get("audio_embedding"), batch.get("visual_embedding"),
+                     labels=batch["labels"])
     except BaseException:
       writer.abort()
       raise
@@ -278,6 +285,7 @@ def _copy_rows(cfg, exp: LoadedExport, source: str, out: str, order: np.ndarray,
     for s in range(0, order.size, chunk):
       rows = order[s:s + chunk]
       ids = [cat.ids[i] for i in rows]
+      labels = [cat.labels_of(i) for i in rows] if cat.has_labels else None
       held = cat.modalities
       emb = [gather_rows(cat.embeddings(m), rows) if m in held else None
              for m in ("audio", "visual")]
@@ -286,12 +294,12 @@ def _copy_rows(cfg, exp: LoadedExport, source: str, out: str, order: np.ndarray,
       some = [t for t in timelines if t is not None]
       if some and isinstance(some[0], compact.CompactTimelines):
         writer.add(ids, *emb, *(None if t is None else t.encoded(rows) for t in timelines),
-                   cat.num_frames[rows])
+                   cat.num_frames[rows], labels=labels)
       elif some:
         writer.add(ids, *emb, *(None if t is None else gather_rows(t, rows)
-                                for t in timelines), cat.num_frames[rows])
+                                for t in timelines), cat.num_frames[rows], labels=labels)
       else:
-        writer.add(ids, *emb)
+        writer.add(ids, *emb, labels=labels)
   except BaseException:
     writer.abort()
     raise

@@ -169,7 +169,7 @@ def _write_reports(cfg: EvaluateConfig, exp: LoadedExport, embedded, result: Dic
   reports.write_mturk_csv(embedded, tops, k, staged["mturk_csv"], sync_rows)
   mturk_layout.write_layout(staged["mturk_layout"], k, sync=sync_rows is not None)
   staged_plots = [files.path(PLOT_FILES[key]) for key in plots]
-  reports.write_html(embedded, tops, result, staged["html"], staged_plots)
+  reports.write_html(embedded, tops, result, staged["html"], staged_plots, cfg.pool_sizes)
   reports.write_tensorboard(result, final["tensorboard"], step=exp.version or 0,
                             plots=staged_plots)
   return final

@@ -5,7 +5,10 @@
 - :mod:`.catalogue_writer`: :class:`CatalogueWriter`, :func:`write_catalogue`;
 - :mod:`.exact`: exact top-k; :mod:`.ann`: faiss indexes;
 - :mod:`.alignment`: diagonal timeline alignment; :mod:`.rerank`: temporal
-  re-ranking and segment localization; :mod:`.results`: one query's results.
+  re-ranking and segment localization; :mod:`.results`: one query's results;
+- :mod:`.stretches`: the catalogue's video stretches that fit the segments of
+  a long track; :mod:`.storyboard`: picks across segments;
+  :mod:`.soundtracks`: where in a song to start for a picture track.
 
 All similarities are inner products of unit vectors (cosine).
 """

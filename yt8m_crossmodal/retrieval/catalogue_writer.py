@@ -13,9 +13,9 @@ from yt8m_crossmodal.retrieval import compact_timelines as compact
 from yt8m_crossmodal.retrieval import hubness
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.folder import (
-    FORMAT_VERSION, IDS_TXT, META_FILE, MODALITIES, NUM_FRAMES_FILE, PARTS_DIR, NpyWriter,
-    catalogue_files, embeddings_file, hubness_file, infer_num_frames, timelines_file,
-    write_json, write_npy)
+    FORMAT_VERSION, IDS_TXT, LABEL_OFFSETS_FILE, LABELS_FILE, META_FILE, MODALITIES,
+    NUM_FRAMES_FILE, PARTS_DIR, NpyWriter, catalogue_files, embeddings_file, hubness_file,
+    infer_num_frames, self_hubness_file, timelines_file, write_json, write_npy)
 
 TIMELINE_DTYPES = ("float16", "float32", compact.COMPACT_DTYPE)
 
@@ -60,7 +60,8 @@ class CatalogueWriter:
                model_info: Optional[Dict[str, Any]] = None,
                overwrite: bool = False,
                timeline_pool: int = 1,
-               modalities: Sequence[str] = MODALITIES):
+               modalities: Sequence[str] = MODALITIES,
+               source: Optional[Dict[str, Any]] = None):
     """Opens the folder.
 
     Args:
@@ -77,6 +78,9 @@ class CatalogueWriter:
       timeline_pool: with "int8": seconds averaged into one stored row.
       modalities: both, or one (a one-modality index: only its files,
         searched by queries of the other modality; no hubness).
+      source: JSON-able description of what was embedded, for meta.json
+        (``data``: the records' file patterns, ``num_classes``: their label
+        vocabulary's size), so that answers can name labels and media files.
     """
     self.modalities = tuple(m for m in MODALITIES if m in modalities)
     if not self.modalities or len(self.modalities) != len(tuple(modalities)):
@@ -96,7 +100,11 @@ class CatalogueWriter:
                            else int(expected_count))
     self.timeline_dtype = np.dtype(timeline_dtype)
     self.model_info = model_info or {}
+    self.source = source or {}
     self.count = 0
+    self._labels: List[np.ndarray] = []  # Class indices, batch by batch.
+    self._label_counts: List[np.ndarray] = []
+    self._with_labels = False
     self._with_timelines: Optional[bool] = None
     self._parts: List[Dict[str, int]] = []  # Rows per file, per part.
     self._writers: Dict[str, NpyWriter] = {}
@@ -188,7 +196,8 @@ class CatalogueWriter:
           visual_embeddings: np.ndarray,
           audio_timelines: Optional[np.ndarray] = None,
           visual_timelines: Optional[np.ndarray] = None,
-          num_frames: Optional[np.ndarray] = None) -> None:
+          num_frames: Optional[np.ndarray] = None,
+          labels: Optional[Sequence[Sequence[int]]] = None) -> None:
     """Appends a batch of B items.
 
     Args:
@@ -201,6 +210,8 @@ class CatalogueWriter:
       visual_timelines: [B, T', E] (or Encoded), given iff audio_timelines is.
       num_frames: [B] valid seconds (default: inferred from the non-zero
         rows of the timelines; required with Encoded rows).
+      labels: B lists of class indices (the records' labels), or a [B, C]
+        multi-hot array; None: no labels for this batch.
     """
     if self._closed:
       raise ValueError("CatalogueWriter is closed")
@@ -279,9 +290,37 @@ class CatalogueWriter:
       for name, x in to_parts.items():
         write_npy(os.path.join(parts, f"{part:06d}.{name}"), x)
       self._parts.append({name: len(x) for name, x in to_parts.items()})
+    self._add_labels(labels, b)
     with io_utils.naming_errors(self._ids_path):
       self._ids_file.write("".join(i + "\n" for i in ids))
     self.count += b
+
+  def _add_labels(self, labels, b: int) -> None:
+    """Keeps the class indices of a batch (empty lists without labels)."""
+    if labels is None:
+      self._labels.append(np.zeros([0], np.int32))
+      self._label_counts.append(np.zeros([b], np.int64))
+      return
+    if isinstance(labels, np.ndarray) and labels.ndim == 2:
+      rows, cols = np.nonzero(labels > 0)
+      lists = [cols[rows == j] for j in range(b)]
+    else:
+      lists = [np.asarray(list(x), np.int64).reshape(-1) for x in labels]
+    if len(lists) != b:
+      raise ValueError(f"{len(lists)} label lists for {b} items")
+    self._with_labels = True
+    self._labels.append(np.concatenate(lists + [np.zeros([0], np.int64)]).astype(np.int32))
+    self._label_counts.append(np.array([len(x) for x in lists], np.int64))
+
+  def _write_labels(self) -> List[str]:
+    """Writes labels.npy and label_offsets.npy; returns their names ([] without labels)."""
+    if not self._with_labels:
+      return []
+    counts = np.concatenate(self._label_counts)
+    write_npy(os.path.join(self.path, LABELS_FILE), np.concatenate(self._labels))
+    write_npy(os.path.join(self.path, LABEL_OFFSETS_FILE),
+            np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+    return [LABELS_FILE, LABEL_OFFSETS_FILE]
 
   def _write_hubness(self):
     """Writes ``<modality>_hubness.npy`` of the finished embedding files; returns their names.
@@ -295,6 +334,9 @@ class CatalogueWriter:
     names = [hubness_file(m) for m in MODALITIES]
     for name, values in zip(names, hubness.hubness_pair(*embeddings)):
       write_npy(os.path.join(self.path, name), values)
+    for m, emb in zip(MODALITIES, embeddings):
+      write_npy(os.path.join(self.path, self_hubness_file(m)), hubness.self_hubness(emb))
+      names.append(self_hubness_file(m))
     return names
 
   def abort(self) -> None:
@@ -359,6 +401,7 @@ class CatalogueWriter:
       self.abort()
       raise
     hub_files = self._write_hubness()
+    label_files = self._write_labels()
     meta = {
         "format_version": FORMAT_VERSION,
         "embedding_size": self.embedding_size,
@@ -372,10 +415,11 @@ class CatalogueWriter:
         "model": self.model_info,
         "faiss": {},
         "modalities": list(self.modalities),
-        "hubness": ({"k": hubness.DEFAULT_K, "bank": hubness.DEFAULT_BANK}
-                    if hub_files else None),
+        "hubness": dict(hubness.default_params(), self=True) if hub_files else None,
+        "labels": bool(label_files),
+        "source": self.source,
         integrity.FILES_KEY: integrity.record(self.path, [IDS_TXT, *self._shapes(),
-                                                          *hub_files]),
+                                                          *hub_files, *label_files]),
     }
     write_json(os.path.join(self.path, META_FILE), meta)
     self._closed = True
@@ -392,7 +436,9 @@ def write_catalogue(path: str, ids: Sequence[Any],
                     timeline_dtype: Any = "float16",
                     overwrite: bool = False,
                     batch_size: int = 4096,
-                    timeline_pool: int = 1) -> Dict[str, Any]:
+                    timeline_pool: int = 1,
+                    labels: Optional[Sequence[Sequence[int]]] = None,
+                    source: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   """Writes a whole catalogue to an index folder (see the module docstring).
 
   Args:
@@ -408,6 +454,8 @@ def write_catalogue(path: str, ids: Sequence[Any],
     overwrite: replace an existing catalogue.
     batch_size: items converted per write.
     timeline_pool: with "int8": seconds averaged into one stored row.
+    labels: N lists of class indices, or None.
+    source: see :class:`CatalogueWriter`.
 
   Returns:
     The meta.json contents.
@@ -427,7 +475,8 @@ def write_catalogue(path: str, ids: Sequence[Any],
       path, first.shape[1],
       max_frames=None if some_timeline is None else some_timeline.shape[1],
       expected_count=n, timeline_dtype=timeline_dtype, model_info=model_info,
-      overwrite=overwrite, timeline_pool=timeline_pool, modalities=tuple(present))
+      overwrite=overwrite, timeline_pool=timeline_pool, modalities=tuple(present),
+      source=source)
   try:
     ids = list(ids)
     for s in range(0, n, batch_size):
@@ -437,7 +486,8 @@ def write_catalogue(path: str, ids: Sequence[Any],
           None if visual_embeddings is None else visual_embeddings[sl],
           None if audio_timelines is None else audio_timelines[sl],
           None if visual_timelines is None else visual_timelines[sl],
-          None if num_frames is None else np.asarray(num_frames)[sl])
+          None if num_frames is None else np.asarray(num_frames)[sl],
+          None if labels is None else list(labels[sl]))
   except BaseException:
     writer.abort()
     raise

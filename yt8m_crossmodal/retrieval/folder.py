@@ -24,6 +24,13 @@ One folder per embedded corpus::
     visual_hubness.npy        nearest items of the other modality (present
                               when meta["hubness"] gives k and the bank
                               size; see :mod:`.hubness`)
+    audio_self_hubness.npy,   [N] float32 mean cosine of each item to its
+    visual_self_hubness.npy   nearest *other* items of its own modality (for
+                              searches that return both kinds; present when
+                              meta["hubness"]["self"])
+    labels.npy,               the class indices of every item, one after the
+    label_offsets.npy         other (int32 [S]) and where each item's start
+                              (int64 [N + 1]); present when meta["labels"]
     audio.faiss, visual.faiss optional faiss index over that modality's clip
                               embeddings (named in meta["faiss"])
 
@@ -72,16 +79,25 @@ def hubness_file(modality: str) -> str:
   return f"{modality}_hubness.npy"
 
 
+def self_hubness_file(modality: str) -> str:
+  """[N] float32 hubness of each item against its own modality (see :mod:`.hubness`)."""
+  return f"{modality}_self_hubness.npy"
+
+
 def index_file(modality: str) -> str:
   return f"{modality}.faiss"
 
 
+LABELS_FILE = "labels.npy"
+LABEL_OFFSETS_FILE = "label_offsets.npy"
+
+
 def catalogue_files() -> set:
   """Names of every file (and the parts folder) an index folder may hold."""
-  names = {META_FILE, IDS_TXT, NUM_FRAMES_FILE, PARTS_DIR}
+  names = {META_FILE, IDS_TXT, NUM_FRAMES_FILE, PARTS_DIR, LABELS_FILE, LABEL_OFFSETS_FILE}
   for m in MODALITIES:
     names |= {embeddings_file(m), timelines_file(m), index_file(m), hubness_file(m),
-              timeline_rows_file(m), timeline_scales_file(m)}
+              self_hubness_file(m), timeline_rows_file(m), timeline_scales_file(m)}
   return names
 
 
@@ -355,6 +371,10 @@ def check_meta(meta: Any, where: str) -> dict:
     bad("model", "an object")
   if not isinstance(meta.get("hubness") or {}, dict):
     bad("hubness", "an object")
+  if not isinstance(meta.get("labels", False), bool):
+    bad("labels", "true or false")
+  if not isinstance(meta.get("source") or {}, dict):
+    bad("source", "an object")
   faiss = meta.get("faiss") or {}
   if not isinstance(faiss, dict):
     bad("faiss", "an object")

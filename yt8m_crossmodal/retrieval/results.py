@@ -32,9 +32,13 @@ def ranked_results(catalogue: Catalogue, target: str, scores: np.ndarray,
       each result the query fits best).
 
   Returns:
-    One dict per result: ``id``, ``score``, ``rank`` (from 1), and with
-    re-ranking or ``with_starts`` ``best_start_second`` and
-    ``timeline_score`` (re-ranking adds ``clip_score``).
+    One dict per result: ``id``, ``score``, ``rank`` (from 1), ``row`` (its
+    catalogue index), and with re-ranking or ``with_starts``
+    ``best_start_second`` (>= 0: the result's second where the query's
+    first second fits) and ``timeline_score`` (re-ranking adds
+    ``clip_score``). A result shorter than the query fits *inside* it: then
+    ``best_start_second`` is 0 and ``query_start_second`` says which second
+    of the query (counted from its first second used) lines up with it.
   """
   if query_timeline is not None and not np.isfinite(np.asarray(query_timeline)).all():
     raise ValueError("the query's timeline holds NaN or Inf: it cannot be aligned")
@@ -45,11 +49,11 @@ def ranked_results(catalogue: Catalogue, target: str, scores: np.ndarray,
     rr = rerank_by_timeline(query_timeline, query_len, indices[:rerank], catalogue,
                             scores[:rerank], rerank_alpha, modality=target)
     for rank in range(min(k, rr.indices.size)):
-      results.append({
+      results.append(dict({
           "id": catalogue.ids[rr.indices[rank]], "score": float(rr.scores[rank]),
-          "rank": rank + 1, "clip_score": float(rr.clip_scores[rank]),
-          "timeline_score": float(rr.timeline_scores[rank]),
-          "best_start_second": int(rr.starts[rank])})
+          "rank": rank + 1, "row": int(rr.indices[rank]),
+          "clip_score": float(rr.clip_scores[rank]),
+          "timeline_score": float(rr.timeline_scores[rank])}, **starts_of(rr.starts[rank])))
     return results
   indices, scores = indices[:k], scores[:k]
   starts = tl_scores = None
@@ -58,9 +62,18 @@ def ranked_results(catalogue: Catalogue, target: str, scores: np.ndarray,
     starts, tl_scores = localize(query_timeline, refs, catalogue.num_frames[indices],
                                  query_len)
   for rank, (i, s) in enumerate(zip(indices, scores)):
-    item = {"id": catalogue.ids[i], "score": float(s), "rank": rank + 1}
+    item = {"id": catalogue.ids[i], "score": float(s), "rank": rank + 1, "row": int(i)}
     if starts is not None:
-      item["best_start_second"] = int(starts[rank])
+      item.update(starts_of(starts[rank]))
       item["timeline_score"] = float(tl_scores[rank])
     results.append(item)
   return results
+
+
+def starts_of(start: int) -> Dict[str, int]:
+  """``best_start_second`` (never negative) and, for a result shorter than the
+  query (an alignment start < 0), ``query_start_second``."""
+  start = int(start)
+  if start >= 0:
+    return {"best_start_second": start}
+  return {"best_start_second": 0, "query_start_second": -start}
