@@ -592,3 +592,190 @@ def test_report_files_are_replaced_as_one_unit(tmp_path, monkeypatch):
   assert sorted(os.listdir(out)) == ["metrics.json", "plot.png"]
   assert (out / "metrics.json").read_text() == "new metrics.json"
   assert (out / "plot.png").read_text() == "new plot.png"
+
+
+# ----------------------------------------------------------------------------
+# 6. The answers of yt8m-search, yt8m-pictures and yt8m-soundtracks: the same
+# classes (no export an index names, every text escaped, received files named).
+
+# Ids a received index or manifest may hold (no line break: ids.txt refuses one).
+ANSWER_IDS = ['"><script>alert(1)</script>', "=HYPERLINK(\"http://evil\",\"x\")",
+              "a' onmouseover='x", "\tlead", "\x1b[31mred", "line\u2028sep", "Xfbq"]
+
+
+def _received_timeline_index(path, planted_export):
+  """An index of ANSWER_IDS with timelines whose meta.json names ``planted_export`` and
+  a source of the wrong types."""
+  rng = np.random.default_rng(3)
+  n, t = len(ANSWER_IDS), 24
+  retrieval.write_catalogue(
+      str(path), ANSWER_IDS, _unit(rng.normal(size=(n, E))), _unit(rng.normal(size=(n, E))),
+      _unit(rng.normal(size=(n, t, E))), _unit(rng.normal(size=(n, t, E))), np.full([n], t),
+      labels=[[0]] * n, source={"data": ["/etc/*"], "num_classes": "3862"},
+      model_info={"export_dir": planted_export})
+  return str(path)
+
+
+def _hostile_manifest(folder):
+  """A manifest naming every id's media: markup, a URL, an FFmpeg protocol, a FIFO."""
+  fifo = str(folder / "pipe.mp4")
+  os.mkfifo(fifo)
+  paths = [f"/m/{ANSWER_IDS[0]}.mp4", "http://127.0.0.1:9/x.mp4", "concat:/etc/passwd",
+           fifo, "relative/clip.mp4", "/m/\u2028.mp4", "/m/ok.mp4"]
+  lines = [json.dumps({"id": i, "path": p, "seconds": 1e400}, ensure_ascii=False)
+           for i, p in zip(ANSWER_IDS, paths)]
+  (folder / "clips_manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+  return str(folder / "clips_manifest.jsonl")
+
+
+def _rendered(view, answers, tmp_path, name):
+  from yt8m_crossmodal.answers import formats
+  texts = {}
+  for fmt in ("html", "table", "jsonl"):
+    out = formats.Output(str(tmp_path / f"{name}.{fmt}"))
+    view.write(answers, fmt, out)
+    out.close()
+    texts[fmt] = (tmp_path / f"{name}.{fmt}").read_text(encoding="utf-8")
+  return texts
+
+
+def _check_rendered(texts, ids_in_answers):
+  page = texts["html"]
+  assert "<script>alert" not in page and "onmouseover='x" not in page
+  assert page.count("<script") == 1  # The page's own pseudo-id lookup, nothing else.
+  table = texts["table"]
+  assert not any(c in table for c in "\t\x1b\u2028"), "raw control characters in the table"
+  lines = texts["jsonl"].splitlines()  # Splits at U+2028 too, as many readers do.
+  assert lines == texts["jsonl"].rstrip("\n").split("\n")
+  strings = set()
+  walk = lambda v: (strings.add(v) if isinstance(v, str) else [walk(x) for x in (
+      v.values() if isinstance(v, dict) else v if isinstance(v, list) else [])])
+  for line in lines:
+    walk(json.loads(line))  # One object a line: no id breaks a line.
+  assert strings & set(ANSWER_IDS) == set(ids_in_answers)
+  for i in ids_in_answers:
+    assert escaping.html_text(i) in page and escaping.terminal_text(i) in table, i
+
+
+def test_search_answers_escape_every_id(tmp_path):
+  from yt8m_crossmodal.answers import describe, search_view
+  from yt8m_crossmodal.data import media_manifest, vocabulary
+  folder = tmp_path / "m"
+  folder.mkdir()
+  media = media_manifest.read_manifests([_hostile_manifest(folder)])
+  d = describe.Describer(vocabulary.Vocabulary("x", {0: ANSWER_IDS[0]}), media, "yt8m-2018")
+  line = {"query_id": ANSWER_IDS[1], "query_modality": "audio", "target_modality": "both",
+          "warning": ANSWER_IDS[0], "results": [
+              d.result({"id": i, "kind": "pictures", "score": 0.5, "rank": r,
+                        "best_start_second": 3}, [0], 3) for r, i in enumerate(ANSWER_IDS, 1)]}
+  _check_rendered(_rendered(search_view, [line], tmp_path, "search"), ANSWER_IDS)
+
+
+def test_pictures_and_soundtracks_never_load_a_named_export_and_escape_answers(
+    frame_export, tmp_path, monkeypatch):
+  import av
+  import yt8m_crossmodal as ym
+  from yt8m_crossmodal.answers import soundtracks_view, storyboard_view, thumbnails
+  planted = str(tmp_path / "received" / "model")
+  index = _received_timeline_index(tmp_path / "received", planted)
+  import shutil
+  shutil.copytree(frame_export.version_dir, planted)
+  loaded = []
+  real_load = tf.saved_model.load
+  monkeypatch.setattr(tf.saved_model, "load",
+                      lambda path, *a, **kw: loaded.append(str(path)) or real_load(path, *a, **kw))
+  opened = []
+  real_open = av.open
+  monkeypatch.setattr(av, "open", lambda f, *a, **kw: opened.append(f) or real_open(f, *a, **kw))
+  thumbnails.picture_at.cache_clear()
+  media = tmp_path / "media"
+  media.mkdir()
+  record, _, _ = records.frame_record("=cmd|' /C calc'!A0", labels=(0,), frames=20, seed=4)
+  data = records.write(media / "clips-0.tfrecord", [record])
+  _hostile_manifest(media)
+  pictures = ym.PicturesConfig(index=index, audio_data=data, segment_seconds=10,
+                               hop_seconds=10, k=2, window_seconds=5, candidates=4)
+  sounds = ym.SoundtracksConfig(index=index, visual_data=data, k=3, candidates=3)
+  for cfg in (pictures, sounds):
+    with pytest.raises(UsageError, match=f"--export_dir is required.*says it was embedded "
+                       f"by '{planted}'"):
+      cfg.validate()
+  assert loaded == []
+  named = dict(export_dir=frame_export.export_dir)
+  boards = list(ym.find_pictures(dataclasses_replace(pictures, **named)))
+  answers = list(ym.find_soundtracks(dataclasses_replace(sounds, **named)))
+  assert set(loaded) == {frame_export.version_dir}  # Only the export the user named.
+  picked = {p["id"] for s in boards[0]["segments"] for p in s["pictures"]}
+  assert picked and picked <= set(ANSWER_IDS)
+  _check_rendered(_rendered(storyboard_view, boards, tmp_path, "board"), picked)
+  _check_rendered(_rendered(soundtracks_view, answers, tmp_path, "sounds"),
+                  {r["id"] for r in answers[0]["soundtracks"]})
+  # Media paths of a manifest are opened only as local regular files, by this process:
+  # never a URL, an FFmpeg protocol, a FIFO or a relative path, never by name in PyAV.
+  clip = str(media / "clip.mp4")
+  with real_open(clip, "w") as container:
+    stream = container.add_stream("mpeg4", rate=2)
+    stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+    for _ in range(2):
+      frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), "rgb24")
+      for packet in stream.encode(frame):
+        container.mux(packet)
+    for packet in stream.encode():
+      container.mux(packet)
+  assert thumbnails.picture_at(clip, 0.5)[:2] == b"\xff\xd8"  # A JPEG.
+  assert opened and all(not isinstance(f, (str, bytes, os.PathLike)) for f in opened), opened
+  for path in ("http://127.0.0.1:9/x.mp4", "concat:/etc/passwd", str(media / "pipe.mp4"),
+               "relative/clip.mp4"):
+    assert thumbnails.open_media(path) is None
+
+
+def dataclasses_replace(cfg, **kw):
+  import dataclasses
+  return dataclasses.replace(cfg, **kw)
+
+
+def test_received_manifests_and_window_indexes_are_named_not_a_traceback(tmp_path):
+  from yt8m_crossmodal.answers import context
+  from yt8m_crossmodal.data import media_manifest
+  from yt8m_crossmodal.retrieval import window_index
+  folder = tmp_path / "m"
+  folder.mkdir()
+  manifest = _hostile_manifest(folder)
+  media = media_manifest.read_manifests([manifest])
+  assert media[ANSWER_IDS[5]].path == "/m/\u2028.mp4"  # U+2028 is not a line break of JSONL.
+  assert media[ANSWER_IDS[0]].seconds is None  # 1e400 seconds: left out, not an OverflowError.
+  (folder / "latin1_manifest.jsonl").write_bytes(b'{"id": "caf\xe9", "path": "/x"}\n')
+  with pytest.raises(UsageError, match="latin1_manifest.jsonl is not UTF-8 text"):
+    context.make_describer("none", str(folder / "latin1_manifest.jsonl"), None, [])
+  os.mkfifo(folder / "fifo_manifest.jsonl")  # Opening it would wait for ever.
+  assert media_manifest.manifests_beside(str(folder / "*.tfrecord")) == [
+      str(folder / "clips_manifest.jsonl"), str(folder / "latin1_manifest.jsonl")]
+  assert context.source_patterns({"source": {"data": ["/etc/*"]}}) == []
+  assert context.num_classes_of({"source": {"num_classes": True}}, 7) == 7
+  # A window index someone sent: each damaged part is named.
+  rng = np.random.default_rng(0)
+  n, t = 6, 12
+  retrieval.write_catalogue(str(tmp_path / "c"), [f"v{i}" for i in range(n)],
+                            _unit(rng.normal(size=(n, E))), _unit(rng.normal(size=(n, E))),
+                            _unit(rng.normal(size=(n, t, E))), _unit(rng.normal(size=(n, t, E))),
+                            np.full([n], t))
+  cat = retrieval.load_catalogue(str(tmp_path / "c"))
+  windows = str(tmp_path / "w")
+  window_index.build(cat, windows, "visual", width=4)
+  items = np.load(os.path.join(windows, "items.npy"))
+  for change, message in [
+      (lambda: np.save(os.path.join(windows, "items.npy"), items + n), "is damaged"),
+      (lambda: np.save(os.path.join(windows, "items.npy"), items.astype(object),
+                       allow_pickle=True), "not plain numbers"),
+      (lambda: (tmp_path / "w" / "window.json").write_text("[1]"), "no 'catalogue' object"),
+      (lambda: (tmp_path / "w" / "window.json").write_text("{" * 100000), "not a window index"),
+  ]:
+    shutil_copy = str(tmp_path / "w.bak")
+    import shutil
+    shutil.copytree(windows, shutil_copy)
+    change()
+    with pytest.raises(ValueError, match=message):
+      window_index.load(windows, cat, "visual", width=4)
+    shutil.rmtree(windows)
+    shutil.move(shutil_copy, windows)
+  assert window_index.load(windows, cat, "visual", width=4).index.ntotal == len(items)

@@ -16,6 +16,11 @@ taken from a record someone sent cannot run as a formula, a script or math:
   breaks and backslash written as ``\\t``, ``\\n``, ``\\r``, ``\\\\``).
 - Plots (matplotlib text, where a pair of ``$`` starts math mode and ``\\cmd``
   is a math command): :func:`plot_text` (every ``$`` escaped: no math mode).
+- JSON lines: :func:`json_line_text` (a JSON text with the characters some
+  line readers take as line breaks, U+0085, U+2028 and U+2029, written as
+  ``\\uXXXX``; JSON escapes the others).
+- A terminal (the text tables of the search-like tools): :func:`terminal_text`
+  (control characters, escape sequences and line breaks shown as ``\\xNN``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import html
 import numbers
 import re
+import unicodedata
 from typing import Any
 
 # First characters a spreadsheet reads as the start of a formula (OWASP), with
@@ -94,3 +100,25 @@ def tsv_field(value: Any) -> str:
 def plot_text(value: Any) -> str:
   """``value`` as matplotlib text shown as it is (no math mode)."""
   return str(value).replace("$", r"\$")
+
+
+def terminal_text(value: Any) -> str:
+  """``value`` for a terminal: control characters (escape sequences, tabs, line
+  breaks, U+2028) shown as ``\\xNN``, so a table keeps its rows and colours."""
+  text = str(value)
+  if all(unicodedata.category(c)[0] != "C" and c not in "\u2028\u2029" for c in text):
+    return text
+  return "".join(f"\\x{ord(c):02x}" if unicodedata.category(c)[0] == "C"
+                 or c in "\u2028\u2029" else c for c in text)
+
+
+_JSON_LINE_BREAKS = {"\u0085": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def json_line_text(text: str) -> str:
+  """A JSON text (``json.dumps``) safe as one line of a JSON-lines file: also
+  for readers that split at U+0085, U+2028 or U+2029 (Python's ``splitlines``,
+  older JavaScript). The JSON value is unchanged."""
+  if not any(c in text for c in _JSON_LINE_BREAKS):
+    return text
+  return "".join(_JSON_LINE_BREAKS.get(c, c) for c in text)

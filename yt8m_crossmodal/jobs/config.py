@@ -214,8 +214,11 @@ def _check_index_tool(cfg, data_flag: str) -> None:
   if not cfg.index:
     raise UsageError("--index is required")
   if not cfg.export_dir:
-    raise UsageError("--export_dir is required (the export that embedded --index; an "
-                     "index's meta.json only says which one that was)")
+    named = named_export(cfg.index)
+    raise UsageError(
+        "--export_dir is required: name the export that embedded --index (a SavedModel is "
+        "a program: only one you name is loaded, never one an index names)"
+        + (f"; the index {cfg.index!r} says it was embedded by {named!r}" if named else ""))
   if not getattr(cfg, data_flag):
     raise UsageError(f"--{data_flag} is required")
   if cfg.k <= 0:
