@@ -595,7 +595,7 @@ def test_report_files_are_replaced_as_one_unit(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------------------
-# 6. The answers of yt8m-search, yt8m-pictures and yt8m-soundtracks: the same
+# 7. The answers of yt8m-search, yt8m-pictures and yt8m-soundtracks: the same
 # classes (no export an index names, every text escaped, received files named).
 
 # Ids a received index or manifest may hold (no line break: ids.txt refuses one).
