@@ -261,7 +261,7 @@ def headline_text(result: Dict[str, Any], pool_sizes: Sequence[int]) -> str:
 
 
 def _headline_html(result: Dict[str, Any], pool_sizes: Sequence[int]) -> str:
-  esc = html.escape
+  esc = escaping.html_text
   rows = headline(result, pool_sizes)
   head = ("<tr><th rowspan='2'>candidates</th><th rowspan='2'>ranking</th>"
           "<th colspan='4'>audio &rarr; visual</th><th colspan='4'>visual &rarr; audio</th></tr>"
