@@ -441,6 +441,8 @@ def test_tensorflows_node_names_stay_out_of_error_lines():
     (dict(num_items=3.5), "'num_items' must be a whole number"),
     (dict(timeline_pool=0), "'timeline_pool' must be a whole number >= 1"),
     (dict(format_version=99), "'format_version' must be 1"),
+    (dict(labels="yes"), "'labels' must be true or false"),
+    (dict(source=["/etc/*"]), "'source' must be an object"),
 ])
 def test_a_crafted_meta_json_is_named_not_a_traceback(tmp_path, change, message):
   out = tmp_path / "index"
