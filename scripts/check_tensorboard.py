@@ -1,11 +1,14 @@
 """Starts TensorBoard on a log folder, checks its plugins, screenshots its pages.
 
-  .venv/bin/python scripts/check_tensorboard.py demo_output/model/tensorboard [--out=DIR]
+  .venv/bin/python scripts/check_tensorboard.py demo_output/model/tensorboard [--out=DIR] \
+      [--filter='retrieval|clip_']
 
 Fails (exit 1) when the scalars plugin has no tags in a run, or the projector
 plugin has no run: what a user would see as an empty page. Then, when Debian's
 ``chromium`` is installed (``apt-get install chromium``), writes headless
-screenshots of the scalars and projector pages into ``--out`` to look at.
+screenshots of the scalars and projector pages into ``--out`` to look at
+(with ``--filter``, also ``scalars_filter.png``: the scalars dashboard showing
+the tags that match the regex, with their full names).
 """
 
 import argparse
@@ -17,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 
@@ -36,6 +40,7 @@ def main():
   parser.add_argument("logdir")
   parser.add_argument("--out", default="tensorboard_check")
   parser.add_argument("--timeout", type=float, default=120)
+  parser.add_argument("--filter", default="", help="tag regex of an extra screenshot")
   args = parser.parse_args()
   port = _free_port()
   base = f"http://127.0.0.1:{port}"
@@ -67,7 +72,11 @@ def main():
     chromium = shutil.which("chromium")
     if chromium:
       os.makedirs(args.out, exist_ok=True)
-      for name, page, wait in (("scalars", "#timeseries", 15000), ("projector", "#projector", 25000)):
+      pages = [("scalars", "#timeseries", 15000), ("projector", "#projector", 25000)]
+      if args.filter:
+        pages.append(("scalars_filter", f"#scalars&tagFilter={urllib.parse.quote(args.filter)}",
+                      30000))
+      for name, page, wait in pages:
         path = os.path.abspath(os.path.join(args.out, f"{name}.png"))
         subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                         "--no-first-run", "--disable-background-networking",

@@ -8,15 +8,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
-export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 BIN="$ROOT/.venv/bin"
 OUT="$ROOT/demo_output"
 EXPORT="$ROOT/saved_models/demo"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 step() { printf '\n== %s\n' "$*"; }
-# Keep TF's and faiss's start-up chatter (absl INFO lines) out of the demo's output.
-quiet() { "$@" 2> >(grep -v -E '^(WARNING: All log|[IWE][0-9]{4} |INFO:tensorflow|ModuleNotFoundError\("No module named .faiss)' >&2); }
 
 summary() {  # The last stdout line of a tool is JSON: print the fields asked for.
   "$BIN/python" -c 'import json, sys
@@ -25,18 +22,18 @@ print("  " + ", ".join(f"{k}: {len(d[k]) if isinstance(d[k], list) else d[k]}" f
 }
 
 step "1/8 sample data (yt8m-synth): 1500 training and 300 validation videos, 40-60 s"
-quiet "$BIN/yt8m-synth" --noprogress --output_dir="$OUT/data/train" --prefix=train --num_videos=1500 \
+"$BIN/yt8m-synth" --noprogress --output_dir="$OUT/data/train" --prefix=train --num_videos=1500 \
   --num_shards=4 --min_frames=40 --max_frames=60 --seed=1 | summary files videos frames_total
-quiet "$BIN/yt8m-synth" --noprogress --output_dir="$OUT/data/validate" --prefix=validate \
+"$BIN/yt8m-synth" --noprogress --output_dir="$OUT/data/validate" --prefix=validate \
   --num_videos=300 --num_shards=2 --min_frames=40 --max_frames=60 --seed=2 \
   | summary files videos frames_total
 
 step "2/8 validate the records (yt8m-validate)"
-quiet "$BIN/yt8m-validate" --data="$OUT/data/train/*.tfrecord" > "$OUT/validate.txt"
+"$BIN/yt8m-validate" --data="$OUT/data/train/*.tfrecord" > "$OUT/validate.txt"
 head -n 2 "$OUT/validate.txt"
 
 step "3/8 train (yt8m-train): multi-stride LSTMs (1, 5, 15 s) for the clip, a per-second timeline"
-quiet "$BIN/yt8m-train" --train_data="$OUT/data/train/*.tfrecord" \
+"$BIN/yt8m-train" --train_data="$OUT/data/train/*.tfrecord" \
   --validation_data="$OUT/data/validate/*.tfrecord" --model_dir="$OUT/model" \
   --epochs=10 --batch_size=64 --learning_rate=2e-3 --warmup_steps=30 \
   --lstm_layers=1 --lstm_units=64 --projection_units=64 --embedding_size=64 \
@@ -56,10 +53,10 @@ EOF
 
 step "4/8 export a SavedModel for TF Serving (yt8m-export)"
 rm -rf "$EXPORT"
-quiet "$BIN/yt8m-export" --model_dir="$OUT/model" --export_dir="$EXPORT" | sed '$d'
+"$BIN/yt8m-export" --model_dir="$OUT/model" --export_dir="$EXPORT" | sed '$d'
 
 step "5/8 evaluate through the exported signatures (yt8m-evaluate)"
-quiet "$BIN/yt8m-evaluate" --noprogress --export_dir="$EXPORT" --data="$OUT/data/validate/*.tfrecord" \
+"$BIN/yt8m-evaluate" --noprogress --export_dir="$EXPORT" --data="$OUT/data/validate/*.tfrecord" \
   --output_dir="$OUT/eval" --pool_sizes=256 --max_offset=5 --excerpt_seconds=20 \
   | tail -n 1 > "$OUT/eval_metrics.json"
 "$BIN/python" - "$OUT/eval_metrics.json" <<'EOF'
@@ -73,9 +70,9 @@ for k in keys:
 EOF
 
 step "6/8 catalogue search (yt8m-embed, yt8m-search): soundtrack -> videos, re-ranked by timelines"
-quiet "$BIN/yt8m-embed" --noprogress --export_dir="$EXPORT" \
+"$BIN/yt8m-embed" --noprogress --export_dir="$EXPORT" \
   --data="$OUT/data/validate/*.tfrecord" --output="$OUT/index" --timelines --ann=hnsw | sed '$d'
-quiet "$BIN/yt8m-search" --index="$OUT/index" --export_dir="$EXPORT" \
+"$BIN/yt8m-search" --index="$OUT/index" --export_dir="$EXPORT" \
   --query_data="$OUT/data/validate/validate0000.tfrecord" --query_modality=audio \
   --k=5 --rerank=20 --ann=hnsw > "$OUT/search.jsonl"
 "$BIN/python" - "$OUT/search.jsonl" <<'EOF'
@@ -90,7 +87,7 @@ for r in rows[:3]:
 EOF
 
 step "7/8 segment localization: where in the video does a 10-second audio clip fit?"
-quiet "$BIN/yt8m-search" --index="$OUT/index" --export_dir="$EXPORT" \
+"$BIN/yt8m-search" --index="$OUT/index" --export_dir="$EXPORT" \
   --query_data="$OUT/data/validate/validate0001.tfrecord" --query_modality=audio \
   --k=3 --query_start=12 --query_seconds=10 > "$OUT/localize.jsonl"
 "$BIN/python" - "$OUT/localize.jsonl" <<'EOF'
@@ -103,10 +100,10 @@ print(f"  {len(rows)} clips of seconds 12-22; own video first for {len(own)}, "
 EOF
 
 step "8/8 pictures for a soundtrack (yt8m-pictures): a storyboard, video stretches for every 20 s of sound"
-quiet "$BIN/yt8m-pictures" --index="$OUT/index" --export_dir="$EXPORT" \
+"$BIN/yt8m-pictures" --index="$OUT/index" --export_dir="$EXPORT" \
   --audio_data="$OUT/data/validate/validate0001.tfrecord" --max_records=1 \
   --output="$OUT/storyboard.html"
-quiet "$BIN/yt8m-pictures" --index="$OUT/index" --export_dir="$EXPORT" \
+"$BIN/yt8m-pictures" --index="$OUT/index" --export_dir="$EXPORT" \
   --audio_data="$OUT/data/validate/validate0001.tfrecord" --max_records=1 --format=table
 
 version=$(ls "$EXPORT" | sort -n | tail -n 1)

@@ -7,6 +7,7 @@ The exports are built once per session (fixtures ``frame_export`` and
 import contextlib
 import json
 import os
+import re
 import subprocess
 import types
 
@@ -60,6 +61,29 @@ def random_catalogue(path, n=CATALOGUE_SIZE, width=E, seed=5):
   audio, visual = unit(rng.normal(size=(n, width))), unit(rng.normal(size=(n, width)))
   retrieval.write_catalogue(str(path), [f"cat{i:03d}" for i in range(n)], audio, visual)
   return audio, visual
+
+
+# Lines of TensorFlow, absl and the other libraries, which the tools and the
+# API keep off the terminal unless verbose (yt8m_crossmodal.quiet): absl's
+# and TF's C++ prefix (I1207 21:46:43.56 ... file.py:12]), TF's Python logger,
+# absl's C++ start-up line, what the examples of the issue showed.
+_LIBRARY_LINE = re.compile(
+    r"^([IWEF]\d{4} \d\d:\d\d:\d\d|(INFO|WARNING|ERROR):(tensorflow|absl)|"
+    r"WARNING: All log messages before absl|WARNING: Logging before flag parsing)"
+    r"|oneDNN|cuInit|cuda|signature_serialization|Assets written|fingerprint")
+
+
+def library_lines(stderr):
+  """The lines of ``stderr`` that TensorFlow, absl or another library printed."""
+  return [line for line in stderr.splitlines() if _LIBRARY_LINE.search(line)]
+
+
+def tool_env(**extra):
+  """The environment of a user who set nothing: no TF_CPP_MIN_LOG_LEVEL, not verbose."""
+  env = {k: v for k, v in os.environ.items()
+         if k not in ("TF_CPP_MIN_LOG_LEVEL", "YT8M_VERBOSE")}
+  env.update(extra)
+  return env
 
 
 _SHARED = {}

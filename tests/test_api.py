@@ -50,27 +50,64 @@ def test_importing_the_package_and_synchronizing_timelines_load_no_tensorflow():
   assert proc.stderr == ""
 
 
-def test_loading_an_encoder_prints_none_of_tensorflows_start_up_lines(frame_export):
+def test_loading_an_encoder_and_the_first_encode_print_no_library_line(frame_export):
+  """TF's start-up lines, and ``E0000 ... oneDNN supports DT_BOOL only on
+  platforms with AVX-512`` on the first encode, stay off."""
   proc = _python(
-      "import yt8m_crossmodal as ym\n"
+      "import numpy as np, yt8m_crossmodal as ym\n"
       f"enc = ym.load_encoder({frame_export.export_dir!r})\n"
-      "print(enc.feature_level, enc.embedding_size)\n")
+      "out = enc.encode_audio(np.zeros((12, 128), np.uint8))\n"
+      "print(enc.feature_level, out.timeline.shape[0])\n")
   assert proc.returncode == 0, proc.stderr
-  assert proc.stdout.split()[0] == "frame"
+  assert proc.stdout.split() == ["frame", "12"]
   assert proc.stderr == ""
 
 
-def test_docstring_examples(frame_export, frame_data_dir):
-  """The module's doctest runs on a real export (any outcome but the shapes is model-made)."""
-  encoder = ym.load_encoder(frame_export.export_dir)
-  videos = encoder.encode_records(f"{frame_data_dir}/*.tfrecord", max_videos=1)
-  assert len(videos) == 1
-  rng = np.random.default_rng(0)
-  globs = {"export_dir": frame_export.export_dir,
-           "audio_frames": rng.integers(0, 256, (40, 128), dtype=np.uint8),
-           "visual_frames": rng.integers(0, 256, (40, 1024), dtype=np.uint8)}
-  failures, tried = doctest.testmod(api, extraglobs=globs, optionflags=doctest.ELLIPSIS)
-  assert tried >= 4 and failures == 0
+@pytest.fixture(scope="module")
+def doctest_globals(frame_export, frame_data_dir, media_weights_dir, tmp_path_factory):
+  """The names the API's examples use: an export, its training folder, records,
+  an index folder of them (embedded once here), an empty folder, a sound file
+  and the weight files of yt8m-extract."""
+  from yt8m_crossmodal.media import synthetic as media_synthetic
+  root = tmp_path_factory.mktemp("doctests")
+  recording = media_synthetic.write_media(str(root / "recording.wav"), media_synthetic.SampleMedia(
+      seconds=3, fps=0, sample_rate=16000, tone_seconds=[1]))
+  records = f"{frame_data_dir}/*.tfrecord"
+  ym.embed(ym.EmbedConfig(export_dir=frame_export.export_dir, data=records,
+                          output=str(root / "index"), timelines=True))
+  (root / "tmp").mkdir()
+  return {"export_dir": frame_export.export_dir, "model_dir": frame_export.model_dir,
+          "encoder": ym.load_encoder(frame_export.export_dir),
+          "records": records, "index_dir": str(root / "index"), "tmp": str(root / "tmp"),
+          "recording": recording, "weights_dir": media_weights_dir}
+
+
+def _examples(obj, name, globs):
+  """The doctests of ``obj`` (and of its methods), run in the API's namespace."""
+  finder = doctest.DocTestFinder(recurse=isinstance(obj, type))
+  return [t for t in finder.find(obj, name, globs=dict(globs)) if t.examples]
+
+
+@pytest.mark.parametrize("name", [n for n in api.__all__ if n != "EXPERIMENTS"])
+def test_every_api_name_has_a_docstring_whose_example_runs(name, doctest_globals):
+  obj = getattr(api, name)
+  globs = {**vars(api), **doctest_globals}
+  tests = _examples(obj, f"ym.{name}", globs)
+  assert any(t.name == f"ym.{name}" for t in tests), f"{name}: no example in its docstring"
+  runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+  for test in tests:
+    runner.run(test)
+  assert runner.failures == 0, f"{name}: {runner.failures} failed example(s) (see stdout)"
+
+
+def test_the_modules_example_runs_and_experiments_are_shown(doctest_globals):
+  globs = {**vars(api), **doctest_globals}
+  (test,) = doctest.DocTestFinder(recurse=False).find(api, "api", globs=globs)
+  assert len(test.examples) >= 6
+  runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+  runner.run(test)
+  assert runner.failures == 0
+  assert "EXPERIMENTS" in api.named_config.__doc__  # The one name without a docstring.
 
 
 def test_encode_one_video_or_a_batch(frame_export):
@@ -214,20 +251,101 @@ def test_sync_result_fields_are_the_tools_json_fields():
   assert fields["offset_seconds"] == -1
 
 
-def test_train_export_and_encode_from_python(frame_data_dir, tmp_path):
-  """The notebook path: a named config, train, export, encode the records."""
-  data = f"{frame_data_dir}/*.tfrecord"
-  base = helpers.tiny_config("frame")
-  config = ym.named_config("default", base=base, train_data=data,
-                           model_dir=str(tmp_path / "run"), epochs=1, batch_size=8,
-                           timeline_nce_seconds=8, warmup_steps=0, shuffle_buffer=0)
-  logs = ym.train(config)
-  assert np.isfinite(logs["loss"])
-  info = ym.export(str(tmp_path / "run"), str(tmp_path / "saved"))
-  assert info["version"] == 1 and os.path.isdir(info["path"])
-  encoder = ym.load_encoder(str(tmp_path / "saved"))
-  videos = encoder.encode_records(data, max_videos=4)
-  assert videos.audio_embedding.shape == (4, encoder.embedding_size)
-  np.testing.assert_allclose(np.linalg.norm(videos.audio_embedding, axis=1), 1.0, atol=1e-4)
+def test_configs_read_and_write_by_the_same_names():
+  config = ym.named_config("default").replace(feature_level="video", lstm_units=8)
+  assert (config.feature_level, config["feature_level"], config.data.feature_level) == (
+      "video", "video", "video")
+  assert config.lstm_units == 8 and config["model"] == "auto"
+  assert config.flat_dict()["lstm_units"] == 8 and len(config.flat_dict()) > 60
+  assert ym.Config().replace(**config.flat_dict()) == config
+  for name, message in (("progress", "--progress is a switch of the console tools"),
+                        ("verbose", "YT8M_VERBOSE=1"), ("config", "named_config"),
+                        ("lstm_unit", "did you mean lstm_units?")):
+    with pytest.raises(ym.UsageError, match=message):
+      config.replace(**{name: 1})
+  with pytest.raises(AttributeError, match="did you mean lstm_units"):
+    config.lstm_unit  # pylint: disable=pointless-statement
+  with pytest.raises(ym.UsageError, match="did you mean lstm_units"):
+    ym.named_config("default", lstm_unit=8)
   with pytest.raises(ym.UsageError, match="--config must be one of"):
     ym.named_config("no_such_experiment")
+
+
+def test_train_with_a_pattern_that_matches_nothing_is_a_usage_error(tmp_path):
+  config = ym.named_config(train_data=str(tmp_path / "none*.tfrecord"),
+                           model_dir=str(tmp_path / "run"))
+  with pytest.raises(ym.UsageError, match="No files match the pattern .* of --train_data"):
+    ym.train(config)
+  with pytest.raises(FileNotFoundError):  # What callers caught before.
+    ym.train(config)
+  assert not (tmp_path / "run").exists()
+
+
+def test_read_records_yields_each_video_as_the_reader_reads_it(frame_data_dir, tmp_path):
+  from yt8m_crossmodal.data import pipeline
+  pattern = f"{frame_data_dir}/*.tfrecord"
+  videos = list(ym.read_records(pattern))
+  assert len(videos) == 24 and len({v.id for v in videos}) == 24
+  batch = next(iter(pipeline.make_dataset(pattern, batch_size=24, file_order=True)))
+  for i, video in enumerate(videos):
+    n = int(batch["num_frames"][i])
+    assert video.id == batch["id"][i].numpy().decode() and video.num_frames == n
+    np.testing.assert_array_equal(video.audio, batch["audio"][i, :n].numpy())
+    np.testing.assert_array_equal(video.visual, batch["visual"][i, :n].numpy())
+    np.testing.assert_array_equal(video.labels, np.flatnonzero(batch["labels"][i].numpy()))
+  assert videos[0].file.endswith("train0000.tfrecord") and videos[0].index == 0
+  floats = next(ym.read_records(pattern, dequantize=True))
+  np.testing.assert_allclose(floats.audio, feat.dequantize(videos[0].audio), atol=1e-6)
+  assert [v.id for v in ym.read_records(pattern, max_videos=3)] == [v.id for v in videos[:3]]
+  from yt8m_crossmodal.data import synthetic
+  synthetic.write_dataset(synthetic.SynthConfig(output_dir=str(tmp_path), num_videos=3,
+                                                num_shards=1, feature_level="video"))
+  means = list(ym.read_records(f"{tmp_path}/*.tfrecord"))
+  assert [v.audio.shape for v in means] == [(128,)] * 3 and means[0].feature_level == "video"
+  with pytest.raises(ym.UsageError, match="No files match"):
+    next(ym.read_records(f"{tmp_path}/none*"))
+
+
+def test_the_readmes_python_snippet_runs_as_written(frame_export, doctest_globals, tmp_path,
+                                                    monkeypatch):
+  """The README's Python API block, run as written in a folder with its paths.
+
+  ``ym.train`` and ``ym.export`` stand in for themselves here: they check the
+  config as training does, then copy the tests' tiny trained model and its
+  export instead of training the default-sized model (their own doctests
+  train and export for real).
+  """
+  import re
+  import shutil
+  from yt8m_crossmodal.training import checks
+  with open(os.path.join(os.path.dirname(__file__), "..", "README.md")) as f:
+    readme = f.read()
+  section = readme[readme.index("## Python API"):]
+  code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+  for prefix, seed in (("train", 1), ("test", 2)):  # Long enough for max_offset=5.
+    ym.make_sample_data(ym.SynthConfig(output_dir=str(tmp_path / "mydata"), prefix=prefix,
+                                       num_videos=4, num_shards=1, min_frames=24,
+                                       max_frames=30, seed=seed))
+  os.makedirs(tmp_path / "index")
+  shutil.copytree(doctest_globals["index_dir"], tmp_path / "index" / "frame")
+  calls = []
+
+  def train(config):
+    checks.check_config(config)
+    calls.append(("train", config.train_data))
+    shutil.copytree(frame_export.model_dir, config.model_dir, dirs_exist_ok=True)
+    return {}
+
+  def export(model_dir, export_dir):
+    calls.append(("export", model_dir))
+    shutil.copytree(frame_export.export_dir, export_dir)
+    return {}
+
+  monkeypatch.setattr(ym, "train", train, raising=False)
+  monkeypatch.setattr(ym, "export", export, raising=False)
+  monkeypatch.chdir(tmp_path)
+  scope = {}
+  exec(compile(code, "README.md", "exec"), scope)  # pylint: disable=exec-used
+  assert calls == [("train", "mydata/train*.tfrecord"), ("export", "runs/a")]
+  assert scope["result"].status in ("synchronized", "cannot_synchronize")
+  assert len(scope["hits"]) == 10 and "best_start_second" in scope["hits"][0]

@@ -31,7 +31,7 @@ def _config(export_dir, data, **kw):
 
 def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
   out = tmp_path / "eval"
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env = helpers.tool_env()
   proc = subprocess.run(
       [sys.executable, "-m", "yt8m_crossmodal.tools.evaluate",
        f"--export_dir={frame_export.export_dir}", f"--data={frame_data_dir}/*.tfrecord",
@@ -39,6 +39,7 @@ def test_evaluate_cli_end_to_end(frame_export, frame_data_dir, tmp_path):
        "--excerpt_seconds=4", "--rated_queries=5", "--rated_candidates=3"],
       capture_output=True, text=True, env=env)
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert helpers.library_lines(proc.stderr) == [], proc.stderr[-3000:]
   result = json.loads(proc.stdout.strip().splitlines()[-1])
   assert result["num_videos"] == 24
   assert result["export"] == os.path.abspath(frame_export.version_dir)

@@ -270,12 +270,22 @@ def subprocesses(frame_export, video_export, frame_data_dir, tmp_path_factory):
   cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
   (tmp / "cli_out").mkdir()
   exprs = f"audio={json.dumps(_CLI_AUDIO.tolist())};num_frames=[4, 2]"
+  # The console tools' normal runs, as a user starts them (nothing set).
+  tool = lambda name, *args: ["env", "-u", "TF_CPP_MIN_LOG_LEVEL", "-u", "YT8M_VERBOSE",
+                              sys.executable, "-m", f"yt8m_crossmodal.tools.{name}", *args]
   results = _run_concurrently({
       "fresh": [sys.executable, str(tmp / "serve.py"), str(tmp / "spec.json")],
       "cli_show": [cli, "show", "--dir", frame_export.version_dir, "--all"],
       "cli_run": [cli, "run", "--dir", frame_export.version_dir, "--tag_set", "serve",
                   "--signature_def", "encode_audio", "--input_exprs", exprs,
                   "--outdir", str(tmp / "cli_out")],
+      "yt8m-export": tool("export", f"--model_dir={frame_export.model_dir}",
+                          f"--export_dir={tmp / 'tool_saved'}"),
+      "yt8m-embed": tool("embed", f"--export_dir={frame_export.export_dir}",
+                         f"--data={frame_data_dir}/*.tfrecord", f"--output={tmp / 'tool_index'}",
+                         "--timelines"),
+      "yt8m-synth": tool("synth", f"--output_dir={tmp / 'tool_synth'}", "--num_videos=4",
+                         "--num_shards=1", "--min_frames=4", "--max_frames=6"),
   }, tmp, cwd=str(tmp), env=env)
   results["cli_run"].outdir = tmp / "cli_out"
   proc = results["fresh"]
@@ -284,6 +294,15 @@ def subprocesses(frame_export, video_export, frame_data_dir, tmp_path_factory):
   outputs = dict(np.load(tmp / "outputs.npz"))
   results["fresh"] = (inputs, outputs, report, {"frame": frame_batch, "video": video_batch})
   return results
+
+
+@pytest.mark.parametrize("tool", ["yt8m-export", "yt8m-embed", "yt8m-synth"])
+def test_a_tools_normal_run_prints_no_library_line(subprocesses, tool):
+  """No line of TensorFlow or absl (signature_serialization, Assets written...)."""
+  proc = subprocesses[tool]
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert helpers.library_lines(proc.stderr) == [], proc.stderr[-3000:]
+  assert json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ import sys
 import pytest
 import tensorflow as tf
 
+import helpers
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.evaluation import human
 
@@ -170,12 +171,13 @@ def test_fleiss_kappa_textbook():
 
 def test_cli(tmp_path):
   path = _write(tmp_path / "Batch_1_batch_results.csv", WORKED + [REJECTED, BAD_VALUE])
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env = helpers.tool_env()
   proc = subprocess.run(
       [sys.executable, "-m", "yt8m_crossmodal.tools.human_eval", f"--results={path}",
        f"--output={tmp_path / 'out' / 'human.json'}", f"--tensorboard_dir={tmp_path / 'tb'}"],
       capture_output=True, text=True, env=env)
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert helpers.library_lines(proc.stderr) == [], proc.stderr[-3000:]
   lines = proc.stdout.strip().splitlines()
   result = json.loads(lines[-1])
   assert result["all/kappa"] == pytest.approx(7 / 15)

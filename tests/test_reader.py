@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import helpers
 import records
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
@@ -254,7 +255,8 @@ BAD_VIDEO_CASES = {
                       "missing modality: no mean_audio"),
     "labels": (lambda: records.video_record("l", labels=(5000,))[0], "labels out of"),
     "frame_level_as_video": (lambda: records.frame_record("fl")[0],
-                             "a frame-level record?"),
+                             "a frame-level record (no mean_rgb/mean_audio) where "
+                             "video-level records are read"),
     "not_a_protobuf": (lambda: NOT_PROTOBUF, "not a valid Example protobuf"),
     "non_utf8_id": (lambda: _retyped(lambda: records.video_record("l")[0], tf.train.Example,
                                      _latin1_id), "the video id is not UTF-8 text"),
@@ -352,8 +354,9 @@ def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
 
   ok = subprocess.run(
       [sys.executable, "-m", "yt8m_crossmodal.tools.validate", f"--data={frame_data_dir}/*"],
-      capture_output=True, text=True, env=env, timeout=300)
+      capture_output=True, text=True, env=helpers.tool_env(), timeout=300)
   assert ok.returncode == 0, ok.stderr
+  assert helpers.library_lines(ok.stderr) == [], ok.stderr
   summary = json.loads(ok.stdout.strip().splitlines()[-1])
   assert summary["records"] == 24 and isinstance(summary["records"], int)
   assert 8 <= summary["frames"]["min"] <= summary["frames"]["median"] <= summary["frames"]["max"] <= 20
@@ -363,6 +366,26 @@ def test_validate_cli_reports_every_bad_record(tmp_path, frame_data_dir):
       capture_output=True, text=True, env=env, timeout=300)
   assert missing.returncode == 2 and "none*" in missing.stderr
   assert "Traceback" not in missing.stderr
+
+
+def test_validate_says_once_that_the_level_is_wrong(tmp_path):
+  from yt8m_crossmodal.errors import UsageError
+  from yt8m_crossmodal.jobs import validate as validate_job
+  from yt8m_crossmodal.jobs.config import ValidateConfig
+  videos = records.write(tmp_path / "video.tfrecord",
+                         [records.video_record(f"v{i}", seed=i)[0] for i in range(5)])
+  frames = records.write(tmp_path / "frame.tfrecord",
+                         [records.frame_record(f"f{i}")[0] for i in range(3)])
+  with pytest.raises(UsageError, match=r"holds video-level records, not frame-level ones as "
+                     r"--feature_level=frame says .* pass --feature_level=video, or auto"):
+    validate_job.validate(ValidateConfig(data=videos, feature_level="frame"))
+  with pytest.raises(UsageError, match="pass --feature_level=frame"):
+    validate_job.validate(ValidateConfig(data=frames, feature_level="video"))
+  # Data of both levels: the records of the other level are listed, as bad.
+  mixed = validate_job.validate(ValidateConfig(data=f"{frames},{videos}", feature_level="frame"))
+  assert (mixed["good_records"], mixed["bad_record_count"]) == (3, 5)
+  assert mixed["bad_records"][0]["reason"] == (
+      "a video-level record (mean_rgb, no rgb frames) where frame-level records are read")
 
 
 def test_wire_format_check_tells_protobufs_from_foreign_payloads():

@@ -79,8 +79,10 @@ def test_validate_tool_on_real_records():
   assert proc.returncode == 0, proc.stderr[-2000:]
   assert summary["records"] == summary["good_records"] == 8
   assert summary["feature_level"] == "video"
-  proc, forced = _validate(f"--data={Y2018}", "--feature_level=frame")
-  assert proc.returncode == 1 and forced["bad_record_count"] == 8
+  proc, forced = _validate(f"--data={Y2018}", "--feature_level=frame")  # Said once.
+  assert proc.returncode == 2 and forced is None
+  assert proc.stderr.count("\n") == 1 and "holds video-level records, not frame-level ones" in (
+      proc.stderr) and "pass --feature_level=video, or auto" in proc.stderr
   proc, summary = _validate(f"--data={Y2017_VALIDATE},{Y2017_TEST}", "--feature_level=video",
                             "--num_classes=4716")
   assert proc.returncode == 0, proc.stderr[-2000:]

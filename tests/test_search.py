@@ -230,7 +230,7 @@ def test_queries_shorter_than_the_start_are_reported(index, data, videos):
 
 
 def test_cli_runs(index, data, tmp_path):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  env = helpers.tool_env()
   good = subprocess.Popen(
       [sys.executable, "-m", "yt8m_crossmodal.tools.search", f"--index={index['path']}",
        f"--export_dir={index['model']['export_dir']}",
@@ -243,6 +243,7 @@ def test_cli_runs(index, data, tmp_path):
   out, err = good.communicate(timeout=300)
   bad_out, bad_err = bad.communicate(timeout=300)
   assert good.returncode == 0, err[-3000:]
+  assert helpers.library_lines(err) == [], err[-3000:]
   lines = [json.loads(line) for line in out.strip().splitlines()]
   assert len(lines) == 5
   for line in lines:

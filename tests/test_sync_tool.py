@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import helpers
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.jobs import sync as sync_job
 
@@ -55,7 +56,7 @@ def test_estimate_excerpt_and_cannot_synchronize():
 def _tool(*args):
   return subprocess.run([sys.executable, "-m", "yt8m_crossmodal.tools.sync", *args],
                         capture_output=True, text=True, timeout=600,
-                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                        env=helpers.tool_env())
 
 
 def test_tool_full_length_pairs_and_errors(frame_export, frame_data_dir):
@@ -65,6 +66,7 @@ def test_tool_full_length_pairs_and_errors(frame_export, frame_data_dir):
                f"--data={frame_data_dir}/*.tfrecord", "--max_offset=2",
                "--min_confidence=0")
   assert proc.returncode == 0, proc.stderr[-2000:]
+  assert helpers.library_lines(proc.stderr) == [], proc.stderr[-2000:]
   lines = [json.loads(l) for l in proc.stdout.splitlines()]
   assert len(lines) == 24 and len({l["id"] for l in lines}) == 24
   long_enough = [l for l in lines if l["status"] != "error"]

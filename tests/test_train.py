@@ -440,11 +440,15 @@ def _tensorboard_json(logdir, paths):
 
 
 def test_cli_tensorboard_scalars_and_projector(jobs):
-  from yt8m_crossmodal.training.callbacks import scalar_tag
+  from yt8m_crossmodal import config as config_lib
+  from yt8m_crossmodal.training import callbacks
   fields, proc = jobs.get("cli")
   assert proc.returncode == 0, _tail(proc)
   board = Path(fields["model_dir"]) / "tensorboard"
   rows = read_csv(Path(fields["model_dir"]) / "training_log.csv")
+  terms = config_lib.load_config(str(Path(fields["model_dir"]) / "config.json")).loss.terms(True)
+  pool = float(rows[0]["val_pool_size"])
+  scalar_tag = lambda key: callbacks.scalar_tag(key, terms, pool)
   runs = {"train": _scalars(board / "train"), "validation": _scalars(board / "validation")}
   assert not [t for r in runs.values() for t in r if t.startswith("epoch_")]
   keys = [name for name in LOSS_COLUMNS + ("learning_rate",)]
@@ -457,10 +461,12 @@ def test_cli_tensorboard_scalars_and_projector(jobs):
       assert runs[run][tag][epoch] == pytest.approx(float(row[key]), rel=1e-5), (run, tag)
   # Train and validation share the loss tags (overlaid curves), in groups.
   assert scalar_tag("clip_a2v_loss") == ("train", "loss/clip_a2v")
-  assert scalar_tag("timeline_nce_accuracy") == ("train", "triplets/timeline_nce_accuracy")
+  assert scalar_tag("timeline_nce_accuracy") == ("train", "timeline_nce/accuracy")
+  assert scalar_tag("clip_active_fraction") == ("train", "clip_triplets/active_fraction")
   assert scalar_tag("val_loss") == ("validation", "loss/total")
   assert scalar_tag("val_sync_exact") == ("validation", "sync/exact")
-  assert scalar_tag("val_a2v_recall@1") == ("validation", "retrieval/a2v_recall@1")
+  assert scalar_tag("val_a2v_recall@1") == (
+      "validation", f"retrieval (pool of {int(pool)} videos)/a2v_recall@1")
   assert {t for t in runs["train"] if t.startswith("loss/")} <= set(runs["validation"])
 
   projector = board / "validation"
@@ -480,7 +486,8 @@ def test_cli_tensorboard_scalars_and_projector(jobs):
   assert got["/data/plugin/projector/runs"] == ["validation"]
   tags = got["/data/plugin/scalars/tags"]
   assert "loss/total" in tags["train"] and "loss/total" in tags["validation"]
-  assert "sync/exact" in tags["validation"] and "retrieval/a2v_recall@1" in tags["validation"]
+  assert "sync/exact" in tags["validation"]
+  assert f"retrieval (pool of {int(pool)} videos)/a2v_recall@1" in tags["validation"]
 
 
 def test_cli_missing_train_data_is_a_usage_error(jobs):

@@ -112,3 +112,35 @@ def test_progress_is_silent_while_steps_are_quick():
     logging.set_verbosity(verbosity)
     absl_logger.removeHandler(handler)
   assert len(handler.lines) == 1 and handler.lines[0].startswith("epoch 1/1: step 100/100, loss 1.0000")
+
+
+def test_tensorboard_sections_are_named_after_the_loss_that_runs():
+  video = config_lib.LossConfig().terms(has_timelines=False)  # auto: contrastive clip loss
+  frame = config_lib.LossConfig(temporal_weight=0.2, sync_weight=1.0,
+                                classification_weight=0.1).terms(has_timelines=True)
+  tag = callbacks_lib.scalar_tag
+  assert tag("clip_accuracy", video) == ("train", "clip_contrastive/accuracy")
+  assert tag("val_clip_positive_similarity", video) == (
+      "validation", "clip_contrastive/positive_similarity")
+  assert tag("clip_active_fraction", frame) == ("train", "clip_triplets/active_fraction")
+  assert tag("temporal_negative_similarity", frame) == (
+      "train", "temporal_triplets/negative_similarity")
+  assert tag("sync_accuracy", frame) == ("train", "sync_loss/accuracy")
+  assert tag("val_sync_exact", frame) == ("validation", "sync/exact")
+  assert tag("timeline_nce_accuracy", frame) == ("train", "timeline_nce/accuracy")
+  assert tag("classification_weight", frame) == ("train", "classification/weight")
+  assert tag("clip_a2v_loss", frame) == ("train", "loss/clip_a2v")
+  # Retrieval charts say among how many videos each query is ranked.
+  assert tag("val_a2v_recall@1", video, pool_size=1000.0) == (
+      "validation", "retrieval (pool of 1000 videos)/a2v_recall@1")
+
+
+def test_the_runs_tensorboard_holds_the_sections_of_its_losses(run):
+  import tensorflow as tf
+  tags = set()
+  for path in (run["folder"] / "tensorboard").rglob("events.out.tfevents.*"):
+    for event in tf.compat.v1.train.summary_iterator(str(path)):
+      tags.update(v.tag.split("/")[0] for v in event.summary.value)
+  assert {"loss", "clip_triplets", "timeline_nce", "sync", "optimizer",
+          "retrieval (pool of 8 videos)"} <= tags, tags
+  assert "triplets" not in tags

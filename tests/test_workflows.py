@@ -253,7 +253,7 @@ def index(frame_export, frame_data_dir, tmp_path_factory):
   out = str(tmp_path_factory.mktemp("topic") / "index")
   return ym.embed(ym.EmbedConfig(export_dir=frame_export.export_dir,
                                  data=f"{frame_data_dir}/*.tfrecord", output=out,
-                                 batch_size=12))
+                                 batch_size=12, timelines=True))
 
 
 def test_topic_search_ranks_both_kinds_on_one_scale(index, frame_export, frame_data_dir,
@@ -296,6 +296,30 @@ def test_topic_search_ranks_both_kinds_on_one_scale(index, frame_export, frame_d
   out.write = text.append
   search_view.write(lines[:2], "table", out)
   assert "kind" in text[0] and ("sound" in text[0] or "pictures" in text[0])
+
+
+def test_the_tools_run_as_a_user_runs_them_and_print_no_library_line(index, frame_export,
+                                                                       frame_data_dir):
+  """yt8m-pictures and yt8m-soundtracks from a shell: answers on stdout, and on
+  stderr no line of TensorFlow or absl (``--verbose`` shows them)."""
+  data = f"{frame_data_dir}/train0000.tfrecord"
+  common = [f"--index={index['path']}", f"--export_dir={frame_export.export_dir}",
+            "--max_records=1", "--format=jsonl", "--noprogress"]
+  runs = {"pictures": [f"--audio_data={data}", "--segment_seconds=4", "--hop_seconds=4",
+                       "--window_seconds=2", "--candidates=8", "--k=2"],
+          "soundtracks": [f"--visual_data={data}", "--k=3", "--candidates=6"]}
+  for tool, args in runs.items():
+    proc = subprocess.run([sys.executable, "-m", f"yt8m_crossmodal.tools.{tool}", *common,
+                           *args], capture_output=True, text=True, timeout=300,
+                          env=helpers.tool_env())
+    assert proc.returncode == 0, (tool, proc.stderr[-3000:])
+    assert helpers.library_lines(proc.stderr) == [], (tool, proc.stderr[-3000:])
+    first = json.loads(proc.stdout.splitlines()[0])
+    assert first["query_id"] and first["seconds"] > 0, (tool, first)
+    if tool == "soundtracks":
+      assert len(first["soundtracks"]) == 3
+    else:
+      assert first["segments"] == len(proc.stdout.splitlines()) - 1 > 0
 
 
 def test_target_modality_is_checked():

@@ -4,8 +4,9 @@ The Python API (:mod:`yt8m_crossmodal.api`) at the top level::
 
   import yt8m_crossmodal as ym
   encoder = ym.load_encoder("saved_models/demo")
-  result = ym.synchronize(encoder.encode_audio(a).timeline,
-                          encoder.encode_visual(v).timeline)
+  video = next(ym.read_records("data/validate*.tfrecord"))
+  result = ym.synchronize(encoder.encode_audio(video.audio).timeline,
+                          encoder.encode_visual(video.visual).timeline)
 
 Importing the package loads nothing heavy: each name is looked up in
 :mod:`yt8m_crossmodal.api` on first use, and TensorFlow loads (quietly) on
@@ -21,6 +22,7 @@ _API = (
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig",
     "ExportConfig", "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig",
     "HumanEvalConfig", "ExtractConfig", "PicturesConfig", "SoundtracksConfig", "UsageError",
+    "Video", "read_records",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
     "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",

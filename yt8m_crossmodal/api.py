@@ -1,20 +1,28 @@
 """The Python API: what the console tools do, from code.
 
 Everything here is also reachable as ``yt8m_crossmodal.<name>``; importing the
-package is quick and quiet (TensorFlow loads, without its start-up chatter, on
-the first call that needs it).
+package is quick and quiet (TensorFlow loads, without its start-up lines, on
+the first call that needs it; ``YT8M_VERBOSE=1`` keeps them).
 
-Encode, search and synchronize with an export of ``yt8m-export``:
+Read records, encode, search and synchronize with an export of ``yt8m-export``:
 
 >>> import yt8m_crossmodal as ym
->>> encoder = ym.load_encoder(export_dir)           # a yt8m-export folder
->>> audio = encoder.encode_audio(audio_frames)       # uint8 [T, 128] as stored
->>> visual = encoder.encode_visual(visual_frames)    # uint8 [T, 1024]
->>> audio.timeline.shape == (len(audio_frames), encoder.embedding_size)
+>>> encoder = ym.load_encoder(export_dir)            # a yt8m-export folder
+>>> video = next(ym.read_records(records))           # YT-8M TFRecords: a file pattern
+>>> audio = encoder.encode_audio(video.audio)        # uint8 [T, 128] as stored
+>>> visual = encoder.encode_visual(video.visual)     # uint8 [T, 1024]
+>>> audio.timeline.shape == (video.num_frames, encoder.embedding_size)
 True
->>> result = ym.synchronize(audio.timeline, visual.timeline, max_offset=5)
+>>> result = ym.synchronize(audio.timeline, visual.timeline, max_offset=2)
 >>> result.status in ("synchronized", "cannot_synchronize")
 True
+
+The examples of this module run as the tests' doctests, with ``export_dir``
+(a frame-level yt8m-export folder), ``encoder`` (``load_encoder(export_dir)``),
+``model_dir`` (a yt8m-train folder), ``records`` (frame-level records),
+``index_dir`` (a yt8m-embed index folder of them), ``tmp`` (an empty folder),
+``recording`` (a sound file) and ``weights_dir`` (the weight files of
+``yt8m-extract``: stand-ins in the published formats).
 
 Offsets have one sign everywhere (``+d``: what is seen at second t is heard
 at second t + d), and one confidence (1 - a p-value against each video's own
@@ -40,10 +48,12 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from yt8m_crossmodal import paths
 from yt8m_crossmodal import quiet
 from yt8m_crossmodal.config import Config, load_config
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data.synthetic import SynthConfig
+from yt8m_crossmodal.data.videos import Video
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
 from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
@@ -55,7 +65,7 @@ from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 __all__ = [
     "Config", "load_config", "named_config", "EXPERIMENTS", "EmbedConfig", "EvaluateConfig", "ExportConfig",
     "SearchConfig", "SyncConfig", "ValidateConfig", "SynthConfig", "HumanEvalConfig",
-    "ExtractConfig", "PicturesConfig", "SoundtracksConfig", "UsageError",
+    "ExtractConfig", "PicturesConfig", "SoundtracksConfig", "UsageError", "Video", "read_records",
     "Embedding", "Encoder", "load_encoder", "open_catalogue", "search_catalogue",
     "SyncResult", "synchronize", "train", "export", "embed", "search", "sync_records",
     "evaluate", "validate_records", "make_sample_data", "human_eval", "extract",
@@ -71,6 +81,13 @@ class Embedding:
     clip: [E] (one video) or [B, E]: the L2-normalized clip embedding.
     timeline: [T, E] or [B, T, E] per-second embeddings (frame-level models;
       None for video-level ones); seconds past a video's length are zeros.
+
+  What :meth:`Encoder.encode_audio` returns, and what
+  :func:`search_catalogue` takes as a query:
+
+  >>> query = Embedding(clip=np.array([0.6, 0.8]))
+  >>> query.clip.shape, query.timeline is None
+  ((2,), True)
   """
 
   clip: np.ndarray
@@ -86,6 +103,10 @@ class Encoder:
     embedding_size: E.
     has_timelines: True when the encoders give per-second timelines.
     config: the training :class:`Config` of the model.
+
+  >>> encoder = load_encoder(export_dir)
+  >>> encoder.feature_level, encoder.has_timelines, encoder.config.feature_level
+  ('frame', True, 'frame')
   """
 
   def __init__(self, export):
@@ -136,11 +157,23 @@ class Encoder:
 
     Returns:
       An :class:`Embedding` (one video in, one out: no batch axis).
+
+    >>> video = next(read_records(records))
+    >>> audio = encoder.encode_audio(video.audio)     # encoder = load_encoder(export_dir)
+    >>> audio.clip.shape == (encoder.embedding_size,)
+    True
+    >>> audio.timeline.shape == (video.num_frames, encoder.embedding_size)
+    True
     """
     return self._encode("audio", features, num_frames)
 
   def encode_visual(self, features, num_frames=None) -> Embedding:
-    """Encodes visual features: as :meth:`encode_audio` with D = 1024."""
+    """Encodes visual features: as :meth:`encode_audio` with D = 1024.
+
+    >>> frames = np.zeros((2, 10, 1024), np.uint8)   # two videos of 10 and 4 seconds
+    >>> encoder.encode_visual(frames, num_frames=[10, 4]).timeline.shape[:2]
+    (2, 10)
+    """
     return self._encode("visual", features, num_frames)
 
   def encode_records(self, pattern: str, batch_size: int = 64, max_videos: int = 0,
@@ -161,6 +194,12 @@ class Encoder:
       ``ids`` [N], ``audio_embedding`` / ``visual_embedding`` [N, E] (None
       for a modality not read), ``num_frames`` [N], ``labels`` [N, C] and, at
       frame level, ``audio_timelines`` / ``visual_timelines`` (lists of [T_i, E]).
+
+    >>> videos = encoder.encode_records(records, max_videos=3)
+    >>> len(videos), videos.audio_embedding.shape[0], len(videos.visual_timelines)
+    (3, 3, 3)
+    >>> encoder.encode_records(records, max_videos=3, modalities=("audio",)).visual_embedding is None
+    True
     """
     if not isinstance(pattern, (str, os.PathLike)) or not str(pattern):
       raise UsageError(f"pattern must be a file pattern, got {pattern!r}")
@@ -273,10 +312,59 @@ def _timeline(name: str, value, width: Optional[int] = None) -> np.ndarray:
   return x
 
 
+def read_records(pattern: str, dequantize: bool = False, max_videos: int = 0,
+                 skip_bad_records: bool = False, feature_level: str = "auto",
+                 modalities: Tuple[str, ...] = ("audio", "visual")) -> Iterator[Video]:
+  """Yields each video of YT-8M TFRecords: id, labels and features, in file order.
+
+  The features are what :meth:`Encoder.encode_audio` and
+  :meth:`Encoder.encode_visual` take: at frame level ``audio`` [T, 128] and
+  ``visual`` [T, 1024] uint8 as stored (float32 in [-2, 2] with
+  ``dequantize=True``), at video level ``mean_audio`` [128] and ``mean_rgb``
+  [1024]. Every record is checked as the tools check it: a bad one raises an
+  error naming its file and index (``skip_bad_records``: skipped and logged).
+
+  Args:
+    pattern: comma-separated file globs, local or gs:// (``train0[0-3].tfrecord``).
+    dequantize: frame features as float32 instead of uint8.
+    max_videos: stop after this many (0: all).
+    skip_bad_records: skip bad records instead of raising.
+    feature_level: "frame", "video" or "auto" (the level of the first record).
+    modalities: ("audio",) or ("visual",) reads that modality alone, and
+      records holding only it too (sound-only or silent files from
+      ``yt8m-extract``); the other is None.
+
+  Returns:
+    An iterator of :class:`Video` (``id``, ``labels`` [L] class indices,
+    ``audio``, ``visual``, ``num_frames``, ``feature_level``, ``file``, ``index``).
+
+  >>> videos = list(read_records(records, max_videos=2))
+  >>> video = videos[0]
+  >>> video.audio.dtype, video.audio.shape == (video.num_frames, 128), video.visual.shape[1]
+  (dtype('uint8'), True, 1024)
+  >>> next(read_records(records, dequantize=True)).audio.dtype
+  dtype('float32')
+  """
+  quiet.load_tensorflow()
+  from yt8m_crossmodal.data import videos
+  from yt8m_crossmodal.data import decode
+  try:
+    modalities = decode.check_modalities(modalities)
+  except ValueError as e:
+    raise UsageError(str(e)) from None
+  return videos.read_videos(pattern, feature_level=feature_level, dequantize=dequantize,
+                            max_videos=max_videos, skip_bad_records=skip_bad_records,
+                            modalities=modalities)
+
+
 def load_encoder(export_dir: str) -> Encoder:
   """Loads an export: a model folder (its highest version) or a version folder.
 
   A SavedModel is a program: load only exports you trust.
+
+  >>> encoder = load_encoder(export_dir)      # what yt8m-export wrote
+  >>> encoder.path.endswith("/1"), encoder.embedding_size
+  (True, 6)
   """
   if not isinstance(export_dir, (str, os.PathLike)) or not str(export_dir):
     raise UsageError(f"export_dir must be a folder name, got {export_dir!r}")
@@ -289,11 +377,20 @@ def load_encoder(export_dir: str) -> Encoder:
 def open_catalogue(path: str, verify: str = "fast"):
   """Opens an index folder of ``yt8m-embed`` (memory-mapped).
 
+  Args:
+    path: the index folder.
+    verify: checks on open: "fast" (sizes, digests of the small files),
+      "full" (the timelines too) or "none".
+
   Returns:
     A :class:`~yt8m_crossmodal.retrieval.catalogue.Catalogue`: ``ids``,
     ``search(queries [Q, E], target, k)`` -> ``(scores, indices)`` [Q, k],
     ``timeline_rows(modality, indices)``; see :func:`search_catalogue` for
     ranked results with re-ranking and localization.
+
+  >>> catalogue = open_catalogue(index_dir)
+  >>> len(catalogue.ids)
+  24
   """
   from yt8m_crossmodal.retrieval.catalogue import load_catalogue
   if not isinstance(path, (str, os.PathLike)) or not str(path):
@@ -322,7 +419,14 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
       stored it; 0: cosine).
 
   Returns:
-    ``[{"id", "score", "rank", ...}]``, best first.
+    ``[{"id", "score", "rank", "row", ...}]``, best first.
+
+  >>> catalogue = open_catalogue(index_dir)
+  >>> soundtrack = encoder.encode_audio(next(read_records(records)).audio)
+  >>> hits = search_catalogue(catalogue, soundtrack, target="visual", k=3, rerank=5,
+  ...                         localize=True)
+  >>> [hit["rank"] for hit in hits], sorted(hits[0])[:5]
+  ([1, 2, 3], ['best_start_second', 'clip_score', 'id', 'query_start_second', 'rank'])
   """
   from yt8m_crossmodal.retrieval.catalogue import Catalogue
   from yt8m_crossmodal.retrieval.folder import MODALITIES
@@ -387,6 +491,11 @@ class SyncResult:
       leaves the pictures).
     drift: with ``drift=True``: ``model`` (constant_offset or drift),
       ``model_reason``, ``late_at_start``, ``rate``, ``anchors``.
+
+  >>> visual = np.random.default_rng(1).normal(size=(40, 8))
+  >>> result = synchronize(np.roll(visual, -1, axis=0), visual)   # the audio 1 s early
+  >>> result.offset_seconds, sorted(result.to_dict())[:3]
+  (-1, ['audio_seconds', 'best_offset_seconds', 'confidence'])
   """
 
   status: str
@@ -399,7 +508,12 @@ class SyncResult:
   drift: Optional[Dict[str, Any]] = None
 
   def to_dict(self) -> Dict[str, Any]:
-    """The JSON fields of a ``yt8m-sync`` line (without ``id``)."""
+    """The JSON fields of a ``yt8m-sync`` line (without ``id``).
+
+    >>> line = synchronize(*[np.eye(30)] * 2, max_offset=2).to_dict()
+    >>> line["status"], line["offset_seconds"]
+    ('synchronized', 0)
+    """
     out = dataclasses.asdict(self)
     out.update(out.pop("drift") or {})
     return out
@@ -463,20 +577,36 @@ def named_config(name: str = "default", base: Optional[Config] = None,
   """A named configuration of :data:`EXPERIMENTS` with config fields replaced.
 
   ``base`` (default ``Config()``) is what the name's overrides apply to.
+  The fields are the flags of ``yt8m-train``: ``named_config("default",
+  feature_level="video", train_data="...", model_dir="runs/a")`` is what
+  ``yt8m-train --config=default --feature_level=video ...`` trains.
 
-  ``named_config("default", feature_level="video", train_data="...",
-  model_dir="runs/a")`` is what ``yt8m-train --config=default
-  --feature_level=video ...`` trains.
-
-  >>> named_config("fused_timeline", lstm_units=8).model.timeline_source
-  'fused'
+  >>> config = named_config("fused_timeline", lstm_units=8)
+  >>> config.timeline_source, config.lstm_units, "fused_timeline" in EXPERIMENTS
+  ('fused', 8, True)
+  >>> named_config("video_mlp").replace(train_data="data/*.tfrecord").video_encoder
+  'mlp'
   """
   from yt8m_crossmodal import experiments
   return experiments.get(name, base, **fields)
 
 
 def train(config: Config) -> Dict[str, float]:
-  """Trains as ``yt8m-train`` does; returns the last epoch's logs."""
+  """Trains as ``yt8m-train`` does; returns the last epoch's logs.
+
+  The config is checked first (values, then the paths: a pattern that matches
+  nothing is a :class:`UsageError`); ``config.model_dir`` receives what
+  ``yt8m-train --model_dir`` does, and a second call resumes or says the run
+  is finished.
+
+  >>> config = named_config("default", train_data=records, model_dir=f"{tmp}/run",
+  ...                       epochs=1, lstm_layers=1, lstm_units=8, projection_units=8,
+  ...                       embedding_size=8, window_strides=(1,), batch_size=8)
+  >>> logs = train(config)   # Keras prints a line an epoch: steps, time, the losses
+  3/3 - ...
+  >>> logs["loss"] > 0, logs["bad_records_skipped"]
+  (True, 0)
+  """
   quiet.load_tensorflow()
   from yt8m_crossmodal.training import trainer
   return trainer.train(config)  # It validates the config first.
@@ -488,6 +618,10 @@ def export(model_dir: str, export_dir: str, version: int = 0, search_catalogue: 
 
   Returns:
     The export's description, with ``path`` (the version folder) and ``version``.
+
+  >>> info = export(model_dir, f"{tmp}/saved_models/a")
+  >>> info["version"], info["path"] == f"{tmp}/saved_models/a/1", sorted(info["signatures"])[:2]
+  (1, True, ['encode_audio', 'encode_examples'])
   """
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import export as export_job
@@ -497,14 +631,26 @@ def export(model_dir: str, export_dir: str, version: int = 0, search_catalogue: 
 
 
 def embed(config: EmbedConfig) -> Dict[str, Any]:
-  """Embeds a corpus into an index folder (``yt8m-embed``); returns its meta."""
+  """Embeds a corpus into an index folder (``yt8m-embed``); returns its meta.
+
+  >>> meta = embed(EmbedConfig(export_dir=export_dir, data=records, output=f"{tmp}/index"))
+  >>> meta["num_items"], meta["has_timelines"]
+  (24, False)
+  """
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import embed as embed_job
   return embed_job.embed_corpus(config)
 
 
 def search(config: SearchConfig) -> Iterator[Dict[str, Any]]:
-  """Searches an index with query records (``yt8m-search``): one dict a query."""
+  """Searches an index with query records (``yt8m-search``): one dict a query.
+
+  >>> config = SearchConfig(index=index_dir, export_dir=export_dir, query_data=records,
+  ...                       query_modality="audio", k=2, max_queries=3)
+  >>> answers = list(search(config))
+  >>> len(answers), answers[0]["target_modality"], len(answers[0]["results"])
+  (3, 'visual', 2)
+  """
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import search as search_job
   return search_job.Searcher(config)()
@@ -516,7 +662,27 @@ def find_pictures(config: PicturesConfig) -> Iterator[Dict[str, Any]]:
   Each storyboard: ``query_id``, ``seconds``, ``segments`` (per segment its
   ``start_second``, ``end_second`` and ``pictures``: ``id``, ``start_second``,
   ``end_second``, ``score``, ...); see :mod:`yt8m_crossmodal.jobs.pictures`.
+  The config and its paths are checked first (a :class:`UsageError` naming
+  the field), before TensorFlow loads.
+
+  Here the first soundtrack of ``records`` (18 s) in segments of 4 s against
+  ``index_dir`` (an index of ``yt8m-embed --timelines``):
+
+  >>> config = PicturesConfig(index=index_dir, export_dir=export_dir, audio_data=records,
+  ...                         segment_seconds=4, hop_seconds=4, window_seconds=2,
+  ...                         candidates=8, k=2, max_records=1)
+  >>> board = next(find_pictures(config))
+  >>> board["seconds"], [(s["start_second"], s["end_second"]) for s in board["segments"]]
+  (18, [(0, 4), (4, 8), (8, 12), (12, 16), (14, 18)])
+  >>> picture = board["segments"][0]["pictures"][0]   # the best stretch of a video
+  >>> picture["rank"], picture["end_second"] - picture["start_second"]
+  (1, 4)
+  >>> next(find_pictures(dataclasses.replace(config, audio_data=f"{tmp}/none*")))
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.PathNotFoundError: No files match the pattern '...' of --audio_data
   """
+  paths.check_config(config)
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import pictures as pictures_job
   return pictures_job.PictureFinder(config)()
@@ -527,43 +693,97 @@ def find_soundtracks(config: SoundtracksConfig) -> Iterator[Dict[str, Any]]:
 
   Each: ``query_id``, ``seconds`` and ``soundtracks``: ``id``, ``score``,
   ``song_start_second`` (where in the song to start), ``video_start_second``,
-  ``confidence``, ...; see :mod:`yt8m_crossmodal.jobs.soundtracks`.
+  ``confidence``, ...; see :mod:`yt8m_crossmodal.jobs.soundtracks`. The
+  config and its paths are checked first (a :class:`UsageError` naming the
+  field), before TensorFlow loads.
+
+  >>> config = SoundtracksConfig(index=index_dir, export_dir=export_dir, visual_data=records,
+  ...                            k=3, candidates=6, max_records=1)
+  >>> answer = next(find_soundtracks(config))
+  >>> answer["query_id"], answer["seconds"], len(answer["soundtracks"])
+  ('tr003000000', 18, 3)
+  >>> song = answer["soundtracks"][0]   # play it from song_start_second with the pictures
+  >>> 0 <= song["confidence"] <= 1, min(song["song_start_second"], song["video_start_second"])
+  (True, 0)
+  >>> next(find_soundtracks(dataclasses.replace(config, export_dir=f"{tmp}/none")))
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.PathNotFoundError: --export_dir '...': no such folder
   """
+  paths.check_config(config)
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import soundtracks as soundtracks_job
   return soundtracks_job.SoundtrackFinder(config)()
 
 
 def sync_records(config: SyncConfig) -> Iterator[Dict[str, Any]]:
-  """Synchronizes every video of records (``yt8m-sync``): one dict a video."""
+  """Synchronizes every video of records (``yt8m-sync``): one dict a video.
+
+  >>> lines = list(sync_records(SyncConfig(export_dir=export_dir, data=records,
+  ...                                      max_offset=2, max_videos=2)))
+  >>> len(lines), sorted(lines[0])[:3]
+  (2, ['audio_seconds', 'best_offset_seconds', 'confidence'])
+  """
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import sync as sync_job
   return sync_job.Synchronizer(config)()
 
 
 def evaluate(config: EvaluateConfig) -> Dict[str, Any]:
-  """Evaluates an export on records (``yt8m-evaluate``); returns the metrics."""
+  """Evaluates an export on records (``yt8m-evaluate``); returns the metrics.
+
+  >>> metrics = evaluate(EvaluateConfig(export_dir=export_dir, data=records,
+  ...                                   pool_sizes=(8,), max_offset=2, excerpt_seconds=4))
+  >>> metrics["num_videos"], 0 <= metrics["pool8/a2v/recall@1"] <= 1
+  (24, True)
+  """
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import evaluate as evaluate_job
   return evaluate_job.evaluate_export(config)
 
 
 def validate_records(config: ValidateConfig) -> Dict[str, Any]:
-  """Reads every record (``yt8m-validate``); returns the summary."""
+  """Reads every record (``yt8m-validate``); returns the summary.
+
+  >>> summary = validate_records(ValidateConfig(data=records))
+  >>> summary["records"], summary["bad_record_count"], summary["feature_level"]
+  (24, 0, 'frame')
+  """
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import validate as validate_job
   return validate_job.validate(config)
 
 
 def make_sample_data(config: SynthConfig) -> Dict[str, Any]:
-  """Writes sample records (``yt8m-synth``); returns what was written."""
+  """Writes sample records (``yt8m-synth``); returns what was written.
+
+  >>> written = make_sample_data(SynthConfig(output_dir=f"{tmp}/sample", num_videos=4,
+  ...                                        num_shards=2, min_frames=5, max_frames=8))
+  >>> [os.path.basename(f) for f in written["files"]], written["videos"]
+  (['train0000.tfrecord', 'train0001.tfrecord'], 4)
+  """
   quiet.load_tensorflow()
   from yt8m_crossmodal.data import synthetic
   return synthetic.write_dataset(config)
 
 
 def human_eval(config: HumanEvalConfig) -> Tuple[Dict[str, Any], str]:
-  """Summarizes MTurk results (``yt8m-human-eval``): ``(summary, report text)``."""
+  """Summarizes MTurk results (``yt8m-human-eval``): ``(summary, report text)``.
+
+  The results file is MTurk's download of a batch made from ``yt8m-evaluate``'s
+  ``mturk_batch.csv`` (here two workers rating one audio query's candidate):
+
+  >>> import csv
+  >>> with open(f"{tmp}/Batch_1_batch_results.csv", "w", newline="") as f:
+  ...   csv.writer(f).writerows([
+  ...       ["HITId", "WorkerId", "AssignmentStatus", "Input.query_id",
+  ...        "Input.query_modality", "Input.candidate_1_id", "Answer.relevance_1"],
+  ...       ["H1", "W1", "Approved", "q1", "audio", "c1", "2"],
+  ...       ["H1", "W2", "Approved", "q1", "audio", "c1", "1"]])
+  >>> summary, report = human_eval(HumanEvalConfig(results=f"{tmp}/Batch_*_batch_results.csv"))
+  >>> summary["assignments"], summary["a2v/precision@1"]
+  (2, 1.0)
+  """
   if config.tensorboard_dir:
     quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import human_eval as human_eval_job
@@ -582,6 +802,16 @@ def extract(config: ExtractConfig) -> Dict[str, Any]:
     ``shards``, ``manifest`` (``<prefix>_manifest.jsonl``), ``media_seconds``,
     ``stage_seconds``, ``weights`` (SHA-256 of each file used)...; a file
     that cannot be used is listed in ``failures``, not raised.
+
+  Here a 3-second recording, with the weight files in ``weights_dir``:
+
+  >>> summary = extract(ExtractConfig(input=recording, output_dir=f"{tmp}/features",
+  ...                                 weights_dir=weights_dir))
+  >>> summary["extracted"], summary["kinds"]["audio_only"], summary["media_seconds"]
+  (1, 1, 3)
+  >>> sound = next(read_records(summary["shards"][0], modalities=("audio",)))
+  >>> sound.audio.shape, sound.visual
+  ((3, 128), None)
   """
   quiet.load_tensorflow()
   from yt8m_crossmodal.jobs import extract as extract_job

@@ -4,7 +4,8 @@ Every tunable of training lives in one of the dataclasses below. Each field
 name is unique across the sections, so the absl flag that sets it carries the
 same name (``--lstm_units`` sets ``ModelConfig.lstm_units``); the mapping is
 built in :mod:`yt8m_crossmodal.tools.flag_config`, the only module that reads
-absl FLAGS.
+absl FLAGS. A :class:`Config` reads and writes every field by that name too
+(``config.lstm_units``, ``config["lstm_units"]``, ``config.replace(lstm_units=8)``).
 Help text for a flag comes from the field's ``metadata["help"]``, its checks
 from ``metadata["check"]`` (and ``choices``), run by ``Config.validate()``.
 
@@ -21,6 +22,7 @@ import logging
 import math
 from typing import Any, Callable, Dict, Tuple, Union
 
+from yt8m_crossmodal import paths
 from yt8m_crossmodal.errors import UsageError
 
 # Releases: number of label classes.
@@ -92,10 +94,11 @@ class Section:
 class DataConfig(Section):
   """Where the records are and how they are read."""
 
-  train_data: str = option("", "File pattern (local or gs://) of training TFRecords.",
-                           check=REQUIRED)
+  train_data: str = option("", f"Training TFRecords: {paths.PATTERN_HELP}.",
+                           check=REQUIRED, path=paths.RECORDS)
   validation_data: str = option(
-      "", "File pattern of validation TFRecords (metrics each epoch).")
+      "", f"Validation TFRecords (metrics each epoch): {paths.PATTERN_HELP}.",
+      path=paths.RECORDS)
   feature_level: str = option(
       "frame", "'frame' (SequenceExample, per second) or 'video' (Example, "
       "mean_rgb/mean_audio).", choices=("frame", "video"))
@@ -398,7 +401,7 @@ class TrainConfig(Section):
   """Optimization and run control."""
 
   model_dir: str = option("", "Checkpoints, logs, TensorBoard and config.json.",
-                          check=REQUIRED)
+                          check=REQUIRED, path=paths.OUTPUT_FOLDER)
   epochs: int = option(10, "Training epochs.", check=POSITIVE)
   steps_per_epoch: int = option(0, "Steps per epoch (0: one pass over the data).",
                                 check=NON_NEGATIVE)
@@ -493,7 +496,25 @@ def section_from_dict(klass, values):
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-  """The whole resolved configuration of a training run."""
+  """The whole resolved configuration of a training run.
+
+  Its fields are the flags of ``yt8m-train``, grouped in four sections
+  (``data``, ``model``, ``loss``, ``train``); every field reads and writes by
+  its flag name, whatever its section:
+
+  >>> config = Config().replace(train_data="data/train*.tfrecord", lstm_units=128)
+  >>> config.lstm_units, config["lstm_units"], config.model.lstm_units
+  (128, 128, 128)
+  >>> config.feature_level, config.data.feature_level
+  ('frame', 'frame')
+  >>> config.replace(progress=False)
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --progress is a switch of the console tools ...
+
+  (``config.model`` is the model section; the ``--model`` field reads as
+  ``config["model"]`` or ``config.model.model``.)
+  """
 
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
   model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
@@ -543,7 +564,13 @@ class Config:
     return cls(**sections)
 
   def replace(self, **fields: Any) -> "Config":
-    """Returns a copy with flat field names replaced (``lstm_units=8``)."""
+    """A copy with fields replaced, by their flag names (``lstm_units=8``).
+
+    Raises:
+      UsageError: a name that is no field of the config (with the closest
+        ones; ``progress`` and ``verbose`` are switches of the console
+        tools, ``config`` is ``named_config``).
+    """
     updates = {name: {} for name, _ in _SECTIONS}
     for key, value in fields.items():
       section = field_section(key)
@@ -553,13 +580,61 @@ class Config:
         for name, _ in _SECTIONS
     })
 
+  def __getitem__(self, name: str) -> Any:
+    """A field by its flag name: ``config["lstm_units"]``, ``config["model"]``."""
+    return getattr(getattr(self, field_section(name)), name)
+
+  def __getattr__(self, name: str) -> Any:
+    """A field by its flag name: ``config.lstm_units`` (= ``config.model.lstm_units``).
+
+    Every field reads so but ``model``, which names the model section
+    (``config.model.model``, or ``config["model"]``, is the field).
+    """
+    if name.startswith("_"):  # Python's own (copy, pickle) look-ups.
+      raise AttributeError(name)
+    section = _FIELD_SECTIONS.get(name)
+    if section is None:
+      raise AttributeError(f"'Config' object has no attribute {name!r} (and no config "
+                           f"field of that name{_close(name)})")
+    return getattr(object.__getattribute__(self, section), name)
+
+  def flat_dict(self) -> Dict[str, Any]:
+    """``{flag name: value}`` of every field (what ``replace`` takes)."""
+    return {f.name: getattr(getattr(self, section), f.name) for section, f in all_fields()}
+
+
+# Flags of the console tools that are not fields of a config, and what to do
+# from Python instead.
+_NOT_FIELDS = {
+    "progress": "--progress is a switch of the console tools (a progress line on a "
+                "terminal), not a config field; from Python, set "
+                "yt8m_crossmodal.progress.ENABLED = False to turn progress lines off",
+    "verbose": "--verbose is a switch of the console tools, not a config field; from "
+               "Python, set YT8M_VERBOSE=1 in the environment before TensorFlow loads",
+    "config": "--config is yt8m-train's flag that names a configuration, not a config "
+              "field; from Python, named_config(name, **fields)",
+}
+
+
+def _close(name: str) -> str:
+  import difflib  # pylint: disable=import-outside-toplevel
+  close = difflib.get_close_matches(name, FIELD_NAMES, n=3)
+  return f"; did you mean {', '.join(close)}?" if close else ""
+
 
 def field_section(name: str) -> str:
-  """Section ('data', 'model', 'loss', 'train') that holds field ``name``."""
-  for section, klass in _SECTIONS:
-    if any(f.name == name for f in dataclasses.fields(klass)):
-      return section
-  raise KeyError(f"No config field named {name!r}")
+  """Section ('data', 'model', 'loss', 'train') that holds field ``name``.
+
+  Raises:
+    UsageError: no field is named so (said with the closest field names).
+  """
+  section = _FIELD_SECTIONS.get(name)
+  if section is None:
+    if name in _NOT_FIELDS:
+      raise UsageError(_NOT_FIELDS[name])
+    raise UsageError(f"no config field named {name!r}{_close(name)} (the fields are the "
+                     "flags of yt8m-train; yt8m-train --help lists them)")
+  return section
 
 
 def all_fields():
@@ -569,6 +644,10 @@ def all_fields():
       yield section, f
 
 
+_FIELD_SECTIONS = {f.name: section for section, f in all_fields()}
+FIELD_NAMES = tuple(_FIELD_SECTIONS)
+
+
 def save_config(config: Config, path: str) -> None:
   """Writes ``config`` as JSON to ``path`` (local or gs://), atomically."""
   from yt8m_crossmodal import io_utils  # Lazy: model code must import without TF.
@@ -576,7 +655,12 @@ def save_config(config: Config, path: str) -> None:
 
 
 def load_config(path: str) -> Config:
-  """Reads a config written by :func:`save_config`."""
+  """Reads a config written by :func:`save_config` (``<model_dir>/config.json``).
+
+  >>> config = load_config(f"{model_dir}/config.json")    # what yt8m-train wrote
+  >>> config.feature_level, config.embedding_size
+  ('frame', 6)
+  """
   import tensorflow as tf  # Lazy: model code must import without TF.
   if not tf.io.gfile.exists(path):
     raise FileNotFoundError(f"No config at {path}")

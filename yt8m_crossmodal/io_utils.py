@@ -137,10 +137,28 @@ def naming_errors(path: str) -> Iterator[None]:
 def writable_dir(path: str, flag: str) -> None:
   """Creates folder ``path`` if needed and checks that files can be written there.
 
+  A local folder is checked with the standard library (no TensorFlow: the
+  tools run this before TensorFlow loads); a remote one with ``tf.io.gfile``.
+
   Raises:
     UsageError: ``path`` is a file, cannot be created or is not writable.
   """
-  import tensorflow as tf
+  if not is_remote(path):
+    if os.path.exists(path) and not os.path.isdir(path):
+      raise UsageError(f"{flag} {path!r} is a file, not a folder")
+    try:
+      os.makedirs(path, exist_ok=True)
+    except OSError as e:
+      raise UsageError(f"cannot create {flag} {path!r}: {error_line(e)}") from e
+    probe = os.path.join(path, f".write-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+      with open(probe, "w"):
+        pass
+      os.remove(probe)
+    except OSError as e:
+      raise UsageError(f"{flag} {path!r} is not writable: {error_line(e)}") from e
+    return
+  tf = _tensorflow()
   try:
     is_file = tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path)
   except tf.errors.OpError as e:
@@ -162,6 +180,14 @@ def writable_dir(path: str, flag: str) -> None:
 
 # TensorFlow's prefix naming the graph node of a failed op: noise to a user.
 _TF_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[A-Za-z0-9_]+\]")
+
+
+def _tensorflow():
+  """TensorFlow, loaded without its start-up lines if it is not up yet."""
+  from yt8m_crossmodal import quiet
+  quiet.load_tensorflow()
+  import tensorflow as tf
+  return tf
 
 
 def error_line(error: BaseException) -> str:

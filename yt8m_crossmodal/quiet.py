@@ -1,26 +1,31 @@
-"""Start-up noise of TensorFlow and faiss kept off the terminal.
+"""TensorFlow's, absl's and faiss's lines kept off the terminal, unless verbose.
 
-TensorFlow's C++ code prints several lines to file descriptor 2 when it loads
-and when it first looks for devices (oneDNN, CUDA stubs, ``failed call to
-cuInit`` on machines without a GPU), whatever ``TF_CPP_MIN_LOG_LEVEL`` says;
-faiss logs a ``ModuleNotFoundError`` for its AVX-512 build; Apache Beam
-(``yt8m-embed --runner``) logs its set-up at INFO and a failed bundle's
-traceback at ERROR before it raises the error, which the tool reports itself
-(one line for bad input, the traceback for a bug). :func:`begin`
-sends fd 2 to a temporary file (the ``tools`` package calls it before any
-tool module imports TensorFlow; :func:`load_tensorflow` does it for the Python API); :func:`end` restores it once TensorFlow is
-up. What was captured is dropped, or written out when the process dies
-before :func:`end` (an import error must not vanish).
+What reaches a terminal in normal use is the package's own output: results,
+progress lines and its own log messages, without absl's ``I1207 21:46:43.561
+...]`` prefixes. What the libraries print is dropped:
 
-TensorFlow's C++ code also logs, at ERROR, what it recovers from by itself
-long after start-up: ``oneDNN supports DT_INT64 only on platforms with
-AVX-512. Falling back to the default Eigen-based implementation`` when the
-first training or embedding step is optimized. :func:`begin` sets
-``TF_CPP_MIN_LOG_LEVEL=3`` (unless it is set already), which keeps those
-lines off; errors that matter reach the tools as exceptions.
+- TensorFlow's C++ code prints several lines to file descriptor 2 when it
+  loads and when it first looks for devices (oneDNN, CUDA stubs, ``failed
+  call to cuInit`` on machines without a GPU, ``All log messages before
+  absl::InitializeLog()``), whatever ``TF_CPP_MIN_LOG_LEVEL`` says:
+  :func:`load_tensorflow` sends fd 2 to a temporary file while TensorFlow
+  loads and lists its devices, then restores it. What was captured is
+  dropped, or written out when loading fails (an import error must not
+  vanish).
+- Later C++ lines (``E0000 ... oneDNN supports DT_BOOL only on platforms
+  with AVX-512. Falling back to the default Eigen-based implementation``, when
+  a graph is first optimized) are what TensorFlow recovers from by itself:
+  ``TF_CPP_MIN_LOG_LEVEL=3`` keeps them off (unless it is set already).
+  Errors that matter reach the caller as exceptions.
+- Python log records of other libraries (TensorFlow's ``signature_serialization
+  ... unsupported characters``, ``INFO:tensorflow:Assets written``, Apache
+  Beam's set-up, faiss's loader) are dropped below ERROR: :func:`quiet_logs`
+  for the API (the loggers of those libraries), :func:`plain_logs` for the
+  tools (which also print the package's own records without absl's prefix).
 
-``--verbosity`` / ``-v`` on the command line, or ``YT8M_VERBOSE=1``, keeps
-everything.
+Verbose output keeps everything, as the libraries print it: ``--verbose``
+on any tool, ``--verbosity=<level>`` (absl's flag; ``-v``), or
+``YT8M_VERBOSE=1`` in the environment (the tools and the Python API).
 """
 
 from __future__ import annotations
@@ -32,14 +37,26 @@ import sys
 import tempfile
 from typing import Optional
 
+VERBOSE_ENV = "YT8M_VERBOSE"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
 _saved_fd: Optional[int] = None
 _capture = None
+_verbose: Optional[bool] = None  # Set by the tools from their flags.
 
 
-def wanted_verbose(argv=None) -> bool:
-  argv = sys.argv if argv is None else argv
-  return (os.environ.get("YT8M_VERBOSE", "") not in ("", "0") or
-          any(a.startswith(("--verbosity", "-v")) for a in argv[1:]))
+def wanted_verbose() -> bool:
+  """True when the library lines are wanted: the tools' verbose flags
+  (:func:`set_verbose`), or ``YT8M_VERBOSE`` set (not 0) in the environment."""
+  if _verbose is not None:
+    return _verbose
+  return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def set_verbose(verbose: bool) -> None:
+  """What the tools parsed: ``--verbose``, ``--verbosity`` (or ``YT8M_VERBOSE``)."""
+  global _verbose
+  _verbose = bool(verbose) or os.environ.get(VERBOSE_ENV, "") not in ("", "0")
 
 
 def begin() -> None:
@@ -48,8 +65,6 @@ def begin() -> None:
   if _saved_fd is not None or wanted_verbose():
     return
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # Before TensorFlow loads.
-  logging.getLogger("faiss.loader").setLevel(logging.ERROR)
-  logging.getLogger("apache_beam").setLevel(logging.CRITICAL)
   sys.stderr.flush()
   _capture = tempfile.TemporaryFile()
   _saved_fd = os.dup(2)
@@ -81,14 +96,18 @@ def settle_tensorflow() -> None:
 
 
 def load_tensorflow() -> None:
-  """Imports TensorFlow for the Python API with its start-up noise dropped.
+  """Imports TensorFlow without its start-up lines (for the tools and the API).
 
-  A no-op once TensorFlow is up, or when verbose output is wanted (as
-  :func:`begin`); what fd 2 received meanwhile is replayed if it fails.
+  A no-op once TensorFlow is up. Verbose (:func:`wanted_verbose`): imported
+  as it is. Otherwise fd 2 is captured meanwhile and replayed if it fails,
+  and :func:`quiet_logs` keeps other libraries' log records off.
   """
-  if "tensorflow" in sys.modules or wanted_verbose([]):
+  if "tensorflow" in sys.modules:
     return
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if wanted_verbose():
+    settle_tensorflow()
+    return
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   capturing = _saved_fd is None
   if capturing:
     begin()
@@ -99,3 +118,63 @@ def load_tensorflow() -> None:
     raise
   if capturing:
     end()
+  quiet_logs()
+
+
+class _OwnRecords(logging.Filter):
+  """Keeps the package's own log records, and other libraries' errors."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return (record.levelno >= logging.ERROR or
+            os.path.abspath(record.pathname).startswith(_PACKAGE_DIR))
+
+
+class PlainFormatter(logging.Formatter):
+  """A record as its message; ``warning: `` / ``error: `` before those levels."""
+
+  def format(self, record: logging.LogRecord) -> str:
+    text = record.getMessage()
+    if record.levelno >= logging.ERROR:
+      text = "error: " + text
+    elif record.levelno >= logging.WARNING:
+      text = "warning: " + text
+    if record.exc_info:
+      text += "\n" + self.formatException(record.exc_info)
+    return text
+
+
+_FILTER = _OwnRecords()
+# Loggers of libraries that keep their own handlers or levels.
+_LIBRARY_LOGGERS = ("tensorflow", "faiss.loader", "apache_beam", "jax._src.xla_bridge")
+
+
+def quiet_logs() -> None:
+  """Other libraries' loggers that print through handlers of their own
+  (``INFO:tensorflow:...``) at ERROR and above (no-op when verbose)."""
+  if wanted_verbose():
+    return
+  for name in _LIBRARY_LOGGERS:
+    logger = logging.getLogger(name)
+    logger.setLevel(max(logger.getEffectiveLevel(), logging.ERROR))
+
+
+def plain_logs() -> None:
+  """The tools' log lines: the package's own as plain text, others' errors only.
+
+  On the root logger's handlers (absl's among them, where both TensorFlow's
+  and the package's absl records go); a no-op when verbose. Only the tools
+  call it: a program using the API keeps its logging as it set it up.
+  """
+  if wanted_verbose():
+    return
+  quiet_logs()
+  for handler in _root_handlers():
+    if _FILTER not in handler.filters:
+      handler.addFilter(_FILTER)
+    handler.setFormatter(PlainFormatter())
+
+
+def _root_handlers():
+  """The root logger's handlers; absl's delegates to a handler of its own."""
+  for handler in logging.getLogger().handlers:
+    yield getattr(handler, "python_handler", handler)

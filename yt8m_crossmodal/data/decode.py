@@ -110,6 +110,15 @@ def _width_reason(widths, valid, dim, name):
       tf.strings.as_string(tf.reduce_max(wrong, axis=1)), " bytes"]), "")
 
 
+# The reason of a record of the other feature level than the one read, by
+# the level read (the first reason checked: it wins over the others).
+OTHER_LEVEL_REASONS = {
+    "frame": "a video-level record (mean_rgb, no rgb frames) where frame-level records "
+             "are read",
+    "video": "a frame-level record (no mean_rgb/mean_audio) where video-level records "
+             "are read",
+}
+
 BOTH = ("audio", "visual")
 
 # What a record with one modality is told when both are needed.
@@ -165,9 +174,7 @@ def frame_record_problems(context, sequence, lengths, num_classes: int,
   has_mean = context["mean_rgb"].row_lengths() > 0
   multi_hot, label_reason = _label_checks(context["labels"], num_classes)
   reason = pick_reason([
-      tf.where(has_mean & (rgb_len == 0),
-               "video-level record (mean_rgb, no rgb frames): read it with "
-               "feature_level=video", ""),
+      tf.where(has_mean & (rgb_len == 0), OTHER_LEVEL_REASONS["frame"], ""),
       tf.where((rgb_len == 0) & (audio_len == 0), "zero frames (no rgb, no audio)", ""),
       _missing_reason(rgb_len == 0, audio_len > 0, "visual", modalities, "rgb frames"),
       _missing_reason(audio_len == 0, rgb_len > 0, "audio", modalities, "audio frames"),
@@ -316,9 +323,7 @@ def decode_video_records(records: tf.Tensor, num_classes: int, modalities=BOTH
   nonfinite_rgb = tf.logical_not(tf.reduce_all(tf.math.is_finite(visual), axis=1))
   nonfinite_audio = tf.logical_not(tf.reduce_all(tf.math.is_finite(audio), axis=1))
   reason = pick_reason([
-      tf.where((rgb_len == 0) & (audio_len == 0),
-               "no mean_rgb/mean_audio: a frame-level record? read it with "
-               "feature_level=frame", ""),
+      tf.where((rgb_len == 0) & (audio_len == 0), OTHER_LEVEL_REASONS["video"], ""),
       _missing_reason(rgb_len == 0, audio_len > 0, "visual", modalities, "mean_rgb"),
       _missing_reason(audio_len == 0, rgb_len > 0, "audio", modalities, "mean_audio"),
       len_reason(rgb_len, feat.VISUAL_DIM, "mean_rgb"),

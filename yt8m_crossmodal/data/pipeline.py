@@ -60,6 +60,7 @@ from typing import List, Optional, Sequence
 from absl import logging
 import tensorflow as tf
 
+from yt8m_crossmodal import paths
 from yt8m_crossmodal.data import decode as decode_lib
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.io_utils import error_line
@@ -92,10 +93,12 @@ class BadRecordLog:
   """Collects the records skipped by a pipeline built with ``skip_bad_records``.
 
   Thread-safe; ``count`` is the number of skipped records (an unreadable file
-  tail counts once, as its records cannot be counted).
+  tail counts once, as its records cannot be counted). The first
+  ``max_logged`` are logged as warnings (None: none, not even that more were
+  skipped: for a caller that reports them itself).
   """
 
-  def __init__(self, max_logged: int = 20):
+  def __init__(self, max_logged: Optional[int] = 20):
     self._lock = threading.Lock()
     self.records: List[BadRecord] = []
     self.max_logged = max_logged
@@ -108,6 +111,8 @@ class BadRecordLog:
     with self._lock:
       self.records.append(record)
       n = len(self.records)
+    if self.max_logged is None:
+      return
     if n <= self.max_logged:
       logging.warning("Skipped bad record %s[%d] (id %r): %s", record.file,
                       record.index, record.id, record.reason)
@@ -115,13 +120,9 @@ class BadRecordLog:
       logging.warning("More bad records skipped; only the count is logged now.")
 
 
-# Files a wildcard leaves out: sidecars written beside the shards (yt8m-synth's
-# ``<prefix>_offsets.json``, notes, listings), never TFRecords. A file named
-# without a wildcard is read whatever its name.
-SIDECAR_SUFFIXES = (".json", ".jsonl", ".md", ".txt", ".csv", ".tsv", ".log", ".yaml",
-                    ".yml")
+# Files a wildcard leaves out (sidecars beside the shards: offsets, manifests, notes).
+SIDECAR_SUFFIXES = paths.SIDECAR_SUFFIXES
 
-_WILDCARDS = ("*", "?", "[")
 _reported_sidecars = set()
 
 
@@ -132,19 +133,20 @@ def list_files(pattern: str) -> List[str]:
   ``dir/*`` beside ``train_offsets.json``); they are logged once.
 
   Raises:
-    FileNotFoundError: when nothing matches; the message shows the pattern.
+    PathNotFoundError: (a UsageError and a FileNotFoundError) when nothing
+      matches; the message shows the pattern.
   """
   files, sidecars = set(), set()
-  for p in [p.strip() for p in pattern.split(",") if p.strip()]:
+  for p in paths.split_patterns(pattern):
     try:
       matched = tf.io.gfile.glob(p)
     except tf.errors.NotFoundError:
       matched = []
     except tf.errors.OpError as e:  # No network, no credentials, unknown scheme.
       raise UsageError(f"cannot list {p!r}: {error_line(e)}") from e
-    if any(w in p for w in _WILDCARDS):
-      sidecars.update(f for f in matched if f.lower().endswith(SIDECAR_SUFFIXES))
-      matched = [f for f in matched if not f.lower().endswith(SIDECAR_SUFFIXES)]
+    if paths.has_wildcard(p):
+      sidecars.update(f for f in matched if paths.is_sidecar(f))
+      matched = [f for f in matched if not paths.is_sidecar(f)]
     files.update(matched)
   try:
     files = sorted(f for f in files if not tf.io.gfile.isdir(f))
@@ -152,9 +154,7 @@ def list_files(pattern: str) -> List[str]:
     raise UsageError(f"cannot read {pattern!r}: {error_line(e)}") from e
   sidecars = sorted(sidecars - set(files))
   if not files:
-    left_out = (f" (only {len(sidecars)} non-TFRecord file(s) such as {sidecars[0]!r}, "
-                "which a wildcard does not match)") if sidecars else ""
-    raise FileNotFoundError(f"No files match the pattern {pattern!r}{left_out}")
+    raise paths.no_match_error(pattern, sidecars)
   if sidecars and pattern not in _reported_sidecars:
     _reported_sidecars.add(pattern)
     logging.info("%r: left out %d non-TFRecord file(s) the wildcard matched: %s", pattern,
@@ -287,7 +287,7 @@ def make_dataset(pattern: str,
     A dataset of dicts, see the module docstring.
 
   Raises:
-    FileNotFoundError: nothing matches ``pattern``.
+    PathNotFoundError: nothing matches ``pattern`` (a FileNotFoundError).
     ValueError: bad arguments.
 
   Iterating raises ``tf.errors.InvalidArgumentError`` whose message starts

@@ -40,7 +40,9 @@ from typing import Dict, Iterator, List, Optional
 
 import numpy as np
 
+from yt8m_crossmodal import paths
 from yt8m_crossmodal.config import option
+from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import realistic
 from yt8m_crossmodal.progress import Progress
@@ -52,9 +54,16 @@ UNALIGNED_KINDS = ("other", "same_topic", "same_scenes")
 
 @dataclasses.dataclass(frozen=True)
 class SynthConfig:
-  """Options of ``yt8m-synth`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-synth`` (each field is a flag of the same name).
 
-  output_dir: str = option("", "Folder to write the shards into (created).")
+  >>> SynthConfig(output_dir="data", min_frames=50, max_frames=40).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: need 1 <= --min_frames <= --max_frames, got 50, 40
+  """
+
+  output_dir: str = option("", "Folder to write the shards into (created).",
+                           path=paths.OUTPUT_FOLDER)
   prefix: str = option("train", "Shard file name prefix: <prefix>0000.tfrecord ...")
   feature_level: str = option("frame", "frame or video.", choices=("frame", "video"))
   release: str = option("2018", "Field layout: 2017 (video_id, 4716 classes), 2018, "
@@ -91,6 +100,16 @@ class SynthConfig:
                          "the offsets file under 'drift'.")
   drift_fraction: float = option(1.0, "With --drift_rate: the fraction of aligned "
                              "soundtracks that drift (the others keep a constant offset).")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    if not self.output_dir:
+      raise UsageError("--output_dir is required")
+    if self.num_videos <= 0 or self.num_shards <= 0:
+      raise UsageError("--num_videos and --num_shards must be positive")
+    if not 1 <= self.min_frames <= self.max_frames:
+      raise UsageError(f"need 1 <= --min_frames <= --max_frames, got {self.min_frames}, "
+                       f"{self.max_frames}")
 
 
 @dataclasses.dataclass
@@ -452,13 +471,7 @@ def video_example(video: SyntheticVideo, release: str) -> bytes:
 def write_dataset(cfg: SynthConfig) -> Dict[str, object]:
   """Writes the shards (and offsets.json when ``max_offset``); returns a summary."""
   import tensorflow as tf
-  if not cfg.output_dir:
-    raise ValueError("output_dir is required")
-  if cfg.num_videos <= 0 or cfg.num_shards <= 0:
-    raise ValueError("num_videos and num_shards must be positive")
-  if not 1 <= cfg.min_frames <= cfg.max_frames:
-    raise ValueError(f"need 1 <= min_frames <= max_frames, got {cfg.min_frames}, "
-                     f"{cfg.max_frames}")
+  cfg.validate()
   tf.io.gfile.makedirs(cfg.output_dir)
   shards = min(cfg.num_shards, cfg.num_videos)
   paths = [os.path.join(cfg.output_dir, f"{cfg.prefix}{i:04d}.tfrecord")

@@ -2,8 +2,10 @@
 
 Each field becomes a flag of the same name (:mod:`yt8m_crossmodal.tools.flag_config`);
 each config's :meth:`validate` holds the checks of its fields and raises
-:class:`~yt8m_crossmodal.errors.UsageError` naming the flag. Importing this
-module does not import TensorFlow (``--help`` stays quick). The training
+:class:`~yt8m_crossmodal.errors.UsageError` naming the flag; a field that
+names a path says what it must be (``path=``), checked by
+:func:`yt8m_crossmodal.paths.check_paths`. Neither imports TensorFlow for a
+local path: the tools run both before TensorFlow loads. The training
 options are :class:`yt8m_crossmodal.config.Config`.
 """
 
@@ -16,10 +18,12 @@ from typing import Tuple
 
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import io_utils
+from yt8m_crossmodal import paths
 from yt8m_crossmodal.config import option
 from yt8m_crossmodal.answers.context import MANIFEST_HELP, VOCABULARY_HELP
 from yt8m_crossmodal.answers.formats import FORMAT_HELP, FORMATS
 from yt8m_crossmodal.data.vocabulary import CHOICES as VOCABULARIES
+from yt8m_crossmodal.paths import PATTERN_HELP
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES
 from yt8m_crossmodal.retrieval.folder import MODALITIES, named_export
@@ -64,10 +68,17 @@ def _modality_list(text: str, flag: str) -> Tuple[str, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class EmbedConfig:
-  """Options of ``yt8m-embed`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-embed`` (each field is a flag of the same name).
 
-  export_dir: str = option("", "Model folder (highest version used) or version folder.")
-  data: str = option("", "File pattern(s) of the corpus TFRecords.")
+  >>> EmbedConfig(data="catalogue/*.tfrecord").validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --output is required
+  """
+
+  export_dir: str = option("", "Model folder (highest version used) or version folder.",
+                           path=paths.FOLDER)
+  data: str = option("", f"The corpus TFRecords: {PATTERN_HELP}.", path=paths.RECORDS)
   output: str = option("", "Index folder to write.")
   timelines: bool = option(False, "Also store per-second timelines (frame level).")
   ann: str = option("none", "faiss index per modality: none, hnsw, ivf or ivfpq "
@@ -133,16 +144,23 @@ class EmbedConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SearchConfig:
-  """Options of ``yt8m-search`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-search`` (each field is a flag of the same name).
 
-  index: str = option("", "Index folder written by yt8m-embed.")
-  query_data: str = option("", "File pattern(s) of the query TFRecords.")
+  >>> SearchConfig(index="index/a", query_data="queries/*.tfrecord",
+  ...              export_dir="saved_models/a", k=0).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --k must be positive, got 0
+  """
+
+  index: str = option("", "Index folder written by yt8m-embed.", path=paths.FOLDER)
+  query_data: str = option("", f"The query TFRecords: {PATTERN_HELP}.", path=paths.RECORDS)
   query_modality: str = option("audio", "Modality of the queries: audio or visual "
                            "(the other modality's catalogue is searched).")
   k: int = option(10, "Results per query.")
   export_dir: str = option("", "Export encoding the queries (required: a SavedModel is a "
                            "program, so only one you name is loaded; the index's meta.json "
-                           "only says which export embedded it).")
+                           "only says which export embedded it).", path=paths.FOLDER)
   ann: str = option("none", "Index searched, as yt8m-embed --ann names it: none (exact "
                     "search), hnsw, ivf or ivfpq (the index folder's faiss index of that "
                     "kind).", choices=ANN_KINDS)
@@ -173,7 +191,7 @@ class SearchConfig:
   format: str = option("auto", FORMAT_HELP, choices=FORMATS)
   output: str = option("", OUTPUT_HELP)
   vocabulary: str = option("auto", VOCABULARY_HELP)
-  manifest: str = option("", MANIFEST_HELP)
+  manifest: str = option("", MANIFEST_HELP, path=paths.FILES)
 
   def validate(self) -> None:
     """Raises UsageError naming the flag of a bad value."""
@@ -234,14 +252,22 @@ def _check_index_tool(cfg, data_flag: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class PicturesConfig:
-  """Options of ``yt8m-pictures`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-pictures`` (each field is a flag of the same name).
+
+  >>> PicturesConfig(index="index/frame", export_dir="saved_models/frame",
+  ...                audio_data="broadcast.tfrecord", hop_seconds=0).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --hop_seconds must be >= 1, got 0
+  """
 
   index: str = option("", "Index folder of yt8m-embed --timelines: the videos whose pictures "
-                      "are suggested.")
+                      "are suggested.", path=paths.FOLDER)
   export_dir: str = option("", "The export that embedded --index (model or version folder; "
-                           "it encodes the soundtrack).")
+                           "it encodes the soundtrack).", path=paths.FOLDER)
   audio_data: str = option("", "Records of the long soundtrack(s), frame level, any length "
-                           "(from yt8m-extract or YT-8M): one storyboard per record.")
+                           "(from yt8m-extract or YT-8M): one storyboard per record; "
+                           f"{PATTERN_HELP}.", path=paths.RECORDS)
   segment_seconds: int = option(20, "Seconds of soundtrack matched at once: 20 s holds a "
                                 "few sentences of speech or a musical phrase.")
   hop_seconds: int = option(10, "A segment starts every this many seconds: a new picture "
@@ -256,7 +282,8 @@ class PicturesConfig:
   window_index: str = option("", "A folder for a faiss index of the catalogue's windows, "
                              "built on first use (one pass), then read instead of every "
                              "video's timeline: for storyboards made again and again "
-                             "against the same index ('': the exact pass every run).")
+                             "against the same index ('': the exact pass every run).",
+                             path=paths.OUTPUT_FOLDER)
   nprobe: int = option(0, "With --window_index: IVF lists visited (0: 32).")
   hub_weight: float = option(HUB_WEIGHT, "Windows of videos close to every soundtrack count "
                              "less: "
@@ -269,7 +296,7 @@ class PicturesConfig:
   format: str = option("auto", FORMAT_HELP, choices=FORMATS)
   output: str = option("", OUTPUT_HELP)
   vocabulary: str = option("auto", VOCABULARY_HELP)
-  manifest: str = option("", MANIFEST_HELP)
+  manifest: str = option("", MANIFEST_HELP, path=paths.FILES)
   verify_index: str = option("fast", "Checks of the index folder on open (fast, full, none; "
                              "see yt8m-search).", choices=VERIFY_LEVELS)
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
@@ -291,14 +318,23 @@ class PicturesConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SoundtracksConfig:
-  """Options of ``yt8m-soundtracks`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-soundtracks`` (each field is a flag of the same name).
+
+  >>> SoundtracksConfig(index="index/songs", export_dir="saved_models/frame",
+  ...                   visual_data="my_clip.tfrecord", k=5, candidates=2).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --candidates must be >= --k (5), got 2
+  """
 
   index: str = option("", "Index folder of yt8m-embed --timelines whose soundtracks are "
-                      "searched (an ordinary index, or one embedded with audio only).")
+                      "searched (an ordinary index, or one embedded with audio only).",
+                      path=paths.FOLDER)
   export_dir: str = option("", "The export that embedded --index (model or version folder; "
-                           "it encodes the pictures).")
+                           "it encodes the pictures).", path=paths.FOLDER)
   visual_data: str = option("", "Records of the picture tracks (a silent clip, or a video "
-                            "whose sound is to be replaced): frame level, the rgb is used.")
+                            "whose sound is to be replaced): frame level, the rgb is used; "
+                            f"{PATTERN_HELP}.", path=paths.RECORDS)
   k: int = option(5, "Soundtracks per picture track.")
   candidates: int = option(50, "Soundtracks found by clip embedding whose start in the song "
                            "is then searched (>= --k).")
@@ -314,7 +350,7 @@ class SoundtracksConfig:
   format: str = option("auto", FORMAT_HELP, choices=FORMATS)
   output: str = option("", OUTPUT_HELP)
   vocabulary: str = option("auto", VOCABULARY_HELP)
-  manifest: str = option("", MANIFEST_HELP)
+  manifest: str = option("", MANIFEST_HELP, path=paths.FILES)
   verify_index: str = option("fast", "Checks of the index folder on open (fast, full, none; "
                              "see yt8m-search).", choices=VERIFY_LEVELS)
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
@@ -330,13 +366,22 @@ class SoundtracksConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SyncConfig:
-  """Options of ``yt8m-sync`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-sync`` (each field is a flag of the same name).
 
-  export_dir: str = option("", "Frame-level export (model or version folder).")
-  data: str = option("", "Records holding each video's own audio and visual tracks.")
+  >>> SyncConfig(export_dir="saved_models/a", data="clips/*.tfrecord", max_offset=0).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --max_offset must be >= 1, got 0
+  """
+
+  export_dir: str = option("", "Frame-level export (model or version folder).",
+                           path=paths.FOLDER)
+  data: str = option("", "Records holding each video's own audio and visual tracks: "
+                     f"{PATTERN_HELP}.", path=paths.RECORDS)
   audio_data: str = option("", "Records whose audio is used (with --visual_data, "
-                       "paired by video id).")
-  visual_data: str = option("", "Records whose visual track is used (with --audio_data).")
+                           f"paired by video id): {PATTERN_HELP}.", path=paths.RECORDS)
+  visual_data: str = option("", "Records whose visual track is used (with --audio_data): "
+                            f"{PATTERN_HELP}.", path=paths.RECORDS)
   max_offset: int = option(5, "Offsets searched: -S .. S seconds.")
   excerpt_start: int = option(0, "First audio second of the excerpt (with --excerpt_seconds).")
   excerpt_seconds: int = option(0, "Encode only this many audio seconds on their own "
@@ -385,10 +430,18 @@ class SyncConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-  """Options of ``yt8m-evaluate`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-evaluate`` (each field is a flag of the same name).
 
-  export_dir: str = option("", "Model folder (highest version used) or version folder.")
-  data: str = option("", "File pattern(s) of the evaluation TFRecords.")
+  >>> EvaluateConfig(export_dir="saved_models/a", data="test/*.tfrecord",
+  ...                pool_sizes=(1,)).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --pool_sizes must be >= 2, got [1]
+  """
+
+  export_dir: str = option("", "Model folder (highest version used) or version folder.",
+                           path=paths.FOLDER)
+  data: str = option("", f"The evaluation TFRecords: {PATTERN_HELP}.", path=paths.RECORDS)
   output_dir: str = option("", "Where metrics.json, plots, TensorBoard, mturk_batch.csv, "
                        "mturk_layout.html and index.html go ('': stdout only).")
   pool_sizes: Tuple[int, ...] = option((256, 1000), "Candidate pool sizes (the whole "
@@ -408,7 +461,8 @@ class EvaluateConfig:
   seed: int = option(0, "Seed of the pools and sync tasks.")
   offsets_file: str = option("", "Sync truth (yt8m-synth's <prefix>_offsets.json): each "
                          "soundtrack's lateness as stored, and the soundtracks that do "
-                         "not belong to their pictures (scored as refusals, not misses).")
+                         "not belong to their pictures (scored as refusals, not misses).",
+                         path=paths.FILE)
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")
 
   def validate(self) -> None:
@@ -432,21 +486,49 @@ class EvaluateConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExportConfig:
-  """Options of ``yt8m-export`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-export`` (each field is a flag of the same name).
 
-  model_dir: str = option("", "yt8m-train output folder (config.json, model.keras).")
+  >>> ExportConfig(model_dir="runs/a").validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --export_dir is required
+  """
+
+  model_dir: str = option("", "yt8m-train output folder (config.json, model.keras).",
+                          path=paths.FOLDER)
   export_dir: str = option("", "Model folder of TF Serving, e.g. saved_models/NAME; "
-                       "the version goes into <export_dir>/<version>/.")
+                       "the version goes into <export_dir>/<version>/.",
+                       path=paths.OUTPUT_FOLDER)
   version: int = option(0, "Version number (0: one more than the highest existing).")
   search_catalogue: str = option(
-      "", "Index folder (yt8m-embed) to bake into search_by_audio/visual.")
+      "", "Index folder (yt8m-embed) to bake into search_by_audio/visual.",
+      path=paths.FOLDER)
   search_k: int = option(10, "Results per query of the search signatures (fixed; "
                      "capped at the catalogue size).")
+
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    if not self.model_dir:
+      raise UsageError("--model_dir is required")
+    if not self.export_dir:
+      raise UsageError("--export_dir is required")
+    if self.version < 0:
+      raise UsageError(f"--version must be a positive integer, got {self.version}")
+    if self.search_k <= 0:
+      raise UsageError(f"--search_k must be positive, got {self.search_k}")
 
 
 @dataclasses.dataclass(frozen=True)
 class ValidateConfig:
-  data: str = option("", "File pattern(s), comma-separated, local or gs://.")
+  """Options of ``yt8m-validate`` (each field is a flag of the same name).
+
+  >>> ValidateConfig().validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --data is required
+  """
+
+  data: str = option("", f"The TFRecords to check: {PATTERN_HELP}.", path=paths.RECORDS)
   feature_level: str = option(
       "auto", "frame, video, or auto: the level of the first record that reads as either.",
       choices=("auto", "frame", "video"))
@@ -455,18 +537,34 @@ class ValidateConfig:
   batch_size: int = option(64, "Records decoded at once.")
   max_bad_listed: int = option(1000, "Bad records listed in the JSON (all are counted).")
 
+  def validate(self) -> None:
+    """Raises UsageError naming the flag of a bad value."""
+    if not self.data:
+      raise UsageError("--data is required")
+    if self.num_classes <= 0 or self.batch_size <= 0:
+      raise UsageError("--num_classes and --batch_size must be positive")
+    if self.max_bad_listed < 0:
+      raise UsageError(f"--max_bad_listed must be >= 0, got {self.max_bad_listed}")
+
 
 @dataclasses.dataclass(frozen=True)
 class HumanEvalConfig:
-  """Options of ``yt8m-human-eval`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-human-eval`` (each field is a flag of the same name).
 
-  results: str = option("", "MTurk results file(s): comma-separated file patterns "
-                        "(Batch_*_batch_results.csv).")
+  >>> HumanEvalConfig(results="Batch_*_batch_results.csv", relevant_rating=3).validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --relevant_rating must be in [0, 2], got 3
+  """
+
+  results: str = option("", "MTurk results file(s): comma-separated file globs "
+                        "(Batch_*_batch_results.csv).", path=paths.FILES)
   output: str = option("", "Where the JSON goes too ('': stdout only).")
   relevant_rating: float = option(1.0, "A candidate is relevant when its mean rating "
                                   "(0 does not fit, 1 partly, 2 fits well) is >= this.")
   tensorboard_dir: str = option("", "Also write the report as a TensorBoard text summary "
-                                "and the figures as scalars here ('': no).")
+                                "and the figures as scalars here ('': no).",
+                                path=paths.OUTPUT_FOLDER)
 
   def validate(self) -> None:
     """Raises UsageError naming the flag of a bad value."""
@@ -482,7 +580,13 @@ class HumanEvalConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ExtractConfig:
-  """Options of ``yt8m-extract`` (each field is a flag of the same name)."""
+  """Options of ``yt8m-extract`` (each field is a flag of the same name).
+
+  >>> ExtractConfig(input="videos/*.mp4").validate()
+  Traceback (most recent call last):
+  ...
+  yt8m_crossmodal.errors.UsageError: --output_dir is required
+  """
 
   input: str = option("", "Media files: comma-separated file patterns or folders (every "
                       "file in a folder), local or gs:// (copied here to be decoded); any "

@@ -2,24 +2,61 @@
 
 
 import collections
+from typing import Optional
 
 import numpy as np
+import tensorflow as tf
 
+from yt8m_crossmodal.data import decode
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.jobs.config import ValidateConfig
 from yt8m_crossmodal.errors import UsageError
 
+# Records read to tell a --feature_level that does not fit the data at once.
+LEVEL_SAMPLE = 64
+
+
+def other_level(pattern: str, level: str, num_classes: int) -> Optional[str]:
+  """The other feature level when the first records of ``pattern`` all are of it.
+
+  Reads up to :data:`LEVEL_SAMPLE` records (in file order) as ``level``;
+  None when one of them is not of the other level, or a file cannot be read
+  (the full read names it).
+  """
+  files = pipeline.list_files(pattern)
+  try:
+    raw = [r.numpy() for r in tf.data.TFRecordDataset(files).take(LEVEL_SAMPLE)]
+  except tf.errors.OpError:
+    return None
+  if not raw:
+    return None
+  _, reasons = decode.decode_records(tf.constant(raw), level, num_classes, 1 << 20)
+  if all(r.decode(errors="replace") == decode.OTHER_LEVEL_REASONS[level]
+         for r in reasons.numpy()):
+    return pipeline.VIDEO if level == pipeline.FRAME else pipeline.FRAME
+  return None
 
 
 def validate(cfg: ValidateConfig) -> dict:
-  """Reads every record of ``cfg.data``; returns the summary dict."""
-  if not cfg.data:
-    raise UsageError("--data is required")
+  """Reads every record of ``cfg.data``; returns the summary dict.
+
+  Raises:
+    UsageError: ``--feature_level`` names a level that the first records
+      are not of (said once, not for every record).
+  """
+  cfg.validate()
   files = pipeline.list_files(cfg.data)
   level = cfg.feature_level
   if level == "auto":  # A first record that reads as neither: all is read as frame level.
     level = pipeline.first_record_level(cfg.data, 1 << 20) or pipeline.FRAME
-  log = pipeline.BadRecordLog(max_logged=0)
+  else:
+    other = other_level(cfg.data, level, cfg.num_classes)
+    if other:
+      raise UsageError(
+          f"--data {cfg.data!r} holds {other}-level records, not {level}-level ones as "
+          f"--feature_level={level} says (its first records, up to {LEVEL_SAMPLE}, all are "
+          f"{other}-level): pass --feature_level={other}, or auto")
+  log = pipeline.BadRecordLog(max_logged=None)
   ds = pipeline.make_dataset(
       cfg.data, feature_level=level, batch_size=cfg.batch_size,
       num_classes=cfg.num_classes, max_frames=1 << 20, skip_bad_records=True,

@@ -1,10 +1,19 @@
 """The one runner of the command-line tools: flags in, one-line errors out.
 
 :func:`run_tool` defines the flags of a config dataclass, parses them, builds
-the config and calls the tool's ``main(config)``. Bad input from the user
-(:class:`~yt8m_crossmodal.errors.UsageError`, ``FileNotFoundError``,
-``ValueError``, TF errors for bad records) prints ``error: <one line>`` and
-exits with 2; anything else keeps its traceback (a bug).
+the config, checks it and its paths (:func:`yt8m_crossmodal.paths.check_config`,
+or the tool's own check) **before TensorFlow loads**, then loads TensorFlow
+quietly and calls the tool's ``main(config)``: a mistake in a flag is
+answered at once, not after the seconds TensorFlow takes to load. Bad input
+from the user (:class:`~yt8m_crossmodal.errors.UsageError`,
+``FileNotFoundError``, ``ValueError``, TF errors for bad records) prints
+``error: <one line>`` and exits with 2; anything else keeps its traceback
+(a bug).
+
+Every tool has two switches of its own besides its config's flags:
+``--progress`` (progress lines on a terminal) and ``--verbose`` (the lines of
+TensorFlow, absl and the other libraries, which :mod:`yt8m_crossmodal.quiet`
+keeps off otherwise; ``--verbosity=N`` and ``YT8M_VERBOSE=1`` do the same).
 """
 
 from __future__ import annotations
@@ -18,10 +27,11 @@ from typing import Any, Callable, Optional
 
 from absl import app
 
+from yt8m_crossmodal import paths
 from yt8m_crossmodal import progress
+from yt8m_crossmodal import quiet
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.tools import flag_config
-from yt8m_crossmodal import quiet
 
 HELP_FLAGS = ("--help", "-help", "-?", "--helpshort", "-helpshort")
 HELPFULL_FLAGS = ("--helpfull", "-helpfull")
@@ -45,10 +55,11 @@ def _parse_failure(error: BaseException) -> bool:
 
 def error_message(error: BaseException) -> str:
   """The one-line message of a user error (a bad record's own line if any)."""
-  from yt8m_crossmodal.data import pipeline
-  bad = pipeline.bad_record_message(error)
-  if bad:
-    return bad
+  if "tensorflow" in sys.modules:  # Else no record was read.
+    from yt8m_crossmodal.data import pipeline
+    bad = pipeline.bad_record_message(error)
+    if bad:
+      return bad
   typed = _TYPE_FAILURE.search(str(getattr(error, "message", error)))
   if typed:
     return (f"a record in the input has a field of the wrong type or shape ({typed.group(1)}: "
@@ -67,11 +78,15 @@ _DISK_MESSAGES = ("No space left on device", "Disk quota exceeded", "Read-only f
 
 
 def _is_user_error(error: BaseException) -> bool:
-  import tensorflow as tf
-  from yt8m_crossmodal.data import pipeline
-  if isinstance(error, (UsageError, FileNotFoundError, ValueError, tf.errors.DataLossError)):
+  if isinstance(error, (UsageError, FileNotFoundError, ValueError)):
     return True
   if isinstance(error, OSError) and error.errno in _DISK_ERRNOS:
+    return True
+  if "tensorflow" not in sys.modules:  # No TF error can have happened.
+    return False
+  import tensorflow as tf
+  from yt8m_crossmodal.data import pipeline
+  if isinstance(error, tf.errors.DataLossError):
     return True
   if isinstance(error, tf.errors.OpError) and any(m in error.message for m in _DISK_MESSAGES):
     return True
@@ -139,37 +154,57 @@ def _help(tool_module: str, full: bool) -> None:
   sys.exit(0)
 
 
-def run_tool(config_class: type, main: Callable[[Any], Optional[int]]) -> None:
+# The switches of every tool (not config fields): name -> (default, help).
+SWITCHES = {
+    "progress": (True, "Show a progress line (count, rate, ETA) on a terminal; "
+                 "--noprogress: never."),
+    "verbose": (False, "Also show the lines of TensorFlow, absl and the other libraries "
+                "(start-up, C++ logs, INFO:tensorflow...), which are kept off otherwise; "
+                "--verbosity=N or YT8M_VERBOSE=1 do the same."),
+}
+
+
+def run_tool(config_class: type, main: Callable[[Any], Optional[int]],
+             check: Optional[Callable[[Any], None]] = None) -> None:
   """Runs ``main(config)`` with ``config`` built from the command line.
 
-  ``--help`` prints the tool's docstring and its own flags, ``--helpfull``
-  every flag; both exit with 0.
+  In order: ``--help`` (the tool's docstring and its own flags) and
+  ``--helpfull`` (every flag) print and exit with 0; the flags are parsed and
+  the config built and checked, all before TensorFlow loads (a mistake is one
+  ``error:`` line and exit 2 within a second); then TensorFlow loads without
+  its start-up lines and ``main`` runs.
 
   Args:
     config_class: the tool's frozen config dataclass (one flag per field).
     main: the tool; its return value is the exit status (None: 0).
+    check: ``check(config)`` raises UsageError for bad flags or paths, with
+      no TensorFlow (default: :func:`yt8m_crossmodal.paths.check_config`,
+      the config's ``validate()`` and its path fields).
   """
   from absl import flags
   names = flag_config.define(config_class)
-  flag_config.define_switch(
-      "progress", True, "Show a progress line (count, rate, ETA) on a terminal; "
-      "--noprogress: never.")
-  names.append("progress")
+  for name, (default, help_text) in SWITCHES.items():
+    flag_config.define_switch(name, default, help_text)
+    names.append(name)
   for name in names:
     flags.FLAGS.register_key_flag_for_module(_tool_name(main.__module__), flags.FLAGS[name])
   if any(a in HELP_FLAGS for a in sys.argv[1:]):  # Quick: TensorFlow is not loaded.
-    quiet.end()
     _help(main.__module__, full=False)
-  quiet.settle_tensorflow()
-  quiet.end()
   if any(a in HELPFULL_FLAGS for a in sys.argv[1:]):  # TensorFlow's flags too.
+    quiet.load_tensorflow()
     _help(main.__module__, full=True)
+  check = check or paths.check_config
 
   def absl_main(argv):
+    quiet.set_verbose(flag_config.switch("verbose") or flags.FLAGS["verbosity"].present)
     if len(argv) > 1:
       raise UsageError(f"unexpected arguments: {argv[1:]}")
+    config = flag_config.read(config_class)
+    check(config)  # Before TensorFlow loads.
     progress.ENABLED = flag_config.switch("progress")
-    return main(flag_config.read(config_class))
+    quiet.load_tensorflow()
+    quiet.plain_logs()
+    return main(config)
 
   app.run(friendly_errors(absl_main), flags_parser=parse_flags)
 

@@ -13,11 +13,11 @@ name; ``--flagfile`` works too. What ``--model_dir`` receives is listed in
 JSON line.
 
 ``--backend=jax|torch|tensorflow`` picks the Keras backend of the training
-step (``auto``, the default: ``KERAS_BACKEND``). TensorFlow, imported before
-the flags are read, has already started Keras on its backend, so another
-backend replaces this process with the same command in a fresh interpreter
-whose ``KERAS_BACKEND`` names it (:mod:`yt8m_crossmodal.training.backends`);
-set ``KERAS_BACKEND`` yourself to skip that second start.
+step (``auto``, the default: ``KERAS_BACKEND``). The flags are read and
+checked before TensorFlow and Keras load, so the backend is set in
+``KERAS_BACKEND`` before Keras starts on it (should Keras already run on
+another one, the process is replaced by the same command in a fresh
+interpreter: :mod:`yt8m_crossmodal.training.backends`).
 """
 
 import json
@@ -30,14 +30,19 @@ from yt8m_crossmodal.tools.runner import run_tool
 MODULE = "yt8m_crossmodal.tools.train"
 
 
+def check(config: Config) -> None:
+  """The config's checks (before TensorFlow loads); then the backend is set."""
+  from yt8m_crossmodal.training import checks
+  checks.check_config(config)
+  if config.train.backend != "auto" and "keras" not in sys.modules:
+    os.environ["KERAS_BACKEND"] = config.train.backend  # Before Keras starts.
+
+
 def main(config: Config) -> None:
   import yt8m_crossmodal as ym
   from yt8m_crossmodal.training import backends
-  from yt8m_crossmodal.training.trainer import validate_config
-  t = config.train
-  backend = backends.resolve(t.backend)
+  backend = backends.resolve(config.train.backend)
   if backend != backends.active():
-    validate_config(config)  # Bad flags fail before the second start.
     argv, env = backends.switch_command(backend, MODULE)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -46,7 +51,7 @@ def main(config: Config) -> None:
 
 
 def cli():
-  run_tool(Config, main)
+  run_tool(Config, main, check=check)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from absl import logging
 import keras
@@ -17,6 +17,7 @@ from yt8m_crossmodal import escaping
 from yt8m_crossmodal import models
 from yt8m_crossmodal.evaluation import embedding
 from yt8m_crossmodal.evaluation.encode import keras_encode_fn
+from yt8m_crossmodal.losses import terms as terms_lib
 from yt8m_crossmodal.progress import seconds
 
 
@@ -163,28 +164,57 @@ def write_projector(log_dir: str, embedded: embedding.EmbeddedSet, samples: int)
   projector.visualize_embeddings(log_dir, cfg)
 
 
-def scalar_tag(key: str) -> Tuple[str, str]:
+# The TensorBoard section of each loss term's parts, named after the loss that
+# runs (the clip term is contrastive or triplets, whichever the config picks).
+TERM_SECTIONS = {
+    config_lib.ClipContrastiveConfig: "clip_contrastive",
+    config_lib.ClipTripletConfig: "clip_triplets",
+    config_lib.TemporalTripletConfig: "temporal_triplets",
+    config_lib.SyncOffsetConfig: "sync_loss",
+    config_lib.TimelineNCEConfig: "timeline_nce",
+    config_lib.ClassificationConfig: "classification",
+}
+
+
+def retrieval_section(pool_size: Optional[float] = None) -> str:
+  """``retrieval (pool of N videos)``: the candidates each query is ranked among."""
+  return f"retrieval (pool of {int(pool_size)} videos)" if pool_size else "retrieval"
+
+
+def scalar_tag(key: str, terms: Sequence[config_lib.WeightedTerm] = (),
+               pool_size: Optional[float] = None) -> Tuple[str, str]:
   """``(run, tag)`` of an epoch-log key, grouped for TensorBoard.
 
   ``val_`` keys go to the ``validation`` run, the others to ``train``, under
   the same tag so that the two curves overlay: ``loss/total``,
-  ``loss/<part>`` (``clip_a2v_loss`` -> ``loss/clip_a2v``),
-  ``triplets/<name>`` (active fractions, similarities, the per-second
-  contrastive loss's accuracy),
-  ``retrieval/<name>`` (Recall@K, ranks, mAP, timeline R@1, videos and pool size),
-  ``sync/<name>``, ``optimizer/learning_rate``, ``other/<name>``.
+  ``loss/<part>`` (``clip_a2v_loss`` -> ``loss/clip_a2v``); the other parts
+  of each loss term under the name of the loss that runs
+  (:data:`TERM_SECTIONS`: ``clip_accuracy`` -> ``clip_contrastive/accuracy``
+  when the clip term is contrastive, ``clip_active_fraction`` ->
+  ``clip_triplets/active_fraction`` with triplets); ``retrieval (pool of N
+  videos)/<name>`` (Recall@K, ranks, mAP, timeline R@1 among N candidates,
+  videos and pool size); ``sync/<name>``; ``optimizer/learning_rate``;
+  ``other/<name>``.
+
+  Args:
+    key: the epoch-log key (``val_a2v_recall@1``).
+    terms: the loss terms of the run (``LossConfig.terms``).
+    pool_size: the validation retrieval's pool (``val_pool_size``).
   """
   run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
   if name == "loss":
     return run, "loss/total"
   if name.endswith("_loss"):
     return run, "loss/" + name[:-len("_loss")]
+  for term in terms:  # Its parts, and the ramped weight of classification.
+    if name in terms_lib.part_names([term]) or name == f"{term.name}_weight":
+      return run, f"{TERM_SECTIONS[type(term.config)]}/{name[len(term.name) + 1:]}"
   if name.startswith(("clip_", "temporal_", "timeline_nce_", "classification_")):
-    return run, "triplets/" + name
+    return run, "loss_parts/" + name  # Terms not given.
   if name.startswith("sync_"):
     return run, "sync/" + name[len("sync_"):]
   if name.startswith(("a2v_", "v2a_", "timeline_")) or name in ("num_videos", "pool_size"):
-    return run, "retrieval/" + name
+    return run, f"{retrieval_section(pool_size)}/{name}"
   if name == "learning_rate":
     return run, "optimizer/learning_rate"
   return run, "other/" + name
@@ -192,6 +222,9 @@ def scalar_tag(key: str) -> Tuple[str, str]:
 
 class GroupedTensorBoard(keras.callbacks.Callback):
   """Writes every epoch log as a scalar under :func:`scalar_tag` (one step an epoch).
+
+  The loss terms come from the model's loss layer; the retrieval pool size
+  from the logs (``val_pool_size``, set by :class:`ValidationMetrics`).
 
   ``<log_dir>/train`` and ``<log_dir>/validation`` are the two runs; the
   validation run also gets the projector sample (:func:`write_projector`),
@@ -209,12 +242,15 @@ class GroupedTensorBoard(keras.callbacks.Callback):
     return self._writers[run]
 
   def on_epoch_end(self, epoch, logs=None):
-    for key, value in sorted((logs or {}).items()):
+    logs = logs or {}
+    terms = self.model.get_layer(models.LOSS_LAYER_NAME).terms if self.model else ()
+    pool_size = logs.get("val_pool_size")
+    for key, value in sorted(logs.items()):
       try:
         value = float(value)
       except (TypeError, ValueError):
         continue
-      run, tag = scalar_tag(key)
+      run, tag = scalar_tag(key, terms, pool_size)
       with self._writer(run).as_default():
         tf.summary.scalar(tag, value, step=epoch)
     for writer in self._writers.values():

@@ -48,6 +48,7 @@ from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
 from yt8m_crossmodal.training import backends
 from yt8m_crossmodal.training import callbacks as callbacks_lib
+from yt8m_crossmodal.training.checks import check_config, validate_config  # noqa: F401
 from yt8m_crossmodal.training import distribution
 from yt8m_crossmodal.training import run_state
 from yt8m_crossmodal.training.optimizer import make_optimizer
@@ -267,20 +268,6 @@ def check_resumable(config: config_lib.Config, saved_path: str) -> Dict[str, tup
           for k, pair in others.items()}
 
 
-def validate_config(config: config_lib.Config) -> None:
-  """Raises UsageError for a value that would fail, hang or mislead a run.
-
-  The values are checked by :meth:`Config.validate`; this adds what depends
-  on the machine (the backend is installed and fits the strategy).
-  """
-  config.validate()
-  t = config.train
-  if t.backend != "auto":
-    backends.resolve(t.backend)
-    backends.check_strategy(t.backend, t.distribution_strategy)
-    backends.require_installed(t.backend)
-
-
 def train(config: config_lib.Config) -> Dict[str, float]:
   """Trains as configured; returns the last epoch's logs.
 
@@ -295,6 +282,7 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   backend = backends.resolve(config.train.backend)
   backends.check_active(backend)
   backends.check_strategy(backend, config.train.distribution_strategy)
+  check_config(config)  # The paths too: a pattern that matches nothing, before any work.
   config = config.replace(backend=backend)
   bad_records = pipeline.BadRecordLog()
   t = config.train
