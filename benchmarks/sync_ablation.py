@@ -15,7 +15,7 @@ clip R@1 audio -> visual (``--pool`` candidates at most) and, when some test
 soundtracks are unaligned (``music_over``), the ROC AUC of the estimator's
 confidence (aligned vs not, ``own`` protocol) and the accuracy of
 ``confidence >= --threshold``. Every model is scored with both offset
-scorers of :mod:`yt8m_crossmodal.sync.estimator` (``mean_cosine``: today's;
+scorers of :mod:`yt8m_crossmodal.sync.statistics` (``mean_cosine``: today's;
 ``centered``); the CCA baseline too (one per-second linear map, so both
 protocols coincide).
 
@@ -44,7 +44,7 @@ from yt8m_crossmodal.evaluation import sync as sync_eval  # noqa: E402
 from yt8m_crossmodal.evaluation.encode import keras_encode_fn  # noqa: E402
 from yt8m_crossmodal.training.trainer import train  # noqa: E402
 from yt8m_crossmodal import cca as cca_lib  # noqa: E402
-from yt8m_crossmodal.sync import estimator  # noqa: E402
+from yt8m_crossmodal.sync import statistics  # noqa: E402
 
 # Each variant (a row of the table) is a named configuration of
 # yt8m_crossmodal.experiments, over today's defaults (config.py): a linear
@@ -113,7 +113,7 @@ def score_sync(tasks, audio_excerpts, visual_timelines, related, args, scorer):
   """Sync metrics over aligned videos' tasks, confidence AUC / accuracy."""
   est, conf = [], []
   for (i, t0, d), excerpt in zip(tasks, audio_excerpts):
-    r = estimator.estimate_offset(excerpt, visual_timelines[i], t0, args.max_offset,
+    r = statistics.estimate_offset(excerpt, visual_timelines[i], t0, args.max_offset,
                                   scorer=scorer)
     est.append(r.offset)
     conf.append(r.confidence)
@@ -121,11 +121,11 @@ def score_sync(tasks, audio_excerpts, visual_timelines, related, args, scorer):
   aligned = related[tasks[:, 0]]
   out = sync_eval.sync_metrics(est[aligned], tasks[aligned, 2])
   if not aligned.all():
-    out["conf_auc"] = estimator.roc_auc(conf, aligned)
+    out["conf_auc"] = statistics.roc_auc(conf, aligned)
     out["conf_acc"] = float(np.mean((conf >= args.threshold) == aligned))
     # The best threshold on this set (optimistic: chosen on the test set; it
     # tells how far the default threshold is from the best one).
-    out["conf_best_threshold"], out["conf_best_acc"] = estimator.best_threshold(conf, aligned)
+    out["conf_best_threshold"], out["conf_best_acc"] = statistics.best_threshold(conf, aligned)
   return out
 
 

@@ -12,8 +12,9 @@ belong to (``unrelated``), and prints one JSON line:
 - ``ece``: expected calibration error of the confidence as the probability
   that the answer is right (aligned and exact), 10 equal-width bins;
 - with ``--drift`` (sets made with ``yt8m-synth --drift_rate``):
-  ``drift_within_1s`` and the model chosen
-  (:func:`yt8m_crossmodal.evaluation.calibration.score_drift`);
+  ``drift_within_1s``, the model chosen, answered, and the answered paths
+  placed wrong (:func:`yt8m_crossmodal.evaluation.calibration.score_drift`);
+- ``--lines=FILE``: ``yt8m-sync``'s lines, to score again without encoding;
 - ``unaligned_answered_at``: unaligned soundtracks answered at thresholds c
   (the p-value promises at most 1 - c);
 - ``--png``: the reliability diagram and that null calibration
@@ -56,6 +57,7 @@ def main():
   parser.add_argument("--min_confidence", type=float, default=estimator.MIN_CONFIDENCE)
   parser.add_argument("--max_videos", type=int, default=0)
   parser.add_argument("--png", default="")
+  parser.add_argument("--lines", default="", help="also write yt8m-sync's lines here (JSONL)")
   parser.add_argument("--title", default="")
   args = parser.parse_args()
   if args.plot_from:
@@ -72,6 +74,9 @@ def main():
                    min_confidence=args.min_confidence, max_videos=args.max_videos,
                    min_overlap=args.min_overlap, drift=args.drift)
   lines = [l for l in Synchronizer(cfg)() if l["status"] != "error"]
+  if args.lines:
+    with open(args.lines, "w") as f:
+      f.writelines(json.dumps(l) + "\n" for l in lines)
   result = calibration.score_answers(lines, truth, args.min_confidence)
   if args.drift:
     frames = {l["id"]: l["audio_seconds"][1] + args.max_offset for l in lines}

@@ -8,22 +8,40 @@ Two steps, so that trying a statistic is cheap numpy:
    (``yt8m-synth``'s ``<prefix>_offsets.json``);
 2. ``--timelines=FILE.npz``: scores each ``--variants`` statistic on
    ``--mode`` (``own``: the excerpt encoded on its own; ``cut``: cut from the
-   full audio timeline; ``full``: the whole track less S seconds at each end)
+   full audio timeline; ``full``: the whole track less S seconds at each
+   end; ``overlap``: the whole track where at least ``--min_overlap``
+   seconds are shared, ``yt8m-sync --min_overlap``)
    and prints one JSON line per variant: ``auc`` (aligned vs unaligned),
-   ``aligned_answered`` / ``unaligned_refused`` at 0.99, ``exact`` and
-   ``unaligned_answered_at`` (the p-value promises at most 1 - c).
+   ``aligned_answered`` / ``unaligned_refused`` at 0.99, ``exact``,
+   ``wrong_answered`` (unaligned answered or aligned answered at a wrong
+   offset, of all videos) and ``unaligned_answered_at`` (the p-value promises
+   at most 1 - c).
 
 The offset is always :func:`yt8m_crossmodal.sync.estimator.synchronize`'s; the
 variants change only the confidence (the null of
 :func:`yt8m_crossmodal.sync.estimator.null_confidence`):
 
-- ``base``: the estimator as it is (picture residuals unit length per second,
-  audio residuals weighted by their length, the tail-implied spread);
+- ``base``: the estimator as it is (audio residuals of 3 s a side weighted
+  by their length, picture residuals of 5 s a side unit length per second,
+  the tail-implied spread);
+- ``oneway``: the statistic before the pictures' residual was widened (3 s
+  a side on both);
 - ``flat``: the audio residuals as they are (not weighted);
 - ``normal``: the null's standard deviation as its spread;
 - ``raw``: the picture residuals as they are;
 - ``cosa``: the audio residuals unit length per second;
-- ``side5``: nearer-side residual of 5 s (instead of 3);
+- ``side5``: nearer-side residual of 5 s on both sides;
+- ``vsideN`` (``asym12``: N = 12): the pictures' residual of N s (the
+  audio's stays 3 s: only one side needs to be blind to scene changes for a
+  soundtrack cut to the same scenes);
+- ``twoway``: each side's residual seconds weighted by their length against
+  the other side's unit rows, both ways, each term over its side's mean
+  squared residual, summed (``twowayv``: the picture-led term with the
+  ``vsideN`` residual too; ``cap``: picture weights capped at twice their
+  median; ``zsum``: each term over its own spread across the lags);
+- ``keff``: K (offsets searched) replaced by the k whose expected maximum of
+  k normals is the mean null z at the lag the offset scorer picks among K
+  neighbouring null lags (a correction for correlated offsets);
 - joined by ``+``, several at once (``flat+normal``: the null before the
   audio weighting and the tail-implied spread).
 
@@ -43,13 +61,14 @@ scenes, which bounds AUC at ``1 - f0 / 2`` and answered at ``1 - f0``
 
 import argparse
 import json
+import math
 import os
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from yt8m_crossmodal.sync import estimator  # noqa: E402
+from yt8m_crossmodal.sync import estimator, statistics  # noqa: E402
 
 LEVELS = (0.9, 0.95, 0.99)
 
@@ -130,29 +149,82 @@ def shared_events(preset, seed, kind, start, length, num_videos, min_frames, max
           for vid, off, ev in record}
 
 
+def _expected_max(k):
+  """E[max of k independent standard normals] (numerical integration)."""
+  x = np.linspace(-8, 8, 4001)
+  cdf = 0.5 * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))
+  pdf = np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+  return float(np.trapezoid(x * k * pdf * cdf ** (k - 1), x))
+
+
+def _selection_count(z, selection, lag, count):
+  """K_eff of the ``keff`` variant: the k whose E[max of k normals] is the mean
+  null z at the lag the offset scorer would pick among ``count`` neighbours."""
+  n = len(z)
+  dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
+  picked = []
+  for j in range(n):
+    idx = (j + np.arange(count)) % n
+    if (dist[idx] > estimator.NULL_GUARD).all():
+      picked.append(z[idx[np.argmax(selection[idx])]])
+  if not picked:
+    return count
+  m, k = float(np.mean(picked)), 1
+  while k < count and _expected_max(k) < m:
+    k += 1
+  return k
+
+
 def variant_null(name):
   """A null_confidence with the residuals of variant ``name``."""
   parts = set(name.split("+"))
   side = 5 if "side5" in parts else estimator.RESIDUAL_SIDE
+  vside = 12 if "asym12" in parts else side
+  for part in parts:
+    if part.startswith("vside"):
+      vside = int(part[5:])
+
+  def weighted(r):
+    return r * np.linalg.norm(r, axis=-1, keepdims=True)
+
+  def pw(r):  # the pictures' weights in the picture-led term of twoway
+    if "cap" not in parts:
+      return weighted(r)
+    length = np.linalg.norm(r, axis=-1, keepdims=True)
+    return r * np.minimum(length, 2.0 * np.median(length))
 
   def null_confidence(audio, visual, lag, count):
     a = estimator.nearer_side_residual(audio, side)
-    v = estimator.nearer_side_residual(visual, side)
+    v = estimator.nearer_side_residual(visual, vside)
     if "cosa" in parts:
-      a = estimator._normalize(a)
+      a = estimator.unit_rows(a)
     elif "flat" not in parts:
-      a = a * np.linalg.norm(a, axis=-1, keepdims=True)
+      a = weighted(a)
     if "raw" not in parts:
-      v = estimator._normalize(v)
+      v = estimator.unit_rows(v)
     scores = estimator.circular_scores(a, v)
+    if "twoway" in parts or "twowayv" in parts:  # both ways, summed
+      ra = estimator.nearer_side_residual(audio, side)
+      rv = estimator.nearer_side_residual(visual, vside if "twowayv" in parts else side)
+      back = estimator.circular_scores(estimator.unit_rows(ra), pw(rv))
+      if "zsum" in parts:  # each direction over its own spread across the lags
+        scores = scores / max(scores.std(), 1e-12) + back / max(back.std(), 1e-12)
+      else:
+        scores = (scores / max(np.mean(np.sum(ra * ra, -1)), 1e-12)
+                  + back / max(np.mean(np.sum(rv * rv, -1)), 1e-12))
     n = len(scores)
     dist = np.abs((np.arange(n) - lag + n // 2) % n - n // 2)
     null = scores[dist > estimator.NULL_GUARD]
     if len(null) < estimator.MIN_NULL_LAGS:
       return 0.0, 1.0, 0
     spread = max(null.std(), 1e-12) if "normal" in parts else estimator.null_spread(null)
-    z = (scores[lag % n] - null.mean()) / spread
-    return (*estimator.max_of_null_probability(float(z), max(int(count), 1)), int(len(null)))
+    z = (scores - null.mean()) / spread
+    if "keff" in parts:
+      selection = estimator.circular_scores(estimator.weighted_rows(estimator.center(audio)),
+                                            estimator.unit_rows(estimator.center(visual)))
+      count = _selection_count(z, selection, lag, max(int(count), 1))
+    return (*estimator.max_of_null_probability(float(z[lag % n]), max(int(count), 1)),
+            int(len(null)))
 
   return estimator.null_confidence if name == "base" else null_confidence
 
@@ -178,10 +250,13 @@ def score(args):
           a, t0 = d["excerpt"][i], start
         elif args.mode == "cut":
           a, t0 = a[start:start + len(d["excerpt"][i])], start
+        elif args.mode == "overlap":
+          t0 = 0
         else:
           n = min(len(a), len(v)) - 2 * s
           a, t0 = a[s:s + n], s
-        est = estimator.synchronize(a, v, t0, s)
+        est = estimator.synchronize(a, v, t0, s, min_overlap=args.min_overlap
+                                    if args.mode == "overlap" else 0)
         conf.append(est.confidence)
         late.append(est.late)
     finally:
@@ -189,10 +264,15 @@ def score(args):
     conf, late = np.array(conf), np.array(late)
     answered = conf >= args.min_confidence
     out = {"variant": name, "mode": args.mode, "timelines": args.timelines,
-           "auc": round(estimator.roc_auc(conf, aligned), 3),
-           "aligned_answered": round(float(answered[aligned].mean()), 3),
-           "unaligned_refused": round(float((~answered[~aligned]).mean()), 3),
-           "exact": round(float((late == d["late"])[aligned].mean()), 3),
+           "auc": round(statistics.roc_auc(conf, aligned), 3),
+           "aligned_answered": (round(float(answered[aligned].mean()), 3)
+                                if aligned.any() else None),
+           "unaligned_refused": (round(float((~answered[~aligned]).mean()), 3)
+                                 if (~aligned).any() else None),
+           "exact": round(float((late == d["late"])[aligned].mean()), 3) if aligned.any() else None,
+           "wrong_answered": [int((answered & ~aligned).sum() + (answered & aligned
+                                                               & (late != d["late"])).sum()),
+                              int(len(aligned))],
            "unaligned_answered_at": {str(c): round(float((conf[~aligned] >= c).mean()), 3)
                                      for c in LEVELS}}
     if events is not None and args.mode != "full":
@@ -206,7 +286,7 @@ def score(args):
         out["aligned_answered_by_events"][k] = [round(float(answered[pick].mean()), 3),
                                                 int(pick.sum())]
         m = pick | ~aligned
-        out["auc_by_events"][k] = round(estimator.roc_auc(conf[m], aligned[m]), 3)
+        out["auc_by_events"][k] = round(statistics.roc_auc(conf[m], aligned[m]), 3)
     print(json.dumps(out), flush=True)
 
 
@@ -220,7 +300,10 @@ def main():
   parser.add_argument("--excerpt_seconds", type=int, default=20)
   parser.add_argument("--max_offset", type=int, default=5)
   parser.add_argument("--timelines", default="")
-  parser.add_argument("--mode", default="own", choices=("own", "cut", "full"))
+  parser.add_argument("--mode", default="own", choices=("own", "cut", "full", "overlap"))
+  parser.add_argument("--min_overlap", type=int, default=30,
+                      help="--mode=overlap: the whole audio track slid where this many "
+                      "seconds are shared (yt8m-sync --min_overlap)")
   parser.add_argument("--variants", default="base")
   parser.add_argument("--min_confidence", type=float, default=estimator.MIN_CONFIDENCE)
   parser.add_argument("--synth_preset", default="")

@@ -322,6 +322,61 @@ def test_clip_contrastive_loss_by_hand():
   assert _np(losses.clip_contrastive_loss(eye, eye, temperature=0.01))["loss"] < 1e-6
 
 
+def test_clip_contrastive_negative_weights_and_memory_by_hand():
+  audio, visual = B_AUDIO.astype(np.float64), B_VISUAL.astype(np.float64)
+  weights = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 1.0], [0.5, 1.0, 1.0]])
+  memory_audio = np.array([[0.0, 1.0], [0.6, 0.8], [1.0, 0.0]])
+  memory_visual = np.array([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0]])
+  valid = np.array([True, True, False])
+  logits = audio @ visual.T / 0.2
+  extra_v = np.exp(audio @ memory_visual[valid].T / 0.2).sum(1)
+  extra_a = np.exp(visual @ memory_audio[valid].T / 0.2).sum(1)
+  a2v = np.mean(np.log((weights * np.exp(logits)).sum(1) + extra_v) - np.diag(logits))
+  v2a = np.mean(np.log((weights * np.exp(logits)).sum(0) + extra_a) - np.diag(logits))
+  out = _np(losses.clip_contrastive_loss(
+      B_AUDIO, B_VISUAL, temperature=0.2, negative_weights=weights.astype("float32"),
+      audio_memory=memory_audio.astype("float32"), visual_memory=memory_visual.astype("float32"),
+      memory_valid=valid))
+  assert out["audio_to_visual"] == pytest.approx(a2v, abs=1e-5)
+  assert out["visual_to_audio"] == pytest.approx(v2a, abs=1e-5)
+  # The weight of a video on itself is ignored; weight 0 takes a negative out.
+  labels = np.array([[1, 0], [0, 1], [1, 1]], "float32")
+  np.testing.assert_allclose(
+      keras.ops.convert_to_numpy(losses.shared_label_weights(labels, 0.25)),
+      [[0.25, 1, 0.25], [1, 0.25, 0.25], [0.25, 0.25, 0.25]])
+
+
+def test_layer_shared_label_weight_and_memory_bank():
+  labels = np.array([[1, 0], [0, 1], [1, 1]], "float32")
+  layer = CrossModalLoss(LossConfig(clip_temperature=0.2, clip_shared_label_weight=0.0,
+                                    clip_memory_size=4))
+  inputs = {"audio_embedding": B_AUDIO, "visual_embedding": B_VISUAL, "labels": labels}
+  weights = losses.shared_label_weights(labels, 0.0)
+  first = _np(losses.clip_contrastive_loss(B_AUDIO, B_VISUAL, temperature=0.2,
+                                           negative_weights=weights))["loss"]
+  layer(inputs, training=False)  # Inference leaves the memory empty.
+  assert int(layer.memory_filled.numpy()) == 0
+  layer(inputs, training=True)
+  assert float(layer.losses[0]) == pytest.approx(first, abs=1e-5)
+  assert int(layer.memory_filled.numpy()) == 3
+  # The next batch ranks the remembered embeddings as extra negatives; the
+  # newest come first and the oldest drop out.
+  flipped = {**inputs, "audio_embedding": B_AUDIO[:, ::-1].copy()}
+  layer(flipped, training=True)
+  want = _np(losses.clip_contrastive_loss(
+      flipped["audio_embedding"], B_VISUAL, temperature=0.2, negative_weights=weights,
+      audio_memory=np.concatenate([B_AUDIO, np.zeros((1, 2), "float32")]),
+      visual_memory=np.concatenate([B_VISUAL, np.zeros((1, 2), "float32")]),
+      memory_valid=np.array([True, True, True, False])))["loss"]
+  assert float(layer.losses[0]) == pytest.approx(want, abs=1e-5)
+  assert int(layer.memory_filled.numpy()) == 4
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.memory["audio"]),
+                             np.concatenate([flipped["audio_embedding"], B_AUDIO[:1]]))
+  with pytest.raises(ValueError, match="clip_shared_label_weight < 1 needs 'labels'"):
+    CrossModalLoss(LossConfig(clip_shared_label_weight=0.5))(
+        {"audio_embedding": B_AUDIO, "visual_embedding": B_VISUAL})
+
+
 def test_layer_classification_warmup():
   labels = np.array([[1, 0], [0, 1], [1, 1]], "float32")
   # The hand-worked clip value 1.86 / 3 is for batch-hard mining.

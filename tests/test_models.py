@@ -12,7 +12,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from yt8m_crossmodal import losses  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
+from yt8m_crossmodal.models import video_level  # noqa: E402
 from yt8m_crossmodal.config import Config  # noqa: E402
 from yt8m_crossmodal.models import (CrossModalTrainingModel,  # noqa: E402
                                     build_encoders, build_training_model,
@@ -349,6 +351,54 @@ def test_frame_training_model_fit_metrics_and_save(tmp_path):
           is loaded.get_layer("visual_encoder").get_layer("shared_projection"))
   assert int(loaded.get_layer("triplet_loss").step.numpy()) == int(
       model.get_layer("triplet_loss").step.numpy())
+
+
+def test_video_level_ensemble_towers_one_model(tmp_path):
+  """K towers: one embedding whose cosine is the mean of the members' cosines,
+  each member (a tower with the linear branch) trained by a clip loss of its own."""
+  keras.utils.set_random_seed(4)
+  config = _config(feature_level="video", embedding_size=9, video_linear_dims=2,
+                   video_towers=3)
+  model = build_training_model(config)
+  audio, visual = model.get_layer("audio_encoder"), model.get_layer("visual_encoder")
+  widths = [audio.get_layer(name).units for name in
+            ("audio_projection", "audio_tower1_projection", "audio_tower2_projection")]
+  assert widths == [3, 2, 2] == video_level.tower_units(config.model)
+  rng = np.random.default_rng(0)
+  data = {"audio": rng.normal(size=(32, 128)).astype("float32"),
+          "visual": rng.normal(size=(32, 1024)).astype("float32")}
+  models.initialize_from_data(model, [data])
+  a = keras.ops.convert_to_numpy(audio(data["audio"][:6])["embedding"])
+  v = keras.ops.convert_to_numpy(visual(data["visual"][:6])["embedding"])
+  assert a.shape == (6, 9)
+  members = [[keras.ops.convert_to_numpy(m) for m in video_level.ensemble_members(x, config.model)]
+             for x in (a, v)]
+  assert [m.shape for m in members[0]] == [(6, 5), (6, 4), (6, 4)]
+  np.testing.assert_allclose(np.linalg.norm(members[0][1], axis=-1), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(a @ v.T, np.mean([x @ y.T for x, y in zip(*members)], axis=0),
+                             atol=1e-5)
+  # The loss is the mean of the members' clip losses.
+  batch = model_inputs({**{k: x[:8] for k, x in data.items()},
+                        "num_frames": np.ones(8, "int32"), "labels": np.zeros((8, C), "float32")})
+  out = model(batch)
+  a8, v8 = (keras.ops.convert_to_numpy(out[k]) for k in ("audio_embedding", "visual_embedding"))
+  want = np.mean([float(losses.clip_contrastive_loss(x, y, temperature=0.1)["loss"]) for x, y in
+                  zip(video_level.ensemble_members(a8, config.model),
+                      video_level.ensemble_members(v8, config.model))])
+  assert float(sum(model.losses)) == pytest.approx(want, rel=1e-4)
+  # Saved and loaded as yt8m-export loads it, the ensemble's portable encoders
+  # (what the SavedModel serves) give the same embedding.
+  from yt8m_crossmodal.serving import exporter
+  path = os.path.join(tmp_path, "model.keras")
+  model.save(path)
+  loaded = keras.models.load_model(path, compile=False)
+  served, _, _ = exporter.portable_encoders(config.replace(model=models.model_name(config)),
+                                            loaded)
+  np.testing.assert_allclose(keras.ops.convert_to_numpy(served(data["audio"][:6])["embedding"]),
+                             a, atol=1e-5)
+  # One tower keeps the earlier layer names and graph.
+  one = build_training_model(_config(feature_level="video")).get_layer("audio_encoder")
+  assert not any("tower1" in layer.name or layer.name == "linear_weight" for layer in one.layers)
 
 
 @pytest.mark.parametrize("encoder,clip_loss,accuracy_part", [

@@ -146,6 +146,10 @@ def test_video_level_train_export_evaluate_on_real_records(tmp_path):
   assert train.returncode == 0, train.stderr[-3000:]
   saved = json.loads((model_dir / "config.json").read_text())
   assert saved["model"]["video_encoder"] == "residual" and saved["loss"]["clip_loss"] == "auto"
+  # The learning rate left at 0 is picked for 8 videos, said and recorded.
+  assert ("settings picked: --learning_rate=0.001 (video-level model, 8 training videos: the "
+          "row for 0 to 5,999 videos); given: --batch_size=4 --epochs=2") in train.stderr
+  assert saved["train"]["learning_rate"] == 0.001 and saved["data"]["batch_size"] == 4
   export = run("yt8m_crossmodal.tools.export", f"--model_dir={model_dir}",
                f"--export_dir={export_dir}")
   assert export.returncode == 0, export.stderr[-3000:]

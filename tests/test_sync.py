@@ -115,3 +115,26 @@ def test_mturk_sync_rows_follow_the_stored_lateness():
   rows = reports.sync_rows(details, 20, late=np.array([0.0, 3.0, np.nan]))
   assert rows == {0: [12, 12, 20, 2, 2], 1: [10, 12, 20, 0, -1]}
   assert reports.sync_rows(details, 20)[2] == [9, 8, 20, 1, 0]
+
+
+def test_score_drift_places_paths_and_counts_misplaced_answers():
+  from yt8m_crossmodal.evaluation import calibration
+  truth = {"late": {"a": 2, "b": 0, "c": 1, "u": 0}, "unaligned": {"u"},
+           "drift": {"a": (2.0, 0.04)}}
+  frames = {"a": 100, "b": 100, "c": 100, "u": 100}
+  lines = [
+      # the drifting one followed exactly, answered
+      {"id": "a", "late_at_start": 2.0, "rate": 0.04, "model": "drift", "status": "synchronized"},
+      # a constant one placed 3 s off, answered: a wrong answer
+      {"id": "b", "late_at_start": 3.0, "rate": 0.0, "model": "constant_offset",
+       "status": "synchronized"},
+      # a constant one right but refused
+      {"id": "c", "late_at_start": 1.0, "rate": 0.0, "model": "constant_offset",
+       "status": "cannot_synchronize"},
+      {"id": "u", "late_at_start": 0.0, "rate": 0.0, "model": "constant_offset",
+       "status": "cannot_synchronize"}]
+  out = calibration.score_drift(lines, truth, frames)
+  assert out["drift_videos"] == 1 and out["drift_within_1s"] == 1.0
+  assert out["drift_model_chosen"] == 1.0 and out["drift_answered"] == 1.0
+  assert out["constant_within_1s"] == 0.5 and out["constant_answered"] == 0.5
+  assert out["answered_within_1s"] == 0.5 and out["answered_misplaced"] == 1

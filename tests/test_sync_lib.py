@@ -17,7 +17,7 @@ from yt8m_crossmodal.config import Config  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
 from yt8m_crossmodal.models import build_encoders  # noqa: E402
 from yt8m_crossmodal import cca  # noqa: E402
-from yt8m_crossmodal.sync import estimator  # noqa: E402
+from yt8m_crossmodal.sync import drift, estimator, statistics  # noqa: E402
 
 
 def _unit(x):
@@ -39,13 +39,13 @@ def test_cca_finds_a_planted_linear_relation():
     cca.fit_cca(audio[:1], visual[:1], 2)
 
 
-@pytest.mark.parametrize("scorer", estimator.SCORERS)
+@pytest.mark.parametrize("scorer", statistics.SCORERS)
 def test_every_scorer_recovers_a_shift(scorer):
   rng = np.random.default_rng(1)
   visual = _unit(rng.normal(size=(60, 8)))
   for d in (-4, 0, 3):
     excerpt = visual[20 + d:40 + d]  # Audio seconds [t0 + d, t0 + d + L).
-    est = estimator.estimate_offset(excerpt, visual, 20, 5, scorer=scorer)
+    est = statistics.estimate_offset(excerpt, visual, 20, 5, scorer=scorer)
     assert est.offset == d and est.confidence > 3
     assert est.scores.shape == (11,) and np.argmax(est.scores) == d + 5
 
@@ -53,24 +53,24 @@ def test_every_scorer_recovers_a_shift(scorer):
 def test_estimate_edges_and_separate_confidence_scorer():
   rng = np.random.default_rng(2)
   visual = _unit(rng.normal(size=(30, 8)))
-  est = estimator.estimate_offset(visual[2:12], visual, 2, 5)
+  est = statistics.estimate_offset(visual[2:12], visual, 2, 5)
   assert est.offset == 0 and np.isneginf(est.scores[:3]).all()  # o = -5..-3 leave [0, 30)
-  other = estimator.estimate_offset(visual[2:12], visual, 2, 5,
+  other = statistics.estimate_offset(visual[2:12], visual, 2, 5,
                                     confidence_scorer="double_centered")
   assert other.offset == est.offset and other.confidence != est.confidence
-  assert estimator.estimate_offset(visual[:0], visual, 2, 5).confidence == 0.0
+  assert statistics.estimate_offset(visual[:0], visual, 2, 5).confidence == 0.0
   with pytest.raises(ValueError, match="scorer must be one of"):
-    estimator.estimate_offset(visual[2:12], visual, 2, 5, scorer="median")
+    statistics.estimate_offset(visual[2:12], visual, 2, 5, scorer="median")
 
 
 def test_peak_zscore_roc_auc_and_best_threshold_hand_worked():
   # Best 4; the rest 0, 1, 2: mean 1, std sqrt(2/3).
-  assert estimator.peak_zscore(np.array([0.0, 4.0, 1.0, 2.0, -np.inf])) == pytest.approx(
+  assert statistics.peak_zscore(np.array([0.0, 4.0, 1.0, 2.0, -np.inf])) == pytest.approx(
       3 / np.sqrt(2 / 3))
   # Positives 0.9, 0.4; negatives 0.5, 0.1: 3 of 4 pairs ordered right.
-  assert estimator.roc_auc([0.9, 0.4, 0.5, 0.1], [True, True, False, False]) == 0.75
-  assert estimator.roc_auc([0.3, 0.3], [True, False]) == 0.5  # A tie counts half.
-  threshold, acc = estimator.best_threshold([0.9, 0.4, 0.5, 0.1], [True, True, False, False])
+  assert statistics.roc_auc([0.9, 0.4, 0.5, 0.1], [True, True, False, False]) == 0.75
+  assert statistics.roc_auc([0.3, 0.3], [True, False]) == 0.5  # A tie counts half.
+  threshold, acc = statistics.best_threshold([0.9, 0.4, 0.5, 0.1], [True, True, False, False])
   assert (threshold, acc) == (0.4, 0.75)
 
 
@@ -142,7 +142,7 @@ def _sync_exact(audio_encoder, visual_encoder, videos, offset=3):
     d = offset if i % 2 else -offset
     excerpt = feat.dequantize(v.audio[10 + d:30 + d])[None]
     aud = np.asarray(audio_encoder([excerpt, np.array([20], np.int32)])["timeline"])[0]
-    hits.append(estimator.estimate_offset(aud, vis, 10, 5).offset == d)
+    hits.append(statistics.estimate_offset(aud, vis, 10, 5).offset == d)
   return float(np.mean(hits))
 
 
@@ -231,6 +231,30 @@ def _event_track(rng, types, length, gain):
   return x
 
 
+def test_picture_events_of_4_s_count_in_the_confidence(monkeypatch):
+  # Events seen for 4 s and heard once (decaying): the 3 s picture residual
+  # takes each for a step and drops it; the 5 s one keeps it, and the aligned
+  # soundtrack is answered (within 1 s: a box seen for 4 s pins the onset
+  # only so well).
+  def video(seed, late=2):
+    rng = np.random.default_rng(seed)
+    visual, track = 0.3 * rng.normal(size=(90, 16)), 0.3 * rng.normal(size=(92, 16))
+    for at in rng.choice(np.arange(8, 78, 4), 5, replace=False):
+      kind = rng.normal(size=16)
+      visual[at:at + 4] += kind
+      track[at + late:at + late + 4] += kind[None] * np.exp(-np.arange(4) / 1.5)[:, None]
+    return track[5:85], visual
+
+  def answered(side):
+    monkeypatch.setattr(estimator, "PICTURE_RESIDUAL_SIDE", side)
+    found = [estimator.synchronize(*video(seed), 5, 5) for seed in range(20)]
+    assert all(abs(est.late - 2) <= 1 for est in found)
+    return sum(est.confidence >= estimator.MIN_CONFIDENCE for est in found)
+
+  assert answered(estimator.PICTURE_RESIDUAL_SIDE) >= 17
+  assert answered(3) <= 2
+
+
 def test_recurring_event_kinds_do_not_make_unrelated_excerpts_confident():
   # Two kinds of event recur in sound and pictures (speech, say): an unrelated
   # 20 s soundtrack with loud events meets a same-kind picture event at many
@@ -265,9 +289,10 @@ def test_null_spread_and_the_weighted_null_by_hand():
   assert estimator.null_spread(mixed) > 1.5 * mixed.std()
   assert np.isfinite(estimator.null_spread(rng.normal(size=8)))
   # null_confidence as its docstring says, with loops: weighted audio
-  # residuals against unit picture residuals at every circular lag.
+  # residuals (3 s a side) against unit picture residuals (5 s a side) at
+  # every circular lag.
   audio, visual = rng.normal(size=(12, 5)), rng.normal(size=(40, 5))
-  ra, rv = estimator.nearer_side_residual(audio), estimator.nearer_side_residual(visual)
+  ra, rv = estimator.nearer_side_residual(audio, 3), estimator.nearer_side_residual(visual, 5)
   ra = ra * np.linalg.norm(ra, axis=1, keepdims=True)
   rv = rv / np.maximum(np.linalg.norm(rv, axis=1, keepdims=True), 1e-8)  # edge rows are 0
   scores = np.array([np.mean([ra[t] @ rv[(t + k) % 40] for t in range(12)]) for k in range(40)])
@@ -290,8 +315,8 @@ def test_the_offset_weights_audio_seconds_by_their_change():
   t0, late, wrong = 20, 2, -3
   audio = 0.05 * (visual[t0 - wrong:t0 - wrong + 20] + 0.5 * rng.normal(size=(20, 16)))
   audio[10] = 3.0 * visual[t0 + 10 - late]
-  plain = estimator.estimate_offset(audio, visual, t0, 5, scorer="centered")
-  weighted = estimator.estimate_offset(audio, visual, t0, 5, scorer="weighted")
+  plain = statistics.estimate_offset(audio, visual, t0, 5, scorer="centered")
+  weighted = statistics.estimate_offset(audio, visual, t0, 5, scorer="weighted")
   assert plain.offset == -wrong and weighted.offset == -late
   est = estimator.synchronize(audio, visual, t0, 5)
   assert est.late == late and np.argmax(est.scores) == late + 5
@@ -337,23 +362,60 @@ def test_unaligned_soundtracks_option(tmp_path, kind):
   assert all(truth["audio_late_seconds"][k] == -v for k, v in truth["offsets"].items())
 
 
-def test_estimate_drift_fits_a_rate_or_keeps_one_offset():
+def test_estimate_drift_follows_the_whole_track_or_keeps_one_offset():
   rng = np.random.default_rng(6)
   visual = _unit(rng.normal(size=(300, 16)))
   u = np.arange(300)
-  for rate, start in ((0.04, 2), (-0.04, -3), (0.0, 4)):
+  for rate, start in ((0.04, 2), (-0.04, -3), (0.02, 1), (0.0, 4)):
     # Picture second t is heard at audio second start + (1 + rate) t.
     audio = visual[np.clip(np.round((u - start) / (1 + rate)), 0, 299).astype(int)]
-    est = estimator.estimate_drift(audio, visual, 20)
+    audio = audio + 0.5 * _unit(rng.normal(size=(300, 16)))
+    est = drift.estimate_drift(audio, visual, 16)
+    assert est.confidence >= estimator.MIN_CONFIDENCE, (rate, est)
     if rate:
-      assert est.model == "drift" and "rate" in est.reason
-      assert est.rate == pytest.approx(rate, abs=0.003)
-      assert est.late_at_start == pytest.approx(start, abs=0.5)
+      assert est.model == "drift" and "moves the lateness" in est.reason
+      assert est.rate == pytest.approx(rate, abs=0.002)
+      placed = est.late_at_start + est.rate * u
+      assert np.mean(np.abs(placed - (start + rate * u)) <= 1.0) >= 0.95
     else:
-      assert est.model == "constant_offset" and est.rate == 0.0 and est.late_at_start == 4
+      assert est.model == "constant_offset" and "one offset is enough" in est.reason
+      assert est.rate == 0.0 and est.late_at_start == 4 and est.constant_late == 4
     assert len(est.anchors) == 28
-  est = estimator.estimate_drift(_unit(rng.normal(size=(300, 16))), visual, 20)
-  assert est.model == "constant_offset" and "too few" in est.reason
+  # A 60 s clip drifting 4% (2.4 s over the clip) is followed too.
+  clip, t = visual[:60], np.arange(60)
+  audio = clip[np.clip(np.round((t + 2) / 1.04), 0, 59).astype(int)]
+  est = drift.estimate_drift(audio, clip, 5)
+  assert est.model == "drift" and est.rate == pytest.approx(0.04, abs=0.006)
+  assert np.mean(np.abs(est.late_at_start + est.rate * t - (-2 + 0.04 * t)) <= 1) >= 0.9
+  # An unrelated soundtrack: no confident path.
+  est = drift.estimate_drift(_unit(rng.normal(size=(300, 16))), visual, 16)
+  assert est.confidence < estimator.MIN_CONFIDENCE
+
+
+def test_rate_grid_and_the_picture_clock():
+  rates = drift.rate_grid(100, 0.05)
+  assert rates[len(rates) // 2] == 0.0 and rates.max() == pytest.approx(0.05)
+  assert np.allclose(np.diff(rates), 0.005)  # 0.5 s over 100 s
+  audio = np.arange(11, dtype=float)[:, None]
+  np.testing.assert_array_equal(drift.on_picture_clock(audio, 0.0)[:, 0], np.arange(11))
+  # Running 25% fast: picture second j is audio second 1.25 j (rounded).
+  np.testing.assert_array_equal(drift.on_picture_clock(audio, 0.25)[:, 0], [0, 1, 2, 4, 5, 6, 8, 9, 10])
+
+
+def test_drift_answer_uses_the_path_where_one_offset_does_not_fit():
+  from yt8m_crossmodal.sync import answer
+  rng = np.random.default_rng(8)
+  visual = _unit(rng.normal(size=(240, 16)))
+  u = np.arange(240)
+  audio = visual[np.clip(np.round(u / 1.04), 0, 239).astype(int)]  # 4%: 0 s to 9.6 s late
+  audio = audio + 0.8 * _unit(rng.normal(size=(240, 16)))
+  constant = answer.estimate(audio[16:224], visual, 16, 16, 0.99)
+  assert constant["status"] == "cannot_synchronize"  # no one offset fits the track
+  fields = answer.drift_fields(audio, visual, 16, 0.99, constant)
+  assert fields["model"] == "drift" and fields["rate"] == pytest.approx(0.04, abs=0.002)
+  assert fields["status"] == "synchronized" and fields["offset_seconds"] == 0
+  assert fields["p_value"] == pytest.approx(
+      min(1.0, 2 * min(constant["p_value"], fields["path_p_value"])), rel=1e-3, abs=1e-9)
 
 
 def test_drifting_soundtracks_option(tmp_path):
@@ -386,7 +448,7 @@ def test_estimate_offset_picks_what_synchronize_answers():
     d = int(rng.integers(-5, 6))
     # Audio seconds [20, 40) carry pictures [20 + d, 40 + d): heard d s early (late -d).
     audio = visual[20 + d:40 + d] + rng.normal(size=(20, 8)) * 0.8
-    by_scorer = estimator.estimate_offset(audio, visual, 20, 5)
+    by_scorer = statistics.estimate_offset(audio, visual, 20, 5)
     answer = estimator.synchronize(audio, visual, 20, 5)
     assert by_scorer.offset == -answer.late, trial
     hits.append(answer.late == -d)

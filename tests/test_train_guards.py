@@ -110,13 +110,14 @@ def test_a_full_disk_at_the_end_of_an_epoch_keeps_the_earlier_epoch(data, tmp_pa
     ("timeline_kernel", 0, "--timeline_kernel must be positive"),
     ("timeline_nce_seconds", 0, "--timeline_nce_seconds must be positive"),
     ("temporal_max_distance", -1, "--temporal_max_distance must be >= 0"),
-    ("batch_size", 1, r"--batch_size must be >= 2 \(negatives come from the batch\)"),
+    ("batch_size", 1, r"--batch_size must be >= 2 \(negatives come from the batch\), or 0"),
     ("window_strides", (), "--window_strides must be positive"),
     ("audio_tower", (8, 0), "--audio_tower must be positive sizes"),
     ("mining", "hard", "--mining must be one of"),
     ("train_data", "", "--train_data is required"),
     ("model_dir", "", "--model_dir is required"),
-    ("epochs", 0, "--epochs must be positive"),
+    ("epochs", -1, "--epochs must be >= 0"),
+    ("learning_rate", -1e-3, "--learning_rate must be a number >= 0"),
     ("distribution_strategy", "multi_worker", "multi_worker needs --steps_per_epoch"),
 ])
 def test_config_values_are_checked(field, value, message):

@@ -490,7 +490,11 @@ class SyncResult:
     scores: offset (seconds, as a string) -> score (None where the offset
       leaves the pictures).
     drift: with ``drift=True``: ``model`` (constant_offset or drift),
-      ``model_reason``, ``late_at_start``, ``rate``, ``anchors``.
+      ``model_reason``, ``late_at_start``, ``rate`` (lateness at picture
+      second t: ``late_at_start + rate * t``), ``path_confidence``,
+      ``path_p_value``, ``constant_confidence``, ``anchors``; ``status``, ``confidence``,
+      ``p_value`` and ``offset_seconds`` (the lateness at picture second 0)
+      are then the model's answer.
 
   >>> visual = np.random.default_rng(1).normal(size=(40, 8))
   >>> result = synchronize(np.roll(visual, -1, axis=0), visual)   # the audio 1 s early
@@ -534,7 +538,8 @@ def synchronize(audio_timeline, visual_timeline, max_offset: int = 5,
     min_overlap: 0: the audio less S seconds at each end slides along the
       pictures; N > 0: the whole track slides at any offset up to
       ``max_offset`` where both share at least N seconds.
-    drift: also fit offset + rate and say which model fits.
+    drift: also search the whole track's lateness path (offset + rate, rates
+      within 5%), say whether one offset is enough, and answer with it.
 
   Returns:
     A :class:`SyncResult`.
@@ -567,8 +572,11 @@ def synchronize(audio_timeline, visual_timeline, max_offset: int = 5,
     raise UsageError(error)
   fields = answer.estimate(audio[t0:t0 + length], visual, t0, max_offset,
                            min_confidence, min_overlap)
-  drift_fields = (answer.drift_fields(audio, visual, max_offset, min_confidence)
-                  if drift else None)
+  drift_fields = None
+  if drift:
+    drift_fields = answer.drift_fields(audio, visual, max_offset, min_confidence, fields)
+    for key in ("status", "confidence", "p_value", "offset_seconds"):
+      fields[key] = drift_fields.pop(key)
   return SyncResult(audio_seconds=[t0, t0 + length], drift=drift_fields, **fields)
 
 

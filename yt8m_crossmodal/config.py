@@ -107,8 +107,11 @@ class DataConfig(Section):
       check=POSITIVE)
   max_frames: int = option(MAX_FRAMES, "Frames (seconds) kept per video.", check=POSITIVE)
   batch_size: int = option(
-      64, "Global batch size (split across replicas).",
-      check=Check(lambda v: v >= 2, ">= 2 (negatives come from the batch)"))
+      0, "Global batch size (split across replicas); 0: picked by the model and "
+      "the number of training videos (64 at frame level; 64-512 at video level), "
+      "logged and written to config.json.",
+      check=Check(lambda v: v == 0 or v >= 2,
+                  ">= 2 (negatives come from the batch), or 0 to pick it"))
   shuffle_buffer: int = option(2048, "Records in the shuffle buffer (0: none).",
                                check=NON_NEGATIVE)
   skip_bad_records: bool = option(
@@ -176,6 +179,15 @@ class ModelConfig(Section):
       "embedding is the L2 normalized concatenation of the residual branch "
       "(embedding_size - video_linear_dims) and the linear one (0: no linear "
       "branch).")
+  video_towers: int = option(
+      1, "Video-level residual towers: residual towers per modality, trained as "
+      "an ensemble (each tower's embedding with the linear branch has a clip loss "
+      "of its own) and exported as one model whose cosine is the mean of theirs; "
+      "they share the embedding's residual dimensions (embedding_size - "
+      "video_linear_dims).", check=POSITIVE)
+  video_linear_trainable: bool = option(
+      False, "Video-level residual towers: train the linear branch after it is set "
+      "to the canonical directions (default: frozen).")
   audio_tower: Tuple[int, ...] = option(
       (450, 450, 250, 250), "Video-level model: hidden sizes of the audio MLP.",
       check=POSITIVE_SIZES)
@@ -198,10 +210,17 @@ class Directions:
 
 @dataclasses.dataclass(frozen=True)
 class ClipContrastiveConfig:
-  """Symmetric in-batch InfoNCE on the clip embeddings."""
+  """Symmetric in-batch InfoNCE on the clip embeddings.
+
+  ``shared_label_weight``: how much a video sharing a label with the anchor
+  counts as its negative (1: fully, 0: not at all); ``memory_size``: embeddings
+  of earlier batches kept as extra negatives (0: the batch alone).
+  """
 
   temperature: float
   directions: Directions = Directions()
+  shared_label_weight: float = 1.0
+  memory_size: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,6 +298,14 @@ class LossConfig(Section):
       choices=("auto", "contrastive", "triplet"))
   clip_temperature: float = option(
       0.1, "Softmax temperature of the contrastive clip loss.", check=POSITIVE_NUMBER)
+  clip_shared_label_weight: float = option(
+      1.0, "Contrastive clip loss: how much a video that shares a label with the "
+      "anchor counts as its negative (1: fully; 0: two videos of one topic are "
+      "not pushed apart).", check=Check(lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"))
+  clip_memory_size: int = option(
+      0, "Contrastive clip loss: embeddings of the last batches kept (no gradient) "
+      "as extra negatives of each modality, a memory bank (0: the batch alone).",
+      check=NON_NEGATIVE)
   mining: str = option(
       "semi_hard", "Negative of each clip triplet: batch_hard (the most similar "
       "other clip), semi_hard (the most similar one that is less similar than the "
@@ -356,7 +383,8 @@ class LossConfig(Section):
   def clip(self, has_timelines: bool) -> Union[ClipContrastiveConfig, ClipTripletConfig]:
     """The clip term; ``auto`` is contrastive without timelines, triplets with."""
     if self.clip_loss == "contrastive" or (self.clip_loss == "auto" and not has_timelines):
-      return ClipContrastiveConfig(self.clip_temperature, self.directions)
+      return ClipContrastiveConfig(self.clip_temperature, self.directions,
+                                   self.clip_shared_label_weight, self.clip_memory_size)
     return ClipTripletConfig(self.margin, self.mining, self.exclude_shared_labels,
                              self.directions)
 
@@ -402,10 +430,16 @@ class TrainConfig(Section):
 
   model_dir: str = option("", "Checkpoints, logs, TensorBoard and config.json.",
                           check=REQUIRED, path=paths.OUTPUT_FOLDER)
-  epochs: int = option(10, "Training epochs.", check=POSITIVE)
+  epochs: int = option(
+      0, "Training epochs; 0: picked by the model and the number of training "
+      "videos (10 at frame level; 10-30 at video level), logged and written to "
+      "config.json.", check=NON_NEGATIVE)
   steps_per_epoch: int = option(0, "Steps per epoch (0: one pass over the data).",
                                 check=NON_NEGATIVE)
-  learning_rate: float = option(1e-3, "Peak learning rate.", check=POSITIVE_NUMBER)
+  learning_rate: float = option(
+      0.0, "Peak learning rate; 0: picked by the model and the number of training "
+      "videos (1e-3 at frame level; 1e-3 or 2e-3 at video level), logged and "
+      "written to config.json.", check=NON_NEGATIVE_NUMBER)
   lr_schedule: str = option("cosine", "constant or cosine (with warm-up).",
                         choices=("constant", "cosine"))
   warmup_steps: int = option(200, "Linear learning-rate warm-up steps.", check=NON_NEGATIVE)
@@ -536,6 +570,11 @@ class Config:
       raise UsageError(
           f"--video_linear_dims must be in [0, --embedding_size={m.embedding_size}) for "
           f"the residual video-level towers, got {m.video_linear_dims!r}")
+    if video_residual and m.embedding_size - m.video_linear_dims < m.video_towers:
+      raise UsageError(
+          f"--video_towers={m.video_towers} needs as many residual dimensions "
+          f"(--embedding_size - --video_linear_dims = "
+          f"{m.embedding_size - m.video_linear_dims})")
 
   def to_dict(self) -> Dict[str, Dict[str, Any]]:
     return {name: dataclasses.asdict(getattr(self, name)) for name, _ in _SECTIONS}

@@ -58,6 +58,16 @@ EXPERIMENTS: Dict[str, Dict[str, Any]] = {
     "video_no_input_dropout": {**_VIDEO, "video_input_dropout": 0.0},
     "video_batch_256": {**_VIDEO, "batch_size": 256},
     "video_epochs_20": {**_VIDEO, "epochs": 20},
+    "video_batch_64_epochs_10": {**_VIDEO, "batch_size": 64, "epochs": 10,
+                                 "learning_rate": 1e-3},
+    "video_batch_1024": {**_VIDEO, "batch_size": 1024},
+    "video_epochs_50": {**_VIDEO, "epochs": 50},
+    "video_towers_2": {**_VIDEO, "video_towers": 2},
+    "video_towers_3": {**_VIDEO, "video_towers": 3},
+    "video_shared_label_0.5": {**_VIDEO, "clip_shared_label_weight": 0.5},
+    "video_shared_label_0": {**_VIDEO, "clip_shared_label_weight": 0.0},
+    "video_memory_2048": {**_VIDEO, "clip_memory_size": 2048},
+    "video_linear_trainable": {**_VIDEO, "video_linear_trainable": True},
 }
 
 

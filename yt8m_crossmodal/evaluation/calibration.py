@@ -16,7 +16,7 @@ import numpy as np
 
 from yt8m_crossmodal import escaping
 from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.sync import estimator
+from yt8m_crossmodal.sync import statistics
 
 BINS = 10
 LEVELS = (0.5, 0.9, 0.95, 0.99, 0.999)  # thresholds of the null calibration
@@ -147,7 +147,7 @@ def score_answers(lines: Iterable[Dict[str, Any]], truth: Dict[str, Any],
   return {
       "videos": int(len(conf)), "aligned": int(aligned.sum()),
       "unaligned": int((~aligned).sum()),
-      "auc": estimator.roc_auc(conf, aligned),
+      "auc": statistics.roc_auc(conf, aligned),
       "aligned_answered": float(answered[aligned].mean()) if aligned.any() else nan,
       "unaligned_refused": float((~answered[~aligned]).mean()) if (~aligned).any() else nan,
       "exact": float((err[aligned] == 0).mean()) if aligned.any() else nan,
@@ -167,18 +167,24 @@ def score_drift(lines: Iterable[Dict[str, Any]], truth: Dict[str, Any],
   """Scores ``yt8m-sync --drift`` answers on aligned soundtracks.
 
   Args:
-    lines: answers with ``late_at_start``, ``rate`` and ``model``.
+    lines: answers with ``late_at_start``, ``rate``, ``model`` and ``status``.
     truth: :func:`read_truth`'s (drifting ones under ``drift``).
     frames: id -> the video's seconds.
 
   Returns:
     ``drift_videos``, ``drift_within_1s`` (mean over drifting soundtracks of
-    the fraction of picture seconds whose lateness is placed within 1 s),
-    ``drift_model_chosen`` (drifting ones reported as drift),
-    ``constant_within_1s`` and ``constant_model_chosen`` (the others).
+    the fraction of picture seconds whose lateness is placed within 1 s, the
+    path reported whatever its confidence), ``drift_model_chosen``
+    (drifting ones reported as drift), ``drift_answered`` (drifting ones
+    answered), ``constant_within_1s``, ``constant_model_chosen`` and
+    ``constant_answered`` (the others), ``answered_within_1s`` (the mean of
+    that fraction over the answered aligned soundtracks) and
+    ``answered_misplaced`` (answered aligned soundtracks with fewer than half
+    of their seconds placed within 1 s: wrong answers).
   """
   within = {True: [], False: []}
   chosen = {True: [], False: []}
+  answered = {True: [], False: []}
   for line in lines:
     vid = line["id"]
     if vid in truth["unaligned"] or "rate" not in line:
@@ -189,11 +195,16 @@ def score_drift(lines: Iterable[Dict[str, Any]], truth: Dict[str, Any],
     placed = line["late_at_start"] + line["rate"] * t
     within[drifting].append(float(np.mean(np.abs(placed - (start + rate * t)) <= 1.0)))
     chosen[drifting].append((line["model"] == "drift") == drifting)
+    answered[drifting].append(line.get("status") == "synchronized")
   mean = lambda x: float(np.mean(x)) if x else float("nan")
+  placed = [w for d in (True, False) for w, a in zip(within[d], answered[d]) if a]
   return {"drift_videos": len(within[True]), "drift_within_1s": mean(within[True]),
-          "drift_model_chosen": mean(chosen[True]),
+          "drift_model_chosen": mean(chosen[True]), "drift_answered": mean(answered[True]),
           "constant_within_1s": mean(within[False]),
-          "constant_model_chosen": mean(chosen[False])}
+          "constant_model_chosen": mean(chosen[False]),
+          "constant_answered": mean(answered[False]),
+          "answered_within_1s": mean(placed),
+          "answered_misplaced": int(sum(w < 0.5 for w in placed))}
 
 
 def plot_reliability(results: Dict[str, Dict[str, Any]], path: str, title: str) -> None:

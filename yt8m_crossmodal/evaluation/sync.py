@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 import numpy as np
 
 from yt8m_crossmodal.data import features as feat
-from yt8m_crossmodal.sync import estimator
+from yt8m_crossmodal.sync import estimator, statistics
 
 if TYPE_CHECKING:
   from yt8m_crossmodal.evaluation.embedded_set import EmbeddedSet
@@ -84,7 +84,7 @@ def estimate_offset(audio_excerpt_timeline: np.ndarray,
     t0: start of the excerpt at offset 0.
     max_offset: S; offsets ``-S .. S`` are scored.
     visual_len: valid seconds of ``visual_timeline`` (default T).
-    scorer: one of :data:`yt8m_crossmodal.sync.estimator.SCORERS`; the
+    scorer: one of :data:`yt8m_crossmodal.sync.statistics.SCORERS`; the
       default is the one ``yt8m-sync`` uses.
 
   Returns:
@@ -93,9 +93,9 @@ def estimate_offset(audio_excerpt_timeline: np.ndarray,
     cos(audio_excerpt[t], visual[t0 + o + t])``); offsets whose window
     leaves ``[0, visual_len)`` score -inf. The estimate is the best-scoring
     offset (ties: the smallest |o|, then the negative one); 0 if no offset
-    is feasible (:func:`yt8m_crossmodal.sync.estimator.estimate_offset`).
+    is feasible (:func:`yt8m_crossmodal.sync.statistics.estimate_offset`).
   """
-  est = estimator.estimate_offset(audio_excerpt_timeline, visual_timeline, t0, max_offset,
+  est = statistics.estimate_offset(audio_excerpt_timeline, visual_timeline, t0, max_offset,
                                   scorer=scorer, visual_len=visual_len)
   return est.offset, est.scores
 
@@ -174,7 +174,7 @@ def _score(tasks, estimated, skipped, confidence=None, aligned=None) -> Dict[str
     out["sync/aligned_answered"] = float(answered[mask].mean()) if mask.any() else nan
     out["sync/unaligned_tasks"] = int((~mask).sum())
     out["sync/unaligned_refused"] = float((~answered[~mask]).mean()) if (~mask).any() else nan
-    out["sync/confidence_auc"] = estimator.roc_auc(confidence, mask)
+    out["sync/confidence_auc"] = statistics.roc_auc(confidence, mask)
   return out
 
 

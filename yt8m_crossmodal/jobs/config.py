@@ -394,9 +394,10 @@ class SyncConfig:
                         "each end). N > 0: the whole track (or excerpt) slides along the "
                         "pictures at any offset up to --max_offset (up to the video's "
                         "length) where both share at least N seconds.")
-  drift: bool = option(False, "Full length: also fit a drift (offset + rate, from "
-                    "30 s windows every 10 s; --max_offset per window) and say which "
-                    "model fits, constant offset or drift, and why.")
+  drift: bool = option(False, "Full length: also search the whole track's lateness "
+                    "path (offset up to --max_offset at the start + a rate within 5%), "
+                    "say which model fits, constant offset or drift, and why, and "
+                    "answer with it.")
   max_videos: int = option(0, "Videos synchronized (0: all).")
   batch_size: int = option(16, "Videos encoded per signature call.")
   skip_bad_records: bool = option(False, "Skip bad records instead of failing.")

@@ -7,16 +7,18 @@ by -d to fix it.
 For each video, both tracks are encoded through the export's ``encode_audio``
 / ``encode_visual`` signatures and the audio is aligned against the visual
 timeline over candidate offsets ``-S .. S`` with
-:func:`yt8m_crossmodal.sync.estimator.estimate_offset`:
+:func:`yt8m_crossmodal.sync.estimator.synchronize`:
 
 - full length (default): the audio timeline minus S seconds at each end is
   slid along the visual timeline;
 - ``excerpt_seconds=L``: audio seconds ``[excerpt_start, excerpt_start + L)``
   are encoded on their own (as a clip would be) and slid around the same
   visual seconds;
-- ``drift``: full length, also a drift (offset + rate) from windows of the
-  track (:func:`yt8m_crossmodal.sync.estimator.estimate_drift`), with the
-  model that fits and why;
+- ``drift``: full length, also the lateness path of the whole track, a
+  constant offset or a drift (offset + rate), with the model that fits and
+  why (:func:`yt8m_crossmodal.sync.drift.estimate_drift`); the answer
+  (``status``, ``confidence``, ``offset_seconds``: the lateness at picture
+  second 0) is then the model's (:func:`yt8m_crossmodal.sync.answer.drift_fields`);
 - ``min_overlap=N``: the whole track (or the excerpt) slides along the
   pictures at any offset up to S, S up to the video's length, where both
   share at least N seconds (FFT, not quadratic in S).
@@ -144,7 +146,7 @@ class Synchronizer:
         line.update(estimate(excerpt, v, t0, cfg.max_offset, cfg.min_confidence,
                              cfg.min_overlap))
         if cfg.drift:
-          line.update(drift_fields(a, v, cfg.max_offset, cfg.min_confidence))
+          line.update(drift_fields(a, v, cfg.max_offset, cfg.min_confidence, line))
         yield line
       pending.clear()
 

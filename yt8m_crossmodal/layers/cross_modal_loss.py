@@ -53,6 +53,7 @@ class CrossModalLoss(keras.layers.Layer):
     self.seed_generator = keras.random.SeedGenerator(0)
     self.classifier = None
     self.step = None
+    self.memory = None
     self._terms = ()
 
   @property
@@ -80,6 +81,20 @@ class CrossModalLoss(keras.layers.Layer):
     self._terms = self.loss_config.terms(has_timelines)
     if self.loss_config.exclude_shared_labels and "labels" not in input_shape:
       raise ValueError(f"{self.name}: exclude_shared_labels needs 'labels'")
+    clip = self._term("clip").config
+    if isinstance(clip, config_lib.ClipContrastiveConfig):
+      if clip.shared_label_weight < 1 and "labels" not in input_shape:
+        raise ValueError(f"{self.name}: clip_shared_label_weight < 1 needs 'labels'")
+      if clip.memory_size:
+        size, dim = clip.memory_size, input_shape["audio_embedding"][-1]
+        self.memory = {
+            name: self.add_weight(name=f"{name}_memory", shape=(size, dim),
+                                  initializer="zeros", trainable=False,
+                                  aggregation="only_first_replica")
+            for name in ("audio", "visual")}
+        self.memory_filled = self.add_weight(
+            name="memory_filled", shape=(), dtype="int32", initializer="zeros",
+            trainable=False, autocast=False, aggregation="only_first_replica")
     if self._term("classification"):
       if "labels" not in input_shape:
         raise ValueError(f"{self.name}: classification_weight > 0 needs 'labels'")
@@ -92,6 +107,8 @@ class CrossModalLoss(keras.layers.Layer):
     self.built = True
 
   def call(self, inputs, training=None):
+    if "audio_members" in inputs and "visual_members" in inputs:
+      return self._ensemble_call(inputs, training)
     x = terms_lib.TermInputs(
         audio=ops.cast(inputs["audio_embedding"], "float32"),
         visual=ops.cast(inputs["visual_embedding"], "float32"),
@@ -106,6 +123,10 @@ class CrossModalLoss(keras.layers.Layer):
         x.mask = ops.ones((batch, steps), dtype="bool")
       if self._term("timeline_nce"):
         x.window_uniform = keras.random.uniform((batch,), seed=self.seed_generator)
+    if self.memory is not None:
+      x.audio_memory, x.visual_memory = self.memory["audio"], self.memory["visual"]
+      size = ops.shape(self.memory["audio"])[0]
+      x.memory_valid = ops.less(ops.arange(size, dtype="int32"), self.memory_filled)
     weights = {}
     classification = self._term("classification")
     if classification:
@@ -117,11 +138,45 @@ class CrossModalLoss(keras.layers.Layer):
       parts["classification_weight"] = ops.cast(weights["classification"], "float32")
       if training:
         self.step.assign_add(ops.ones((), dtype="int64"))
+    if self.memory is not None and training:
+      self._remember(x.audio, x.visual)
     self.add_loss(total)
     out = {key: ops.cast(inputs[key], "float32")
            for key in _EMBEDDING_KEYS if key in inputs}
     out[LOSS_PARTS] = parts
     return out
+
+  def _ensemble_call(self, inputs, training):
+    """The objective averaged over ensemble members ``[B, K, d]`` (each its own loss)."""
+    if self.memory is not None:
+      raise ValueError(f"{self.name}: a memory bank is not kept for ensemble members")
+    if self._term("classification"):
+      raise ValueError(f"{self.name}: classification_weight > 0 is not supported with "
+                       "ensemble members")
+    audio, visual = _members(inputs["audio_members"]), _members(inputs["visual_members"])
+    members = len(audio)
+    total, parts = 0.0, {}
+    for a, v in zip(audio, visual):
+      x = terms_lib.TermInputs(audio=ops.cast(a, "float32"), visual=ops.cast(v, "float32"),
+                               labels=inputs.get("labels"))
+      member_total, member_parts = terms_lib.objective(x, self.terms)
+      total = total + member_total / members
+      for name, value in member_parts.items():
+        parts[name] = parts.get(name, 0.0) + value / members
+    self.add_loss(total)
+    out = {key: ops.cast(inputs[key], "float32")
+           for key in _EMBEDDING_KEYS if key in inputs}
+    out[LOSS_PARTS] = parts
+    return out
+
+  def _remember(self, audio, visual):
+    """Puts the batch's embeddings first in the memory bank (the oldest drop out)."""
+    size = self.memory["audio"].shape[0]
+    for name, batch in (("audio", audio), ("visual", visual)):
+      kept = ops.concatenate([ops.stop_gradient(batch), self.memory[name]], axis=0)
+      self.memory[name].assign(kept[:size])
+    filled = self.memory_filled + ops.cast(ops.shape(audio)[0], "int32")
+    self.memory_filled.assign(ops.minimum(filled, size))
 
   def compute_output_spec(self, inputs, training=None):
     out = {key: keras.KerasTensor(inputs[key].shape, dtype="float32")
@@ -134,6 +189,13 @@ class CrossModalLoss(keras.layers.Layer):
     config = super().get_config()
     config["loss_config"] = dataclasses.asdict(self.loss_config)
     return config
+
+
+def _members(value):
+  """Ensemble members as a list of ``[B, d_k]``, from ``[B, K, d]`` or a list."""
+  if isinstance(value, (list, tuple)):
+    return list(value)
+  return [value[:, k] for k in range(int(value.shape[1]))]
 
 
 _LOSS_FIELDS = frozenset(f.name for f in dataclasses.fields(LossConfig))

@@ -9,7 +9,7 @@ terms (one function per term config of :mod:`yt8m_crossmodal.config`) and
 from yt8m_crossmodal.losses.functions import (
     MINING_MODES, centered_timeline, clip_contrastive_loss, clip_triplet_loss, crop_windows,
     cross_modal_clip_loss, off_diagonal_mask, pairwise_similarity, ramp_weight,
-    random_window_starts, shared_label_mask, sigmoid_cross_entropy, sync_offset_loss,
+    random_window_starts, shared_label_mask, shared_label_weights, sigmoid_cross_entropy, sync_offset_loss,
     temporal_negative_mask, temporal_triplet_loss, timeline_contrastive_loss,
     triplet_loss_from_similarity)
 from yt8m_crossmodal.losses.terms import TermInputs, objective, part_names, term_loss
@@ -18,7 +18,7 @@ __all__ = [
     "MINING_MODES", "TermInputs", "centered_timeline", "clip_contrastive_loss",
     "clip_triplet_loss", "crop_windows", "cross_modal_clip_loss", "objective",
     "off_diagonal_mask", "pairwise_similarity", "part_names", "ramp_weight",
-    "random_window_starts", "shared_label_mask", "sigmoid_cross_entropy", "sync_offset_loss",
+    "random_window_starts", "shared_label_mask", "shared_label_weights", "sigmoid_cross_entropy", "sync_offset_loss",
     "temporal_negative_mask", "temporal_triplet_loss", "term_loss",
     "timeline_contrastive_loss", "triplet_loss_from_similarity",
 ]

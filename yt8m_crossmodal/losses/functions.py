@@ -177,7 +177,9 @@ def cross_modal_clip_loss(audio, visual, *, margin, mining,
 
 def clip_contrastive_loss(audio, visual, *, temperature,
                           audio_to_visual_weight=1.0,
-                          visual_to_audio_weight=1.0):
+                          visual_to_audio_weight=1.0,
+                          negative_weights=None,
+                          audio_memory=None, visual_memory=None, memory_valid=None):
   """Symmetric in-batch InfoNCE on clip embeddings.
 
   Audio ``audio[i]`` must pick ``visual[i]`` among the ``B`` visual
@@ -189,31 +191,62 @@ def clip_contrastive_loss(audio, visual, *, temperature,
     audio, visual: ``[B, E]`` unit rows; row ``i`` of both is one video.
     temperature: softmax temperature (cosine units).
     audio_to_visual_weight, visual_to_audio_weight: direction weights.
+    negative_weights: optional ``[B, B]`` in [0, 1]: how much video ``j``
+      counts as a negative of video ``i`` (its term of the softmax's
+      denominator is multiplied by it; 0 takes it out; symmetric, the
+      diagonal is ignored). None: every other video counts fully.
+    audio_memory, visual_memory: optional ``[M, E]`` embeddings of earlier
+      batches (a memory bank, no gradient), extra negatives: audio queries
+      also rank ``visual_memory``, visual queries ``audio_memory``.
+    memory_valid: bool ``[M]``, the memory rows that hold an embedding.
 
   Returns:
     ``{"loss"`` (weighted sum of the directions), ``"audio_to_visual"``,
     ``"visual_to_audio"`` (mean cross-entropy of each direction),
     ``"accuracy"`` (share of rows whose own match has the top logit, both
-    directions), ``"positive_similarity"``, ``"negative_similarity"`` (mean
-    similarity of the most similar other video)``}``.
+    directions, in the batch), ``"positive_similarity"``,
+    ``"negative_similarity"`` (mean similarity of the most similar other
+    video of the batch)``}``.
   """
   audio, visual = _f32(audio), _f32(visual)
   sim = pairwise_similarity(audio, visual)  # [i, j] = <audio_i, visual_j>
   logits = sim / float(temperature)
   positive = ops.sum(audio * visual, axis=-1)
   true_logit = positive / float(temperature)
-  a2v = ops.mean(ops.logsumexp(logits, axis=1) - true_logit)
-  v2a = ops.mean(ops.logsumexp(logits, axis=0) - true_logit)
+  others = off_diagonal_mask(ops.shape(audio)[0])
+  denominators = logits
+  if negative_weights is not None:
+    log_weights = ops.log(ops.maximum(_f32(negative_weights), 1e-30))
+    log_weights = ops.where(others, ops.maximum(log_weights, _NO_CANDIDATE),
+                            ops.zeros_like(log_weights))
+    denominators = logits + log_weights
+  a2v_terms, v2a_terms = ops.logsumexp(denominators, axis=1), ops.logsumexp(denominators, axis=0)
+  if audio_memory is not None:
+    valid = ops.expand_dims(ops.cast(memory_valid, "bool"), 0)
+    to_visual = ops.where(valid, pairwise_similarity(audio, visual_memory) / float(temperature),
+                          _NO_CANDIDATE)
+    to_audio = ops.where(valid, pairwise_similarity(visual, audio_memory) / float(temperature),
+                         _NO_CANDIDATE)
+    a2v_terms = ops.logaddexp(a2v_terms, ops.logsumexp(to_visual, axis=1))
+    v2a_terms = ops.logaddexp(v2a_terms, ops.logsumexp(to_audio, axis=1))
+  a2v = ops.mean(a2v_terms - true_logit)
+  v2a = ops.mean(v2a_terms - true_logit)
   top = ops.logical_and(
       ops.greater_equal(true_logit, ops.max(logits, axis=1)),
       ops.greater_equal(true_logit, ops.max(logits, axis=0)))
-  others = off_diagonal_mask(ops.shape(audio)[0])
   hardest, has_other = _masked_max(sim, others)
   return {"loss": audio_to_visual_weight * a2v + visual_to_audio_weight * v2a,
           "audio_to_visual": a2v, "visual_to_audio": v2a,
           "accuracy": ops.mean(ops.cast(top, "float32")),
           "positive_similarity": ops.mean(positive),
           "negative_similarity": _masked_mean(hardest, has_other)}
+
+
+def shared_label_weights(labels, weight):
+  """``[B, B]``: ``weight`` where videos ``i`` and ``j`` share a label, else 1."""
+  shared = shared_label_mask(labels)
+  return ops.where(shared, ops.full_like(_f32(shared), float(weight)),
+                   ops.ones_like(_f32(shared)))
 
 
 def temporal_negative_mask(mask, guard, max_distance=0):

@@ -26,6 +26,8 @@ class TermInputs:
     labels: multi-hot ``[B, C]``.
     window_uniform: ``[B]`` in [0, 1), picks the per-second InfoNCE windows.
     audio_logits, visual_logits: ``[B, C]`` label logits of the clip embeddings.
+    audio_memory, visual_memory: ``[M, E]`` embeddings of earlier batches.
+    memory_valid: bool ``[M]``, the memory rows that hold one.
   """
 
   audio: Any
@@ -37,6 +39,9 @@ class TermInputs:
   window_uniform: Any = None
   audio_logits: Any = None
   visual_logits: Any = None
+  audio_memory: Any = None
+  visual_memory: Any = None
+  memory_valid: Any = None
 
 
 def _two_way(a2v, v2a, directions, **parts):
@@ -53,8 +58,13 @@ def _triplet_parts(a2v, v2a):
 
 
 def clip_contrastive(x: TermInputs, c: cfg.ClipContrastiveConfig) -> Dict[str, Any]:
-  """Symmetric in-batch InfoNCE of the clip embeddings."""
-  out = F.clip_contrastive_loss(x.audio, x.visual, temperature=c.temperature)
+  """Symmetric in-batch InfoNCE of the clip embeddings (and a memory bank)."""
+  weights = None
+  if c.shared_label_weight < 1:
+    weights = F.shared_label_weights(x.labels, c.shared_label_weight)
+  out = F.clip_contrastive_loss(x.audio, x.visual, temperature=c.temperature,
+                                negative_weights=weights, audio_memory=x.audio_memory,
+                                visual_memory=x.visual_memory, memory_valid=x.memory_valid)
   return _two_way(out["audio_to_visual"], out["visual_to_audio"], c.directions,
                   accuracy=out["accuracy"],
                   positive_similarity=out["positive_similarity"],

@@ -10,6 +10,7 @@ from yt8m_crossmodal.data.features import AUDIO_DIM, VISUAL_DIM
 from yt8m_crossmodal.layers import CrossModalTripletLoss, Dequantize
 from yt8m_crossmodal.layers.cross_modal_loss import LOSS_PARTS
 from yt8m_crossmodal.models.encoders import MODELS, build_encoders
+from yt8m_crossmodal.models.video_level import ensemble_members
 
 # The loss layer's name (``model.get_layer``), kept from earlier versions; its
 # class is CrossModalTripletLoss, the name its saved weights are filed under.
@@ -38,6 +39,10 @@ def _training_graph(model, model_config, loss_config, num_classes):
     a = audio_encoder([audio])
     v = visual_encoder([visual])
     loss_inputs = {}
+    if model_config.video_encoder == "residual" and model_config.video_towers > 1:
+      # Each tower with the linear branch has a clip loss of its own.
+      loss_inputs.update(audio_members=ensemble_members(a["embedding"], model_config),
+                         visual_members=ensemble_members(v["embedding"], model_config))
   loss_inputs.update(audio_embedding=a["embedding"],
                      visual_embedding=v["embedding"], num_frames=num_frames,
                      labels=labels)

@@ -66,7 +66,8 @@ def _null_confidence(audio: tf.Tensor, visual: tf.Tensor, lag: tf.Tensor,
   confidence and p-value."""
   residual = _residual(audio, estimator.RESIDUAL_SIDE)
   weighted = residual * tf.norm(residual, axis=-1, keepdims=True)
-  scores = _circular_scores(weighted, _unit(_residual(visual, estimator.RESIDUAL_SIDE)))
+  scores = _circular_scores(weighted,
+                            _unit(_residual(visual, estimator.PICTURE_RESIDUAL_SIDE)))
   n = tf.shape(scores)[0]
   dist = tf.abs(tf.math.floormod(tf.range(n) - lag + n // 2, n) - n // 2)
   null = tf.boolean_mask(scores, dist > estimator.NULL_GUARD)

@@ -3,7 +3,8 @@
 What ``yt8m-sync`` prints for a video and :func:`yt8m_crossmodal.synchronize`
 returns: which audio seconds are slid along the pictures (:func:`window`),
 the best offset with its null-calibrated confidence (:func:`estimate`) and,
-on request, the drift model (:func:`drift_fields`). Sign: + = audio late.
+on request, the drift model and the answer it makes (:func:`drift_fields`).
+Sign: + = audio late.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from yt8m_crossmodal.sync import estimator
+from yt8m_crossmodal.sync import drift, estimator
 
 CANNOT = "cannot_synchronize"
 SYNCHRONIZED = "synchronized"
@@ -85,12 +86,35 @@ def estimate(audio_timeline: np.ndarray, visual_timeline: np.ndarray, t0: int,
 
 
 def drift_fields(audio_timeline: np.ndarray, visual_timeline: np.ndarray, max_offset: int,
-                 min_confidence: float) -> Dict[str, Any]:
-  """``model`` (constant_offset or drift), ``model_reason``, ``late_at_start``,
-  ``rate`` and ``anchors`` ([picture second, lateness, confidence] per window)
-  of :func:`yt8m_crossmodal.sync.estimator.estimate_drift` on whole timelines."""
-  est = estimator.estimate_drift(audio_timeline, visual_timeline, max_offset,
-                                 min_confidence=min_confidence)
+                 min_confidence: float, constant: Dict[str, Any]) -> Dict[str, Any]:
+  """The drift model of whole timelines, and the answer it makes of ``constant``.
+
+  Args:
+    audio_timeline, visual_timeline: the whole tracks.
+    max_offset: S, the lateness at picture second 0 searched.
+    min_confidence: below it the answer is "cannot synchronize".
+    constant: :func:`estimate`'s answer for the same video.
+
+  Returns:
+    ``model`` (constant_offset or drift), ``model_reason``, ``late_at_start``,
+    ``rate`` (lateness at picture second t: ``late_at_start + rate * t``),
+    ``path_confidence`` and ``path_p_value`` (the best path against a null of
+    paths), ``constant_confidence`` (the best constant offset's), ``anchors`` ([picture second, lateness, confidence] of each 30 s
+    window) of :func:`yt8m_crossmodal.sync.drift.estimate_drift`, and the
+    answer: ``p_value`` the smaller of the constant offset's and the path's,
+    doubled (either may answer), ``confidence`` 1 - that, ``status``, and
+    ``offset_seconds`` the lateness at picture second 0, rounded (None when
+    it cannot synchronize).
+  """
+  est = drift.estimate_drift(audio_timeline, visual_timeline, max_offset)
+  p_value = min(1.0, 2.0 * min(float(constant["p_value"]), est.p_value))
+  ok = 1.0 - p_value >= min_confidence
   return {"model": est.model, "model_reason": est.reason,
           "late_at_start": round(est.late_at_start, 3), "rate": round(est.rate, 5),
-          "anchors": [[round(p, 1), l, round(c, 4)] for p, l, c in est.anchors]}
+          "path_confidence": round(est.confidence, 6),
+          "path_p_value": float(f"{est.p_value:.4g}"),
+          "constant_confidence": constant["confidence"],
+          "anchors": [[round(p, 1), l, round(c, 4)] for p, l, c in est.anchors],
+          "confidence": round(1.0 - p_value, 6), "p_value": float(f"{p_value:.4g}"),
+          "status": SYNCHRONIZED if ok else CANNOT,
+          "offset_seconds": int(round(est.late_at_start)) if ok else None}

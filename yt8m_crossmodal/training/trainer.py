@@ -33,7 +33,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 from absl import logging
 import keras
@@ -51,6 +51,7 @@ from yt8m_crossmodal.training import callbacks as callbacks_lib
 from yt8m_crossmodal.training.checks import check_config, validate_config  # noqa: F401
 from yt8m_crossmodal.training import distribution
 from yt8m_crossmodal.training import run_state
+from yt8m_crossmodal.training import size_settings
 from yt8m_crossmodal.training.optimizer import make_optimizer
 
 
@@ -304,17 +305,27 @@ def train(config: config_lib.Config) -> Dict[str, float]:
     require_good_records(config)
   io_utils.writable_dir(t.model_dir, "--model_dir")
   io_utils.writable_dir(out_dir, "--model_dir")
+  # The records are counted once (one pass, no parsing) unless the steps are
+  # given: the size picks the settings left at 0 and one pass is one epoch.
+  count = None
+  if not t.steps_per_epoch:
+    count = count_records(config.data.train_data, config.data.skip_bad_records)
+  config, note = size_settings.resolve(config, count)
+  if note:
+    logging.info("%s", note)
   # One run at a time writes a run folder: a second one is refused while the
   # first is alive (it would resume from, and overwrite, the first's epochs).
   lock = (contextlib.nullcontext() if io_utils.is_remote(out_dir)
           else io_utils.exclusive_output(out_dir, "--model_dir"))
   with lock:
-    return _train_locked(config, strategy, out_dir, bad_records)
+    return _train_locked(config, strategy, out_dir, bad_records, count)
 
 
 def _train_locked(config: config_lib.Config, strategy, out_dir: str,
-                  bad_records: pipeline.BadRecordLog) -> Dict[str, float]:
-  """:func:`train` once the run folder's lock is held."""
+                  bad_records: pipeline.BadRecordLog, count: Optional[int]
+                  ) -> Dict[str, float]:
+  """:func:`train` once the run folder's lock is held (``count``: the training
+  records, when counted)."""
   t = config.train
   folder = run_state.RunFolder(out_dir)
   done = 0 if t.restart else folder.finished_epochs()
@@ -332,7 +343,6 @@ def _train_locked(config: config_lib.Config, strategy, out_dir: str,
 
   steps = t.steps_per_epoch
   if not steps:
-    count = count_records(config.data.train_data, config.data.skip_bad_records)
     steps = max(1, count // config.data.batch_size)
     logging.info("one pass over the training data: %d steps per epoch", steps)
   total_steps = steps * t.epochs
