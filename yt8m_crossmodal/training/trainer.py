@@ -30,9 +30,10 @@ Backend (``backend``): the process' Keras backend runs ``model.fit``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 from absl import logging
 import keras
@@ -312,6 +313,19 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   config, note = size_settings.resolve(config, count)
   if note:
     logging.info("%s", note)
+  # One run at a time writes a run folder: a second one is refused while the
+  # first is alive (it would resume from, and overwrite, the first's epochs).
+  lock = (contextlib.nullcontext() if io_utils.is_remote(out_dir)
+          else io_utils.exclusive_output(out_dir, "--model_dir"))
+  with lock:
+    return _train_locked(config, strategy, out_dir, bad_records, count)
+
+
+def _train_locked(config: config_lib.Config, strategy, out_dir: str,
+                  bad_records: pipeline.BadRecordLog, count: Optional[int]
+                  ) -> Dict[str, float]:
+  """:func:`train` once the run folder's lock is held (``count``: the training
+  records, when counted)."""
   t = config.train
   folder = run_state.RunFolder(out_dir)
   done = 0 if t.restart else folder.finished_epochs()
