@@ -13,6 +13,7 @@ import helpers
 import yt8m_crossmodal as ym
 from yt8m_crossmodal import api
 from yt8m_crossmodal.data import features as feat
+from yt8m_crossmodal.data import pipeline
 
 
 def _python(code):
@@ -126,14 +127,60 @@ def test_encode_one_video_or_a_batch(frame_export):
     encoder.encode_visual(audio[0])
 
 
+def test_quantized_bytes_in_any_integer_form_are_dequantized(frame_export):
+  encoder = ym.load_encoder(frame_export.export_dir)
+  frames = np.random.default_rng(4).integers(0, 256, (12, 128), dtype=np.uint8)
+  want = encoder.encode_audio(frames).clip
+  for given in (frames.astype(np.int64), frames.tolist(), [row.tobytes() for row in frames]):
+    np.testing.assert_allclose(encoder.encode_audio(given).clip, want, atol=1e-6)
+  with pytest.raises(ym.UsageError, match="integers are taken as quantized bytes"):
+    encoder.encode_audio(frames.astype(np.int64) + 200)
+
+
+def test_bad_input_to_the_api_is_a_usage_error_naming_the_argument(frame_export, tmp_path):
+  encoder = ym.load_encoder(frame_export.export_dir)
+  helpers.random_catalogue(tmp_path / "index", n=6)
+  catalogue = ym.open_catalogue(str(tmp_path / "index"))
+  frames = np.random.default_rng(5).integers(0, 256, (10, 128), dtype=np.uint8)
+  query = encoder.encode_audio(frames)
+  nan_timeline = query.timeline.copy()
+  nan_timeline[3] = np.nan
+  timeline = np.random.default_rng(6).normal(size=(30, helpers.E))
+  cases = [
+      (lambda: encoder.encode_audio(np.full((5, 128), np.nan, np.float32)), "NaN or Inf"),
+      (lambda: encoder.encode_audio(np.zeros((0, 128), np.uint8)), "empty"),
+      (lambda: encoder.encode_audio(frames, num_frames=0), "num_frames must be in 1..10"),
+      (lambda: encoder.encode_audio(frames[0]), r"must be \[T, D\]"),
+      (lambda: encoder.encode_audio(frames > 3), "must be numbers"),
+      (lambda: ym.synchronize(timeline, timeline, max_offset=2.5), "max_offset must be a whole"),
+      (lambda: ym.synchronize(timeline, timeline, max_offset=10 ** 9), "max_offset must be <="),
+      (lambda: ym.synchronize(timeline[:0], timeline), "audio_timeline must be"),
+      (lambda: ym.search_catalogue(catalogue, query.clip), "query must be an ym.Embedding"),
+      (lambda: ym.search_catalogue(catalogue, ym.Embedding(query.clip * np.nan)),
+       "query.clip holds NaN"),
+      (lambda: ym.search_catalogue(catalogue, ym.Embedding(query.clip), k=0), "k must be >= 1"),
+      (lambda: ym.search_catalogue(catalogue, ym.Embedding(query.clip, nan_timeline),
+                                   localize=True), "query.timeline holds NaN"),
+  ]
+  for call, message in cases:
+    with pytest.raises(ym.UsageError, match=message):
+      call()
+
+
 def test_synchronize_answers_as_yt8m_sync_does(frame_export, frame_data_dir):
   data = f"{frame_data_dir}/*.tfrecord"
   lines = list(ym.sync_records(ym.SyncConfig(export_dir=frame_export.export_dir, data=data,
                                              max_videos=3, drift=True)))
   encoder = ym.load_encoder(frame_export.export_dir)
-  videos = encoder.encode_records(data, max_videos=3)
-  assert [line["id"] for line in lines] == list(videos.ids)
-  for line, a, v in zip(lines, videos.audio_timelines, videos.visual_timelines):
+  # yt8m-sync reads every second of a record (encode_records: max_frames).
+  batch = next(iter(pipeline.make_dataset(data, batch_size=64, max_frames=1 << 20, seed=0)))
+  ids = [i.decode() for i in batch["id"].numpy()]
+  assert [line["id"] for line in lines] == ids[:3]
+  assert max(batch["num_frames"].numpy()) > encoder.config.data.max_frames
+  for line, i in zip(lines, range(3)):
+    n = int(batch["num_frames"][i])
+    a = encoder.encode_audio(batch["audio"].numpy()[i, :n]).timeline
+    v = encoder.encode_visual(batch["visual"].numpy()[i, :n]).timeline
     result = ym.synchronize(a, v, drift=True).to_dict()
     assert result["status"] == line["status"]
     assert result["best_offset_seconds"] == line["best_offset_seconds"]
@@ -157,6 +204,7 @@ def test_search_catalogue_ranks_as_yt8m_search_does(frame_export, frame_data_dir
   ym.embed(ym.EmbedConfig(export_dir=frame_export.export_dir, data=data, output=index,
                           timelines=True))
   lines = list(ym.search(ym.SearchConfig(index=index, query_data=data, k=3, rerank=5,
+                                         export_dir=frame_export.export_dir,
                                          max_queries=2)))
   encoder = ym.load_encoder(frame_export.export_dir)
   catalogue = ym.open_catalogue(index)

@@ -124,6 +124,7 @@ def test_embed_and_search_with_int8_timelines(frame_export, frame_data_dir, tmp_
       assert json.load(f)["timeline_pool"] == pool
     out[(dtype, pool)] = search_job.search_queries(search_job.SearchConfig(
         index=path, query_data=data, query_modality="audio", k=3, rerank=8,
+        export_dir=frame_export.export_dir,
         query_seconds=4, query_start=2))
   base, int8 = out[("float32", 1)], out[("int8", 1)]
   assert len(base) == 24

@@ -85,7 +85,8 @@ def test_embed_and_search_with_ivfpq(frame_export, frame_data_dir, tmp_path):
       export_dir=frame_export.export_dir, data=data, output=str(tmp_path / "i"), ann="ivfpq"))
   assert summary["faiss"]["audio"]["kind"] == "ivfpq"
   run = lambda **kw: search_job.search_queries(search_job.SearchConfig(
-      index=summary["path"], query_data=data, query_modality="audio", k=5, **kw))
+      index=summary["path"], query_data=data, query_modality="audio", k=5,
+      export_dir=frame_export.export_dir, **kw))
   exact_lines = run()
   pq_lines = run(ann="ivfpq", nprobe=64, refine=5)  # Every list, shortlist = catalogue.
   for a, b in zip(exact_lines, pq_lines):

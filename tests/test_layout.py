@@ -78,7 +78,8 @@ def test_one_source_for_feature_dims_and_the_dequantize_formula():
 # a console tool, helpers sharing its name as a prefix) sit over the library,
 # the API over the jobs, the tools over the API.
 LAYERS = (
-    ("errors", "io_utils", "paths", "progress", "quiet", "config", "cca", "experiments"),
+    ("errors", "io_utils", "escaping", "paths", "progress", "quiet", "config", "cca",
+     "experiments"),
     ("data",),
     ("retrieval", "losses", "media", "answers"),
     ("sync", "layers"),

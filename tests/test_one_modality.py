@@ -175,7 +175,7 @@ def test_sync_pairs_a_sound_only_dub_with_silent_footage(frame_export, tmp_path)
       export_dir=frame_export.export_dir, audio_data=dub, visual_data=footage,
       max_offset=2))()
   assert line["id"] == "film" and line["status"] in ("synchronized", "cannot_synchronize")
-  assert line["audio_seconds"] == [2, 14]  # The model reads 16 s (max_frames), less 2 at each end.
+  assert line["audio_seconds"] == [2, 16]  # All 18 s of the dub (not the export's 16), less 2 at each end.
   # --data needs both tracks in each record: as the reader says, naming the record
   # (the first test above).
 

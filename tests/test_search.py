@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -48,11 +49,17 @@ def index(frame_export, data, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def export_dir(frame_export):
+  return frame_export.export_dir
+
+
+@pytest.fixture(scope="module")
 def loaded(frame_export):
   return loading.load_export(frame_export.export_dir)
 
 
 def _search(index, data, **kw):
+  kw.setdefault("export_dir", index["model"]["export_dir"])  # The export that embedded it.
   return search_job.search_queries(search_job.SearchConfig(index=index["path"], query_data=data, **kw))
 
 
@@ -184,6 +191,7 @@ def test_localization_finds_the_second_a_clip_was_cut_at(frame_export, loaded, v
   for rerank in (0, 6):
     lines = search_job.search_queries(search_job.SearchConfig(
         index=str(tmp_path / "cat"), query_data=query_file, query_modality="audio", k=3,
+        export_dir=frame_export.export_dir,
         query_seconds=seconds, query_start=cut, rerank=rerank))
     (line,) = lines
     top = line["results"][0]
@@ -225,6 +233,7 @@ def test_cli_runs(index, data, tmp_path):
   env = helpers.tool_env()
   good = subprocess.Popen(
       [sys.executable, "-m", "yt8m_crossmodal.tools.search", f"--index={index['path']}",
+       f"--export_dir={index['model']['export_dir']}",
        f"--query_data={data}", "--query_modality=visual", "--k=3", "--localize",
        "--max_queries=5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
   bad = subprocess.Popen(
@@ -256,7 +265,8 @@ def test_cli_runs(index, data, tmp_path):
 
 def test_search_errors(index, data, frame_export, video_export, tmp_path):
   path = index["path"]
-  cfg = lambda **kw: search_job.SearchConfig(**dict(dict(index=path, query_data=data), **kw))
+  cfg = lambda **kw: search_job.SearchConfig(**dict(dict(
+      index=path, query_data=data, export_dir=frame_export.export_dir), **kw))
   with pytest.raises(UsageError, match="--query_modality must be audio or visual"):
     search_job.search_queries(cfg(query_modality="text"))
   with pytest.raises(UsageError, match=r"--rerank must be 0 or >= --k \(10\)"):
@@ -271,9 +281,9 @@ def test_search_errors(index, data, frame_export, video_export, tmp_path):
   helpers.random_catalogue(tmp_path / "wide", width=E + 2)
   with pytest.raises(UsageError, match=f"query width {E} != catalogue width {E + 2}"):
     search_job.search_queries(cfg(index=str(tmp_path / "wide"), export_dir=frame_export.export_dir))
-  # An index that does not name its export, without --export_dir.
+  # Without --export_dir (whatever the index names: see test_a_received_index_never_loads...).
   with pytest.raises(UsageError, match="--export_dir is required"):
-    search_job.search_queries(cfg(index=str(tmp_path / "wide")))
+    search_job.search_queries(cfg(index=str(tmp_path / "wide"), export_dir=""))
   # Missing export / not a SavedModel.
   with pytest.raises(UsageError, match="no export at"):
     search_job.search_queries(cfg(export_dir=str(tmp_path / "nothing")))
@@ -407,7 +417,7 @@ def _dead_pid():
   return child.pid
 
 
-def test_search_refuses_a_nan_row_of_the_index(index, data, tmp_path):
+def test_search_refuses_a_nan_row_of_the_index(index, data, tmp_path, export_dir):
   import shutil
   copy = tmp_path / "cat"
   shutil.copytree(index["path"], copy)
@@ -416,12 +426,14 @@ def test_search_refuses_a_nan_row_of_the_index(index, data, tmp_path):
   rows.flush()
   del rows
   with pytest.raises(UsageError, match="--index: .*visual_embeddings.npy: SHA-256"):
-    search_job.search_queries(search_job.SearchConfig(index=str(copy), query_data=data))
+    search_job.search_queries(search_job.SearchConfig(index=str(copy), query_data=data,
+                                                      export_dir=export_dir))
   meta = json.loads((copy / "meta.json").read_text())
   del meta["files"]  # As an index written before the checksums.
   (copy / "meta.json").write_text(json.dumps(meta))
   with pytest.raises(UsageError, match=r"visual_embeddings.npy: row 5 \(video '.*'\) holds NaN"):
-    search_job.search_queries(search_job.SearchConfig(index=str(copy), query_data=data))
+    search_job.search_queries(search_job.SearchConfig(index=str(copy), query_data=data,
+                                                      export_dir=export_dir))
 
 
 def test_a_second_embed_into_the_same_output_is_refused_while_the_first_runs(
@@ -485,29 +497,43 @@ def test_a_remote_embed_output_is_refused_not_written_locally(frame_export, data
 
 def test_a_remote_index_is_named_as_such(index, data):
   with pytest.raises(UsageError, match="'gs://bucket/idx' is a remote path"):
-    search_job.search_queries(search_job.SearchConfig(index="gs://bucket/idx", query_data=data))
+    search_job.search_queries(search_job.SearchConfig(index="gs://bucket/idx", query_data=data,
+                                                      export_dir="unused"))
 
 
 def test_a_full_disk_during_embed_keeps_the_old_catalogue(frame_export, data, tmp_path,
                                                           monkeypatch):
+  import builtins
   import errno
-  from yt8m_crossmodal.retrieval import catalogue_writer
+  from yt8m_crossmodal.retrieval import folder
   from yt8m_crossmodal.tools import runner
   out = str(tmp_path / "cat")
   embed_job.embed_corpus(embed_job.EmbedConfig(
       export_dir=frame_export.export_dir, data=data, output=out, max_videos=4))
   before = retrieval.load_catalogue(out)
 
-  def full_disk(path, *args, **kw):
-    raise OSError(errno.ENOSPC, "No space left on device", str(path))
+  class FullDisk:  # Python's own error for a full disk names no file.
+    def __init__(self, f):
+      self.f = f
 
-  monkeypatch.setattr(catalogue_writer.np, "save", full_disk)
-  with pytest.raises(OSError) as info:
+    def write(self, data):
+      raise OSError(errno.ENOSPC, "No space left on device")
+
+    def close(self):
+      self.f.close()
+
+  def full_disk_open(path, mode="r", *args, **kw):
+    f = builtins.open(path, mode, *args, **kw)
+    return FullDisk(f) if "w" in mode and str(path).endswith(".npy") else f
+
+  monkeypatch.setattr(folder, "open", full_disk_open, raising=False)
+  with pytest.raises(UsageError) as info:
     embed_job.embed_corpus(embed_job.EmbedConfig(
         export_dir=frame_export.export_dir, data=data, output=out, overwrite=True))
   monkeypatch.undo()
   assert runner._is_user_error(info.value)
-  assert "No space left on device" in runner.error_message(info.value)
+  assert re.fullmatch(r"cannot write '.*\.npy': \[Errno 28\] No space left on device",
+                      runner.error_message(info.value)), str(info.value)
   after = retrieval.load_catalogue(out)
   assert after.ids == before.ids and after.meta == before.meta
   assert sorted(os.listdir(tmp_path)) == ["cat"]  # No temp folder, no lock left.

@@ -92,7 +92,8 @@ def test_every_tool_answers_an_unknown_flag_without_loading_tensorflow():
     ("evaluate", ["--export_dir={tmp}", "--data={tmp}/none*"], "of --data"),
     ("embed", ["--export_dir={tmp}/none", "--data=x", "--output={tmp}/index"],
      "--export_dir '{tmp}/none': no such folder"),
-    ("search", ["--index={tmp}/none", "--query_data=x"], "--index '{tmp}/none': no such"),
+    ("search", ["--index={tmp}/none", "--export_dir={tmp}", "--query_data=x"],
+     "--index '{tmp}/none': no such"),
     ("sync", ["--export_dir={tmp}", "--data={tmp}/a,{tmp}/b*"], "of --data"),
     ("synth", ["--output_dir={tmp}/file/sub"], "is a file"),
     ("human_eval", ["--results={tmp}/none*.csv"], "--results matches no file"),
@@ -104,7 +105,8 @@ def test_every_tool_answers_an_unknown_flag_without_loading_tensorflow():
      "--index '{tmp}/none': no such folder"),
     ("soundtracks", ["--index={tmp}", "--export_dir={tmp}", "--visual_data={tmp}/file",
                      "--manifest={tmp}/none*.jsonl"], "--manifest matches no file"),
-    ("search", ["--index={tmp}", "--query_data={tmp}/file", "--output={tmp}"], "is a folder"),
+    ("search", ["--index={tmp}", "--export_dir={tmp}", "--query_data={tmp}/file",
+                "--output={tmp}"], "is a folder"),
 ])
 def test_a_mistake_is_answered_before_tensorflow_loads(tool, args, message, tmp_path):
   (tmp_path / "file").write_text("x")

@@ -43,14 +43,14 @@ files to records), :func:`find_pictures` (:class:`PicturesConfig`),
 from __future__ import annotations
 
 import dataclasses
-import os  # noqa: F401  (the examples use it)
+import os
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from yt8m_crossmodal import paths
 from yt8m_crossmodal import quiet
-from yt8m_crossmodal.config import UNIT_INTERVAL, Config, check_arguments, load_config
+from yt8m_crossmodal.config import Config, check_arguments, load_config
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.data.videos import Video
@@ -118,21 +118,25 @@ class Encoder:
     self.config = export.config
 
   def _encode(self, modality: str, features, num_frames) -> Embedding:
-    x = feat.to_float(features)
     frame = self.feature_level == "frame"
-    single = x.ndim == (2 if frame else 1)
-    if single:
-      x = x[None]
-      num_frames = None if num_frames is None else np.atleast_1d(num_frames)
-    if frame and num_frames is None:
-      num_frames = np.full([x.shape[0]], x.shape[1], np.int32)
     want = feat.AUDIO_DIM if modality == "audio" else feat.VISUAL_DIM
-    if x.ndim != (3 if frame else 2) or x.shape[-1] != want:
+    x = _features(modality, features, want)
+    single = x.ndim == (2 if frame else 1)
+    if x.ndim != (3 if frame else 2) - int(single) or x.shape[-1] != want:
       shape = "[T, D] or [B, T, D]" if frame else "[D] or [B, D]"
       raise UsageError(f"{modality} features must be {shape} with D = {want} for this "
                        f"{self.feature_level}-level model, got shape {list(x.shape)}")
-    clip, timeline = self._export.encode_fn(modality)(
-        x, None if num_frames is None else np.asarray(num_frames, np.int32))
+    if single:
+      x = x[None]
+    if x.shape[0] == 0 or (frame and x.shape[1] == 0):
+      raise UsageError(f"{modality} features are empty (shape {list(x.shape)}): give at "
+                       "least one video of at least one second")
+    if not frame:
+      if num_frames is not None:
+        raise UsageError("num_frames is for frame-level models; this one is video level")
+    else:
+      num_frames = _num_frames(num_frames, x.shape[0], x.shape[1], single)
+    clip, timeline = self._export.encode_fn(modality)(x, num_frames)
     if single:
       return Embedding(clip[0], None if timeline is None else timeline[0])
     return Embedding(clip, timeline)
@@ -142,8 +146,14 @@ class Encoder:
 
     Args:
       features: frame level: [T, 128] or [B, T, 128]; video level: [128] or
-        [B, 128]; uint8 (quantized, as stored) or float (dequantized).
-      num_frames: [B] valid seconds per video (default: all T).
+        [B, 128]. Quantized bytes as stored (uint8, other integers in 0..255,
+        or one ``bytes`` of 128 per second) are dequantized; floats are taken
+        as dequantized features.
+      num_frames: [B] valid seconds per video, each in 1..T (default: all T).
+
+    Raises:
+      UsageError: bad features or num_frames (shape, type, integers outside
+        0..255, NaN or Inf, nothing to encode), naming which.
 
     Returns:
       An :class:`Embedding` (one video in, one out: no batch axis).
@@ -171,6 +181,9 @@ class Encoder:
                      modalities: Tuple[str, ...] = ("audio", "visual")):
     """Encodes every video of YT-8M TFRecords (local or gs://).
 
+    Each video's first ``max_frames`` seconds (the export's, as ``yt8m-embed``
+    stores them); :meth:`encode_audio` / :meth:`encode_visual` take any length.
+
     Args:
       modalities: ("audio",) or ("visual",) encodes that modality alone, and
         reads records holding only it too (songs, silent clips from
@@ -188,14 +201,115 @@ class Encoder:
     >>> encoder.encode_records(records, max_videos=3, modalities=("audio",)).visual_embedding is None
     True
     """
+    if not isinstance(pattern, (str, os.PathLike)) or not str(pattern):
+      raise UsageError(f"pattern must be a file pattern, got {pattern!r}")
+    batch_size = _whole("batch_size", batch_size, minimum=1)
+    max_videos = _whole("max_videos", max_videos, minimum=0)
     from yt8m_crossmodal.data import decode as decode_lib
     from yt8m_crossmodal.jobs import evaluate as evaluate_job
     try:
       modalities = decode_lib.check_modalities(modalities)
     except ValueError as e:
       raise UsageError(str(e)) from None
-    return evaluate_job.embed_with_export(self._export, pattern, batch_size, max_videos,
+    return evaluate_job.embed_with_export(self._export, str(pattern), batch_size, max_videos,
                                           skip_bad_records, modalities)
+
+
+def _features(modality: str, features, dim: int) -> np.ndarray:
+  """``features`` as float32 for an encoder; UsageError naming what is wrong.
+
+  Integers are quantized bytes (0..255, dequantized as uint8 are), never
+  taken as floats; a list of ``bytes`` is one frame per second.
+  """
+  name = f"{modality} features"
+  if isinstance(features, (list, tuple)) and features and all(
+      isinstance(f, (bytes, bytearray)) for f in features):
+    if any(len(f) != dim for f in features):
+      raise UsageError(f"{name}: each frame given as bytes must hold {dim} bytes, got "
+                       f"{sorted({len(f) for f in features})[:3]}")
+    return feat.dequantize(np.stack([np.frombuffer(bytes(f), np.uint8) for f in features]))
+  try:
+    x = np.asarray(features)
+  except (ValueError, TypeError) as e:
+    raise UsageError(f"{name} must be an array of numbers: {e}") from None
+  if x.dtype.kind in "ui":
+    if x.size and (x.min() < 0 or x.max() > 255):
+      raise UsageError(f"{name}: integers are taken as quantized bytes (0..255, as stored), "
+                       f"got values from {x.min()} to {x.max()}; give dequantized features "
+                       "as floats")
+    return feat.dequantize(x.astype(np.uint8))
+  if x.dtype.kind != "f":
+    raise UsageError(f"{name} must be numbers (uint8 as stored, or floats), got dtype "
+                     f"{x.dtype}")
+  x = x.astype(np.float32)
+  if not np.isfinite(x).all():
+    bad = np.argwhere(~np.isfinite(x))[0].tolist()
+    raise UsageError(f"{name} hold NaN or Inf (first at index {bad})")
+  return x
+
+
+def _whole(name: str, value, minimum: Optional[int] = None,
+           maximum: Optional[int] = None) -> int:
+  """``value`` as an int (a whole number), within bounds; UsageError naming it."""
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+    raise UsageError(f"{name} must be a whole number, got {value!r}")
+  if not np.isfinite(value) or value != int(value):
+    raise UsageError(f"{name} must be a whole number, got {value!r}")
+  value = int(value)
+  if minimum is not None and value < minimum:
+    raise UsageError(f"{name} must be >= {minimum}, got {value}")
+  if maximum is not None and value > maximum:
+    raise UsageError(f"{name} must be <= {maximum}, got {value}")
+  return value
+
+
+def _fraction(name: str, value) -> float:
+  """A number in [0, 1]; UsageError naming it."""
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)) or (
+      not 0.0 <= float(value) <= 1.0):
+    raise UsageError(f"{name} must be a number in [0, 1], got {value!r}")
+  return float(value)
+
+
+def _num_frames(num_frames, batch: int, seconds: int, single: bool) -> np.ndarray:
+  """[B] int32 valid seconds, each in 1..seconds; UsageError naming num_frames."""
+  if num_frames is None:
+    return np.full([batch], seconds, np.int32)
+  try:
+    n = np.asarray(num_frames)
+  except (ValueError, TypeError) as e:
+    raise UsageError(f"num_frames must be whole numbers: {e}") from None
+  if single and n.ndim == 0:
+    n = n[None]
+  if n.ndim != 1 or n.shape[0] != batch:
+    raise UsageError(f"num_frames must have one value per video ({batch}), got shape "
+                     f"{list(n.shape)}")
+  if n.dtype.kind not in "uif" or (n.dtype.kind == "f" and not (
+      np.isfinite(n).all() and (n == np.round(n)).all())):
+    raise UsageError(f"num_frames must be whole numbers, got {n.tolist()[:5]}")
+  if n.size and (n.min() < 1 or n.max() > seconds):
+    raise UsageError(f"num_frames must be in 1..{seconds} (the seconds given), got "
+                     f"{n.tolist()[:5]}")
+  return n.astype(np.int32)
+
+
+def _timeline(name: str, value, width: Optional[int] = None) -> np.ndarray:
+  """A [T, E] timeline as float32 (T >= 1, finite); UsageError naming it."""
+  try:
+    x = np.asarray(value)
+  except (ValueError, TypeError) as e:
+    raise UsageError(f"{name} must be an array of numbers: {e}") from None
+  if x.dtype.kind not in "uif":
+    raise UsageError(f"{name} must be numbers, got dtype {x.dtype}")
+  if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+    raise UsageError(f"{name} must be [T, E] with T, E >= 1, got shape {list(x.shape)}")
+  if width is not None and x.shape[1] != width:
+    raise UsageError(f"{name} has width {x.shape[1]}, the catalogue {width}")
+  x = x.astype(np.float32)
+  if not np.isfinite(x).all():
+    raise UsageError(f"{name} holds NaN or Inf (first at second "
+                     f"{int(np.argwhere(~np.isfinite(x))[0][0])})")
+  return x
 
 
 def read_records(pattern: str, dequantize: bool = False, max_videos: int = 0,
@@ -246,10 +360,15 @@ def read_records(pattern: str, dequantize: bool = False, max_videos: int = 0,
 def load_encoder(export_dir: str) -> Encoder:
   """Loads an export: a model folder (its highest version) or a version folder.
 
+  A SavedModel is a program: load only exports you trust.
+
   >>> encoder = load_encoder(export_dir)      # what yt8m-export wrote
   >>> encoder.path.endswith("/1"), encoder.embedding_size
   (True, 6)
   """
+  if not isinstance(export_dir, (str, os.PathLike)) or not str(export_dir):
+    raise UsageError(f"export_dir must be a folder name, got {export_dir!r}")
+  export_dir = str(export_dir)
   quiet.load_tensorflow()
   from yt8m_crossmodal.serving.loading import load_export
   return Encoder(load_export(export_dir))
@@ -274,8 +393,10 @@ def open_catalogue(path: str, verify: str = "fast"):
   24
   """
   from yt8m_crossmodal.retrieval.catalogue import load_catalogue
+  if not isinstance(path, (str, os.PathLike)) or not str(path):
+    raise UsageError(f"path must be a folder name, got {path!r}")
   try:
-    return load_catalogue(path, verify=verify)
+    return load_catalogue(str(path), verify=verify)
   except ValueError as e:
     raise UsageError(f"{path!r}: {e}") from e
 
@@ -308,25 +429,51 @@ def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int
   >>> [hit["rank"] for hit in hits], sorted(hits[0])[:5]
   ([1, 2, 3], ['best_start_second', 'clip_score', 'id', 'query_start_second', 'rank'])
   """
+  from yt8m_crossmodal.retrieval.catalogue import Catalogue
+  from yt8m_crossmodal.retrieval.folder import MODALITIES
   from yt8m_crossmodal.retrieval.results import ranked_results
-  clip = np.asarray(query.clip, np.float32)
+  if not isinstance(catalogue, Catalogue):
+    raise UsageError(f"catalogue must be an index from ym.open_catalogue, got "
+                     f"{type(catalogue).__name__}")
+  if not isinstance(query, Embedding):
+    raise UsageError(f"query must be an ym.Embedding (from Encoder.encode_audio/visual; "
+                     f"ym.Embedding(clip) for a bare vector), got {type(query).__name__}")
+  if target not in MODALITIES:
+    raise UsageError(f"target must be 'audio' or 'visual', got {target!r}")
+  k = _whole("k", k, minimum=1)
+  rerank = _whole("rerank", rerank, minimum=0)
+  rerank_alpha = _fraction("rerank_alpha", rerank_alpha)
+  hub_weight = _fraction("hub_weight", hub_weight)
+  try:
+    clip = np.asarray(query.clip)
+  except (ValueError, TypeError) as e:
+    raise UsageError(f"query.clip must be an array of numbers: {e}") from None
   if clip.ndim != 1:
     raise UsageError(f"search_catalogue takes one query: clip [E], got {list(clip.shape)}")
+  if clip.dtype.kind not in "uif" or clip.shape[0] != catalogue.embedding_size:
+    raise UsageError(f"query.clip must be {catalogue.embedding_size} numbers (the "
+                     f"catalogue's width), got {clip.shape[0]} of dtype {clip.dtype}")
+  clip = clip.astype(np.float32)
+  if not np.isfinite(clip).all():
+    raise UsageError("query.clip holds NaN or Inf")
   if (rerank or localize) and query.timeline is None:
     raise UsageError("rerank and localize need the query's timeline (a frame-level model)")
   if rerank and rerank < k:
     raise UsageError(f"rerank must be 0 or >= k ({k}), got {rerank}")
-  UNIT_INTERVAL("hub_weight", hub_weight, prefix="")
   if target not in catalogue.modalities:
     raise UsageError(f"the catalogue holds {catalogue.modalities[0]} embeddings only (a "
                      f"one-modality index): search it with target="
                      f"{catalogue.modalities[0]!r}")
-  scores, indices = catalogue.search(clip[None], target=target, k=max(k, rerank),
-                                     hub_weight=hub_weight)
-  timeline = None if query.timeline is None else np.asarray(query.timeline, np.float32)
-  return ranked_results(catalogue, target, scores[0], indices[0], k, timeline,
-                        None if timeline is None else len(timeline), rerank,
-                        rerank_alpha, localize)
+  timeline = (None if query.timeline is None
+              else _timeline("query.timeline", query.timeline, catalogue.embedding_size))
+  try:
+    scores, indices = catalogue.search(clip[None], target=target, k=max(k, rerank),
+                                       hub_weight=hub_weight)
+    return ranked_results(catalogue, target, scores[0], indices[0], k, timeline,
+                          None if timeline is None else len(timeline), rerank,
+                          rerank_alpha, localize)
+  except ValueError as e:  # The index: no timelines, a damaged row (named).
+    raise UsageError(str(e)) from e
 
 
 @dataclasses.dataclass(frozen=True)
@@ -406,11 +553,18 @@ def synchronize(audio_timeline, visual_timeline, max_offset: int = 5,
   ('synchronized', 2, True)
   """
   from yt8m_crossmodal.sync import answer
-  audio = np.asarray(audio_timeline, np.float32)
-  visual = np.asarray(visual_timeline, np.float32)
-  if audio.ndim != 2 or visual.ndim != 2 or audio.shape[1] != visual.shape[1]:
+  audio = _timeline("audio_timeline", audio_timeline)
+  visual = _timeline("visual_timeline", visual_timeline)
+  if audio.shape[1] != visual.shape[1]:
     raise UsageError(f"timelines must be [T, E] with the same E, got {list(audio.shape)} "
                      f"and {list(visual.shape)}")
+  # An offset beyond the pictures is never feasible: bounded, so nothing huge is allocated.
+  max_offset = _whole("max_offset", max_offset, minimum=1,
+                      maximum=max(1, len(audio) + len(visual)))
+  min_overlap = _whole("min_overlap", min_overlap, minimum=0)
+  if isinstance(min_confidence, (bool, np.bool_)) or not isinstance(
+      min_confidence, (int, float, np.number)):
+    raise UsageError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
   check_arguments(SyncConfig, max_offset=max_offset, min_confidence=min_confidence,
                   min_overlap=min_overlap)
   t0, length, error = answer.window(len(audio), len(visual), max_offset,

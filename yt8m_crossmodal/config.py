@@ -337,7 +337,8 @@ class TrainConfig(Section):
   learning_rate: float = option(
       0.0, "Peak learning rate; 0: picked by the model and the number of training "
       "videos (1e-3 at frame level; 1e-3 or 2e-3 at video level), logged and "
-      "written to config.json.", check=NON_NEGATIVE_NUMBER)
+      "written to config.json.",
+      check=Check(lambda v: _finite(v) and v >= 0, "a positive number, or 0 to pick it"))
   lr_schedule: str = option("cosine", "constant or cosine (with warm-up).",
                         choices=("constant", "cosine"))
   warmup_steps: int = option(200, "Linear learning-rate warm-up steps.", check=NON_NEGATIVE)

@@ -23,13 +23,16 @@ MANIFEST_HELP = ("yt8m-extract media manifests (<prefix>_manifest.jsonl; comma-s
 def source_patterns(meta: Optional[Dict[str, Any]]) -> List[str]:
   """The record patterns an index folder says it was embedded from."""
   data = ((meta or {}).get("source") or {}).get("data") or ""
+  if not isinstance(data, str):
+    return []  # A received folder's meta.json: a wrong type is not a pattern.
   return [p for p in data.split(",") if p]
 
 
 def num_classes_of(meta: Optional[Dict[str, Any]], default: Optional[int]) -> Optional[int]:
   """The label vocabulary size an index folder records (else ``default``)."""
   value = ((meta or {}).get("source") or {}).get("num_classes")
-  return int(value) if isinstance(value, int) else default
+  ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 1_000_000
+  return int(value) if ok else default
 
 
 def make_describer(vocabulary_spec: str, manifest: str, num_classes: Optional[int],

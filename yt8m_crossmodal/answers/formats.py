@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import unicodedata
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+from yt8m_crossmodal import escaping
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.errors import UsageError
 
@@ -36,22 +36,19 @@ def resolve(fmt: str, output: str = "", stream=None) -> str:
 
 
 def printable(text: Any) -> str:
-  """``text`` with control characters shown as ``\\xNN`` (safe on a terminal)."""
-  text = str(text)
-  if all(unicodedata.category(c)[0] != "C" for c in text):
-    return text
-  return "".join(c if unicodedata.category(c)[0] != "C" else f"\\x{ord(c):02x}"
-                 for c in text)
+  """``text`` safe on a terminal (:func:`yt8m_crossmodal.escaping.terminal_text`)."""
+  return escaping.terminal_text(text)
 
 
 def json_line(obj: Dict[str, Any], what: str = "") -> str:
-  """``obj`` as one line of strict JSON (never NaN or Infinity).
+  """``obj`` as one line of strict JSON (never NaN or Infinity, never a character a
+  line reader splits at: :func:`yt8m_crossmodal.escaping.json_line_text`).
 
   Raises:
     UsageError: a value is not finite (naming ``what``).
   """
   try:
-    return json.dumps(obj, allow_nan=False, ensure_ascii=False)
+    return escaping.json_line_text(json.dumps(obj, allow_nan=False, ensure_ascii=False))
   except ValueError as e:
     raise UsageError(f"the results of {what or 'a query'} hold a score that is NaN or "
                      "Inf: the index or the export is damaged") from e

@@ -1,7 +1,8 @@
 """``--format=html``: one self-contained page of answers.
 
 Every text that comes from the data (ids, label names, file paths, query
-names) is escaped with :func:`html.escape` and every attribute is quoted, so
+names) is escaped with :func:`yt8m_crossmodal.escaping.html_text` (the one
+HTML helper of the package) and every attribute is quoted, so
 a file called ``<script>.mp4`` shows as its name. Results from media files
 show the picture at their second (:mod:`.thumbnails`: a JPEG inside the page,
 or a ``<video>`` element at that second when it cannot be decoded here); YouTube
@@ -12,9 +13,9 @@ is opened online (nothing is fetched when the page is written).
 
 from __future__ import annotations
 
-import html
 from typing import Any, Dict, List, Optional, Sequence
 
+from yt8m_crossmodal import escaping
 from yt8m_crossmodal.answers import describe, thumbnails
 
 _STYLE = """
@@ -78,7 +79,7 @@ FOOTER = (
 
 def esc(value: Any) -> str:
   """``value`` as HTML text or a quoted attribute's value."""
-  return html.escape(str(value), quote=True)
+  return escaping.html_text(value)
 
 
 def link(result: Dict[str, Any], text: str, second: Optional[int] = None) -> str:

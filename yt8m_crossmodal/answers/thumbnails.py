@@ -1,5 +1,10 @@
 """The picture at a second of a media file, for the HTML pages.
 
+The path comes from a media manifest, which may have come from someone else:
+it is only read as a local regular file, opened here and handed to PyAV as
+an open file, so a URL (``http://...``), an FFmpeg protocol (``concat:``,
+``subfile,...``), a device or a FIFO named by a manifest is never opened.
+
 Decoded with PyAV (a dependency of the package); without it, or
 when a file cannot be decoded, :func:`picture_at` returns None and the page
 shows the file in a ``<video>`` element at that second instead (the browser
@@ -12,7 +17,9 @@ import base64
 import functools
 import io
 import logging
-from typing import Optional
+import os
+import stat
+from typing import BinaryIO, Optional
 
 WIDTH = 192
 
@@ -38,8 +45,11 @@ def picture_at(path: str, second: float, width: int = WIDTH) -> Optional[bytes]:
     import av  # pylint: disable=import-outside-toplevel
   except ImportError:
     return None
+  media = open_media(path)
+  if media is None:
+    return None
   try:
-    with av.open(path) as container:
+    with media, av.open(media, mode="r") as container:
       if not container.streams.video:
         return None
       stream = container.streams.video[0]
@@ -62,6 +72,24 @@ def picture_at(path: str, second: float, width: int = WIDTH) -> Optional[bytes]:
   out = io.BytesIO()
   image.save(out, format="JPEG", quality=80)
   return out.getvalue()
+
+
+def open_media(path: str) -> Optional[BinaryIO]:
+  """``path`` opened for reading if it is an absolute path to a local regular
+  file (else None, logged): never a URL, protocol, device or FIFO."""
+  if not isinstance(path, str) or not os.path.isabs(path) or "\0" in path:
+    logging.info("no picture of %r: not an absolute local file path", path)
+    return None
+  try:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+  except OSError as e:
+    logging.info("no picture of %s: %s", path, e.strerror or e)
+    return None
+  if not stat.S_ISREG(os.fstat(fd).st_mode):
+    os.close(fd)
+    logging.info("no picture of %s: not a regular file", path)
+    return None
+  return os.fdopen(fd, "rb")
 
 
 def data_uri(jpeg: bytes) -> str:

@@ -34,9 +34,15 @@ def _first_id(parsed):
 
 
 def _id_reason(ids: tf.Tensor) -> tf.Tensor:
-  """[B] strings: why an id is bad (not UTF-8 text), "" when it is fine."""
+  """[B] strings: why an id is bad, "" when it is fine.
+
+  An id is one line of UTF-8 text: an index keeps one id a line
+  (``ids.txt``), so a line break would make two ids of one.
+  """
   clean = tf.strings.unicode_transcode(ids, "UTF-8", "UTF-8", errors="replace")
-  return tf.where(clean != ids, "the video id is not UTF-8 text", "")
+  broken = tf.strings.regex_full_match(ids, "(?s).*[\\n\\r].*")
+  return tf.where(clean != ids, "the video id is not UTF-8 text",
+                  tf.where(broken, "the video id holds a line break", ""))
 
 
 def _label_checks(labels: tf.RaggedTensor, num_classes: int):

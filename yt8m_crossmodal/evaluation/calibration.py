@@ -9,10 +9,12 @@ not belong to (``unrelated``).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Dict, Iterable, List
 
 import numpy as np
 
+from yt8m_crossmodal import escaping
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.sync import statistics
 
@@ -20,21 +22,75 @@ BINS = 10
 LEVELS = (0.5, 0.9, 0.95, 0.99, 0.999)  # thresholds of the null calibration
 
 
+# Longest lateness an offsets file may give (an hour: far past any video's
+# offsets; a value beyond it is a damaged or hostile file, not a recording).
+MAX_LATENESS_SECONDS = 3600
+
+
+def _whole_seconds(value: Any, where: str) -> int:
+  """``value`` as a whole number of seconds within :data:`MAX_LATENESS_SECONDS`."""
+  if isinstance(value, bool) or not isinstance(value, (int, float)):
+    raise ValueError(f"{where} must be a whole number of seconds, got {value!r}")
+  if not math.isfinite(value) or value != int(value):
+    raise ValueError(f"{where} must be a whole number of seconds, got {value!r}")
+  if abs(value) > MAX_LATENESS_SECONDS:
+    raise ValueError(f"{where} is {value!r} s: beyond {MAX_LATENESS_SECONDS} s")
+  return int(value)
+
+
+def _number(value: Any, where: str, bound: float) -> float:
+  if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+      math.isfinite(value) and abs(value) <= bound):
+    raise ValueError(f"{where} must be a number within +-{bound}, got {value!r}")
+  return float(value)
+
+
+def _object(value: Any, where: str) -> Dict[str, Any]:
+  if not isinstance(value, dict):
+    raise ValueError(f"{where} must be a JSON object (id: value), got {type(value).__name__}")
+  return value
+
+
+def parse_truth(data: Any) -> Dict[str, Any]:
+  """:func:`read_truth` of the parsed JSON; ValueError naming the bad entry."""
+  data = _object(data, "the file")
+  if "audio_late_seconds" in data:
+    key, sign = "audio_late_seconds", 1
+  elif "offsets" in data:
+    key, sign = "offsets", -1
+  else:
+    raise ValueError("it has neither 'audio_late_seconds' nor 'offsets'")
+  late = {str(k): sign * _whole_seconds(v, f"{key}[{k!r}]")
+          for k, v in _object(data[key], key).items()}
+  unrelated = data.get("unrelated", [])
+  if not isinstance(unrelated, list) or not all(isinstance(v, str) for v in unrelated):
+    raise ValueError(f"'unrelated' must be a list of ids, got {unrelated!r:.80}")
+  drift = {}
+  for k, v in _object(data.get("drift", {}), "drift").items():
+    v = _object(v, f"drift[{k!r}]")
+    if "late_at_start" not in v or "rate" not in v:
+      raise ValueError(f"drift[{k!r}] needs 'late_at_start' and 'rate'")
+    drift[str(k)] = (_number(v["late_at_start"], f"drift[{k!r}].late_at_start",
+                             MAX_LATENESS_SECONDS),
+                     _number(v["rate"], f"drift[{k!r}].rate", 1.0))
+  return {"late": late, "unaligned": set(unrelated), "drift": drift}
+
+
 def read_truth(path: str) -> Dict[str, Any]:
-  """``{"late": {id: int}, "unaligned": set of ids}`` from an offsets file."""
+  """``{"late": {id: int}, "unaligned": set of ids, "drift": {id: (late, rate)}}``.
+
+  Every value is checked: lateness a whole number of seconds within
+  :data:`MAX_LATENESS_SECONDS`, ``unrelated`` a list of ids, drift numbers
+  finite (the rate within +-1).
+
+  Raises:
+    UsageError: the file cannot be read, is not JSON, or an entry is bad (named).
+  """
   import tensorflow as tf
   try:
     with tf.io.gfile.GFile(path) as f:
-      data = json.load(f)
-    if "audio_late_seconds" in data:
-      late = {k: int(v) for k, v in data["audio_late_seconds"].items()}
-    else:
-      late = {k: -int(v) for k, v in data["offsets"].items()}
-    return {"late": late, "unaligned": set(data.get("unrelated", [])),
-            "drift": {k: (float(v["late_at_start"]), float(v["rate"]))
-                      for k, v in data.get("drift", {}).items()}}
-  except (OSError, ValueError, KeyError, TypeError, AttributeError,
-          tf.errors.OpError) as e:
+      return parse_truth(json.load(f))
+  except (OSError, ValueError, tf.errors.OpError) as e:
     raise UsageError(f"cannot read the offsets file {path}: {e}") from None
 
 
@@ -172,14 +228,15 @@ def plot_reliability(results: Dict[str, Dict[str, Any]], path: str, title: str) 
   for name, result in results.items():
     rows = result["reliability"]
     left.plot([r["confidence"] for r in rows], [r["right"] for r in rows], marker="o",
-              label=f"{name} (ECE {result['ece']:.3f})")
+              label=f"{escaping.plot_text(name)} (ECE {result['ece']:.3f})")
     null = result.get("unaligned_answered_at") or {}
     if null:
       c = np.array([float(k) for k in null])
-      right.plot(1 - c, [max(v, 1e-3) for v in null.values()], marker="o", label=name)
+      right.plot(1 - c, [max(v, 1e-3) for v in null.values()], marker="o",
+                 label=escaping.plot_text(name))
   left.set_xlabel("confidence")
   left.set_ylabel("fraction right (aligned soundtrack, exact offset)")
-  left.set_title(title, fontsize=9)
+  left.set_title(escaping.plot_text(title), fontsize=9)
   left.legend(fontsize=6)
   right.set_xscale("log")
   right.set_yscale("log")

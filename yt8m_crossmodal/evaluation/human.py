@@ -34,6 +34,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from yt8m_crossmodal import escaping
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.evaluation import mturk_layout
 
@@ -43,6 +44,9 @@ DIRECTION = {"audio": "a2v", "visual": "v2a"}
 REQUIRED = ("HITId", "WorkerId", "AssignmentStatus", "Input.query_id",
             "Input.query_modality", "Input.candidate_1_id")
 _TRUE = {"true", "on", "1", "yes"}
+# Longest cell read (Python's csv stops at 131,072 characters by default; a
+# worker's free-text answer may be longer).
+MAX_CELL_CHARS = 1 << 24
 
 
 @dataclasses.dataclass
@@ -98,7 +102,11 @@ def _answers(row: Dict[str, str]) -> Dict[str, str]:
       parsed = json.loads(task)
     except json.JSONDecodeError as e:
       raise ValueError(f"Answer.taskAnswers is not JSON ({e.msg})") from None
+    except RecursionError:
+      raise ValueError("Answer.taskAnswers is nested too deeply") from None
     for entry in parsed if isinstance(parsed, list) else [parsed]:
+      if not isinstance(entry, (dict, type(None))):
+        raise ValueError("Answer.taskAnswers is not a list of objects (name: answer)")
       for name, value in (entry or {}).items():
         if isinstance(value, dict):  # {"2": true, "1": false}
           chosen = [k for k, v in value.items() if v is True]
@@ -144,6 +152,28 @@ def read_results(files: Sequence[str]) -> Results:
   out = Results(hits={}, files=list(files))
   seen = set()
   for name in files:
+    try:
+      _read_file(name, out, seen)
+    except UnicodeDecodeError as e:
+      raise UsageError(f"{name}: not UTF-8 text (byte {e.start} of the file: "
+                       f"{e.reason}); MTurk writes its results files in UTF-8") from None
+    except csv.Error as e:
+      raise UsageError(f"{name}: not a readable CSV file ({e})") from None
+    except OSError as e:
+      raise UsageError(f"cannot read {name!r}: {e.strerror or e}") from None
+  return out
+
+
+def _cell(row: Dict[str, str], column: str) -> str:
+  """A batch value read back (``Input.<column>``): the text before mturk_cell."""
+  return escaping.mturk_value((row.get(column) or "").strip())
+
+
+def _read_file(name: str, out: Results, seen: set) -> None:
+  """:func:`read_results` of one file."""
+  limit = csv.field_size_limit()
+  csv.field_size_limit(MAX_CELL_CHARS)
+  try:
     with open(name, newline="", encoding="utf-8-sig") as f:
       reader = csv.DictReader(f)
       columns = reader.fieldnames or []
@@ -152,71 +182,81 @@ def read_results(files: Sequence[str]) -> Results:
         raise UsageError(f"{name}: not an MTurk results file, no column(s) {', '.join(missing)}")
       k = max(int(m.group(1)) for m in (re.fullmatch(r"Input\.candidate_(\d+)_id", c)
                                         for c in columns) if m)
-      for row in reader:
-        line = reader.line_num
-        hit_id, worker = (row.get("HITId") or "").strip(), (row.get("WorkerId") or "").strip()
+      try:
+        _read_rows(name, reader, k, out, seen)
+      except csv.Error as e:
+        raise UsageError(f"{name}, line {reader.line_num}: not readable as CSV ({e})") from None
+  finally:
+    csv.field_size_limit(limit)
 
-        def bad(reason, hit_id=hit_id, worker=worker, line=line):
-          out.malformed.append({"file": name, "line": line, "hit": hit_id, "worker": worker,
-                                "reason": reason})
-        if (row.get("AssignmentStatus") or "").strip() == "Rejected":
-          out.rejected += 1
-          continue
-        if not hit_id or not worker:
-          bad("no HITId or WorkerId")
-          continue
-        modality = (row.get("Input.query_modality") or "").strip()
-        if modality not in DIRECTION:
-          bad(f"Input.query_modality {modality!r} is not audio or visual")
-          continue
-        try:
-          answers = _answers(row)
-        except ValueError as e:
-          bad(str(e))
-          continue
-        candidates = [(row.get(f"Input.candidate_{j}_id") or "").strip() for j in range(1, k + 1)]
-        ratings: List[Optional[int]] = []
-        problems = []
-        for j, cand in enumerate(candidates, 1):
-          value = answers.get(mturk_layout.ANSWER_RELEVANCE.format(j=j), "") if cand else ""
-          if value == "":
-            ratings.append(None)
-          elif value in RELEVANCE_VALUES:
-            ratings.append(int(value))
-          else:
-            problems.append(f"Answer.relevance_{j} = {value!r} is not 0, 1 or 2")
-        sync_start = (row.get("Input.sync_audio_start") or "").strip()
-        sync_answer = answers.get(mturk_layout.ANSWER_SYNC, "") if sync_start else ""
-        if sync_answer and sync_answer not in SYNC_VALUES:
-          problems.append(f"Answer.sync = {sync_answer!r} is not one of {', '.join(SYNC_VALUES)}")
-        if (hit_id, worker) in seen:
-          problems.append(f"a second assignment of worker {worker} on HIT {hit_id}")
-        if problems:
-          bad("; ".join(problems))
-          continue
-        seen.add((hit_id, worker))
-        out.assignments += 1
-        hit = out.hits.get(hit_id)
-        if hit is None:
-          hit = out.hits[hit_id] = Hit(
-              hit_id=hit_id, query_id=(row.get("Input.query_id") or "").strip(),
-              direction=DIRECTION[modality], candidates=candidates,
-              scores=[_number(row.get(f"Input.candidate_{j}_score", ""))
-                      for j in range(1, k + 1)],
-              ratings=[[] for _ in candidates])
-          est = _number(row.get("Input.sync_estimated_offset", ""))
-          true = _number(row.get("Input.sync_true_offset", ""))
-          if sync_start and est is not None and true is not None:
-            hit.sync_truth = _sync_truth(int(est), int(true))
-            hit.sync_model_exact = int(est) == int(true)
-        hit.workers.append(worker)
-        out.missing_answers += sum(1 for r, c in zip(ratings, candidates) if c and r is None)
-        out.missing_answers += int(bool(sync_start and not sync_answer))
-        for j, r in enumerate(ratings):
-          if r is not None:
-            hit.ratings[j].append(r)
-        if sync_answer:
-          hit.sync.append(sync_answer)
+
+def _read_rows(name: str, reader, k: int, out: Results, seen: set) -> None:
+  """The rows of one results file into ``out``."""
+  for row in reader:
+    line = reader.line_num
+    hit_id, worker = (row.get("HITId") or "").strip(), (row.get("WorkerId") or "").strip()
+
+    def bad(reason, hit_id=hit_id, worker=worker, line=line):
+      out.malformed.append({"file": name, "line": line, "hit": hit_id, "worker": worker,
+                            "reason": reason})
+    if (row.get("AssignmentStatus") or "").strip() == "Rejected":
+      out.rejected += 1
+      continue
+    if not hit_id or not worker:
+      bad("no HITId or WorkerId")
+      continue
+    modality = _cell(row, "Input.query_modality")
+    if modality not in DIRECTION:
+      bad(f"Input.query_modality {modality!r} is not audio or visual")
+      continue
+    try:
+      answers = _answers(row)
+    except ValueError as e:
+      bad(str(e))
+      continue
+    candidates = [_cell(row, f"Input.candidate_{j}_id") for j in range(1, k + 1)]
+    ratings: List[Optional[int]] = []
+    problems = []
+    for j, cand in enumerate(candidates, 1):
+      value = answers.get(mturk_layout.ANSWER_RELEVANCE.format(j=j), "") if cand else ""
+      if value == "":
+        ratings.append(None)
+      elif value in RELEVANCE_VALUES:
+        ratings.append(int(value))
+      else:
+        problems.append(f"Answer.relevance_{j} = {value!r} is not 0, 1 or 2")
+    sync_start = (row.get("Input.sync_audio_start") or "").strip()
+    sync_answer = answers.get(mturk_layout.ANSWER_SYNC, "") if sync_start else ""
+    if sync_answer and sync_answer not in SYNC_VALUES:
+      problems.append(f"Answer.sync = {sync_answer!r} is not one of {', '.join(SYNC_VALUES)}")
+    if (hit_id, worker) in seen:
+      problems.append(f"a second assignment of worker {worker} on HIT {hit_id}")
+    if problems:
+      bad("; ".join(problems))
+      continue
+    seen.add((hit_id, worker))
+    out.assignments += 1
+    hit = out.hits.get(hit_id)
+    if hit is None:
+      hit = out.hits[hit_id] = Hit(
+          hit_id=hit_id, query_id=_cell(row, "Input.query_id"),
+          direction=DIRECTION[modality], candidates=candidates,
+          scores=[_number(row.get(f"Input.candidate_{j}_score", ""))
+                  for j in range(1, k + 1)],
+          ratings=[[] for _ in candidates])
+      est = _number(row.get("Input.sync_estimated_offset", ""))
+      true = _number(row.get("Input.sync_true_offset", ""))
+      if sync_start and est is not None and true is not None:
+        hit.sync_truth = _sync_truth(int(est), int(true))
+        hit.sync_model_exact = int(est) == int(true)
+    hit.workers.append(worker)
+    out.missing_answers += sum(1 for r, c in zip(ratings, candidates) if c and r is None)
+    out.missing_answers += int(bool(sync_start and not sync_answer))
+    for j, r in enumerate(ratings):
+      if r is not None:
+        hit.ratings[j].append(r)
+    if sync_answer:
+      hit.sync.append(sync_answer)
   return out
 
 

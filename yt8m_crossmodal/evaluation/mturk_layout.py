@@ -10,6 +10,13 @@ it also holds the synchronization question (answer ``sync``: ``in_sync``,
 ``audio_early``, ``audio_late`` or ``cant_tell``), shown only on rows whose
 ``sync_audio_start`` is filled.
 
+Every value MTurk pastes in comes from a cell that
+:func:`yt8m_crossmodal.escaping.mturk_cell` wrote: HTML-escaped, so an id is
+shown as text and cannot leave the quoted attribute it is put in (the
+placeholders stand only in element text and quoted attributes, never in a
+script); the script reads ids back with ``textContent``/``getAttribute`` and
+writes them with ``textContent`` only.
+
 Record ids become YouTube videos in the worker's browser: an 11-character id
 (2017 ``video_id``) is a YouTube id; a 4-character pseudo-id (2018+) is
 looked up through the data set's public lookup
@@ -54,8 +61,18 @@ _SCRIPT = r"""
 (function(){
   var YT_ID = /^[A-Za-z0-9_-]{11}$/, PSEUDO = /^[A-Za-z0-9_-]{4}$/;
   var pending = {}, players = [], apiReady = false, queue = [];
-  window.i = function(pseudo, yt){ (pending[pseudo] || []).forEach(function(f){ f(yt); });
-                                   delete pending[pseudo]; };
+  // The batch file's cells that a spreadsheet would run carry a leading
+  // apostrophe (escaping.csv_cell): the id is the rest.
+  var FORMULA = /^[ \u00a0]*['=+\-@\t\r\n\uff1d\uff0b\uff0d\uff20]/;
+  var NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+  function cellText(v){
+    var rest = v.substring(1);
+    return (v.charAt(0) === "'" && FORMULA.test(rest) && !NUMBER.test(rest)) ? rest : v;
+  }
+  window.i = function(pseudo, yt){
+    if (typeof yt !== 'string' || !YT_ID.test(yt)) yt = null;  // Only a YouTube id is used.
+    (pending[pseudo] || []).forEach(function(f){ f(yt); });
+    delete pending[pseudo]; };
   function resolve(id, done){
     if (YT_ID.test(id)) { done(id); return; }
     if (!PSEUDO.test(id)) { done(null); return; }
@@ -68,7 +85,8 @@ _SCRIPT = r"""
     setTimeout(function(){ if (pending[id]) window.i(id, null); }, 8000);
   }
   function build(box){
-    var id = box.getAttribute('data-id'), mode = box.getAttribute('data-modality');
+    var id = cellText(box.getAttribute('data-id') || ''), mode = box.getAttribute('data-modality');
+    box.querySelectorAll('.id').forEach(function(x){ x.textContent = id; });
     var start = parseInt(box.getAttribute('data-start') || '0', 10) || 0;
     var end = parseInt(box.getAttribute('data-end') || '0', 10) || 0;
     var player = box.querySelector('.player'), link = box.querySelector('.link');

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import io
 import math
 import os
@@ -12,6 +11,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 import tensorflow as tf
 
+from yt8m_crossmodal import escaping
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.evaluation import embedding
 from yt8m_crossmodal.evaluation import metrics as metrics_lib
@@ -102,7 +102,8 @@ def plot_sync(details, ids: List[str], max_offset: int, count: int, path: str) -
     ax.axvline(est, color="tab:red", linestyle="--", linewidth=1.5,
                label=f"estimated {est:+d} s", zorder=2)
     verdict = "right" if est == true else f"MISSED by {abs(est - true)} s"
-    ax.set_title(f"{ids[video]}: excerpt from {t0 + true} s, {verdict}", fontsize=9)
+    ax.set_title(f"{escaping.plot_text(ids[video])}: excerpt from {t0 + true} s, {verdict}",
+                 fontsize=9)
     ax.set_xticks(offsets)
     ax.set_xlabel("candidate offset d (s)")
     ax.set_ylabel("mean similarity")
@@ -165,6 +166,11 @@ def write_mturk_csv(embedded: embedding.EmbeddedSet, tops, k: int, path: str,
   score-vs-rating correlation), and with ``sync`` (:func:`sync_rows`) the
   :data:`SYNC_COLUMNS`, filled on audio-query rows whose video has a sync
   task and empty elsewhere. Ranks past the number of videos are empty.
+
+  MTurk pastes the values into the task's HTML as they are, and people open
+  the file in spreadsheets: every value goes through
+  :func:`yt8m_crossmodal.escaping.mturk_cell` (HTML-escaped, no cell a
+  formula); ``yt8m-human-eval`` undoes it on the ids it reads back.
   """
   header = ["query_id", "query_modality", "candidate_modality"]
   for j in range(1, k + 1):
@@ -174,7 +180,7 @@ def write_mturk_csv(embedded: embedding.EmbeddedSet, tops, k: int, path: str,
     header += list(SYNC_COLUMNS)
   count = 0
   text = io.StringIO(newline="")
-  writer = csv.writer(text)
+  writer = csv.writer(text, quoting=csv.QUOTE_ALL)
   writer.writerow(header)
   for name, query, target in DIRECTIONS:
     rows, scores, indices = tops[name]
@@ -189,7 +195,7 @@ def write_mturk_csv(embedded: embedding.EmbeddedSet, tops, k: int, path: str,
       if sync is not None:
         values = sync.get(int(row)) if query == "audio" else None
         line += values if values is not None else [""] * len(SYNC_COLUMNS)
-      writer.writerow(line)
+      writer.writerow([escaping.mturk_cell(v) for v in line])
       count += 1
   io_utils.atomic_write(path, text.getvalue())
   return count
@@ -255,7 +261,7 @@ def headline_text(result: Dict[str, Any], pool_sizes: Sequence[int]) -> str:
 
 
 def _headline_html(result: Dict[str, Any], pool_sizes: Sequence[int]) -> str:
-  esc = html.escape
+  esc = escaping.html_text
   rows = headline(result, pool_sizes)
   head = ("<tr><th rowspan='2'>candidates</th><th rowspan='2'>ranking</th>"
           "<th colspan='4'>audio &rarr; visual</th><th colspan='4'>visual &rarr; audio</th></tr>"
@@ -284,7 +290,7 @@ def write_html(embedded: embedding.EmbeddedSet, tops, result: Dict[str, Any], pa
     plots: PNG files in the page's folder to show.
     pool_sizes: the pools asked for: their figures come first (:func:`headline`).
   """
-  esc = html.escape
+  esc = escaping.html_text
   export = result.get("export") or ""
   name = os.path.basename(os.path.dirname(export.rstrip("/"))) or export
   version = result.get("version")

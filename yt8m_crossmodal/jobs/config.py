@@ -29,7 +29,7 @@ from yt8m_crossmodal.data.vocabulary import CHOICES as VOCABULARIES
 from yt8m_crossmodal.paths import PATTERN_HELP
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES
-from yt8m_crossmodal.retrieval.folder import MODALITIES
+from yt8m_crossmodal.retrieval.folder import MODALITIES, named_export
 from yt8m_crossmodal.retrieval.hubness import DEFAULT_WEIGHT as HUB_WEIGHT
 from yt8m_crossmodal.retrieval.rerank import DEFAULT_ALPHA as RERANK_ALPHA
 from yt8m_crossmodal.retrieval.integrity import VERIFY_LEVELS
@@ -163,8 +163,9 @@ class SearchConfig:
   query_modality: str = option("audio", "Modality of the queries: audio or visual "
                            "(the other modality's catalogue is searched).")
   k: int = option(10, "Results per query.")
-  export_dir: str = option("", "Export encoding the queries (default: the one named "
-                       "in the index's meta.json).", path=paths.FOLDER)
+  export_dir: str = option("", "Export encoding the queries (required: a SavedModel is a "
+                           "program, so only one you name is loaded; the index's meta.json "
+                           "only says which export embedded it).", path=paths.FOLDER)
   ann: str = option("none", "Index searched, as yt8m-embed --ann names it: none (exact "
                     "search), hnsw, ivf or ivfpq (the index folder's faiss index of that "
                     "kind).", choices=ANN_KINDS)
@@ -222,6 +223,12 @@ class SearchConfig:
       raise UsageError("--batch_size must be positive and --max_queries >= 0")
     if self.refine < 0 or self.nprobe < 0 or self.ef_search < 0:
       raise UsageError("--refine, --nprobe and --ef_search must be >= 0")
+    if not self.export_dir:
+      named = named_export(self.index)
+      raise UsageError(
+          "--export_dir is required: name the export that encodes the queries (a SavedModel "
+          "is a program: only one you name is loaded, never one an index names)"
+          + (f"; the index {self.index!r} says it was embedded by {named!r}" if named else ""))
 
 
 def _check_index_tool(cfg, data_flag: str) -> None:
@@ -229,8 +236,11 @@ def _check_index_tool(cfg, data_flag: str) -> None:
   if not cfg.index:
     raise UsageError("--index is required")
   if not cfg.export_dir:
-    raise UsageError("--export_dir is required (the export that embedded --index; an "
-                     "index's meta.json only says which one that was)")
+    named = named_export(cfg.index)
+    raise UsageError(
+        "--export_dir is required: name the export that embedded --index (a SavedModel is "
+        "a program: only one you name is loaded, never one an index names)"
+        + (f"; the index {cfg.index!r} says it was embedded by {named!r}" if named else ""))
   if not getattr(cfg, data_flag):
     raise UsageError(f"--{data_flag} is required")
   if cfg.k <= 0:

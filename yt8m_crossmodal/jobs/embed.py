@@ -18,8 +18,9 @@ the compact int8 rows with a per-row scale, ``--timeline_pool`` seconds per
 row (:mod:`yt8m_crossmodal.retrieval.compact_timelines`), and
 ``num_frames.npy``; with
 ``--ann=hnsw|ivf|ivfpq`` a faiss index per modality). ``meta.json`` names the
-export (``model.export_dir``), so ``yt8m-search`` finds it without
-``--export_dir``. Progress is logged every ``--log_every_seconds``.
+export (``model.export_dir``): ``yt8m-search`` warns when its ``--export_dir``
+is another one (it never loads the one named: a SavedModel is a program).
+Progress is logged every ``--log_every_seconds``.
 
 With ``--runner=DirectRunner`` (or any other Apache Beam runner, with
 ``--pipeline_options``) the same folder is built by the Beam pipeline of
@@ -31,7 +32,10 @@ NaN embedding) leaves an existing catalogue as it was. One run at a time
 writes an ``--output``: a second one is refused while the lock file
 ``.<name>.lock`` next to it names a live process (a killed run's lock and
 temporary folders are removed by the next run). Embeddings that hold
-NaN or Inf (a diverged model) are refused, naming the video.
+NaN or Inf (a diverged model) are refused, naming the video. An index needs
+unique ids: a second record with an id already embedded is an error naming
+both records, or with ``--skip_bad_records`` left out (logged, and counted
+in ``duplicate_ids_skipped``).
 
 ``--modalities=audio`` (or ``visual``) embeds one modality into a
 one-modality index (only that modality's files, no hubness): records with
@@ -63,7 +67,7 @@ from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.jobs.config import IN_PROCESS, EmbedConfig
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
-from yt8m_crossmodal.jobs.embed_writer import open_writer
+from yt8m_crossmodal.jobs.embed_writer import UniqueIds, open_writer
 
 
 
@@ -117,9 +121,17 @@ def remove_stale_tmp(output: str) -> None:
 def _swap_in(tmp: str, output: str) -> None:
   """Moves the finished catalogue ``tmp`` to ``output`` (replacing one there).
 
-  The old folder is renamed aside first and removed last: a kill between the
-  two renames leaves it as ``<output>.old-*`` next to the new one.
+  Where the system can (Linux), the two folders are exchanged in one atomic
+  step, so ``output`` is always a whole index, the old or the new. Elsewhere
+  the old folder is renamed aside first and removed last: a kill between the
+  two renames leaves it as ``<output>.old-*``, which readers then read
+  (:func:`yt8m_crossmodal.retrieval.load_catalogue`) and the next
+  ``yt8m-embed`` into ``output`` puts back (:func:`restore_interrupted_swap`).
+  Readers pin the folder they open, so none mixes the two.
   """
+  if os.path.exists(output) and io_utils.exchange_paths(tmp, output):
+    shutil.rmtree(tmp, ignore_errors=True)  # Now the old index.
+    return
   old = None
   if os.path.exists(output):
     old = f"{output}.old-{uuid.uuid4().hex[:8]}"
@@ -127,6 +139,25 @@ def _swap_in(tmp: str, output: str) -> None:
   os.rename(tmp, output)
   if old:
     shutil.rmtree(old, ignore_errors=True)
+
+
+def restore_interrupted_swap(output: str) -> None:
+  """Puts back the index a run killed between the two renames of a swap left.
+
+  ``output`` is missing and ``<output>.old-*`` holds the earlier index
+  (called under the output's lock, so no live run is swapping).
+  """
+  if os.path.exists(output):
+    return
+  parent = os.path.dirname(os.path.abspath(output))
+  name = os.path.basename(output)
+  left = [os.path.join(parent, e) for e in os.listdir(parent) if e.startswith(f"{name}.old-")
+          and os.path.isfile(os.path.join(parent, e, META_FILE))]
+  if left:
+    old = max(left, key=os.path.getmtime)
+    logging.warning("putting back %s as %s: a yt8m-embed was stopped while swapping it out",
+                    old, output)
+    os.rename(old, output)
 
 
 def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
@@ -140,6 +171,7 @@ def embed_corpus(cfg: EmbedConfig) -> Dict[str, Any]:
   cfg.validate()
   output = os.path.normpath(cfg.output)
   with io_utils.exclusive_output(output, "--output"):
+    restore_interrupted_swap(output)
     _check_target(cfg)
     remove_stale_tmp(output)
     return _embed_locked(cfg, output)
@@ -156,7 +188,7 @@ def _embed_locked(cfg: EmbedConfig, output: str) -> Dict[str, Any]:
   extra: Dict[str, Any] = {}
   try:
     if cfg.runner == IN_PROCESS:
-      meta = _embed_in_process(cfg, exp, tmp, start)
+      meta = _embed_in_process(cfg, exp, tmp, start, extra)
     else:
       meta, extra = _beam().embed_with_beam(cfg, exp, tmp)
     seconds = time.time() - start
@@ -188,40 +220,51 @@ def _beam():
   return embed_beam
 
 
-def _embed_in_process(cfg: EmbedConfig, exp, tmp: str, start: float) -> Dict[str, Any]:
+def _embed_in_process(cfg: EmbedConfig, exp, tmp: str, start: float,
+                      extra: Dict[str, Any]) -> Dict[str, Any]:
   """Reads and encodes ``cfg.data`` in this process into the folder ``tmp``."""
   modalities = cfg.modality_list
   encode_audio = exp.encode_fn("audio") if "audio" in modalities else None
   encode_visual = exp.encode_fn("visual") if "visual" in modalities else None
   ds = exp.read_records(cfg.data, cfg.batch_size, cfg.skip_bad_records, file_order=True,
-                        modalities=modalities)
+                        modalities=modalities, with_provenance=True)
   writer = open_writer(cfg, exp, tmp)
   bar = Progress("embedded videos", cfg.max_videos or None)
+  unique = UniqueIds(cfg.skip_bad_records)
   try:
-    return _embed_into(cfg, ds, writer, encode_audio, encode_visual, start, start, bar)
+    return _embed_into(cfg, ds, writer, encode_audio, encode_visual, start, start, bar,
+                       unique)
   finally:
     bar.close()
+    extra["duplicate_ids_skipped"] = unique.skipped
 
 
 def _embed_into(cfg: EmbedConfig, ds, writer: CatalogueWriter, encode_audio,
-                encode_visual, start: float, last_log: float, bar: Progress
-                ) -> Dict[str, Any]:
+                encode_visual, start: float, last_log: float, bar: Progress,
+                unique: UniqueIds) -> Dict[str, Any]:
   """Encodes the batches of ``ds`` into ``writer``; returns its meta."""
   try:
     for batch in ds:
       ids = batch["id"].numpy()
+      places = zip(batch["file"].numpy(), batch["record_index"].numpy())
+      keep = np.array([unique.keep(i.decode(), f"{f.decode()} at record index {r}")
+                       for i, (f, r) in zip(ids, places)], bool)
+      ids = ids[keep]
       n = len(ids)
       if cfg.max_videos:
         n = min(n, cfg.max_videos - writer.count)
       if n <= 0:
-        break
-      num_frames = batch["num_frames"].numpy()[:n].astype(np.int32)
-      labels = batch["labels"].numpy()[:n]
+        if cfg.max_videos and writer.count >= cfg.max_videos:
+          break
+        continue
+      num_frames = batch["num_frames"].numpy()[keep][:n].astype(np.int32)
+      labels = batch["labels"].numpy()[keep][:n]
       a_emb = a_tl = v_emb = v_tl = None
       if encode_audio is not None:
-        a_emb, a_tl = encode_audio(feat.to_float(batch["audio"].numpy()[:n]), num_frames)
+        a_emb, a_tl = encode_audio(feat.to_float(batch["audio"].numpy()[keep][:n]), num_frames)
       if encode_visual is not None:
-        v_emb, v_tl = encode_visual(feat.to_float(batch["visual"].numpy()[:n]), num_frames)
+        v_emb, v_tl = encode_visual(feat.to_float(batch["visual"].numpy()[keep][:n]),
+                                    num_frames)
       if cfg.timelines:
         writer.add(ids[:n], a_emb, v_emb, a_tl, v_tl, num_frames, labels=labels)
       else:

@@ -57,7 +57,7 @@ from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval import compact_timelines as compact
-from yt8m_crossmodal.jobs.embed_writer import open_writer
+from yt8m_crossmodal.jobs.embed_writer import UniqueIds, open_writer
 from yt8m_crossmodal.retrieval.catalogue import gather_rows, load_catalogue
 from yt8m_crossmodal.serving.loading import LoadedExport, load_export
 
@@ -218,26 +218,31 @@ def _read_shards(pattern: str, embedding_size: int, dtype: str, batch_size: int 
     yield batch
 
 
-def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str
-             ) -> Dict[str, Any]:
+def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str,
+             duplicates: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
   """Writes the shards' videos into the index folder ``out``, in file order.
 
   The shards are written first, as they come, into a sibling folder; then
   its rows are copied into ``out`` in (file, record index) order (a video
   met twice, e.g. from a retried bundle, once), up to ``cfg.max_videos``.
+  Two records with one id follow :class:`~.embed_writer.UniqueIds`
+  (``duplicates["skipped"]`` counts the copies left out).
 
   Returns:
     The folder's meta.json contents.
   """
+  duplicates = {} if duplicates is None else duplicates
   position = {f: i for i, f in enumerate(files)}
   unordered = f"{out}-unordered"
   keys: List[Tuple[int, int]] = []
+  ids_seen: List[str] = []
   writer = open_writer(cfg, exp, unordered)
   try:
     try:
       for batch in _read_shards(shards, exp.embedding_size, cfg.timeline_dtype,
                                 modalities=cfg.modality_list):
         ids = [i.decode() for i in batch["id"]]
+        ids_seen += ids
         keys += [(position.get(f.decode(), len(files)), int(i))
                  for f, i in zip(batch["file"], batch["index"])]
         if cfg.timelines:
@@ -256,6 +261,11 @@ def assemble(cfg, exp: LoadedExport, shards: str, files: List[str], out: str
     first = np.ones(order.size, bool)
     first[1:] = np.any(np.diff(key[order], axis=0) != 0, axis=1)
     order = order[first]
+    unique = UniqueIds(cfg.skip_bad_records)
+    name = lambda k: files[k] if k < len(files) else "?"
+    order = order[np.array([unique.keep(ids_seen[j], f"{name(key[j, 0])} at record index "
+                                        f"{key[j, 1]}") for j in order], bool)]
+    duplicates["skipped"] = unique.skipped
     if cfg.max_videos:
       order = order[:cfg.max_videos]
     if order.size == len(keys) and np.all(order == np.arange(order.size)):
@@ -358,11 +368,14 @@ def embed_with_beam(cfg, exp: LoadedExport, out: str) -> Tuple[Dict[str, Any], D
     skipped = _skipped(result)
     logging.info("Beam pipeline done on %s (%d bad records skipped); assembling %s",
                  cfg.runner, skipped, out)
-    meta = assemble(cfg, exp, os.path.join(shards, f"{SHARD_PREFIX}-*"), files, out)
+    duplicates: Dict[str, int] = {}
+    meta = assemble(cfg, exp, os.path.join(shards, f"{SHARD_PREFIX}-*"), files, out,
+                    duplicates)
   finally:
     if tf.io.gfile.exists(shards):
       tf.io.gfile.rmtree(shards)
     parent = os.path.dirname(shards)
     if not cfg.beam_temp_dir and tf.io.gfile.exists(parent):
       tf.io.gfile.rmtree(parent)
-  return meta, {"bad_records_skipped": skipped}
+  return meta, {"bad_records_skipped": skipped,
+                "duplicate_ids_skipped": duplicates.get("skipped", 0)}

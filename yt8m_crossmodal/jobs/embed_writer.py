@@ -1,4 +1,8 @@
-"""The catalogue writer of ``yt8m-embed`` (in process and Beam alike)."""
+"""The catalogue writer of ``yt8m-embed`` and its rules (in process and Beam alike)."""
+
+from typing import Dict
+
+from absl import logging
 
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.errors import UsageError
@@ -23,3 +27,31 @@ def open_writer(cfg, exp, path: str) -> CatalogueWriter:
         source=source_of(cfg, exp))
   except OSError as e:
     raise UsageError(f"cannot write next to --output {cfg.output!r}: {e}") from e
+
+
+class UniqueIds:
+  """An index needs unique ids: the rule for an id met again in ``--data``.
+
+  Without ``--skip_bad_records`` the second record is an error naming both
+  records; with it, the later copy is left out (logged, and counted in
+  ``duplicate_ids_skipped``).
+  """
+
+  def __init__(self, skip: bool):
+    self.skip = skip
+    self.first: Dict[str, str] = {}
+    self.skipped = 0
+
+  def keep(self, video_id: str, where: str) -> bool:
+    """True for the first record of ``video_id`` (at ``where``: file and record)."""
+    if video_id not in self.first:
+      self.first[video_id] = where
+      return True
+    message = (f"id {video_id!r} of {where} was already embedded from "
+               f"{self.first[video_id]}: an index needs unique ids (yt8m-validate counts "
+               "duplicates)")
+    if not self.skip:
+      raise UsageError(f"{message}; --skip_bad_records leaves out the later copies")
+    logging.warning("left out: %s", message)
+    self.skipped += 1
+    return False

@@ -46,11 +46,18 @@ ratings come back through ``yt8m-human-eval``) and
 ``index.html`` (the same queries with their top results, scores and whether
 the true match is among them).
 
+The reports are replaced as one unit (staged in the folder, then renamed in
+with ``metrics.json`` last; a kill leaves the old set or the new one, see
+``docs/guarantees.md``); a plot that fails to draw is left out and named in
+``plot_errors``, never costing the metrics. One evaluation at a time writes
+a local ``--output_dir`` (lock file ``.<name>.lock`` next to it).
+
 The last stdout line is one JSON object (NaN written as null).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any, Dict
@@ -88,16 +95,84 @@ def embed_with_export(exp: LoadedExport, pattern: str, batch_size: int = 64,
     bar.close()
 
 
-def _lateness(truth, path: str, ids) -> np.ndarray:
-  """[N] each video's stored lateness from the truth file (NaN: unaligned)."""
+def _lateness(truth, path: str, ids, num_frames) -> np.ndarray:
+  """[N] each video's stored lateness from the truth file (NaN: unaligned).
+
+  Raises:
+    UsageError: a video is not in the file, or its lateness is not shorter
+      than the video (named).
+  """
   late = np.full([len(ids)], np.nan)
-  for i, video_id in enumerate(ids):
+  for i, (video_id, n) in enumerate(zip(ids, num_frames)):
     if video_id in truth["unaligned"]:
       continue
     if video_id not in truth["late"]:
       raise UsageError(f"video id {video_id!r} is not in the offsets file {path}")
+    if abs(truth["late"][video_id]) >= n:
+      raise UsageError(f"the offsets file {path} says video {video_id!r} is "
+                       f"{truth['late'][video_id]} s late, but it has {int(n)} seconds")
     late[i] = truth["late"][video_id]
   return late
+
+
+PLOT_FILES = {"recall_plot": "recall_at_k.png", "sync_plot": "sync_offsets.png"}
+METRICS_FILE = "metrics.json"
+
+
+def _plot(name: str, draw, files: io_utils.FileSet, result: Dict[str, Any]) -> bool:
+  """Draws plot ``name`` into ``files``; a plot that fails is left out, never the metrics.
+
+  Returns:
+    True when written. A failure (not a full disk) is logged and named in
+    ``result["plot_errors"]``, and the old plot of that name is removed with
+    the commit (it would not belong to the new metrics).
+  """
+  try:
+    if draw(files.path(PLOT_FILES[name])):
+      return True
+  except (UsageError, OSError, MemoryError):
+    raise  # A full disk or no memory: the whole set fails, the old one stays.
+  except Exception as e:  # pylint: disable=broad-except  (matplotlib raises many kinds)
+    logging.warning("%s not drawn: %s: %s", PLOT_FILES[name], type(e).__name__, e)
+    result.setdefault("plot_errors", {})[PLOT_FILES[name]] = (
+        f"{type(e).__name__}: {io_utils.error_line(e)}")
+  files.remove(PLOT_FILES[name])
+  return False
+
+
+def _write_reports(cfg: EvaluateConfig, exp: LoadedExport, embedded, result: Dict[str, Any],
+                   details, late, files: io_utils.FileSet) -> Dict[str, str]:
+  """The report files into ``files`` (staged); returns their final paths by key."""
+  out, n = cfg.output_dir, len(embedded)
+  final = {"metrics": os.path.join(out, METRICS_FILE),
+           "tensorboard": os.path.join(out, "tensorboard"),
+           "mturk_csv": os.path.join(out, "mturk_batch.csv"),
+           "mturk_layout": os.path.join(out, "mturk_layout.html"),
+           "html": os.path.join(out, "index.html")}
+  staged = {k: files.path(os.path.basename(v)) for k, v in final.items()}
+  plots = []
+  if _plot("recall_plot", lambda p: reports.plot_recall_curves(embedded, p) or True,
+           files, result):
+    plots.append("recall_plot")
+  if details is not None and _plot(
+      "sync_plot", lambda p: reports.plot_sync(details, embedded.ids, cfg.max_offset,
+                                               cfg.sync_plots, p), files, result):
+    plots.append("sync_plot")
+  elif details is None:
+    files.remove(PLOT_FILES["sync_plot"])
+  for key in plots:
+    final[key] = os.path.join(out, PLOT_FILES[key])
+  tops = reports.top_results(embedded, cfg.rated_queries, cfg.rated_candidates)
+  k = min(cfg.rated_candidates, n)
+  sync_rows = (reports.sync_rows(details, cfg.excerpt_seconds, late)
+               if details is not None and len(details[0]) else None)
+  reports.write_mturk_csv(embedded, tops, k, staged["mturk_csv"], sync_rows)
+  mturk_layout.write_layout(staged["mturk_layout"], k, sync=sync_rows is not None)
+  staged_plots = [files.path(PLOT_FILES[key]) for key in plots]
+  reports.write_html(embedded, tops, result, staged["html"], staged_plots, cfg.pool_sizes)
+  reports.write_tensorboard(result, final["tensorboard"], step=exp.version or 0,
+                            plots=staged_plots)
+  return final
 
 
 def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
@@ -119,7 +194,8 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
                                          seed=cfg.seed, hub_weight=cfg.hub_weight))
   details, late = None, None
   if frame and embedded.has_timelines:
-    late = _lateness(truth, cfg.offsets_file, embedded.ids) if truth else None
+    late = (_lateness(truth, cfg.offsets_file, embedded.ids, embedded.num_frames)
+            if truth else None)
     sync_result, details = sync.sync_from_encoded_excerpts(
         embedded, exp.encode_fn("audio"), cfg.max_offset, cfg.excerpt_seconds,
         seed=cfg.seed, batch_size=cfg.batch_size, return_details=True, late=late)
@@ -130,27 +206,17 @@ def evaluate_export(cfg: EvaluateConfig) -> Dict[str, Any]:
   if cfg.output_dir:
     out = cfg.output_dir
     io_utils.writable_dir(out, "--output_dir")
-    files = {"metrics": os.path.join(out, "metrics.json"),
-             "tensorboard": os.path.join(out, "tensorboard"),
-             "recall_plot": os.path.join(out, "recall_at_k.png"),
-             "mturk_csv": os.path.join(out, "mturk_batch.csv"),
-             "mturk_layout": os.path.join(out, "mturk_layout.html"),
-             "html": os.path.join(out, "index.html")}
-    reports.plot_recall_curves(embedded, files["recall_plot"])
-    if details is not None:
-      sync_path = os.path.join(out, "sync_offsets.png")
-      if reports.plot_sync(details, embedded.ids, cfg.max_offset, cfg.sync_plots, sync_path):
-        files["sync_plot"] = sync_path
-    tops = reports.top_results(embedded, cfg.rated_queries, cfg.rated_candidates)
-    k = min(cfg.rated_candidates, n)
-    sync_rows = (reports.sync_rows(details, cfg.excerpt_seconds, late)
-                 if details is not None and len(details[0]) else None)
-    reports.write_mturk_csv(embedded, tops, k, files["mturk_csv"], sync_rows)
-    mturk_layout.write_layout(files["mturk_layout"], k, sync=sync_rows is not None)
-    plots = [files[k] for k in ("recall_plot", "sync_plot") if k in files]
-    reports.write_html(embedded, tops, result, files["html"], plots, cfg.pool_sizes)
-    reports.write_tensorboard(result, files["tensorboard"], step=exp.version or 0,
-                              plots=plots)
-    result["files"] = files
-    io_utils.atomic_write(files["metrics"], json.dumps(result, indent=2, sort_keys=True))
+    lock = (contextlib.nullcontext() if io_utils.is_remote(out)
+            else io_utils.exclusive_output(out, "--output_dir"))
+    with lock:
+      io_utils.recover_file_sets(out)
+      files = io_utils.FileSet(out)
+      try:
+        result["files"] = _write_reports(cfg, exp, embedded, result, details, late, files)
+        io_utils.atomic_write(files.path(METRICS_FILE),
+                              json.dumps(result, indent=2, sort_keys=True))
+        files.commit(last=METRICS_FILE)
+      except BaseException:
+        files.abort()
+        raise
   return result

@@ -2,15 +2,17 @@
 
 Example::
 
-  yt8m-search --index=indexes/train --query_data='queries/*.tfrecord' \\
-      --query_modality=audio --k=10
+  yt8m-search --export_dir=saved_models/temporal --index=indexes/train \\
+      --query_data='queries/*.tfrecord' --query_modality=audio --k=10
   # a 10-second audio clip (seconds 30..39 of each query), where does it fit?
-  yt8m-search --index=indexes/train --query_data=... --query_modality=audio \\
-      --query_start=30 --query_seconds=10 --rerank=50
+  yt8m-search --export_dir=saved_models/temporal --index=indexes/train \\
+      --query_data=... --query_modality=audio --query_start=30 --query_seconds=10 \\
+      --rerank=50
 
 Queries are read with the project's reader and encoded through the exported
-model (``--export_dir``, default: the export named in the index's
-``meta.json``) with its ``encode_<query_modality>`` signature. The catalogue
+model ``--export_dir`` (required: a SavedModel is a program, so only an
+export the user names is loaded, never the one an index's ``meta.json``
+names) with its ``encode_<query_modality>`` signature. The catalogue
 of the *other* modality is searched (an audio query finds videos by their
 visual embedding): exact inner product, or the faiss index with
 ``--ann=hnsw|ivf|ivfpq`` (the kind ``yt8m-embed --ann`` built; an IVF-PQ
@@ -109,18 +111,16 @@ class Searcher:
     cfg.validate()
     self.cfg = cfg
     self.catalogue = _load_catalogue(cfg)
-    export_dir = cfg.export_dir or (self.catalogue.meta.get("model") or {}).get("export_dir")
-    if not export_dir:
-      raise UsageError(f"--export_dir is required: the index {cfg.index!r} does not "
-                       "name the export that embedded it")
-    self.export = load_export(export_dir)
+    # Only the export the user named is loaded (a SavedModel is a program);
+    # the index's meta.json is used only to warn when it names another one.
+    self.export = load_export(cfg.export_dir)
     width, cat_width = self.export.embedding_size, self.catalogue.embedding_size
     if width != cat_width:
       raise UsageError(f"query width {width} != catalogue width {cat_width}: the "
                        f"export {self.export.path!r} did not embed {cfg.index!r}")
     built_by = self.catalogue.meta.get("model") or {}
     self.export_mismatch = None
-    if built_by.get("export_dir") and (
+    if isinstance(built_by.get("export_dir"), str) and built_by["export_dir"] and (
         io_utils.abspath(built_by["export_dir"]) != io_utils.abspath(self.export.path)
         or built_by.get("created") != self.export.info.get("created")):
       self.export_mismatch = (
@@ -272,9 +272,11 @@ class Searcher:
       if valid.any():
         embedding, timeline = self.encode(features[valid], lengths[valid])
         finite = np.isfinite(embedding).all(axis=1)
+        if timeline is not None and self.use_timelines:
+          finite &= np.isfinite(timeline.reshape(len(timeline), -1)).all(axis=1)
         if not finite.all():
           bad = [i for i, v in zip(ids[:n], valid) if v][int(np.argmin(finite))]
-          raise UsageError(f"the embedding of query {bad!r} holds NaN or Inf: the "
+          raise UsageError(f"the embedding or timeline of query {bad!r} holds NaN or Inf: the "
                            f"export {exp.path!r} is broken (a diverged model?)")
         for target in self.targets:
           scores, indices = self.catalogue.search(

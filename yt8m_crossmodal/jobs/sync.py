@@ -29,7 +29,9 @@ the same on any data and model. Below ``min_confidence`` (default 0.99: p <=
 0.01) the answer is "cannot synchronize" (for example music laid over
 footage: nothing in the soundtrack follows the pictures second by second).
 
-The audio and the visual track come from one set of records (``data``) or
+Every second of each record is used, whatever the export's ``max_frames``
+(the encoders take any length). The audio and the visual track come from
+one set of records (``data``) or
 from two (``audio_data``, ``visual_data``), paired by video id: the audio of
 the one and the visual of the other are used, so a record there may hold that
 track alone (a dub extracted from a sound file, silent footage). The visual side is read into memory first
@@ -53,16 +55,21 @@ from yt8m_crossmodal.sync.answer import drift_fields, estimate, window
 
 
 
+# Seconds read per record: all of them (not the export's max_frames, which
+# would crop a long record without a word): the encoders take any length.
+WHOLE_RECORD = 1 << 20
+
+
 def _videos(pattern: str, exp: LoadedExport, cfg: SyncConfig,
             modalities: Tuple[str, ...] = ("audio", "visual")
             ) -> Iterator[Tuple[str, Optional[np.ndarray], Optional[np.ndarray]]]:
-  """(id, audio uint8 [T, 128], visual uint8 [T, 1024]) per record of ``pattern``.
+  """(id, audio uint8 [T, 128], visual uint8 [T, 1024]) per record of ``pattern``, whole.
 
   With one of ``modalities``, records holding only that one are read too (a
   dub's sound-only record, silent footage), and the other is None.
   """
   for batch in exp.read_records(pattern, cfg.batch_size, cfg.skip_bad_records,
-                                modalities=modalities):
+                                modalities=modalities, max_frames=WHOLE_RECORD):
     tracks = {m: batch[m].numpy() if m in batch else None for m in ("audio", "visual")}
     for i, (video_id, n) in enumerate(zip(batch["id"].numpy(), batch["num_frames"].numpy())):
       yield (video_id.decode(errors="replace"),

@@ -3,7 +3,8 @@
 1. prepare the run: :func:`check_run` (the config, the backend, the
    records, the folder; the settings the number of training videos picks),
    then :func:`resume_run` (where the run stands: finished, resumed after its
-   last epoch, or started over; ``config.json``);
+   last epoch, or started over; ``config.json``), the run folder locked from
+   there on (one run at a time writes it);
 2. :func:`build`: the model, compiled, restored from the backup or set from
    the training data;
 3. :func:`fit`: ``model.fit`` with the callbacks, then the projector and
@@ -39,6 +40,7 @@ Backend (``backend``): the process' Keras backend runs ``model.fit``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -100,17 +102,22 @@ def train(config: config_lib.Config) -> Dict[str, float]:
   has already finished returns its final metrics with ``already_finished``.
   """
   run = check_run(config)
-  finished = resume_run(run)
-  if finished is not None:
-    return finished
-  # Process-wide in Keras: set for the run and put back to float32 after it,
-  # so what follows in the same process (an export, a benchmark's next run)
-  # builds float32 layers.
-  keras.mixed_precision.set_global_policy(run.config.train.precision)
-  try:
-    return fit(run, build(run))
-  finally:
-    keras.mixed_precision.set_global_policy("float32")
+  # One run at a time writes a run folder: a second one is refused while the
+  # first is alive (it would resume from, and overwrite, the first's epochs).
+  lock = (contextlib.nullcontext() if io_utils.is_remote(run.out_dir)
+          else io_utils.exclusive_output(run.out_dir, "--model_dir"))
+  with lock:
+    finished = resume_run(run)
+    if finished is not None:
+      return finished
+    # Process-wide in Keras: set for the run and put back to float32 after it,
+    # so what follows in the same process (an export, a benchmark's next run)
+    # builds float32 layers.
+    keras.mixed_precision.set_global_policy(run.config.train.precision)
+    try:
+      return fit(run, build(run))
+    finally:
+      keras.mixed_precision.set_global_policy("float32")
 
 
 def check_run(config: config_lib.Config) -> Run:

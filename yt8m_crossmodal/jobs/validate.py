@@ -88,8 +88,16 @@ def validate(cfg: ValidateConfig) -> dict:
                             "max": int(np.max(label_counts))} if label_counts else None),
       "rated_segments": segments,
       "duplicate_ids": sum(1 for c in ids.values() if c > 1),
+      "duplicate_id_examples": [
+          [i.decode(errors="replace"), c] for i, c in ids.most_common(5) if c > 1],
       "records_per_file": {f: per_file.get(f, 0) for f in files},
       "bad_record_count": len(bad),
       "bad_records": bad[:cfg.max_bad_listed],
   }
   return summary
+
+
+def exit_status(summary: dict) -> int:
+  """``yt8m-validate``'s exit status: 1 when a record is bad or an id occurs
+  more than once (an index needs unique ids), else 0."""
+  return 1 if summary["bad_record_count"] or summary["duplicate_ids"] else 0

@@ -250,14 +250,22 @@ def save_index(index, path: str) -> None:
   _faiss().write_index(index, str(path))
 
 
-def load_index(path: str):
-  """Reads a faiss index written by :func:`save_index`."""
-  if not os.path.exists(path):
+def load_index(path: str, file=None):
+  """Reads a faiss index written by :func:`save_index`.
+
+  Args:
+    path: the file (named in messages; read when ``file`` is None).
+    file: the file already opened (binary), read through faiss' callback
+      reader instead of by name.
+  """
+  if file is None and not os.path.exists(path):
     raise ValueError(f"No faiss index file {os.path.basename(path)!r} in "
                      f"{os.path.dirname(path) or '.'!r}")
+  faiss = _faiss()
   try:
-    return _faiss().read_index(str(path))
+    if file is not None:
+      return faiss.read_index(faiss.PyCallbackIOReader(file.read))
+    return faiss.read_index(str(path))
   except RuntimeError as e:  # faiss reports a damaged file as a RuntimeError.
     raise ValueError(f"{path} is not a readable faiss index (damaged?): "
                      f"{str(e).strip().splitlines()[0] if str(e).strip() else e}") from e
-

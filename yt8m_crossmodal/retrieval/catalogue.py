@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from absl import logging
 import numpy as np
 
 from yt8m_crossmodal.retrieval import ann
@@ -20,9 +21,9 @@ from yt8m_crossmodal.retrieval import hubness as hub
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.exact import exact_search
 from yt8m_crossmodal.retrieval.folder import (
-    IDS_TXT, LABEL_OFFSETS_FILE, LABELS_FILE, META_FILE, MODALITIES, NUM_FRAMES_FILE,
-    check_modality, embeddings_file, hubness_file, index_file, infer_num_frames, require,
-    self_hubness_file, timelines_file, write_json)
+    IDS_TXT, LABEL_OFFSETS_FILE, LABELS_FILE, MAX_META_BYTES, META_FILE, MODALITIES,
+    NUM_FRAMES_FILE, PinnedFolder, check_meta, check_modality, embeddings_file, hubness_file,
+    index_file, infer_num_frames, self_hubness_file, timelines_file, write_json)
 
 
 # An index search with a hubness correction re-scores a cosine shortlist of at
@@ -198,6 +199,9 @@ class Catalogue:
       ``(scores [Q, k'], indices [Q, k'])`` as :func:`exact_search`.
     """
     check_modality(target)
+    queries = np.asarray(queries)
+    if queries.dtype.kind in "fc" and not np.isfinite(queries).all():
+      raise ValueError("a query embedding holds NaN or Inf: nothing can be ranked by it")
     if method not in ("auto", "exact", "index"):
       raise ValueError(f"method must be auto, exact or index, got {method!r}")
     if method == "index" and target not in self.indexes:
@@ -288,9 +292,22 @@ def gather_rows(array: np.ndarray, indices: np.ndarray) -> np.ndarray:
   return out
 
 
+# Times an open is retried when the folder is swapped for a new one while read.
+_OPEN_ATTEMPTS = 3
+
+
 def load_catalogue(path: str, mmap: bool = True,
                    load_indexes: bool = True, verify: str = "fast") -> Catalogue:
   """Reads an index folder.
+
+  The folder is treated as received from someone else: every file is read
+  from the one folder first opened (a ``yt8m-embed --overwrite`` swapping a
+  new one in meanwhile never mixes the two; the new one is read if the old
+  one went away during the read), only plain files directly in it are
+  opened, meta.json's values are checked for type and range, and the
+  recorded sizes and digests are checked (``verify``). When ``path`` is
+  missing but a ``<path>.old-*`` folder is left by a ``yt8m-embed`` killed
+  while swapping, that earlier index is read (with a warning).
 
   Args:
     path: the folder.
@@ -310,59 +327,112 @@ def load_catalogue(path: str, mmap: bool = True,
   if "://" in path:
     raise ValueError(f"Index folder {path!r} is a remote path: index folders are "
                      "memory-mapped, so they must be local (copy it here first)")
-  if not os.path.isdir(path):
-    raise ValueError(f"Index folder {path!r} does not exist")
-  meta_path = require(path, META_FILE)
+  if verify not in integrity.VERIFY_LEVELS:
+    raise ValueError(f"verify must be one of {', '.join(integrity.VERIFY_LEVELS)}, got "
+                     f"{verify!r}")
+  for attempt in range(_OPEN_ATTEMPTS):
+    where = _existing(path)
+    try:
+      folder = PinnedFolder(where)
+    except (FileNotFoundError, NotADirectoryError):
+      if attempt + 1 < _OPEN_ATTEMPTS:
+        continue  # Swapped out between the check and the open.
+      raise ValueError(f"Index folder {path!r} does not exist") from None
+    except OSError as e:
+      raise ValueError(f"cannot read the index folder {where!r}: {e.strerror or e}") from None
+    with folder:
+      try:
+        return _load(folder, mmap, load_indexes, verify)
+      except ValueError:
+        if attempt + 1 < _OPEN_ATTEMPTS and folder.swapped:
+          logging.info("index folder %s was replaced while it was read: reading it again",
+                       where)
+          continue
+        raise
+  raise AssertionError("unreachable")
+
+
+def _existing(path: str) -> str:
+  """``path``, or the earlier index a killed swap left beside it (warned about)."""
+  if os.path.isdir(path):
+    return path
+  parent, name = os.path.split(os.path.normpath(path))
   try:
-    with open(meta_path) as f:
-      meta = json.load(f)
-  except (ValueError, UnicodeDecodeError) as e:
+    entries = os.listdir(parent or ".")
+  except OSError:
+    entries = []
+  left = [os.path.join(parent, e) for e in entries if e.startswith(f"{name}.old-")]
+  left = [p for p in left if os.path.isfile(os.path.join(p, META_FILE))]
+  if not left:
+    if os.path.exists(path):
+      raise ValueError(f"Index folder {path!r} is not a folder")
+    raise ValueError(f"Index folder {path!r} does not exist")
+  old = max(left, key=os.path.getmtime)
+  logging.warning("index folder %s does not exist, but %s does: a yt8m-embed --overwrite was "
+                  "stopped while swapping it in; reading the earlier index (the next "
+                  "yt8m-embed into %s puts it back)", path, old, path)
+  return old
+
+
+def _load(folder: PinnedFolder, mmap: bool, load_indexes: bool, verify: str) -> Catalogue:
+  """:func:`load_catalogue` of the opened folder."""
+  path = folder.path
+  meta_path = os.path.join(path, META_FILE)
+  if folder.size(META_FILE) > MAX_META_BYTES:
+    raise ValueError(f"{meta_path} holds {folder.size(META_FILE)} bytes, not a meta.json of "
+                     "yt8m-embed: the index is damaged")
+  try:
+    with folder.open(META_FILE) as f:
+      meta = json.loads(f.read().decode("utf-8"))
+  except (UnicodeDecodeError, json.JSONDecodeError) as e:
     raise ValueError(f"{meta_path} is not valid JSON ({e}): the index is damaged") from e
-  if not isinstance(meta, dict):
-    raise ValueError(f"{meta_path} is not a JSON object: the index is damaged")
+  except RecursionError:
+    raise ValueError(f"{meta_path} is nested too deeply: the index is damaged") from None
+  check_meta(meta, meta_path)
   with_hubness = bool(meta.get("hubness"))
   with_self_hubness = with_hubness and bool(meta["hubness"].get("self"))
   with_labels = bool(meta.get("labels"))
   modalities = tuple(m for m in MODALITIES if m in (meta.get("modalities") or MODALITIES))
-  if not modalities:
-    raise ValueError(f"{meta_path}: 'modalities' names neither audio nor visual: the index "
-                     "is damaged")
-  hashed = [IDS_TXT] + [embeddings_file(m) for m in modalities] + [
-      hubness_file(m) for m in modalities if with_hubness] + [
-      self_hubness_file(m) for m in modalities if with_self_hubness] + (
-      [LABELS_FILE, LABEL_OFFSETS_FILE] if with_labels else []) + [
-      e.get("file", index_file(t)) for t, e in (meta.get("faiss") or {}).items()]
-  integrity.verify(path, meta, hashed, verify)
-  mode = "r" if mmap else None
+  timeline_arrays = {n for m in MODALITIES
+                     for n in (timelines_file(m), compact.rows_file(m))}
+  hashed = [n for n in (meta.get(integrity.FILES_KEY) or {}) if n not in timeline_arrays]
+  integrity.verify(folder, meta, hashed, verify)
   try:
-    with open(require(path, IDS_TXT), encoding="utf-8") as f:
-      ids = f.read().split("\n")
+    with folder.open(IDS_TXT) as f:
+      ids = f.read().decode("utf-8").split("\n")
   except UnicodeDecodeError as e:
     raise ValueError(f"{os.path.join(path, IDS_TXT)} is not UTF-8 text ({e}): the index "
                      "is damaged") from e
   if ids and ids[-1] == "":
     ids.pop()
-  arrays = {m: _load_npy(path, embeddings_file(m), mode) for m in modalities}
+  if meta.get("num_items") is not None and meta["num_items"] != len(ids):
+    raise ValueError(f"{os.path.join(path, IDS_TXT)} holds {len(ids)} ids, meta.json says "
+                     f"{meta['num_items']}: the index is damaged")
+  arrays = {m: folder.load_npy(embeddings_file(m), mmap) for m in modalities}
   if verify != "none":
     for m in modalities:
       integrity.check_finite_rows(arrays[m], os.path.join(path, embeddings_file(m)), ids)
   timelines = {m: None for m in MODALITIES}
   num_frames = None
-  has_timelines = meta.get("has_timelines", os.path.exists(
-      os.path.join(path, timelines_file(modalities[0]))))
+  has_timelines = meta.get("has_timelines", folder.exists(timelines_file(modalities[0])))
   if has_timelines:
-    num_frames = _load_npy(path, NUM_FRAMES_FILE, None)
+    num_frames = folder.load_npy(NUM_FRAMES_FILE, False)
     for m in modalities:
       if meta.get("timeline_dtype") == compact.COMPACT_DTYPE:
+        seconds = meta["max_frames"]
+        _check_num_frames(num_frames, len(ids), seconds, os.path.join(path, NUM_FRAMES_FILE))
         timelines[m] = compact.CompactTimelines(
-            _load_npy(path, compact.rows_file(m), mode),
-            _load_npy(path, compact.scales_file(m), mode),
-            num_frames, meta.get("timeline_pool") or 1, meta["max_frames"])
+            folder.load_npy(compact.rows_file(m), mmap),
+            folder.load_npy(compact.scales_file(m), mmap),
+            num_frames, meta.get("timeline_pool") or 1, seconds)
         if verify == "full":
           integrity.check_finite_rows(timelines[m].scales,
                                       os.path.join(path, compact.scales_file(m)))
       else:
-        timelines[m] = _load_npy(path, timelines_file(m), mode)
+        timelines[m] = folder.load_npy(timelines_file(m), mmap)
+        if timelines[m].ndim == 3:
+          _check_num_frames(num_frames, len(ids), timelines[m].shape[1],
+                            os.path.join(path, NUM_FRAMES_FILE))
         if verify == "full":
           integrity.check_finite_rows(timelines[m], os.path.join(path, timelines_file(m)),
                                       ids)
@@ -373,38 +443,43 @@ def load_catalogue(path: str, mmap: bool = True,
       path=path)
   if with_hubness:
     for m in modalities:
-      catalogue.hubness[m] = _load_values(path, hubness_file(m), len(ids))
+      catalogue.hubness[m] = _load_values(folder, hubness_file(m), len(ids))
       if with_self_hubness:
-        catalogue.self_hubness[m] = _load_values(path, self_hubness_file(m), len(ids))
+        catalogue.self_hubness[m] = _load_values(folder, self_hubness_file(m), len(ids))
   if with_labels:
-    values = _load_npy(path, LABELS_FILE, mode)
-    offsets = _load_npy(path, LABEL_OFFSETS_FILE, None)
-    if (offsets.shape != (len(ids) + 1,) or offsets[0] != 0 or offsets[-1] != len(values)
-        or np.any(np.diff(offsets) < 0)):
+    values = folder.load_npy(LABELS_FILE, mmap)
+    offsets = folder.load_npy(LABEL_OFFSETS_FILE, False)
+    if (values.ndim != 1 or values.dtype.kind not in "iu" or offsets.dtype.kind not in "iu"
+        or offsets.shape != (len(ids) + 1,) or offsets[0] != 0
+        or offsets[-1] != len(values) or np.any(np.diff(offsets) < 0)):
       raise ValueError(f"{os.path.join(path, LABEL_OFFSETS_FILE)} does not describe "
                        f"{len(ids)} items of {LABELS_FILE}: the index is damaged")
+    if len(values) and values.min() < 0:
+      raise ValueError(f"{os.path.join(path, LABELS_FILE)} holds the class index "
+                       f"{values.min()}, below 0: the index is damaged")
     catalogue.label_values, catalogue.label_offsets = values, offsets
   if load_indexes:
-    for target, entry in (meta.get("faiss") or {}).items():
-      catalogue.indexes[target] = ann.load_index(
-          require(path, entry.get("file", index_file(target))))
+    for target in (meta.get("faiss") or {}):
+      with folder.open(index_file(target)) as f:
+        catalogue.indexes[target] = ann.load_index(os.path.join(path, index_file(target)), f)
   return catalogue
 
 
-def _load_values(folder: str, name: str, count: int) -> np.ndarray:
+def _check_num_frames(num_frames: np.ndarray, n: int, seconds: int, where: str) -> None:
+  """ValueError unless ``num_frames`` is N whole numbers in 0..seconds."""
+  if (num_frames.shape != (n,) or num_frames.dtype.kind not in "iu"
+      or (n and (num_frames.min() < 0 or num_frames.max() > seconds))):
+    raise ValueError(f"{where} must hold {n} whole numbers in 0..{seconds}, got "
+                     f"{num_frames.dtype} {list(num_frames.shape)}"
+                     + (f" from {num_frames.min()} to {num_frames.max()}"
+                        if num_frames.size and num_frames.dtype.kind in "iuf" else "")
+                     + ": the index is damaged")
+
+
+def _load_values(folder: PinnedFolder, name: str, count: int) -> np.ndarray:
   """[count] finite float32 values of ``folder/name``; ValueError naming it otherwise."""
-  values = _load_npy(folder, name, None)
+  values = folder.load_npy(name, False)
   if values.shape != (count,) or not np.isfinite(values).all():
-    raise ValueError(f"{os.path.join(folder, name)} is not {count} finite "
+    raise ValueError(f"{os.path.join(folder.path, name)} is not {count} finite "
                      f"values (shape {values.shape}): the index is damaged")
   return values.astype(np.float32)
-
-
-def _load_npy(folder: str, name: str, mmap_mode: Optional[str]) -> np.ndarray:
-  """``np.load`` of ``folder/name``; ValueError naming the file if unreadable."""
-  path = require(folder, name)
-  try:
-    return np.load(path, mmap_mode=mmap_mode)
-  except (ValueError, OSError, EOFError) as e:
-    raise ValueError(f"{path} is not a readable .npy array ({e}): the index is "
-                     "damaged") from e

@@ -8,13 +8,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.retrieval import compact_timelines as compact
 from yt8m_crossmodal.retrieval import hubness
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval.folder import (
     FORMAT_VERSION, IDS_TXT, LABEL_OFFSETS_FILE, LABELS_FILE, META_FILE, MODALITIES,
-    NUM_FRAMES_FILE, PARTS_DIR, catalogue_files, embeddings_file, hubness_file,
-    infer_num_frames, self_hubness_file, timelines_file, write_json)
+    NUM_FRAMES_FILE, PARTS_DIR, NpyWriter, catalogue_files, embeddings_file, hubness_file,
+    infer_num_frames, self_hubness_file, timelines_file, write_json, write_npy)
 
 TIMELINE_DTYPES = ("float16", "float32", compact.COMPACT_DTYPE)
 
@@ -33,12 +34,15 @@ def _check_finite(x: np.ndarray, ids: Sequence[str], what: str) -> None:
 class CatalogueWriter:
   """Writes an index folder batch by batch without holding the corpus in RAM.
 
-  With ``expected_count`` the final .npy files are created up front (memory
-  mapped) and filled in place; otherwise each batch goes to a part file under
-  ``_parts/`` and :meth:`close` concatenates them chunk by chunk (compact
+  With ``expected_count`` the final .npy files are created up front and
+  appended to batch by batch; otherwise each batch goes to a part file under
+  ``_parts/`` and :meth:`close` concatenates them part by part (compact
   int8 timelines, whose length is only known at the end, always go through
   part files). meta.json is written last by :meth:`close`, with the size and
-  SHA-256 of every file (:mod:`.integrity`).
+  SHA-256 of every file (:mod:`.integrity`). Every file is written with
+  plain writes, never memory-mapped: a full disk is a
+  :class:`~yt8m_crossmodal.errors.UsageError` naming the file (a memory map
+  would end the process with SIGBUS).
 
   Example::
 
@@ -103,19 +107,22 @@ class CatalogueWriter:
     self._with_labels = False
     self._with_timelines: Optional[bool] = None
     self._parts: List[Dict[str, int]] = []  # Rows per file, per part.
-    self._maps: Dict[str, np.ndarray] = {}
+    self._writers: Dict[str, NpyWriter] = {}
     self._closed = False
     if os.path.exists(os.path.join(self.path, META_FILE)) and not overwrite:
       raise ValueError(f"Index folder {self.path!r} already holds a catalogue "
                        "(pass overwrite=True)")
-    os.makedirs(self.path, exist_ok=True)
-    ours = catalogue_files() - {PARTS_DIR}
-    for name in os.listdir(self.path):  # Only files of this format.
-      if name == PARTS_DIR:
-        shutil.rmtree(os.path.join(self.path, name))
-      elif name in ours:
-        os.remove(os.path.join(self.path, name))
-    self._ids_file = open(os.path.join(self.path, IDS_TXT), "w")
+    with io_utils.naming_errors(self.path):
+      os.makedirs(self.path, exist_ok=True)
+      ours = catalogue_files() - {PARTS_DIR}
+      for name in os.listdir(self.path):  # Only files of this format.
+        if name == PARTS_DIR:
+          shutil.rmtree(os.path.join(self.path, name))
+        elif name in ours:
+          os.remove(os.path.join(self.path, name))
+    self._ids_path = os.path.join(self.path, IDS_TXT)
+    with io_utils.naming_errors(self._ids_path):
+      self._ids_file = open(self._ids_path, "w", encoding="utf-8")
 
   def __enter__(self) -> "CatalogueWriter":
     return self
@@ -266,26 +273,26 @@ class CatalogueWriter:
         raise ValueError(f"More than expected_count={self.expected_count} "
                          "items added")
       ragged = self._ragged()
-      if not self._maps:
+      if not self._writers:
         for name, (shape, dtype) in self._shapes().items():
           if name not in ragged:
-            self._maps[name] = np.lib.format.open_memmap(
-                os.path.join(self.path, name), mode="w+", dtype=dtype,
-                shape=(self.expected_count,) + shape)
+            self._writers[name] = NpyWriter(os.path.join(self.path, name),
+                                            (self.expected_count,) + shape, dtype)
       for name, x in batch.items():
         if name not in ragged:
-          self._maps[name][self.count:self.count + b] = x
+          self._writers[name].write(x)
       to_parts = {name: x for name, x in batch.items() if name in ragged}
     if to_parts:
       parts = os.path.join(self.path, PARTS_DIR)
-      os.makedirs(parts, exist_ok=True)
+      with io_utils.naming_errors(parts):
+        os.makedirs(parts, exist_ok=True)
       part = len(self._parts)
       for name, x in to_parts.items():
-        np.save(os.path.join(parts, f"{part:06d}.{name}"), x)
+        write_npy(os.path.join(parts, f"{part:06d}.{name}"), x)
       self._parts.append({name: len(x) for name, x in to_parts.items()})
     self._add_labels(labels, b)
-    for i in ids:
-      self._ids_file.write(i + "\n")
+    with io_utils.naming_errors(self._ids_path):
+      self._ids_file.write("".join(i + "\n" for i in ids))
     self.count += b
 
   def _add_labels(self, labels, b: int) -> None:
@@ -310,8 +317,8 @@ class CatalogueWriter:
     if not self._with_labels:
       return []
     counts = np.concatenate(self._label_counts)
-    np.save(os.path.join(self.path, LABELS_FILE), np.concatenate(self._labels))
-    np.save(os.path.join(self.path, LABEL_OFFSETS_FILE),
+    write_npy(os.path.join(self.path, LABELS_FILE), np.concatenate(self._labels))
+    write_npy(os.path.join(self.path, LABEL_OFFSETS_FILE),
             np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
     return [LABELS_FILE, LABEL_OFFSETS_FILE]
 
@@ -326,9 +333,9 @@ class CatalogueWriter:
                   for m in MODALITIES]
     names = [hubness_file(m) for m in MODALITIES]
     for name, values in zip(names, hubness.hubness_pair(*embeddings)):
-      np.save(os.path.join(self.path, name), values)
+      write_npy(os.path.join(self.path, name), values)
     for m, emb in zip(MODALITIES, embeddings):
-      np.save(os.path.join(self.path, self_hubness_file(m)), hubness.self_hubness(emb))
+      write_npy(os.path.join(self.path, self_hubness_file(m)), hubness.self_hubness(emb))
       names.append(self_hubness_file(m))
     return names
 
@@ -336,9 +343,37 @@ class CatalogueWriter:
     """Stops without writing meta.json (the folder stays incomplete)."""
     if not self._closed:
       self._closed = True
-      self._ids_file.close()
-      self._maps.clear()
+      try:
+        self._ids_file.close()
+      except OSError:
+        pass  # The folder is incomplete anyway.
+      for writer in self._writers.values():
+        writer.abort()
+      self._writers.clear()
       shutil.rmtree(os.path.join(self.path, PARTS_DIR), ignore_errors=True)
+
+  def _finish_files(self) -> None:
+    """Closes ids.txt and the .npy files; concatenates the part files."""
+    with io_utils.naming_errors(self._ids_path):
+      self._ids_file.close()
+    for writer in self._writers.values():
+      writer.close()
+    parts = os.path.join(self.path, PARTS_DIR)
+    for name, (shape, dtype) in self._shapes().items():
+      if name in self._writers:
+        continue
+      out = self._writers[name] = NpyWriter(
+          os.path.join(self.path, name),
+          (sum(p.get(name, 0) for p in self._parts),) + shape, dtype)
+      for part, rows in enumerate(self._parts):
+        if name not in rows:
+          continue
+        part_file = os.path.join(parts, f"{part:06d}.{name}")
+        out.write(np.load(part_file))
+        os.remove(part_file)
+      out.close()
+    self._writers.clear()
+    shutil.rmtree(parts, ignore_errors=True)
 
   def close(self) -> Dict[str, Any]:
     """Finalizes the files and writes meta.json.
@@ -360,28 +395,11 @@ class CatalogueWriter:
       self.abort()
       raise ValueError(f"{self.count} items added but expected_count="
                        f"{self.expected_count}")
-    self._ids_file.close()
-    for m in self._maps.values():
-      m.flush()
-    parts = os.path.join(self.path, PARTS_DIR)
-    for name, (shape, dtype) in self._shapes().items():
-      if name in self._maps:
-        continue
-      out = np.lib.format.open_memmap(
-          os.path.join(self.path, name), mode="w+", dtype=dtype,
-          shape=(sum(p.get(name, 0) for p in self._parts),) + shape)
-      pos = 0
-      for part, rows in enumerate(self._parts):
-        if name not in rows:
-          continue
-        part_file = os.path.join(parts, f"{part:06d}.{name}")
-        out[pos:pos + rows[name]] = np.load(part_file, mmap_mode="r")
-        pos += rows[name]
-        os.remove(part_file)
-      out.flush()
-      del out
-    self._maps.clear()
-    shutil.rmtree(parts, ignore_errors=True)
+    try:
+      self._finish_files()
+    except BaseException:
+      self.abort()
+      raise
     hub_files = self._write_hubness()
     label_files = self._write_labels()
     meta = {

@@ -4,9 +4,10 @@
 every file it writes in ``meta.json["files"]`` (faiss files are added when
 they are saved); :func:`verify` checks them when a folder is opened:
 
-- ``"fast"`` (the default): the size of every recorded file, the digests of
-  ``ids.txt``, the clip embeddings and the faiss files (what every search
-  reads whole), and that every clip embedding row is finite;
+- ``"fast"`` (the default): the size of every recorded file and the digest
+  of every file but the timelines (ids, clip embeddings, ``num_frames``,
+  hubness, compact scales, faiss files: what a search reads whole), and that
+  every clip embedding row is finite;
 - ``"full"``: also the digests of the timelines (and their rows finite);
 - ``"none"``: nothing (a folder this process has just written).
 
@@ -22,6 +23,8 @@ from typing import Any, Dict, Iterable
 
 from absl import logging
 import numpy as np
+
+from yt8m_crossmodal.retrieval.folder import PinnedFolder
 
 FILES_KEY = "files"
 VERIFY_LEVELS = ("none", "fast", "full")
@@ -64,11 +67,20 @@ def check_finite_rows(array: np.ndarray, where: str, ids=None, start: int = 0,
                        "rebuild it with yt8m-embed")
 
 
-def verify(folder: str, meta: Dict[str, Any], hashed: Iterable[str], level: str) -> None:
+def _digest_file(f) -> str:
+  h = hashlib.sha256()
+  for block in iter(lambda: f.read(_CHUNK), b""):
+    h.update(block)
+  return h.hexdigest()
+
+
+def verify(folder, meta: Dict[str, Any], hashed: Iterable[str], level: str) -> None:
   """Checks the files recorded in ``meta["files"]`` (see the module docstring).
 
   Args:
-    folder: the index folder.
+    folder: the index folder, a
+      :class:`~yt8m_crossmodal.retrieval.folder.PinnedFolder` (the files
+      checked are the files then read) or a path.
     meta: its meta.json.
     hashed: names whose digest is checked at ``"fast"`` (``"full"``: all).
     level: one of :data:`VERIFY_LEVELS`.
@@ -84,19 +96,25 @@ def verify(folder: str, meta: Dict[str, Any], hashed: Iterable[str], level: str)
     return
   if not recorded:
     logging.warning("index folder %r records no checksums (written before they existed): "
-                    "only its rows are checked; re-embed it to have them", folder)
+                    "only its rows are checked; re-embed it to have them",
+                    getattr(folder, "path", folder))
     return
+  if isinstance(folder, str):
+    with PinnedFolder(folder) as pinned:
+      return verify(pinned, meta, hashed, level)
   hashed = set(hashed)
   for name, want in sorted(recorded.items()):
-    path = os.path.join(folder, name)
-    if not os.path.isfile(path):
-      raise ValueError(f"index folder {folder!r} is missing {name!r} (listed in meta.json)")
-    size = os.path.getsize(path)
+    path = os.path.join(folder.path, name)
+    if not folder.exists(name):
+      raise ValueError(f"index folder {folder.path!r} is missing {name!r} (listed in "
+                       "meta.json)")
+    size = folder.size(name)
     if size != want.get("bytes"):
       raise ValueError(f"{path}: {size} bytes, meta.json recorded {want.get('bytes')} "
                        "(truncated or damaged): rebuild the index with yt8m-embed")
     if level == "full" or name in hashed:
-      got = digest(path)["sha256"]
+      with folder.open(name) as f:
+        got = _digest_file(f)
       if got != want.get("sha256"):
         raise ValueError(f"{path}: SHA-256 {got[:12]}... differs from the one meta.json "
                          f"recorded ({str(want.get('sha256'))[:12]}...): the file is damaged "

@@ -40,6 +40,8 @@ def ranked_results(catalogue: Catalogue, target: str, scores: np.ndarray,
     ``best_start_second`` is 0 and ``query_start_second`` says which second
     of the query (counted from its first second used) lines up with it.
   """
+  if query_timeline is not None and not np.isfinite(np.asarray(query_timeline)).all():
+    raise ValueError("the query's timeline holds NaN or Inf: it cannot be aligned")
   keep = indices >= 0
   scores, indices = scores[keep], indices[keep]
   results = []

@@ -36,14 +36,18 @@ from typing import Any, Dict, Tuple
 from absl import logging
 import numpy as np
 
+from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.retrieval import ann
 from yt8m_crossmodal.retrieval import integrity
 from yt8m_crossmodal.retrieval import stretches
 from yt8m_crossmodal.retrieval.catalogue import Catalogue
-from yt8m_crossmodal.retrieval.folder import IDS_TXT
+from yt8m_crossmodal.retrieval.folder import (IDS_TXT, MAX_META_BYTES, NpyWriter, PinnedFolder,
+                                              write_json, write_npy)
 
 INFO_FILE = "window.json"
 INDEX_FILE = "windows.faiss"
+ITEMS_FILE = "items.npy"
+FIRSTS_FILE = "firsts.npy"
 DEFAULT_NPROBE = 32
 
 
@@ -99,48 +103,57 @@ def build(catalogue: Catalogue, path: str, target: str = "visual", width: int = 
   """Builds the window index of ``catalogue`` into the new folder ``path``.
 
   The windows are computed in one pass over the timelines (bounded memory)
-  into a temporary memory-mapped file beside ``path``, then indexed
-  (IVF-PQ, ``nlist`` lists, default about sqrt of the windows) and the
-  folder is swapped into place when complete.
+  into a temporary file beside ``path`` (plain writes: a full disk is an
+  error naming the file, never SIGBUS), then indexed (IVF-PQ, ``nlist``
+  lists, default about sqrt of the windows) and the folder is swapped into
+  place when complete.
   """
   begin = time.time()
   parent = os.path.dirname(os.path.abspath(path)) or "."
-  work = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
+  with io_utils.naming_errors(parent):
+    work = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.tmp-", dir=parent)
   try:
     timelines = catalogue.timelines(target)
     total = int(np.ceil(np.asarray(catalogue.num_frames, np.float64) / width).sum()) + 1
-    vectors = np.lib.format.open_memmap(os.path.join(work, "vectors.npy"), mode="w+",
-                                        dtype=np.float32,
-                                        shape=(total, catalogue.embedding_size))
+    vectors_path = os.path.join(work, "vectors.npy")
+    vectors = NpyWriter(vectors_path, (total, catalogue.embedding_size), np.float32)
     items, firsts, count = [], [], 0
-    for rows, item, second in stretches.timeline_chunks(timelines, catalogue.num_frames):
-      v, i, f = stretches.windows_of(rows, item, second, width)
-      vectors[count:count + len(v)] = v
-      items.append(i.astype(np.int32))
-      firsts.append(f.astype(np.int32))
-      count += len(v)
-    vectors.flush()
-    matrix = vectors[:count]
+    try:
+      for rows, item, second in stretches.timeline_chunks(timelines, catalogue.num_frames):
+        v, i, f = stretches.windows_of(rows, item, second, width)
+        vectors.write(v)
+        items.append(i.astype(np.int32))
+        firsts.append(f.astype(np.int32))
+        count += len(v)
+      vectors.write(np.zeros((total - count, catalogue.embedding_size), np.float32))
+      vectors.close()
+    except BaseException:
+      vectors.abort()
+      raise
+    matrix = np.load(vectors_path, mmap_mode="r")[:count]
     nlist = nlist or int(max(1, min(count // 39, 2 ** round(np.log2(max(1.0, np.sqrt(count)))))))
     index = ann.build_index(matrix, "ivfpq", nlist=nlist, nprobe=DEFAULT_NPROBE, seed=seed)
-    ann.save_index(index, os.path.join(work, INDEX_FILE))
-    np.save(os.path.join(work, "items.npy"), np.concatenate(items))
-    np.save(os.path.join(work, "firsts.npy"), np.concatenate(firsts))
-    del matrix, vectors
-    os.remove(os.path.join(work, "vectors.npy"))
+    try:
+      ann.save_index(index, os.path.join(work, INDEX_FILE))
+    except RuntimeError as e:  # faiss' own write error (a full disk).
+      raise io_utils.write_error(os.path.join(work, INDEX_FILE), e) from e
+    write_npy(os.path.join(work, ITEMS_FILE), np.concatenate(items))
+    write_npy(os.path.join(work, FIRSTS_FILE), np.concatenate(firsts))
+    del matrix
+    os.remove(vectors_path)
     info = {"catalogue": _identity(catalogue, target, width), "windows": count,
             "faiss": ann.index_params(index), "seconds": round(time.time() - begin, 1),
             "index": os.path.abspath(catalogue.path) if catalogue.path else None}
-    with open(os.path.join(work, INFO_FILE), "w") as f:
-      json.dump(info, f, indent=2, sort_keys=True)
-    if os.path.exists(path):
-      old = f"{path}.old-{uuid.uuid4().hex[:8]}"
-      os.rename(path, old)
-      shutil.rmtree(old, ignore_errors=True)
-    os.rename(work, path)
-  except BaseException:
-    shutil.rmtree(work, ignore_errors=True)
-    raise
+    write_json(os.path.join(work, INFO_FILE), info)
+    with io_utils.naming_errors(path):
+      if not (os.path.exists(path) and io_utils.exchange_paths(work, path)):
+        if os.path.exists(path):
+          old = f"{path}.old-{uuid.uuid4().hex[:8]}"
+          os.rename(path, old)
+          shutil.rmtree(old, ignore_errors=True)
+        os.rename(work, path)
+  finally:
+    shutil.rmtree(work, ignore_errors=True)  # After an exchange: the earlier index.
   logging.info("window index of %d windows built in %.0f s into %s", count,
                time.time() - begin, path)
   return load(path, catalogue, target, width)
@@ -150,30 +163,52 @@ def load(path: str, catalogue: Catalogue, target: str = "visual", width: int = 5
          ) -> WindowIndex:
   """Opens the window index in ``path`` for ``catalogue``.
 
+  The folder may have come from someone else: only plain files directly in
+  it are read, ``window.json`` is checked for type, the arrays must be plain
+  whole numbers naming rows and seconds of ``catalogue``.
+
   Raises:
     ValueError: the folder is not a window index, or one of another
-      catalogue, modality or window width (named).
+      catalogue, modality or window width, or damaged (named).
   """
-  info_path = os.path.join(path, INFO_FILE)
   try:
-    with open(info_path) as f:
-      info = json.load(f)
-  except (OSError, ValueError) as e:
-    raise ValueError(f"{path!r} is not a window index ({INFO_FILE}: {e})") from e
-  want = _identity(catalogue, target, width)
-  have = info.get("catalogue") or {}
-  differs = [k for k in want if have.get(k) != want[k]]
-  if differs:
-    raise ValueError(f"the window index {path!r} was built for another catalogue or "
-                     f"setting ({', '.join(differs)} differ): give another folder, or remove "
-                     "it to build it again")
-  index = ann.load_index(os.path.join(path, INDEX_FILE))
-  items = np.load(os.path.join(path, "items.npy"), mmap_mode="r")
-  firsts = np.load(os.path.join(path, "firsts.npy"), mmap_mode="r")
-  if index.ntotal != len(items) or len(items) != len(firsts):
+    folder = PinnedFolder(path)
+  except OSError as e:
+    raise ValueError(f"{path!r} is not a window index ({e.strerror or e})") from None
+  with folder:
+    info_path = os.path.join(path, INFO_FILE)
+    try:
+      if folder.size(INFO_FILE) > MAX_META_BYTES:
+        raise ValueError(f"{folder.size(INFO_FILE)} bytes")
+      with folder.open(INFO_FILE) as f:
+        info = json.loads(f.read().decode("utf-8"))
+    except (OSError, ValueError, RecursionError) as e:
+      raise ValueError(f"{path!r} is not a window index ({INFO_FILE}: "
+                       f"{str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+    have = info.get("catalogue") if isinstance(info, dict) else None
+    if not isinstance(have, dict):
+      raise ValueError(f"{info_path} is not a window index's {INFO_FILE} (no 'catalogue' "
+                       "object): remove the folder to build it again")
+    want = _identity(catalogue, target, width)
+    differs = [k for k in want if have.get(k) != want[k]]
+    if differs:
+      raise ValueError(f"the window index {path!r} was built for another catalogue or "
+                       f"setting ({', '.join(differs)} differ): give another folder, or "
+                       "remove it to build it again")
+    with folder.open(INDEX_FILE) as f:
+      index = ann.load_index(os.path.join(path, INDEX_FILE), f)
+    items = folder.load_npy(ITEMS_FILE, False)
+    firsts = folder.load_npy(FIRSTS_FILE, False)
+  longest = int(np.max(catalogue.num_frames)) if catalogue.size else 0
+  if (index.ntotal != len(items) or items.shape != firsts.shape or items.ndim != 1
+      or int(getattr(index, "d", -1)) != catalogue.embedding_size
+      or items.dtype.kind not in "iu" or firsts.dtype.kind not in "iu"
+      or (len(items) and (items.min() < 0 or items.max() >= catalogue.size
+                          or firsts.min() < 0 or firsts.max() >= max(longest, 1)))):
     raise ValueError(f"the window index {path!r} is damaged ({index.ntotal} vectors, "
-                     f"{len(items)} windows): remove it to build it again")
-  return WindowIndex(path, index, np.asarray(items), np.asarray(firsts), info)
+                     f"{len(items)} windows, not rows and seconds of the catalogue): remove "
+                     "it to build it again")
+  return WindowIndex(path, index, items.astype(np.int32), firsts.astype(np.int32), info)
 
 
 def open_or_build(path: str, catalogue: Catalogue, target: str = "visual", width: int = 5

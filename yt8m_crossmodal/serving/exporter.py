@@ -285,9 +285,13 @@ def export(config: config_lib.Config, audio_encoder, visual_encoder,
       version = max([version] + existing_versions(export_dir)) + 1
       info["version"] = version
       final = os.path.join(export_dir, str(version))
-  except BaseException:
+  except BaseException as e:
     if tf.io.gfile.exists(tmp):
       tf.io.gfile.rmtree(tmp)
+    if isinstance(e, (OSError, tf.errors.OpError)) and not isinstance(e, UsageError):
+      # A full disk while TensorFlow writes: one line naming the version folder
+      # (not TF's temporary file or graph node); nothing of it is left.
+      raise io_utils.write_error(final, e) from e
     raise
   logging.info("exported version %d to %s", version, final)
   return dict(info, path=final)

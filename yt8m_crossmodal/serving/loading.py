@@ -148,19 +148,24 @@ class LoadedExport:
 
   def read_records(self, pattern: str, batch_size: int = 64,
                    skip_bad_records: bool = False, file_order: bool = False,
-                   modalities=decode_lib.BOTH):
+                   modalities=decode_lib.BOTH, with_provenance: bool = False,
+                   max_frames: Optional[int] = None):
     """The records of ``pattern`` read as this export expects them.
 
-    Its feature level, label vocabulary and ``max_frames``, in a fixed order
-    (``seed=0``; with ``file_order``, one file after the other): the batches
-    of :func:`yt8m_crossmodal.data.pipeline.make_dataset`. With one of
-    ``modalities``, records with only that one are read too (only its
-    features are returned).
+    Its feature level, label vocabulary and ``max_frames`` (or the given
+    one), in a fixed order (``seed=0``; with ``file_order``, one file after
+    the other): the batches of
+    :func:`yt8m_crossmodal.data.pipeline.make_dataset` (with
+    ``with_provenance``, also each record's ``file`` and ``record_index``).
+    With one of ``modalities``, records with only that one are read too
+    (only its features are returned).
     """
     return pipeline.make_dataset(
         pattern, feature_level=self.feature_level, batch_size=batch_size,
-        num_classes=self.config.data.num_classes, max_frames=self.max_frames, seed=0,
-        skip_bad_records=skip_bad_records, file_order=file_order, modalities=modalities)
+        num_classes=self.config.data.num_classes,
+        max_frames=max_frames or self.max_frames, seed=0,
+        skip_bad_records=skip_bad_records, file_order=file_order, modalities=modalities,
+        with_provenance=with_provenance)
 
   def decode_records(self, records, typed: bool = False, modalities=decode_lib.BOTH):
     """Parses, validates and decodes serialized records as :meth:`read_records` does.

@@ -44,10 +44,14 @@ def decode_request(examples: tf.Tensor, feature_level: str, num_classes: int,
 
   Returns:
     ``id`` [B], ``audio`` / ``visual`` float32 [B, T, D] (video level
-    [B, D]), ``num_frames`` int32 [B], after an assertion that fails the call
-    with ``Bad YT-8M record in request at record index i ...`` on a malformed
-    record.
+    [B, D]), ``num_frames`` int32 [B], after assertions that fail the call
+    with ``no video: examples holds an empty batch`` or ``Bad YT-8M record in
+    request at record index i ...`` on a malformed record.
   """
+  empty = tf.debugging.Assert(tf.size(examples) >= 1, [
+      "no video: examples holds an empty batch (give at least one record)"])
+  with tf.control_dependencies([empty]):
+    examples = tf.identity(examples)
   out, reason = decode.decode_records(examples, feature_level, num_classes, max_frames,
                                       dequantize=True)
   # Labels do not matter for encoding: only feature problems fail a request.
@@ -198,9 +202,15 @@ class SignatureBuilder:
                               ["audio and visual must hold the same videos"]),
           tf.debugging.Assert(tf.reduce_all(start >= 0), ["start must be >= 0"]),
           tf.debugging.Assert(max_offset >= 0, ["max_offset must be >= 0"]),
+          # Offsets past the pictures are never feasible; a huge S would only
+          # make the [B, 2S + 1] outputs (and overflow 2S + 1).
+          tf.debugging.Assert(max_offset <= tf.shape(visual)[1], [
+              "max_offset must be <= the seconds of visual (", tf.shape(visual)[1],
+              "), got", max_offset]),
       ]
       with tf.control_dependencies(checks):
         start = tf.identity(start)
+        max_offset = tf.identity(max_offset)
       a = call_encoder(audio_encoder, audio, audio_num_frames)["timeline"]
       v = call_encoder(visual_encoder, visual, visual_num_frames)["timeline"]
       return estimate_batch(a, v, audio_num_frames, visual_num_frames, start, max_offset)

@@ -67,8 +67,8 @@ def error_message(error: BaseException) -> str:
   if _parse_failure(error):
     return ("a record in the input is not a valid protobuf (damaged inside a field; "
             "its file and index cannot be named)")
-  text = getattr(error, "message", None) or str(error)
-  return text.strip().splitlines()[0] if text.strip() else type(error).__name__
+  from yt8m_crossmodal import io_utils
+  return io_utils.error_line(error)  # Without TensorFlow's {{function_node ...}}.
 
 
 # What the machine, not the program, refuses: a full disk or quota, a read-only

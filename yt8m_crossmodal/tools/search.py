@@ -12,6 +12,9 @@ Example::
   yt8m-search --index=... --export_dir=... --query_data=... \\
       --target_modality=both --output=topic.html
 
+``--export_dir`` is required: a SavedModel is a program, so only an export
+you name is loaded, never the one an index's meta.json names.
+
 Answers (--format): a table on a terminal, one JSON object per query when
 piped, an HTML page with --output=<file>.html. Fields of a result:
 

@@ -11,8 +11,9 @@ Prints a human-readable report and, as its last line, one JSON object::
    "median": ..., "max": ...}, "bad_records": [{"file": ..., "index": ...,
    "id": ..., "reason": ...}], ...}
 
-Exits with status 1 when any record (or file tail) is bad, 2 on a usage error
-(e.g. a pattern that matches nothing).
+Exits with status 1 when any record (or file tail) is bad or an id occurs
+more than once (an index needs unique ids), 2 on a usage error (e.g. a
+pattern that matches nothing).
 """
 
 import json
@@ -31,8 +32,12 @@ def main(config: ValidateConfig):
     print(f"frames per video: min {f['min']}, median {f['median']}, max {f['max']}")
   for bad in summary["bad_records"]:
     print(f"BAD {bad['file']}[{bad['index']}] id={bad['id']!r}: {bad['reason']}")
+  if summary["duplicate_ids"]:
+    print(f"DUPLICATE ids: {summary['duplicate_ids']} id(s) occur more than once, e.g. "
+          + ", ".join(f"{i!r} ({c} times)" for i, c in summary["duplicate_id_examples"]))
   print(json.dumps(summary))
-  return 1 if summary["bad_record_count"] else 0
+  from yt8m_crossmodal.jobs.validate import exit_status
+  return exit_status(summary)
 
 
 def cli():

@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import escaping
 from yt8m_crossmodal import models
 from yt8m_crossmodal.evaluation import embedding
 from yt8m_crossmodal.evaluation.encode import keras_encode_fn
@@ -137,7 +138,12 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 def write_projector(log_dir: str, embedded: embedding.EmbeddedSet, samples: int) -> None:
-  """Writes clip embeddings of both modalities for TensorBoard's projector."""
+  """Writes clip embeddings of both modalities for TensorBoard's projector.
+
+  ``metadata.tsv`` holds one row per point (ids through
+  :func:`yt8m_crossmodal.escaping.tsv_field`: a tab or line break in an id
+  cannot add a column or a row).
+  """
   from tensorboard.plugins import projector
   n = min(samples, len(embedded))
   if n == 0:
@@ -148,7 +154,7 @@ def write_projector(log_dir: str, embedded: embedding.EmbeddedSet, samples: int)
     f.write("id\tmodality\n")
     for modality in ("audio", "visual"):
       for video_id in embedded.ids[:n]:
-        f.write(f"{video_id}\t{modality}\n")
+        f.write(f"{escaping.tsv_field(video_id)}\t{modality}\n")
   var = tf.Variable(vectors, name="clip_embeddings")
   tf.train.Checkpoint(embedding=var).save(os.path.join(log_dir, "embedding.ckpt"))
   cfg = projector.ProjectorConfig()

@@ -28,6 +28,7 @@ The backup stays after the last epoch: a rerun of a finished run finds
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import math
@@ -37,8 +38,10 @@ from typing import Dict, List, Optional
 
 from absl import logging
 import keras
+import numpy as np
 import tensorflow as tf
 
+from yt8m_crossmodal import escaping
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.errors import UsageError
 
@@ -217,15 +220,40 @@ def _write_csv(path: str, rows) -> None:
   writer = csv.DictWriter(text, fieldnames=keys, lineterminator="\n")
   writer.writeheader()
   for row in rows:
-    writer.writerow({k: row.get(k, "") for k in keys})
+    writer.writerow({k: escaping.csv_cell(row.get(k, "")) for k in keys})
   io_utils.atomic_write_text(path, text.getvalue())
 
 
-def _save_atomically(path: str, save) -> None:
-  """Calls ``save(tmp)`` with a temporary sibling of ``path``, then renames it."""
+def weights_file_bytes(model) -> int:
+  """About the bytes of ``model.save_weights``' file: the variables and the
+  optimizer's, plus HDF5's overhead (measured: under 2 kB a variable)."""
+  variables = list(model.variables)
+  if model.optimizer is not None:
+    variables += list(model.optimizer.variables)
+  data = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+  return data + 4096 * len(variables) + (1 << 16)
+
+
+def _hdf5_write_failure(error: BaseException) -> bool:
+  """h5py's RuntimeError for a write the disk refused (it has no errno)."""
+  return isinstance(error, RuntimeError) and any(
+      m in str(error) for m in ("No space left on device", "file write failed",
+                                "Disk quota exceeded", "Read-only file system"))
+
+
+def _save_atomically(path: str, save, needed_bytes: int = 0) -> None:
+  """Calls ``save(tmp)`` with a temporary sibling of ``path``, then renames it.
+
+  Args:
+    needed_bytes: with an HDF5 file, about its size: checked free first,
+      because HDF5 on a disk that fills up while it writes may end the
+      process (SIGSEGV) instead of failing.
+  """
   folder, name = os.path.split(path)
   suffix = ".weights.h5" if name.endswith(".weights.h5") else os.path.splitext(name)[1]
   tmp = io_utils.tmp_sibling(path) + suffix
+  if needed_bytes:
+    io_utils.require_space(path, needed_bytes)
   try:
     save(tmp)
     tf.io.gfile.rename(tmp, path, overwrite=True)
@@ -233,6 +261,9 @@ def _save_atomically(path: str, save) -> None:
     io_utils.remove_quietly(tmp)
     if isinstance(e, (OSError, tf.errors.OpError)):  # A full disk: h5py's OSError.
       raise io_utils.write_error(path, e) from e
+    if _hdf5_write_failure(e):
+      raise io_utils.write_error(path, OSError(
+          errno.ENOSPC, "No space left on device (HDF5: file write failed)")) from e
     raise
 
 
@@ -280,12 +311,13 @@ class EpochCheckpoint(keras.callbacks.Callback):
     f = self.folder
     tf.io.gfile.makedirs(f.checkpoints)
     tf.io.gfile.makedirs(f.backup)
+    weights = weights_file_bytes(self.model)
     self._point(number, "checkpoint")
-    _save_atomically(f.checkpoint(number), self.model.save_weights)
+    _save_atomically(f.checkpoint(number), self.model.save_weights, weights)
     self._point(number, "model")
     _save_atomically(f.model, self.model.save)
     self._point(number, "backup")
-    _save_atomically(f.backup_file(number), self.model.save_weights)
+    _save_atomically(f.backup_file(number), self.model.save_weights, weights)
     self._point(number, "log")
     row = {"epoch": str(number)}  # Counted from 1, as the checkpoints.
     row.update({k: str(v) for k, v in _scalars(logs).items()})
