@@ -119,7 +119,7 @@ def test_a_full_disk_at_the_end_of_an_epoch_keeps_the_earlier_epoch(data, tmp_pa
     ("train_data", "", "--train_data is required"),
     ("model_dir", "", "--model_dir is required"),
     ("epochs", -1, "--epochs must be >= 0"),
-    ("learning_rate", -1e-3, "--learning_rate must be a number >= 0"),
+    ("learning_rate", -1e-3, "--learning_rate must be a positive number, or 0 to pick it"),
     ("distribution_strategy", "multi_worker", "multi_worker needs --steps_per_epoch"),
 ])
 def test_config_values_are_checked(field, value, message):
