@@ -112,12 +112,13 @@ def _timed_fit(model, data, warmup, steps):
 def _ensure_records(config, args):
   """Frame-level shards of videos exactly ``frames`` long (written once)."""
   from yt8m_crossmodal.data import synthetic
+  from yt8m_crossmodal.jobs import synth as synth_job
   folder = os.path.join(args.data_dir, f"frames{args.frames}_videos{args.num_videos}")
   stamp = os.path.join(folder, "done")
   if not os.path.exists(stamp):
     print(f"  writing {args.num_videos} videos of {args.frames} s into {folder} ...",
           file=sys.stderr, flush=True)
-    synthetic.write_dataset(synthetic.SynthConfig(
+    synth_job.write_dataset(synthetic.SynthConfig(
         output_dir=folder, prefix="speed", num_videos=args.num_videos, num_shards=4,
         min_frames=args.frames, max_frames=args.frames, seed=11))
     open(stamp, "w").close()

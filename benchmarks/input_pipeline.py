@@ -29,6 +29,7 @@ import tensorflow as tf
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.data import synthetic
+from yt8m_crossmodal.jobs import synth as synth_job
 
 
 def starter_dataset(files, batch_size, max_frames, num_classes):
@@ -82,7 +83,7 @@ def main():
     files = []
   if len(files) != args.num_shards:
     print(f"writing {args.num_videos} videos into {args.num_shards} shards ...", flush=True)
-    synthetic.write_dataset(synthetic.SynthConfig(
+    synth_job.write_dataset(synthetic.SynthConfig(
         output_dir=args.data_dir, prefix="bench", num_videos=args.num_videos,
         num_shards=args.num_shards, seed=7))
     files = pipeline.list_files(pattern)

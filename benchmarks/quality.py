@@ -2,7 +2,7 @@
 
 Writes a training set and a 1000-video evaluation set with ``yt8m-synth``
 (the same videos at frame and video level), trains each model with
-:func:`yt8m_crossmodal.training.trainer.train` (the ``yt8m-train`` code path) and
+:func:`yt8m_crossmodal.jobs.train.train` (the ``yt8m-train`` code path) and
 scores it on the evaluation set with the shared evaluation code:
 
 - ``cca_mean``: linear CCA on mean features (numpy; ridge ``--cca_reg``);
@@ -53,13 +53,14 @@ from yt8m_crossmodal import experiments  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.data import pipeline  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
+from yt8m_crossmodal.jobs import synth as synth_job  # noqa: E402
 from yt8m_crossmodal.data import features as feat  # noqa: E402
 from yt8m_crossmodal.evaluation import embedding  # noqa: E402
 from yt8m_crossmodal.evaluation import sync as sync_eval  # noqa: E402
 from yt8m_crossmodal.evaluation.rerank import rerank_metrics  # noqa: E402
 from yt8m_crossmodal.evaluation.encode import keras_encode_fn  # noqa: E402
 from yt8m_crossmodal import cca as cca_lib  # noqa: E402
-from yt8m_crossmodal.training.trainer import train  # noqa: E402
+from yt8m_crossmodal.jobs.train import train  # noqa: E402
 
 COLUMNS = ("a2v_r1", "a2v_r5", "a2v_r10", "v2a_r1", "v2a_r5", "v2a_r10",
            "timeline_r1", "cut_exact", "cut_w1", "own_exact", "own_w1", "rerank_r1")
@@ -90,7 +91,7 @@ def write_data(work_dir, family, args):
           continue
       except FileNotFoundError:
         pass
-      synthetic.write_dataset(synth_config(args, family, split, output_dir=out,
+      synth_job.write_dataset(synth_config(args, family, split, output_dir=out,
                                            feature_level=level))
   return sets
 

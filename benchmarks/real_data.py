@@ -12,7 +12,7 @@ shards are which) and scores each row on the test shards:
 - ``video_mlp`` (only with ``--rows=...,video_mlp``): the published
   baseline (``--video_encoder=mlp --clip_loss=triplet``), ``--mlp_epochs``;
 - ``ours``: ``yt8m-train --feature_level=video`` with no other flag, through
-  the same training code (:func:`yt8m_crossmodal.training.trainer.train`);
+  the same training code (:func:`yt8m_crossmodal.jobs.train.train`);
 - ``*_on_2017``: the 2018-trained CCA and ``ours`` scored on every 2017
   record (other videos, another release's label vocabulary);
 - ``*_hub``: the same embeddings ranked as ``yt8m-search`` ranks by default,
@@ -55,7 +55,7 @@ from yt8m_crossmodal.data import pipeline  # noqa: E402
 from yt8m_crossmodal.evaluation.metrics import candidate_pools  # noqa: E402
 from yt8m_crossmodal import cca as cca_lib  # noqa: E402
 from yt8m_crossmodal.retrieval import hubness  # noqa: E402
-from yt8m_crossmodal.training.trainer import train  # noqa: E402
+from yt8m_crossmodal.jobs.train import train  # noqa: E402
 
 # --ablation: variants of ``ours``, each a named configuration of
 # yt8m_crossmodal.experiments, trained on the training shards and scored on
@@ -264,7 +264,7 @@ def project_cca(fit, weight, features):
 
 
 def train_row(name, work_dir, train_files, experiment, epochs):
-  """Trains with ``trainer.train``; returns (audio encoder, visual encoder, config.json)."""
+  """Trains with ``jobs.train.train``; returns (audio encoder, visual encoder, config.json)."""
   model_dir = os.path.join(work_dir, "runs", name)
   if tf.io.gfile.exists(model_dir):
     tf.io.gfile.rmtree(model_dir)

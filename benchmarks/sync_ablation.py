@@ -2,7 +2,7 @@
 
 Writes a training set of one ``yt8m-synth`` family (``--preset``), draws a
 held-out test set in memory (another seed), trains one small model per
-variant with :func:`yt8m_crossmodal.training.trainer.train` and prints one table.
+variant with :func:`yt8m_crossmodal.jobs.train.train` and prints one table.
 
 Columns, per protocol (20 s audio excerpts, true offsets in [-5, 5]):
 
@@ -39,10 +39,11 @@ from yt8m_crossmodal import experiments  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.data import features as feat  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
+from yt8m_crossmodal.jobs import synth as synth_job  # noqa: E402
 from yt8m_crossmodal.evaluation import metrics  # noqa: E402
 from yt8m_crossmodal.evaluation import sync as sync_eval  # noqa: E402
 from yt8m_crossmodal.evaluation.encode import keras_encode_fn  # noqa: E402
-from yt8m_crossmodal.training.trainer import train  # noqa: E402
+from yt8m_crossmodal.jobs.train import train  # noqa: E402
 from yt8m_crossmodal import cca as cca_lib  # noqa: E402
 from yt8m_crossmodal.sync import statistics  # noqa: E402
 
@@ -89,7 +90,7 @@ def write_train(args):
   out = os.path.join(args.work_dir, f"{args.preset}_train_n{args.train_videos}_"
                      f"{args.min_frames}_{args.max_frames}_s{args.seed}")
   if not tf.io.gfile.exists(os.path.join(out, "train_offsets.json")):
-    synthetic.write_dataset(synth_config(
+    synth_job.write_dataset(synth_config(
         args, output_dir=out, prefix="train", num_videos=args.train_videos,
         num_shards=4, seed=args.seed))
   return os.path.join(out, "*.tfrecord")

@@ -40,6 +40,7 @@ from yt8m_crossmodal import config as config_lib  # noqa: E402
 from yt8m_crossmodal import models  # noqa: E402
 from yt8m_crossmodal.data import pipeline  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
+from yt8m_crossmodal.jobs import synth as synth_job  # noqa: E402
 from yt8m_crossmodal.training import trainer  # noqa: E402
 from yt8m_crossmodal.training.optimizer import make_optimizer  # noqa: E402
 
@@ -87,7 +88,7 @@ def ensure_data(args):
   if not (os.path.exists(stamp) and open(stamp).read() == wanted):
     print(f"writing {cfg.num_videos} videos of {cfg.min_frames}-{cfg.max_frames} s "
           f"into {cfg.num_shards} shards in {cfg.output_dir} ...", flush=True)
-    synthetic.write_dataset(cfg)
+    synth_job.write_dataset(cfg)
     with open(stamp, "w") as f:
       f.write(wanted)
   return os.path.join(args.data_dir, "trainspeed*.tfrecord")

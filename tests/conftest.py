@@ -11,8 +11,9 @@ import pytest  # noqa: E402
 def frame_data_dir(tmp_path_factory):
   """24 short synthetic frame-level videos (2018 layout) in 3 shards."""
   from yt8m_crossmodal.data import synthetic
+  from yt8m_crossmodal.jobs import synth as synth_job
   out = tmp_path_factory.mktemp("frame_data")
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(out), prefix="train", num_videos=24, num_shards=3,
       min_frames=8, max_frames=20, seed=3))
   return str(out)

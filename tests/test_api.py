@@ -297,9 +297,8 @@ def test_read_records_yields_each_video_as_the_reader_reads_it(frame_data_dir, t
   floats = next(ym.read_records(pattern, dequantize=True))
   np.testing.assert_allclose(floats.audio, feat.dequantize(videos[0].audio), atol=1e-6)
   assert [v.id for v in ym.read_records(pattern, max_videos=3)] == [v.id for v in videos[:3]]
-  from yt8m_crossmodal.data import synthetic
-  synthetic.write_dataset(synthetic.SynthConfig(output_dir=str(tmp_path), num_videos=3,
-                                                num_shards=1, feature_level="video"))
+  ym.make_sample_data(ym.SynthConfig(output_dir=str(tmp_path), num_videos=3, num_shards=1,
+                                     feature_level="video"))
   means = list(ym.read_records(f"{tmp_path}/*.tfrecord"))
   assert [v.audio.shape for v in means] == [(128,)] * 3 and means[0].feature_level == "video"
   with pytest.raises(ym.UsageError, match="No files match"):

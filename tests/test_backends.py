@@ -142,11 +142,12 @@ TINY = dict(lstm_units=8, projection_units=8, embedding_size=8, window_strides="
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
   from yt8m_crossmodal.data import synthetic
+  from yt8m_crossmodal.jobs import synth as synth_job
   root = tmp_path_factory.mktemp("backend_data")
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(root), prefix="train", num_videos=24, num_shards=2,
       min_frames=12, max_frames=20, seed=1))
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(root), prefix="val", num_videos=16, num_shards=1,
       min_frames=12, max_frames=20, seed=2))
   return {"train": str(root / "train*.tfrecord"), "val": str(root / "val*.tfrecord")}
@@ -233,11 +234,11 @@ def test_switch_command_keeps_the_arguments_and_sets_the_backend(monkeypatch):
 def test_train_refuses_a_backend_this_process_does_not_run(tmp_path):
   import keras
   from yt8m_crossmodal import config as config_lib
-  from yt8m_crossmodal.training import trainer
+  from yt8m_crossmodal.jobs import train as train_job
   other = "torch" if keras.backend.backend() != "torch" else "jax"
   if not _installed(other):
     pytest.skip(f"{other} is not installed")
   config = config_lib.Config().replace(train_data=str(tmp_path / "x*.tfrecord"),
                                        model_dir=str(tmp_path / "run"), backend=other)
   with pytest.raises(UsageError, match=f"KERAS_BACKEND={other}"):
-    trainer.train(config)
+    train_job.train(config)

@@ -9,13 +9,14 @@ import sys
 import pytest
 import tensorflow as tf
 
-from yt8m_crossmodal.errors import UsageError
-from yt8m_crossmodal.jobs import evaluate as evaluate_job
-from yt8m_crossmodal.evaluation.encode import keras_encode_fn
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.data import synthetic
+from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.evaluation import embedding
 from yt8m_crossmodal.evaluation import mturk_layout
+from yt8m_crossmodal.evaluation.encode import keras_encode_fn
+from yt8m_crossmodal.jobs import evaluate as evaluate_job
+from yt8m_crossmodal.jobs import synth as synth_job
 
 import helpers
 
@@ -142,7 +143,7 @@ def test_metrics_equal_the_keras_encoders_in_process(frame_export, frame_data_di
 
 
 def test_video_level_export(video_export, tmp_path):
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(tmp_path / "data"), feature_level="video", num_videos=12,
       num_shards=1, seed=4))
   out = tmp_path / "eval"
@@ -214,7 +215,7 @@ def _full_disk_for(monkeypatch, name):
 @pytest.mark.parametrize("victim", ["metrics.json", "mturk_batch.csv", "index.html",
                                     "recall_at_k.png"])
 def test_a_full_disk_keeps_the_earlier_reports(video_export, tmp_path, monkeypatch, victim):
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(tmp_path / "data"), feature_level="video", num_videos=8,
       num_shards=1, seed=4))
   out = tmp_path / "eval"
@@ -231,7 +232,7 @@ def test_a_full_disk_keeps_the_earlier_reports(video_export, tmp_path, monkeypat
 
 
 def test_a_remote_output_dir_goes_through_gfile(video_export, tmp_path, monkeypatch):
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(tmp_path / "data"), feature_level="video", num_videos=8,
       num_shards=1, seed=4))
   monkeypatch.chdir(tmp_path)
@@ -251,7 +252,7 @@ def test_offsets_file_scores_unaligned_soundtracks_as_such(frame_export, tmp_pat
   # A set with stored lateness and unaligned soundtracks: the unaligned ones
   # are not sync tasks of the exact rate, and get no Mechanical Turk sync row.
   data = tmp_path / "data"
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(data), prefix="t", num_videos=16, num_shards=1, min_frames=12,
       max_frames=16, seed=4, max_offset=2, unaligned_fraction=0.4, unaligned_kind="other"))
   truth = json.load(open(data / "t_offsets.json"))

@@ -49,10 +49,13 @@ def test_case_a_both_directions_and_weights():
     assert d["active_fraction"] == pytest.approx(1.0)
     assert d["positive_similarity"] == pytest.approx(0.6, abs=1e-6)
     assert d["negative_similarity"] == pytest.approx(0.8, abs=1e-6)
-  weighted = _np(losses.cross_modal_clip_loss(
-      A_AUDIO, A_VISUAL, margin=0.2, mining="batch_hard", audio_to_visual_weight=0.5,
-      visual_to_audio_weight=2.0))
+  # The term weights the directions (the one place they are weighted).
+  term = losses.clip_triplet.term_from(
+      LossConfig(clip_loss="triplet", margin=0.2, mining="batch_hard",
+                 audio_to_visual_weight=0.5, visual_to_audio_weight=2.0), True)
+  weighted = _np(losses.term_loss(losses.TermInputs(A_AUDIO, A_VISUAL), term.config))
   assert weighted["loss"] == pytest.approx(0.5 * 0.4 + 2.0 * 0.4, abs=1e-6)
+  assert weighted["a2v_loss"] == pytest.approx(0.4, abs=1e-6)
 
 
 @pytest.mark.parametrize("mining,loss,active", [
@@ -73,13 +76,13 @@ def test_exclude_shared_labels():
   # a0 and a2 share label 0: a0 keeps only v1 (.6 -> hinge 0), a1 keeps v0
   # and v2 (hardest .6 -> 0), a2 keeps only v1 (1.0 -> .5). Mean .5/3.
   labels = np.array([[1, 0], [0, 1], [1, 0]], "float32")
-  kwargs = dict(margin=0.1, mining="batch_hard", visual_to_audio_weight=0.0)
+  kwargs = dict(margin=0.1, mining="batch_hard")
   plain = _np(losses.cross_modal_clip_loss(B_AUDIO, B_VISUAL, **kwargs))
-  assert plain["loss"] == pytest.approx(0.8 / 3, abs=1e-6)
+  assert plain["audio_to_visual"]["loss"] == pytest.approx(0.8 / 3, abs=1e-6)
   out = _np(losses.cross_modal_clip_loss(
       B_AUDIO, B_VISUAL, labels=labels, exclude_shared_labels=True,
       **kwargs))
-  assert out["loss"] == pytest.approx(0.5 / 3, abs=1e-6)
+  assert out["audio_to_visual"]["loss"] == pytest.approx(0.5 / 3, abs=1e-6)
   # Every other video shares a label: no negatives at all -> 0, finite.
   none = _np(losses.cross_modal_clip_loss(
       B_AUDIO, B_VISUAL, labels=np.ones((3, 2), "float32"),
@@ -307,11 +310,14 @@ def _info_nce(audio, visual, temperature):
 
 def test_clip_contrastive_loss_by_hand():
   a2v, v2a = _info_nce(B_AUDIO.astype(np.float64), B_VISUAL.astype(np.float64), 0.2)
-  out = _np(losses.clip_contrastive_loss(B_AUDIO, B_VISUAL, temperature=0.2,
-                                         audio_to_visual_weight=0.5))
+  out = _np(losses.clip_contrastive_loss(B_AUDIO, B_VISUAL, temperature=0.2))
   assert out["audio_to_visual"] == pytest.approx(a2v, abs=1e-5)
   assert out["visual_to_audio"] == pytest.approx(v2a, abs=1e-5)
-  assert out["loss"] == pytest.approx(0.5 * a2v + v2a, abs=1e-5)
+  assert out["loss"] == pytest.approx(a2v + v2a, abs=1e-5)
+  term = losses.clip_contrastive.term_from(
+      LossConfig(clip_temperature=0.2, audio_to_visual_weight=0.5), False)
+  weighted = _np(losses.term_loss(losses.TermInputs(B_AUDIO, B_VISUAL), term.config))
+  assert weighted["loss"] == pytest.approx(0.5 * a2v + v2a, abs=1e-5)
   # Similarities (rows audio, columns visual): a0 .8 .6 1.0 | a1 .6 .8 0 | a2 .96 1.0 .6.
   assert out["positive_similarity"] == pytest.approx((0.8 + 0.8 + 0.6) / 3, abs=1e-6)
   assert out["negative_similarity"] == pytest.approx((1.0 + 0.6 + 1.0) / 3, abs=1e-6)
@@ -450,7 +456,7 @@ def test_the_earlier_layer_name_takes_and_restores_loss_fields():
 def test_objective_is_the_weighted_sum_of_its_terms():
   config = LossConfig(mining="batch_hard", margin=0.1, temporal_weight=0.5,
                       temporal_guard=2, timeline_nce_weight=0.0)
-  terms = config.terms(has_timelines=True)
+  terms = losses.terms_from(config, has_timelines=True)
   assert [t.name for t in terms] == ["clip", "temporal"]
   inputs = _layer_inputs()
   x = losses.TermInputs(
@@ -462,12 +468,27 @@ def test_objective_is_the_weighted_sum_of_its_terms():
                                        + 0.5 * float(parts["temporal_loss"]), abs=1e-6)
   assert float(parts["temporal_loss"]) == pytest.approx(0.7, abs=1e-5)
   # The direction weights scale both directions of each two-way term.
-  half = dataclasses.replace(config, visual_to_audio_weight=0.5).terms(True)
+  half = losses.terms_from(dataclasses.replace(config, visual_to_audio_weight=0.5), True)
   _, halved = losses.objective(x, half)
   assert float(halved["clip_loss"]) == pytest.approx(
       float(parts["clip_a2v_loss"]) + 0.5 * float(parts["clip_v2a_loss"]), abs=1e-6)
   assert float(halved["temporal_loss"]) == pytest.approx(
       float(parts["temporal_a2v_loss"]) + 0.5 * float(parts["temporal_v2a_loss"]), abs=1e-6)
+
+
+def test_every_term_module_is_found_in_the_order_of_the_sum():
+  found = losses.terms.modules()
+  assert [m.__name__.rpartition(".")[2] for m in found] == [
+      "clip_contrastive", "clip_triplet", "temporal_triplets", "sync_offset", "timeline_nce",
+      "classification"]
+  for module in found:
+    assert module.PARTS[0] == "loss" and dataclasses.is_dataclass(module.CONFIG)
+  # Every term on, at frame level: one clip term of the two, then the others.
+  config = LossConfig(temporal_weight=1.0, sync_weight=1.0, classification_weight=1.0)
+  assert [t.name for t in losses.terms_from(config, True)] == [
+      "clip", "temporal", "sync", "timeline_nce", "classification"]
+  assert [type(t.config).__name__ for t in losses.terms_from(config, False)] == [
+      "ClipContrastiveConfig", "ClassificationConfig"]
 
 
 def test_crop_windows_and_random_starts():

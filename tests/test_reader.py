@@ -316,8 +316,9 @@ def test_pattern_matching_nothing_shows_the_pattern(tmp_path):
 
 def test_a_wildcard_skips_the_offsets_file_synth_writes_beside_the_shards(tmp_path):
   from yt8m_crossmodal.data import synthetic
+  from yt8m_crossmodal.jobs import synth as synth_job
   from yt8m_crossmodal.training import trainer
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(tmp_path), prefix="train", num_videos=6, num_shards=2,
       min_frames=8, max_frames=10, max_offset=2, seed=1))
   (tmp_path / "NOTES.txt").write_text("where these came from\n")

@@ -173,7 +173,8 @@ def test_ids_with_math_draw_as_text(tmp_path):
 def test_a_plot_that_fails_never_loses_the_metrics(video_export, tmp_path, monkeypatch):
   from yt8m_crossmodal.data import synthetic
   from yt8m_crossmodal.jobs import evaluate as evaluate_job
-  synthetic.write_dataset(synthetic.SynthConfig(
+  from yt8m_crossmodal.jobs import synth as synth_job
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(tmp_path / "data"), feature_level="video", num_videos=8, num_shards=1,
       seed=4))
   out = tmp_path / "eval"
@@ -282,11 +283,12 @@ def test_a_same_size_change_to_num_frames_is_caught(tmp_path):
 
 
 def test_a_second_training_into_one_model_dir_is_refused_while_the_first_runs(tmp_path):
-  from yt8m_crossmodal.training import trainer
+  from yt8m_crossmodal.jobs import synth as synth_job
+  from yt8m_crossmodal.jobs import train as train_job
   from test_train_guards import TINY
   from yt8m_crossmodal import config as config_lib
   from yt8m_crossmodal.data import synthetic
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(tmp_path / "data"), num_videos=4, num_shards=1, min_frames=8,
       max_frames=12, seed=1))
   (tmp_path / ".run.lock").write_text(io_utils.host_pid_tag())  # The first run, alive.
@@ -295,7 +297,7 @@ def test_a_second_training_into_one_model_dir_is_refused_while_the_first_runs(tm
       epochs=1))
   with pytest.raises(UsageError, match=r"--model_dir '.*run' is being written by another "
                      r"process .*\.run\.lock"):
-    trainer.train(config)
+    train_job.train(config)
   assert os.listdir(tmp_path / "run") == []  # Nothing of the first run touched.
 
 
@@ -384,7 +386,7 @@ def test_embed_and_train_on_a_real_full_disk(small_tmpfs, frame_export, frame_da
         export_dir=frame_export.export_dir, data=f"{frame_data_dir}/*.tfrecord",
         output=os.path.join(small_tmpfs, "idx"), timelines=True))
   # Room for the first epoch's files only: one line, epoch 1 kept, no HDF5 crash.
-  from yt8m_crossmodal.training import trainer
+  from yt8m_crossmodal.jobs import train as train_job
   from test_train_guards import TINY
   from yt8m_crossmodal import config as config_lib
   run = os.path.join(small_tmpfs, "run")
@@ -394,7 +396,7 @@ def test_embed_and_train_on_a_real_full_disk(small_tmpfs, frame_export, frame_da
       max_frames=16))
   with pytest.raises(UsageError, match=r"cannot write '.*\.weights\.h5': \[Errno 28\] No "
                      r"space left on device .*keeps epoch"):
-    trainer.train(config)
+    train_job.train(config)
   assert not [n for _, _, files in os.walk(run) for n in files if ".tmp-" in n]
 
 

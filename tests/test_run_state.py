@@ -22,6 +22,8 @@ from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import models
 from yt8m_crossmodal.data import synthetic
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.jobs import synth as synth_job
+from yt8m_crossmodal.jobs import train as train_job
 from yt8m_crossmodal.training import run_state, trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +37,7 @@ TINY = dict(lstm_units=8, projection_units=8, embedding_size=8, window_strides="
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
   out = tmp_path_factory.mktemp("run_state_data")
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(out), prefix="train", num_videos=48, num_shards=2,
       min_frames=10, max_frames=20, seed=1))
   return str(out / "train*.tfrecord")
@@ -277,7 +279,7 @@ def test_a_failed_run_leaves_config_json_alone(tmp_path, data):
   before = (model_dir / "config.json").read_text()
   failing = good.replace(train_data=str(tmp_path / "none*.tfrecord"), max_frames=7)
   with pytest.raises(FileNotFoundError, match="No files match"):
-    trainer.train(failing)
+    train_job.train(failing)
   assert (model_dir / "config.json").read_text() == before
   assert sorted(os.listdir(model_dir)) == ["config.json"]
 
@@ -290,7 +292,7 @@ def test_unwritable_model_dir_is_a_usage_error(tmp_path, data):
     for model_dir in (locked, locked / "sub"):
       config = config_lib.Config().replace(train_data=data, model_dir=str(model_dir))
       with pytest.raises(UsageError, match="not writable|cannot create"):
-        trainer.train(config)
+        train_job.train(config)
 
 
 @pytest.mark.parametrize("content", [b"\xff\xd8\xff\xe0JFIF" + bytes(200), b"some text\n"])

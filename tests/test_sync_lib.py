@@ -12,11 +12,12 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from yt8m_crossmodal import cca  # noqa: E402
 from yt8m_crossmodal import losses  # noqa: E402
 from yt8m_crossmodal.config import Config  # noqa: E402
 from yt8m_crossmodal.data import synthetic  # noqa: E402
+from yt8m_crossmodal.jobs import synth as synth_job  # noqa: E402
 from yt8m_crossmodal.models import build_encoders  # noqa: E402
-from yt8m_crossmodal import cca  # noqa: E402
 from yt8m_crossmodal.sync import drift, estimator, statistics  # noqa: E402
 
 
@@ -87,7 +88,7 @@ def test_presets_are_deterministic_and_have_their_properties(tmp_path):
   events = list(synthetic.generate_videos(synthetic.SynthConfig(preset="events", **base)))
   assert all(v.related for v in events) and len({v.offset for v in events}) > 3
   # The sidecar records offsets and the unaligned soundtracks.
-  summary = synthetic.write_dataset(synthetic.SynthConfig(
+  summary = synth_job.write_dataset(synthetic.SynthConfig(
       preset="music_over", output_dir=str(tmp_path), num_shards=2, **base))
   side = json.load(open(tmp_path / "train_offsets.json"))
   assert sorted(side["unrelated"]) == sorted(unrelated)
@@ -354,7 +355,7 @@ def test_unaligned_soundtracks_option(tmp_path, kind):
         assert not b.related and b.offset == 0
       else:
         assert np.array_equal(a.visual, b.visual) and b.related == a.related
-  summary = synthetic.write_dataset(synthetic.SynthConfig(
+  summary = synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(tmp_path), prefix="t", unaligned_fraction=0.5, unaligned_kind=kind,
       **base))
   truth = json.load(open(summary["offsets_file"]))
@@ -435,7 +436,7 @@ def test_drifting_soundtracks_option(tmp_path):
       for t in (20, 50, 80):
         row = int(np.round((1 + v.drift) * (t + p.offset) - p.offset))
         assert any(np.array_equal(v.audio[row], p.audio[t + k]) for k in (-1, 0, 1))
-  truth = json.load(open(synthetic.write_dataset(cfg)["offsets_file"]))
+  truth = json.load(open(synth_job.write_dataset(cfg)["offsets_file"]))
   assert {k: d["rate"] for k, d in truth["drift"].items()} == {v.id: v.drift for v in drifting}
 
 

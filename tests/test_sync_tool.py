@@ -179,8 +179,9 @@ def synced_export(tmp_path_factory):
   import keras
   from yt8m_crossmodal import config as config_lib
   from yt8m_crossmodal.data import synthetic
-  from yt8m_crossmodal.models import build_training_model
   from yt8m_crossmodal.jobs import export as export_job
+  from yt8m_crossmodal.jobs import synth as synth_job
+  from yt8m_crossmodal.models import build_training_model
   root = tmp_path_factory.mktemp("synced")
   keras.utils.set_random_seed(0)
   config = config_lib.Config().replace(
@@ -205,7 +206,7 @@ def synced_export(tmp_path_factory):
   info = export_job.export_model_dir(export_job.ExportConfig(
       model_dir=str(model_dir), export_dir=str(root / "saved")))
   data = root / "data"
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(data), prefix="test", num_videos=16, num_shards=1, min_frames=36,
       max_frames=40, seed=5, max_offset=3, unrelated_fraction=0.0,
       unaligned_fraction=0.3, unaligned_kind="other"))
@@ -219,6 +220,7 @@ def test_signature_and_tool_agree_with_the_truth_file(synced_export):
   import tensorflow as tf
   from yt8m_crossmodal.data import features as feat
   from yt8m_crossmodal.data import synthetic
+  from yt8m_crossmodal.jobs import synth as synth_job
   version_dir, data = synced_export
   proc = _tool(f"--export_dir={version_dir}", f"--data={data}/*.tfrecord", "--max_offset=3",
                "--drift")

@@ -133,7 +133,8 @@ def test_a_training_run_prints_no_library_line(tmp_path):
   # with AVX-512 ..." when it first optimizes the training step, after start-up.
   import helpers
   from yt8m_crossmodal.data import synthetic
-  synthetic.write_dataset(synthetic.SynthConfig(
+  from yt8m_crossmodal.jobs import synth as synth_job
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(tmp_path / "data"), num_videos=8, num_shards=1, min_frames=8,
       max_frames=10, seed=1))
   proc = _run("train", f"--train_data={tmp_path}/data/*", f"--model_dir={tmp_path}/run",

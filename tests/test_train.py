@@ -27,9 +27,10 @@ import tensorflow as tf
 import records
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal import models  # noqa: F401  (registers the classes model.keras needs)
-from yt8m_crossmodal.training import optimizer
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.data import synthetic
+from yt8m_crossmodal.jobs import synth as synth_job
+from yt8m_crossmodal.training import optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 _PARALLEL = 3          # jobs at once (the multi-worker job runs two processes)
@@ -51,10 +52,10 @@ def data(tmp_path_factory):
   """Paths of the tiny train/validation sets and of a set with one bad record."""
   root = tmp_path_factory.mktemp("train_data")
   clean = root / "clean"
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(clean), prefix="train", num_videos=48, num_shards=4,
       min_frames=20, max_frames=30, seed=1))
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(clean), prefix="val", num_videos=16, num_shards=1,
       min_frames=20, max_frames=30, seed=2))
   # The clean shards plus a file that sorts first ('-' < '0') whose record 1
@@ -208,12 +209,13 @@ import numpy as np
 from absl import logging
 from yt8m_crossmodal import config, models
 from yt8m_crossmodal.data import pipeline
+from yt8m_crossmodal.jobs import train as train_job
 from yt8m_crossmodal.training import trainer
 logging.set_verbosity(logging.INFO)
 fields = json.loads(sys.argv[1])
 fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
 cfg = config.Config().replace(**fields)
-last = trainer.train(cfg)
+last = train_job.train(cfg)
 # One device: the same initial weights, the loss of each replica's half of
 # the first global batch, averaged.
 keras.utils.set_random_seed(cfg.train.seed)
@@ -446,7 +448,9 @@ def test_cli_tensorboard_scalars_and_projector(jobs):
   assert proc.returncode == 0, _tail(proc)
   board = Path(fields["model_dir"]) / "tensorboard"
   rows = read_csv(Path(fields["model_dir"]) / "training_log.csv")
-  terms = config_lib.load_config(str(Path(fields["model_dir"]) / "config.json")).loss.terms(True)
+  from yt8m_crossmodal import losses
+  terms = losses.terms_from(
+      config_lib.load_config(str(Path(fields["model_dir"]) / "config.json")).loss, True)
   pool = float(rows[0]["val_pool_size"])
   scalar_tag = lambda key: callbacks.scalar_tag(key, terms, pool)
   runs = {"train": _scalars(board / "train"), "validation": _scalars(board / "validation")}
@@ -719,8 +723,8 @@ def test_mixed_bfloat16_trains_then_exports_float32(data, tmp_path):
   # and loss; the policy is float32 again afterwards, so the export in the
   # same process builds float32 encoders that match the trained model.
   from yt8m_crossmodal.jobs import export as export_job
+  from yt8m_crossmodal.jobs.train import train
   from yt8m_crossmodal.serving import loading
-  from yt8m_crossmodal.training.trainer import train
   cfg = config_lib.Config().replace(
       **TINY, train_data=data["train"], model_dir=str(tmp_path / "bf16"), epochs=1,
       steps_per_epoch=3, precision="mixed_bfloat16", num_classes=3862)

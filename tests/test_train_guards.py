@@ -12,6 +12,8 @@ import records
 from yt8m_crossmodal import config as config_lib
 from yt8m_crossmodal.data import synthetic
 from yt8m_crossmodal.errors import UsageError
+from yt8m_crossmodal.jobs import synth as synth_job
+from yt8m_crossmodal.jobs import train as train_job
 from yt8m_crossmodal.training import trainer
 
 TINY = dict(lstm_units=4, projection_units=4, embedding_size=4, window_strides=(1,),
@@ -23,7 +25,7 @@ TINY = dict(lstm_units=4, projection_units=4, embedding_size=4, window_strides=(
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
   out = tmp_path_factory.mktemp("guard_data")
-  synthetic.write_dataset(synthetic.SynthConfig(
+  synth_job.write_dataset(synthetic.SynthConfig(
       output_dir=str(out), prefix="train", num_videos=8, num_shards=1,
       min_frames=8, max_frames=12, seed=1))
   return str(out / "train*.tfrecord")
@@ -43,7 +45,7 @@ def test_training_on_no_records_is_refused(tmp_path, kind):
   else:
     records.write(str(path), [])
   with pytest.raises(UsageError, match=r"--train_data .*train.tfrecord' holds no records"):
-    trainer.train(_config(str(path), tmp_path / "run"))
+    train_job.train(_config(str(path), tmp_path / "run"))
   assert not (tmp_path / "run" / "model.keras").exists()
 
 
@@ -52,13 +54,13 @@ def test_training_where_every_record_is_skipped_is_refused(tmp_path):
   path = records.write(str(tmp_path / "bad.tfrecord"), bad)
   with pytest.raises(UsageError, match=r"bad.tfrecord' holds no good record: all 3 were "
                      "skipped as bad"):
-    trainer.train(_config(str(path), tmp_path / "run", skip_bad_records=True))
+    train_job.train(_config(str(path), tmp_path / "run", skip_bad_records=True))
   assert not (tmp_path / "run" / "model.keras").exists()
 
 
 def test_resume_with_other_training_or_data_flags(data, tmp_path):
   run = tmp_path / "run"
-  trainer.train(_config(data, run))
+  train_job.train(_config(data, run))
   saved = (run / "config.json").read_text()
   for change, message in ((dict(learning_rate=2e-3), "--learning_rate: 0.001 in the saved "
                            "run, 0.002 now"),
@@ -66,23 +68,23 @@ def test_resume_with_other_training_or_data_flags(data, tmp_path):
                           (dict(train_data=data + ","), "--train_data: ")):
     with pytest.raises(UsageError, match=f"other training or data settings .*{message}.*"
                        "--allow_config_change"):
-      trainer.train(_config(data, run, epochs=2, **change))
+      train_job.train(_config(data, run, epochs=2, **change))
     assert (run / "config.json").read_text() == saved
   # Intended: the change is recorded with the first epoch it applies to.
-  trainer.train(_config(data, run, epochs=2, learning_rate=2e-3, allow_config_change=True))
+  train_job.train(_config(data, run, epochs=2, learning_rate=2e-3, allow_config_change=True))
   changes = json.loads((run / "config_changes.json").read_text())
   assert changes == [{"from_epoch": 2, "changes": {
       "learning_rate": {"before": 1e-3, "after": 2e-3}}}]
   assert config_lib.load_config(str(run / "config.json")).train.learning_rate == 2e-3
   # More epochs alone is not a change.
-  trainer.train(_config(data, run, epochs=3, learning_rate=2e-3))
+  train_job.train(_config(data, run, epochs=3, learning_rate=2e-3))
   assert len(json.loads((run / "config_changes.json").read_text())) == 1
 
 
 def test_a_full_disk_at_the_end_of_an_epoch_keeps_the_earlier_epoch(data, tmp_path,
                                                                     monkeypatch):
   run = tmp_path / "run"
-  trainer.train(_config(data, run))
+  train_job.train(_config(data, run))
   before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()
             and "tensorboard" not in p.parts}
 
@@ -93,12 +95,12 @@ def test_a_full_disk_at_the_end_of_an_epoch_keeps_the_earlier_epoch(data, tmp_pa
   monkeypatch.setattr(keras.Model, "save", full_disk)
   with pytest.raises(UsageError, match=r"cannot write '.*model.keras': \[Errno 28\] No space "
                      r"left on device.*keeps epoch 1"):
-    trainer.train(_config(data, run, epochs=2))
+    train_job.train(_config(data, run, epochs=2))
   monkeypatch.undo()
   assert (run / "model.keras").read_bytes() == before[run / "model.keras"]
   assert not [p for p in run.rglob("*") if ".tmp-" in p.name]
   assert json.loads((run / "backup" / "training_metadata.json").read_text())["epoch"] == 1
-  trainer.train(_config(data, run, epochs=2))  # The rerun resumes after epoch 1.
+  train_job.train(_config(data, run, epochs=2))  # The rerun resumes after epoch 1.
   assert json.loads((run / "backup" / "training_metadata.json").read_text())["epoch"] == 2
 
 
@@ -117,7 +119,7 @@ def test_a_full_disk_at_the_end_of_an_epoch_keeps_the_earlier_epoch(data, tmp_pa
     ("train_data", "", "--train_data is required"),
     ("model_dir", "", "--model_dir is required"),
     ("epochs", -1, "--epochs must be >= 0"),
-    ("learning_rate", -1e-3, "--learning_rate must be a number >= 0"),
+    ("learning_rate", -1e-3, "--learning_rate must be a positive number, or 0 to pick it"),
     ("distribution_strategy", "multi_worker", "multi_worker needs --steps_per_epoch"),
 ])
 def test_config_values_are_checked(field, value, message):
@@ -151,12 +153,12 @@ def test_records_of_the_other_feature_level_are_refused_before_anything_is_writt
     data, tmp_path, level):
   if level == "frame":  # Video-level records read as frame level.
     out = tmp_path / "video_data"
-    synthetic.write_dataset(synthetic.SynthConfig(
+    synth_job.write_dataset(synthetic.SynthConfig(
         output_dir=str(out), prefix="train", num_videos=8, num_shards=1,
         feature_level="video", seed=1))
     data = str(out / "train*.tfrecord")
   run = tmp_path / "run"
   with pytest.raises(UsageError, match=f"--train_data .* does not hold {level}-level "
                      f"records .*--feature_level={level}"):
-    trainer.train(_config(data, run, feature_level=level, video_linear_dims=2))
+    train_job.train(_config(data, run, feature_level=level, video_linear_dims=2))
   assert not run.exists() or not any(run.iterdir())

@@ -8,9 +8,12 @@ from absl import logging
 import pytest
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import losses
 from yt8m_crossmodal.data import synthetic
+from yt8m_crossmodal.jobs import synth as synth_job
+from yt8m_crossmodal.jobs import train as train_job
 from yt8m_crossmodal.training import callbacks as callbacks_lib
-from yt8m_crossmodal.training import run_state, trainer
+from yt8m_crossmodal.training import run_state
 
 TINY = dict(lstm_units=4, projection_units=4, embedding_size=4, window_strides=(1,),
             lstm_layers=1, batch_size=4, shuffle_buffer=0, warmup_steps=0,
@@ -35,7 +38,7 @@ def run(tmp_path_factory):
   """A tiny run of two epochs with validation data, progress lines at every step."""
   work = tmp_path_factory.mktemp("train_output")
   for prefix, n, seed in (("train", 12, 1), ("validate", 8, 2)):
-    synthetic.write_dataset(synthetic.SynthConfig(
+    synth_job.write_dataset(synthetic.SynthConfig(
         output_dir=str(work / prefix), prefix=prefix, num_videos=n, num_shards=1,
         min_frames=8, max_frames=12, seed=seed))
   config = config_lib.Config().replace(
@@ -50,7 +53,7 @@ def run(tmp_path_factory):
   try:
     with warnings.catch_warnings(record=True) as caught:
       warnings.simplefilter("always")
-      last = trainer.train(config)
+      last = train_job.train(config)
   finally:
     callbacks_lib.PROGRESS_SECONDS = interval
     logging.set_verbosity(verbosity)
@@ -76,7 +79,7 @@ def test_csv_log_counts_epochs_from_1_as_the_checkpoints(run):
   assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == [
       "epoch_001.weights.h5", "epoch_002.weights.h5"]
   # A resumed run goes on counting from where the log stopped.
-  trainer.train(run["config"].replace(epochs=EPOCHS + 1))
+  train_job.train(run["config"].replace(epochs=EPOCHS + 1))
   assert _epochs(folder) == [1, 2, 3]
   assert (folder / "checkpoints" / "epoch_003.weights.h5").exists()
 
@@ -115,9 +118,9 @@ def test_progress_is_silent_while_steps_are_quick():
 
 
 def test_tensorboard_sections_are_named_after_the_loss_that_runs():
-  video = config_lib.LossConfig().terms(has_timelines=False)  # auto: contrastive clip loss
-  frame = config_lib.LossConfig(temporal_weight=0.2, sync_weight=1.0,
-                                classification_weight=0.1).terms(has_timelines=True)
+  video = losses.terms_from(config_lib.LossConfig(), has_timelines=False)  # auto: contrastive
+  frame = losses.terms_from(config_lib.LossConfig(temporal_weight=0.2, sync_weight=1.0,
+                                                  classification_weight=0.1), has_timelines=True)
   tag = callbacks_lib.scalar_tag
   assert tag("clip_accuracy", video) == ("train", "clip_contrastive/accuracy")
   assert tag("val_clip_positive_similarity", video) == (

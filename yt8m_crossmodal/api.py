@@ -50,16 +50,16 @@ import numpy as np
 
 from yt8m_crossmodal import paths
 from yt8m_crossmodal import quiet
-from yt8m_crossmodal.config import Config, load_config
+from yt8m_crossmodal.config import Config, check_arguments, load_config
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.data.synthetic import SynthConfig
 from yt8m_crossmodal.data.videos import Video
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.experiments import EXPERIMENTS
-from yt8m_crossmodal.jobs.config import (EmbedConfig, EvaluateConfig, ExportConfig,
-                                         ExtractConfig, HumanEvalConfig, PicturesConfig,
-                                         SearchConfig, SoundtracksConfig, SyncConfig,
-                                         ValidateConfig)
+from yt8m_crossmodal.jobs.config import (HUB_WEIGHT, RERANK_ALPHA, EmbedConfig,
+                                         EvaluateConfig, ExportConfig, ExtractConfig,
+                                         HumanEvalConfig, PicturesConfig, SearchConfig,
+                                         SoundtracksConfig, SyncConfig, ValidateConfig)
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 __all__ = [
@@ -402,8 +402,9 @@ def open_catalogue(path: str, verify: str = "fast"):
 
 
 def search_catalogue(catalogue, query: Embedding, target: str = "visual", k: int = 10,
-                     rerank: int = 0, rerank_alpha: float = 0.5,
-                     localize: bool = False, hub_weight: float = 0.75) -> List[Dict[str, Any]]:
+                     rerank: int = 0, rerank_alpha: float = RERANK_ALPHA,
+                     localize: bool = False, hub_weight: float = HUB_WEIGHT
+                     ) -> List[Dict[str, Any]]:
   """The top ``k`` of ``catalogue`` for one query, as ``yt8m-search`` ranks them.
 
   Args:
@@ -564,8 +565,8 @@ def synchronize(audio_timeline, visual_timeline, max_offset: int = 5,
   if isinstance(min_confidence, (bool, np.bool_)) or not isinstance(
       min_confidence, (int, float, np.number)):
     raise UsageError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
-  SyncConfig(export_dir="-", data="-", max_offset=max_offset,
-             min_confidence=min_confidence, min_overlap=min_overlap).validate()
+  check_arguments(SyncConfig, max_offset=max_offset, min_confidence=min_confidence,
+                  min_overlap=min_overlap)
   t0, length, error = answer.window(len(audio), len(visual), max_offset,
                                     min_overlap=min_overlap)
   if error:
@@ -616,8 +617,8 @@ def train(config: Config) -> Dict[str, float]:
   (True, 0)
   """
   quiet.load_tensorflow()
-  from yt8m_crossmodal.training import trainer
-  return trainer.train(config)  # It validates the config first.
+  from yt8m_crossmodal.jobs import train as train_job
+  return train_job.train(config)  # It validates the config first.
 
 
 def export(model_dir: str, export_dir: str, version: int = 0, search_catalogue: str = "",
@@ -771,8 +772,8 @@ def make_sample_data(config: SynthConfig) -> Dict[str, Any]:
   (['train0000.tfrecord', 'train0001.tfrecord'], 4)
   """
   quiet.load_tensorflow()
-  from yt8m_crossmodal.data import synthetic
-  return synthetic.write_dataset(config)
+  from yt8m_crossmodal.jobs import synth as synth_job
+  return synth_job.write_dataset(config)
 
 
 def human_eval(config: HumanEvalConfig) -> Tuple[Dict[str, Any], str]:

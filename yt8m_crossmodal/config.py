@@ -20,7 +20,7 @@ import dataclasses
 import json
 import logging
 import math
-from typing import Any, Callable, Dict, Tuple, Union
+from typing import Any, Callable, Dict, Tuple
 
 from yt8m_crossmodal import paths
 from yt8m_crossmodal.errors import UsageError
@@ -44,11 +44,12 @@ class Check:
   what: str
   predicate: bool = False
 
-  def __call__(self, name: str, value: Any) -> None:
+  def __call__(self, name: str, value: Any, prefix: str = "--") -> None:
+    """Raises UsageError naming ``prefix + name`` (``prefix=""``: an argument)."""
     if not self.test(value):
       if self.predicate:
-        raise UsageError(f"--{name} {self.what}")
-      raise UsageError(f"--{name} must be {self.what}, got {value!r}")
+        raise UsageError(f"{prefix}{name} {self.what}")
+      raise UsageError(f"{prefix}{name} must be {self.what}, got {value!r}")
 
 
 def _finite(x) -> bool:
@@ -61,6 +62,7 @@ NON_NEGATIVE = Check(lambda v: v >= 0, ">= 0")
 POSITIVE_NUMBER = Check(lambda v: _finite(v) and v > 0, "a positive number")
 NON_NEGATIVE_NUMBER = Check(lambda v: _finite(v) and v >= 0, "a number >= 0")
 FRACTION = Check(lambda v: _finite(v) and 0 <= v < 1, "in [0, 1)")
+UNIT_INTERVAL = Check(lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]")  # Weights, probabilities.
 POSITIVE_SIZES = Check(lambda v: all(s >= 1 for s in v), "positive sizes")
 
 
@@ -70,6 +72,36 @@ def option(default: Any, help_text: str, check: Check = None, **kw):
   if check is not None:
     metadata["check"] = check
   return dataclasses.field(default=default, metadata=metadata)
+
+
+def check_field(field: dataclasses.Field, value: Any) -> None:
+  """Runs the ``check`` declared beside ``field`` (if any) on ``value``."""
+  if "check" in field.metadata:
+    field.metadata["check"](field.name, value)
+
+
+def check_fields(config: Any) -> None:
+  """Runs the ``check`` declared beside each field of the dataclass ``config``.
+
+  The one way a config checks a field's own value: the training sections
+  (:meth:`Section.validate`) and the tools' configs
+  (:mod:`yt8m_crossmodal.jobs.config`, whose ``validate()`` calls it) alike.
+  """
+  for f in dataclasses.fields(config):
+    check_field(f, getattr(config, f.name))
+
+
+def check_arguments(klass: Any, **values: Any) -> None:
+  """Runs the checks declared beside ``klass``'s fields on arguments of their names.
+
+  For a function that takes some of a config's fields as arguments (named
+  without ``--`` in its messages): ``check_arguments(SyncConfig, max_offset=0)``.
+  """
+  fields = {f.name: f for f in dataclasses.fields(klass)}
+  for name, value in values.items():
+    check = fields[name].metadata.get("check")
+    if check is not None:
+      check(name, value, prefix="")
 
 
 class Section:
@@ -82,8 +114,7 @@ class Section:
       choices = f.metadata.get("choices")
       if choices and value not in choices:
         raise UsageError(f"--{f.name} must be one of {tuple(choices)}, got {value!r}")
-      if "check" in f.metadata:
-        f.metadata["check"](f.name, value)
+      check_field(f, value)
     self.validate_together()
 
   def validate_together(self) -> None:
@@ -196,99 +227,13 @@ class ModelConfig(Section):
       check=POSITIVE_SIZES)
 
 
-# Configs of the loss terms (yt8m_crossmodal.losses.terms): one per term,
-# built from the flat LossConfig fields by its properties.
-
-
-@dataclasses.dataclass(frozen=True)
-class Directions:
-  """Weights of the two directions of a two-way term (audio anchors first)."""
-
-  audio_to_visual: float = 1.0
-  visual_to_audio: float = 1.0
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipContrastiveConfig:
-  """Symmetric in-batch InfoNCE on the clip embeddings.
-
-  ``shared_label_weight``: how much a video sharing a label with the anchor
-  counts as its negative (1: fully, 0: not at all); ``memory_size``: embeddings
-  of earlier batches kept as extra negatives (0: the batch alone).
-  """
-
-  temperature: float
-  directions: Directions = Directions()
-  shared_label_weight: float = 1.0
-  memory_size: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipTripletConfig:
-  """Mined in-batch triplets on the clip embeddings."""
-
-  margin: float
-  mining: str
-  exclude_shared_labels: bool = False
-  directions: Directions = Directions()
-
-
-@dataclasses.dataclass(frozen=True)
-class TemporalTripletConfig:
-  """Within-video triplets on the timelines (hardest negative second)."""
-
-  margin: float
-  guard: int
-  max_distance: int = 0
-  directions: Directions = Directions()
-
-
-@dataclasses.dataclass(frozen=True)
-class SyncOffsetConfig:
-  """Softmax over candidate offsets -K..K of windowed timeline similarities."""
-
-  max_offset: int
-  window: int
-  temperature: float
-  center: bool
-  reweight: bool
-
-
-@dataclasses.dataclass(frozen=True)
-class TimelineNCEConfig:
-  """Per-second InfoNCE over a random window of every video of the batch."""
-
-  temperature: float
-  seconds: int
-  directions: Directions = Directions()
-
-
-@dataclasses.dataclass(frozen=True)
-class ClassificationConfig:
-  """Label classification of both clip embeddings by one shared head."""
-
-  warmup_steps: int
-
-
-TermConfig = Union[ClipContrastiveConfig, ClipTripletConfig, TemporalTripletConfig,
-                   SyncOffsetConfig, TimelineNCEConfig, ClassificationConfig]
-
-
-@dataclasses.dataclass(frozen=True)
-class WeightedTerm:
-  """One term of the objective: parts ``<name>_*``, summed as ``weight * loss``."""
-
-  name: str
-  weight: float
-  config: TermConfig
-
-
 @dataclasses.dataclass(frozen=True)
 class LossConfig(Section):
   """The training objective: a weighted sum of loss terms.
 
-  The fields are flat (one flag each); :meth:`terms` and the term properties
-  group them into the per-term configs above.
+  The fields are flat, one flag each (and so in ``config.json``); each term's
+  module under :mod:`yt8m_crossmodal.losses` reads its own into its config
+  (``losses.terms_from(loss_config, has_timelines)``).
   """
 
   clip_loss: str = option(
@@ -301,7 +246,7 @@ class LossConfig(Section):
   clip_shared_label_weight: float = option(
       1.0, "Contrastive clip loss: how much a video that shares a label with the "
       "anchor counts as its negative (1: fully; 0: two videos of one topic are "
-      "not pushed apart).", check=Check(lambda v: _finite(v) and 0 <= v <= 1, "in [0, 1]"))
+      "not pushed apart).", check=UNIT_INTERVAL)
   clip_memory_size: int = option(
       0, "Contrastive clip loss: embeddings of the last batches kept (no gradient) "
       "as extra negatives of each modality, a memory bank (0: the batch alone).",
@@ -375,53 +320,6 @@ class LossConfig(Section):
       raise UsageError("--audio_to_visual_weight must be positive when "
                        "--visual_to_audio_weight is 0, got "
                        f"{self.audio_to_visual_weight!r}")
-
-  @property
-  def directions(self) -> Directions:
-    return Directions(self.audio_to_visual_weight, self.visual_to_audio_weight)
-
-  def clip(self, has_timelines: bool) -> Union[ClipContrastiveConfig, ClipTripletConfig]:
-    """The clip term; ``auto`` is contrastive without timelines, triplets with."""
-    if self.clip_loss == "contrastive" or (self.clip_loss == "auto" and not has_timelines):
-      return ClipContrastiveConfig(self.clip_temperature, self.directions,
-                                   self.clip_shared_label_weight, self.clip_memory_size)
-    return ClipTripletConfig(self.margin, self.mining, self.exclude_shared_labels,
-                             self.directions)
-
-  @property
-  def temporal_triplets(self) -> TemporalTripletConfig:
-    return TemporalTripletConfig(self.temporal_margin, self.temporal_guard,
-                                 self.temporal_max_distance, self.directions)
-
-  @property
-  def sync_offset(self) -> SyncOffsetConfig:
-    return SyncOffsetConfig(self.sync_loss_offsets, self.sync_loss_window,
-                            self.sync_loss_temperature, self.sync_loss_center,
-                            self.sync_loss_reweight)
-
-  @property
-  def timeline_nce(self) -> TimelineNCEConfig:
-    return TimelineNCEConfig(self.timeline_nce_temperature, self.timeline_nce_seconds,
-                             self.directions)
-
-  @property
-  def classification(self) -> ClassificationConfig:
-    return ClassificationConfig(self.classification_warmup_steps)
-
-  def terms(self, has_timelines: bool) -> Tuple[WeightedTerm, ...]:
-    """The terms with a positive weight, in the order they are summed.
-
-    The timeline terms need timelines (frame level). The classification
-    term's weight is the peak of its warm-up ramp.
-    """
-    terms = [WeightedTerm("clip", 1.0, self.clip(has_timelines))]
-    if has_timelines:
-      terms += [WeightedTerm("temporal", self.temporal_weight, self.temporal_triplets),
-                WeightedTerm("sync", self.sync_weight, self.sync_offset),
-                WeightedTerm("timeline_nce", self.timeline_nce_weight, self.timeline_nce)]
-    terms.append(WeightedTerm("classification", self.classification_weight,
-                              self.classification))
-    return tuple(t for t in terms if t.weight > 0)
 
 
 @dataclasses.dataclass(frozen=True)

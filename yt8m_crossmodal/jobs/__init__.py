@@ -1,5 +1,7 @@
 """The bodies of the console tools, one module a tool, over the library.
 
+- :mod:`.train` (``yt8m-train``: prepare the run, build, fit);
+  :mod:`.synth` (``yt8m-synth``);
 - :mod:`.embed` (``yt8m-embed``; its Beam pipeline in :mod:`.embed_beam`);
 - :mod:`.search` (``yt8m-search``); :mod:`.sync` (``yt8m-sync``);
 - :mod:`.evaluate` (``yt8m-evaluate``).

@@ -1,7 +1,10 @@
 """The options of the console tools that run a job, one frozen dataclass a tool.
 
 Each field becomes a flag of the same name (:mod:`yt8m_crossmodal.tools.flag_config`);
-each config's :meth:`validate` holds the checks of its fields and raises
+a field's own check is declared beside it (``check=``, e.g.
+:data:`yt8m_crossmodal.config.UNIT_INTERVAL` for the weights) and run by
+:func:`yt8m_crossmodal.config.check_fields`, which each config's
+:meth:`validate` calls with its other checks, all raising
 :class:`~yt8m_crossmodal.errors.UsageError` naming the flag; a field that
 names a path says what it must be (``path=``), checked by
 :func:`yt8m_crossmodal.paths.check_paths`. Neither imports TensorFlow for a
@@ -28,7 +31,9 @@ from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.retrieval.catalogue_writer import TIMELINE_DTYPES
 from yt8m_crossmodal.retrieval.folder import MODALITIES, named_export
 from yt8m_crossmodal.retrieval.hubness import DEFAULT_WEIGHT as HUB_WEIGHT
+from yt8m_crossmodal.retrieval.rerank import DEFAULT_ALPHA as RERANK_ALPHA
 from yt8m_crossmodal.retrieval.integrity import VERIFY_LEVELS
+from yt8m_crossmodal.retrieval.storyboard import DEFAULT_CLIP_WEIGHT as CLIP_WEIGHT
 from yt8m_crossmodal.sync.estimator import MIN_CONFIDENCE
 
 ANN_KINDS = ("none", "hnsw", "ivf", "ivfpq")
@@ -169,11 +174,13 @@ class SearchConfig:
   refine: int = option(0, "With --ann=ivfpq: re-score the top refine x k PQ results with "
                        "the exact embeddings (0: 10; 1: only re-score the top k).")
   rerank: int = option(0, "Re-score the top N (>= k) clip results by timeline alignment.")
-  rerank_alpha: float = option(0.5, "Weight of the clip score when re-ranking.")
+  rerank_alpha: float = option(RERANK_ALPHA, "Weight of the clip score when re-ranking.",
+                               check=config_lib.UNIT_INTERVAL)
   hub_weight: float = option(HUB_WEIGHT, "Rank by cosine - w * hubness of each result (a "
                              "soft maximum of its cosines to the items of the query "
                              "modality, stored by yt8m-embed): items close to everything "
-                             "stop crowding the top; 0: plain cosine.")
+                             "stop crowding the top; 0: plain cosine.",
+                             check=config_lib.UNIT_INTERVAL)
   localize: bool = option(False, "Report best_start_second of each result.")
   query_seconds: int = option(0, "Use only this many seconds of each query (0: all).")
   query_start: int = option(0, "First query second used.")
@@ -209,10 +216,7 @@ class SearchConfig:
       raise UsageError(f"--k must be positive, got {self.k}")
     if self.rerank < 0 or (self.rerank and self.rerank < self.k):
       raise UsageError(f"--rerank must be 0 or >= --k ({self.k}), got {self.rerank}")
-    if not 0.0 <= self.rerank_alpha <= 1.0:
-      raise UsageError(f"--rerank_alpha must be in [0, 1], got {self.rerank_alpha}")
-    if not 0.0 <= self.hub_weight <= 1.0:
-      raise UsageError(f"--hub_weight must be in [0, 1], got {self.hub_weight}")
+    config_lib.check_fields(self)  # rerank_alpha, hub_weight
     if self.query_seconds < 0 or self.query_start < 0:
       raise UsageError("--query_seconds and --query_start must be >= 0")
     if self.batch_size <= 0 or self.max_queries < 0:
@@ -241,10 +245,7 @@ def _check_index_tool(cfg, data_flag: str) -> None:
     raise UsageError(f"--{data_flag} is required")
   if cfg.k <= 0:
     raise UsageError(f"--k must be positive, got {cfg.k}")
-  if not 0.0 <= cfg.hub_weight <= 1.0:
-    raise UsageError(f"--hub_weight must be in [0, 1], got {cfg.hub_weight}")
-  if not 0.0 <= cfg.clip_weight <= 1.0:
-    raise UsageError(f"--clip_weight must be in [0, 1], got {cfg.clip_weight}")
+  config_lib.check_fields(cfg)  # hub_weight, clip_weight (min_confidence)
   if cfg.max_records < 0:
     raise UsageError(f"--max_records must be >= 0, got {cfg.max_records}")
   _check_answers(cfg)
@@ -287,9 +288,11 @@ class PicturesConfig:
   nprobe: int = option(0, "With --window_index: IVF lists visited (0: 32).")
   hub_weight: float = option(HUB_WEIGHT, "Windows of videos close to every soundtrack count "
                              "less: "
-                             "their score less w * the video's hubness (0: plain cosine).")
-  clip_weight: float = option(0.5, "Weight of the whole video's fit to the segment (clip "
-                              "embeddings) against the stretch's own fit (its seconds).")
+                             "their score less w * the video's hubness (0: plain cosine).",
+                             check=config_lib.UNIT_INTERVAL)
+  clip_weight: float = option(CLIP_WEIGHT, "Weight of the whole video's fit to the segment "
+                              "(clip embeddings) against the stretch's own fit (its seconds).",
+                              check=config_lib.UNIT_INTERVAL)
   max_seconds: int = option(0, "Use only the first this many seconds of each soundtrack "
                             "(0: all).")
   max_records: int = option(0, "Soundtracks read (0: all).")
@@ -338,14 +341,16 @@ class SoundtracksConfig:
   k: int = option(5, "Soundtracks per picture track.")
   candidates: int = option(50, "Soundtracks found by clip embedding whose start in the song "
                            "is then searched (>= --k).")
-  clip_weight: float = option(0.5, "Ranking: weight of the clip embeddings' fit against the "
-                              "fit of the song's seconds from its best start.")
+  clip_weight: float = option(CLIP_WEIGHT, "Ranking: weight of the clip embeddings' fit "
+                              "against the fit of the song's seconds from its best start.",
+                              check=config_lib.UNIT_INTERVAL)
   hub_weight: float = option(HUB_WEIGHT, "Soundtracks close to every picture track count "
                              "less: "
-                             "cosine - w * hubness (0: plain cosine).")
+                             "cosine - w * hubness (0: plain cosine).",
+                             check=config_lib.UNIT_INTERVAL)
   min_confidence: float = option(MIN_CONFIDENCE, "A start is 'confident' when its "
                                  "confidence (1 - p-value of the fit against every other "
-                                 "start) is at least this.")
+                                 "start) is at least this.", check=config_lib.UNIT_INTERVAL)
   max_records: int = option(0, "Picture tracks read (0: all).")
   format: str = option("auto", FORMAT_HELP, choices=FORMATS)
   output: str = option("", OUTPUT_HELP)
@@ -360,8 +365,14 @@ class SoundtracksConfig:
     _check_index_tool(self, "visual_data")
     if self.candidates < self.k:
       raise UsageError(f"--candidates must be >= --k ({self.k}), got {self.candidates}")
-    if not 0.0 <= self.min_confidence <= 1.0:
-      raise UsageError(f"--min_confidence must be in [0, 1], got {self.min_confidence}")
+
+
+def _check_confidence(name: str, value: float, prefix: str = "--") -> None:
+  """``min_confidence``'s check: a number, a probability (1 - p-value)."""
+  if not math.isfinite(value):
+    raise UsageError(f"{prefix}{name} must be a number, got {value}")
+  if not 0.0 <= value <= 1.0:
+    raise UsageError(f"{prefix}{name} is a probability in [0, 1] (1 - p-value), got {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -382,18 +393,21 @@ class SyncConfig:
                            f"paired by video id): {PATTERN_HELP}.", path=paths.RECORDS)
   visual_data: str = option("", "Records whose visual track is used (with --audio_data): "
                             f"{PATTERN_HELP}.", path=paths.RECORDS)
-  max_offset: int = option(5, "Offsets searched: -S .. S seconds.")
+  max_offset: int = option(5, "Offsets searched: -S .. S seconds.",
+                           check=config_lib.Check(lambda v: v >= 1, ">= 1"))
   excerpt_start: int = option(0, "First audio second of the excerpt (with --excerpt_seconds).")
   excerpt_seconds: int = option(0, "Encode only this many audio seconds on their own "
                             "(0: the full length).")
   min_confidence: float = option(MIN_CONFIDENCE,
                                  "Below this confidence (a probability, 1 - p-value) "
-                                 "the answer is 'cannot synchronize'.")
+                                 "the answer is 'cannot synchronize'.",
+                                 check=_check_confidence)
   min_overlap: int = option(0, "0: only offsets that keep the audio seconds on the "
                         "pictures (full length: the track less --max_offset seconds at "
                         "each end). N > 0: the whole track (or excerpt) slides along the "
                         "pictures at any offset up to --max_offset (up to the video's "
-                        "length) where both share at least N seconds.")
+                        "length) where both share at least N seconds.",
+                        check=config_lib.NON_NEGATIVE)
   drift: bool = option(False, "Full length: also search the whole track's lateness "
                     "path (offset up to --max_offset at the start + a rate within 5%), "
                     "say which model fits, constant offset or drift, and why, and "
@@ -410,21 +424,13 @@ class SyncConfig:
       raise UsageError("--audio_data and --visual_data go together")
     if bool(self.data) == bool(self.audio_data):
       raise UsageError("give --data, or --audio_data with --visual_data")
-    if self.max_offset < 1:
-      raise UsageError(f"--max_offset must be >= 1, got {self.max_offset}")
-    if not math.isfinite(self.min_confidence):
-      raise UsageError(f"--min_confidence must be a number, got {self.min_confidence}")
+    config_lib.check_fields(self)  # max_offset, min_confidence, min_overlap
     if self.excerpt_seconds < 0 or self.excerpt_start < 0:
       raise UsageError("--excerpt_seconds and --excerpt_start must be >= 0")
     if self.excerpt_start and not self.excerpt_seconds:
       raise UsageError("--excerpt_start needs --excerpt_seconds")
-    if not 0.0 <= self.min_confidence <= 1.0:
-      raise UsageError(f"--min_confidence is a probability in [0, 1] (1 - p-value), got "
-                       f"{self.min_confidence}")
     if self.drift and self.excerpt_seconds:
       raise UsageError("--drift works on the full length, not with --excerpt_seconds")
-    if self.min_overlap < 0:
-      raise UsageError(f"--min_overlap must be >= 0, got {self.min_overlap}")
     if self.batch_size <= 0 or self.max_videos < 0:
       raise UsageError("--batch_size must be positive and --max_videos >= 0")
 
@@ -452,9 +458,11 @@ class EvaluateConfig:
   max_videos: int = option(0, "Videos evaluated (0: all).")
   batch_size: int = option(64, "Videos encoded per signature call.")
   rerank_top: int = option(10, "Temporal re-ranking: clip candidates re-scored per query.")
-  rerank_alpha: float = option(0.5, "Temporal re-ranking: weight of the clip score.")
+  rerank_alpha: float = option(RERANK_ALPHA, "Temporal re-ranking: weight of the clip score.",
+                               check=config_lib.UNIT_INTERVAL)
   hub_weight: float = option(HUB_WEIGHT, "Also score retrieval as yt8m-search ranks it, "
-                             "cosine - w * hubness (keys hub_pool<P>/...; 0: not).")
+                             "cosine - w * hubness (keys hub_pool<P>/...; 0: not).",
+                             check=config_lib.UNIT_INTERVAL)
   rated_queries: int = option(100, "Queries per direction in mturk_batch.csv and "
                           "index.html (0: all).")
   rated_candidates: int = option(5, "Top results per query in mturk_batch.csv / index.html.")
@@ -477,10 +485,7 @@ class EvaluateConfig:
         raise UsageError(f"--{name} must be positive")
     if self.max_offset < 0 or self.max_videos < 0 or self.rated_queries < 0:
       raise UsageError("--max_offset, --max_videos and --rated_queries must be >= 0")
-    if not 0.0 <= self.rerank_alpha <= 1.0:
-      raise UsageError(f"--rerank_alpha must be in [0, 1], got {self.rerank_alpha}")
-    if not 0.0 <= self.hub_weight <= 1.0:
-      raise UsageError(f"--hub_weight must be in [0, 1], got {self.hub_weight}")
+    config_lib.check_fields(self)  # rerank_alpha, hub_weight
     if self.output_dir:  # Before the evaluation, not after it.
       io_utils.writable_dir(self.output_dir, "--output_dir")
 

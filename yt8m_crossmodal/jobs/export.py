@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from yt8m_crossmodal import io_utils
-from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.jobs.config import ExportConfig
 from yt8m_crossmodal.serving.exporter import export, load_model_dir, portable_encoders
 
 
 def export_model_dir(cfg: ExportConfig) -> Dict[str, Any]:
   """Exports ``cfg.model_dir`` as configured; returns :func:`export`'s dict."""
-  if not cfg.export_dir:
-    raise UsageError("--export_dir is required")
+  cfg.validate()  # Where its checks are declared, as the tools run them.
   config, model = load_model_dir(cfg.model_dir)
   audio, visual, lstms = portable_encoders(config, model)
   return export(config, audio, visual, cfg.export_dir, version=cfg.version,

@@ -6,9 +6,10 @@ import keras
 from keras import ops
 
 from yt8m_crossmodal import config as config_lib
+from yt8m_crossmodal import losses
 from yt8m_crossmodal.config import LossConfig
 from yt8m_crossmodal.layers.masking import frame_mask
-from yt8m_crossmodal.losses import functions, terms as terms_lib
+from yt8m_crossmodal.losses import clip_contrastive
 
 # The output key of the loss parts: {name: float32 scalar} (see metric_names).
 LOSS_PARTS = "loss_parts"
@@ -27,8 +28,8 @@ class CrossModalLoss(keras.layers.Layer):
   multi-hot). Returns the embeddings/timelines given, as float32, plus
   ``loss_parts``: ``{name: float32 scalar}`` for each of ``metric_names``.
 
-  The loss is the weighted sum of the terms of ``LossConfig.terms`` (see
-  :mod:`yt8m_crossmodal.losses.terms`): the clip term, and with timelines the
+  The loss is the weighted sum of the terms of ``losses.terms_from`` (see
+  :mod:`yt8m_crossmodal.losses`): the clip term, and with timelines the
   temporal triplets, the sync loss and the per-second InfoNCE; the
   classification term (a shared ``Dense(C)`` head on both clip embeddings,
   needs ``labels``) has its weight ramped from 0 over
@@ -58,13 +59,13 @@ class CrossModalLoss(keras.layers.Layer):
 
   @property
   def terms(self):
-    """The ``config.WeightedTerm`` s summed (known once built)."""
+    """The ``losses.WeightedTerm`` s summed (known once built)."""
     return self._terms
 
   @property
   def metric_names(self):
     """Names of the loss parts returned under ``loss_parts`` (and logged by fit)."""
-    names = terms_lib.part_names(self.terms)
+    names = losses.part_names(self.terms)
     if self._term("classification"):
       names.append("classification_weight")
     return names
@@ -78,13 +79,16 @@ class CrossModalLoss(keras.layers.Layer):
         raise ValueError(f"{self.name}: missing input {key!r}")
     has_timelines = ("audio_timeline" in input_shape
                      and "visual_timeline" in input_shape)
-    self._terms = self.loss_config.terms(has_timelines)
+    self._terms = losses.terms_from(self.loss_config, has_timelines)
     if self.loss_config.exclude_shared_labels and "labels" not in input_shape:
+      # Whichever the clip term (the flag is read by the triplets only).
       raise ValueError(f"{self.name}: exclude_shared_labels needs 'labels'")
+    for term in self._terms:
+      for key, setting in losses.terms.needs(term).items():
+        if key not in input_shape:
+          raise ValueError(f"{self.name}: {setting} needs {key!r}")
     clip = self._term("clip").config
-    if isinstance(clip, config_lib.ClipContrastiveConfig):
-      if clip.shared_label_weight < 1 and "labels" not in input_shape:
-        raise ValueError(f"{self.name}: clip_shared_label_weight < 1 needs 'labels'")
+    if isinstance(clip, clip_contrastive.ClipContrastiveConfig):
       if clip.memory_size:
         size, dim = clip.memory_size, input_shape["audio_embedding"][-1]
         self.memory = {
@@ -96,8 +100,6 @@ class CrossModalLoss(keras.layers.Layer):
             name="memory_filled", shape=(), dtype="int32", initializer="zeros",
             trainable=False, autocast=False, aggregation="only_first_replica")
     if self._term("classification"):
-      if "labels" not in input_shape:
-        raise ValueError(f"{self.name}: classification_weight > 0 needs 'labels'")
       self.classifier = keras.layers.Dense(
           input_shape["labels"][-1], dtype=self.dtype_policy, name="classifier")
       self.classifier.build(tuple(input_shape["audio_embedding"]))
@@ -109,7 +111,7 @@ class CrossModalLoss(keras.layers.Layer):
   def call(self, inputs, training=None):
     if "audio_members" in inputs and "visual_members" in inputs:
       return self._ensemble_call(inputs, training)
-    x = terms_lib.TermInputs(
+    x = losses.TermInputs(
         audio=ops.cast(inputs["audio_embedding"], "float32"),
         visual=ops.cast(inputs["visual_embedding"], "float32"),
         labels=inputs.get("labels"))
@@ -131,9 +133,9 @@ class CrossModalLoss(keras.layers.Layer):
     classification = self._term("classification")
     if classification:
       x.audio_logits, x.visual_logits = self.classifier(x.audio), self.classifier(x.visual)
-      weights["classification"] = functions.ramp_weight(
+      weights["classification"] = losses.ramp_weight(
           self.step, classification.weight, classification.config.warmup_steps)
-    total, parts = terms_lib.objective(x, self.terms, weights)
+    total, parts = losses.objective(x, self.terms, weights)
     if classification:
       parts["classification_weight"] = ops.cast(weights["classification"], "float32")
       if training:
@@ -157,9 +159,9 @@ class CrossModalLoss(keras.layers.Layer):
     members = len(audio)
     total, parts = 0.0, {}
     for a, v in zip(audio, visual):
-      x = terms_lib.TermInputs(audio=ops.cast(a, "float32"), visual=ops.cast(v, "float32"),
-                               labels=inputs.get("labels"))
-      member_total, member_parts = terms_lib.objective(x, self.terms)
+      x = losses.TermInputs(audio=ops.cast(a, "float32"), visual=ops.cast(v, "float32"),
+                            labels=inputs.get("labels"))
+      member_total, member_parts = losses.objective(x, self.terms)
       total = total + member_total / members
       for name, value in member_parts.items():
         parts[name] = parts.get(name, 0.0) + value / members

@@ -50,12 +50,16 @@ def localize(query_timeline: np.ndarray,
                                    candidate_lens, query_len)
 
 
+# Weight of the clip score against the timeline alignment (yt8m-search --rerank_alpha).
+DEFAULT_ALPHA = 0.5
+
+
 def rerank_by_timeline(query_timeline: np.ndarray,
                        query_len: Optional[int],
                        candidate_indices: Sequence[int],
                        catalogue: Catalogue,
                        clip_scores: Sequence[float],
-                       alpha: float = 0.5,
+                       alpha: float = DEFAULT_ALPHA,
                        modality: str = "visual") -> RerankResult:
   """Re-scores retrieved candidates by their best timeline alignment.
 

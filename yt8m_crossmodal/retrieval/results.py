@@ -7,14 +7,14 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from yt8m_crossmodal.retrieval.catalogue import Catalogue
-from yt8m_crossmodal.retrieval.rerank import localize, rerank_by_timeline
+from yt8m_crossmodal.retrieval.rerank import DEFAULT_ALPHA, localize, rerank_by_timeline
 
 
 def ranked_results(catalogue: Catalogue, target: str, scores: np.ndarray,
                    indices: np.ndarray, k: int,
                    query_timeline: Optional[np.ndarray] = None,
                    query_len: Optional[int] = None, rerank: int = 0,
-                   rerank_alpha: float = 0.5, with_starts: bool = False
+                   rerank_alpha: float = DEFAULT_ALPHA, with_starts: bool = False
                    ) -> List[Dict[str, Any]]:
   """The top ``k`` of one query, best first.
 

@@ -72,10 +72,14 @@ def choose(ranked: Sequence[Sequence[Pick]], segment_starts: Sequence[int], k: i
   return [sorted(picks, key=lambda p: -p.score) for picks in chosen]
 
 
+# Weight of a video's clip fit against its stretch's own fit (yt8m-pictures --clip_weight).
+DEFAULT_CLIP_WEIGHT = 0.5
+
+
 def plan(catalogue: Catalogue, timeline: np.ndarray, segment_clips: np.ndarray,
          spans: Sequence[Tuple[int, int]], k: int = 3, repeat_gap: float = 300,
          window: int = 5, candidates: int = 200, hub_weight: float = 0.5,
-         clip_weight: float = 0.5, target: str = "visual", windows=None,
+         clip_weight: float = DEFAULT_CLIP_WEIGHT, target: str = "visual", windows=None,
          nprobe: int = 0) -> List[List[Pick]]:
   """The storyboard's picks: stretches found catalogue-wide, ranked, chosen.
 

@@ -9,7 +9,7 @@ Example (real YT-8M frame-level data)::
 
 Every flag is a field of :class:`yt8m_crossmodal.config.Config` with the same
 name; ``--flagfile`` works too. What ``--model_dir`` receives is listed in
-:mod:`yt8m_crossmodal.training.trainer`. Prints the last epoch's logs as one
+:mod:`yt8m_crossmodal.jobs.train`. Prints the last epoch's logs as one
 JSON line.
 
 ``--backend=jax|torch|tensorflow`` picks the Keras backend of the training

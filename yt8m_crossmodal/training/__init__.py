@@ -1,2 +1,4 @@
-"""Training: :func:`.trainer.train` over ``model.fit``, with its optimizer,
-callbacks and tf.distribute plumbing."""
+"""Training's pieces over ``model.fit``: the checks and datasets of a run
+(:mod:`.trainer`), its optimizer, callbacks, run folder, size settings,
+backends and tf.distribute plumbing. The run itself is
+:mod:`yt8m_crossmodal.jobs.train`."""

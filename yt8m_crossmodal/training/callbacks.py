@@ -164,32 +164,20 @@ def write_projector(log_dir: str, embedded: embedding.EmbeddedSet, samples: int)
   projector.visualize_embeddings(log_dir, cfg)
 
 
-# The TensorBoard section of each loss term's parts, named after the loss that
-# runs (the clip term is contrastive or triplets, whichever the config picks).
-TERM_SECTIONS = {
-    config_lib.ClipContrastiveConfig: "clip_contrastive",
-    config_lib.ClipTripletConfig: "clip_triplets",
-    config_lib.TemporalTripletConfig: "temporal_triplets",
-    config_lib.SyncOffsetConfig: "sync_loss",
-    config_lib.TimelineNCEConfig: "timeline_nce",
-    config_lib.ClassificationConfig: "classification",
-}
-
-
 def retrieval_section(pool_size: Optional[float] = None) -> str:
   """``retrieval (pool of N videos)``: the candidates each query is ranked among."""
   return f"retrieval (pool of {int(pool_size)} videos)" if pool_size else "retrieval"
 
 
-def scalar_tag(key: str, terms: Sequence[config_lib.WeightedTerm] = (),
+def scalar_tag(key: str, terms: Sequence[terms_lib.WeightedTerm] = (),
                pool_size: Optional[float] = None) -> Tuple[str, str]:
   """``(run, tag)`` of an epoch-log key, grouped for TensorBoard.
 
   ``val_`` keys go to the ``validation`` run, the others to ``train``, under
   the same tag so that the two curves overlay: ``loss/total``,
   ``loss/<part>`` (``clip_a2v_loss`` -> ``loss/clip_a2v``); the other parts
-  of each loss term under the name of the loss that runs
-  (:data:`TERM_SECTIONS`: ``clip_accuracy`` -> ``clip_contrastive/accuracy``
+  of each loss term under the name of the loss that runs (its module's
+  ``SECTION``: ``clip_accuracy`` -> ``clip_contrastive/accuracy``
   when the clip term is contrastive, ``clip_active_fraction`` ->
   ``clip_triplets/active_fraction`` with triplets); ``retrieval (pool of N
   videos)/<name>`` (Recall@K, ranks, mAP, timeline R@1 among N candidates,
@@ -198,7 +186,7 @@ def scalar_tag(key: str, terms: Sequence[config_lib.WeightedTerm] = (),
 
   Args:
     key: the epoch-log key (``val_a2v_recall@1``).
-    terms: the loss terms of the run (``LossConfig.terms``).
+    terms: the loss terms of the run (``losses.terms_from``).
     pool_size: the validation retrieval's pool (``val_pool_size``).
   """
   run, name = ("validation", key[4:]) if key.startswith("val_") else ("train", key)
@@ -208,7 +196,7 @@ def scalar_tag(key: str, terms: Sequence[config_lib.WeightedTerm] = (),
     return run, "loss/" + name[:-len("_loss")]
   for term in terms:  # Its parts, and the ramped weight of classification.
     if name in terms_lib.part_names([term]) or name == f"{term.name}_weight":
-      return run, f"{TERM_SECTIONS[type(term.config)]}/{name[len(term.name) + 1:]}"
+      return run, f"{terms_lib.module_of(term).SECTION}/{name[len(term.name) + 1:]}"
   if name.startswith(("clip_", "temporal_", "timeline_nce_", "classification_")):
     return run, "loss_parts/" + name  # Terms not given.
   if name.startswith("sync_"):

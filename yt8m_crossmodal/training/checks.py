@@ -1,5 +1,5 @@
 """The checks of a training config that need no TensorFlow (``yt8m-train`` runs
-them before TensorFlow loads; :func:`yt8m_crossmodal.training.trainer.train`
+them before TensorFlow loads; :func:`yt8m_crossmodal.jobs.train.train`
 first thing)."""
 
 from __future__ import annotations

@@ -1,58 +1,28 @@
-"""``train()``: a whole training run with ``model.fit``.
+"""The pieces of a training run (the run itself: :mod:`yt8m_crossmodal.jobs.train`).
 
-``<model_dir>`` receives:
-
-- ``config.json``: the resolved config (written once the data are checked);
-- ``model.keras``: the latest model (every epoch), what ``yt8m-export`` reads;
-- ``checkpoints/epoch_NNN.weights.h5``: weights after each epoch;
-- ``backup/``: the last finished epoch (weights, optimizer state, epoch
-  number): run the same command again after a crash or a kill and training
-  continues from there, exactly as if it had not stopped; run it again after
-  the last epoch and it says so and does nothing (``--restart`` starts over);
-- ``training_log.csv``: one row of losses and validation metrics per epoch;
-- ``tensorboard/``: scalars (loss parts, learning rate, validation Recall@K,
-  median rank, sync accuracy) and an embedding-projector sample.
-
-Every file is written atomically, in the order of
-:mod:`yt8m_crossmodal.training.run_state`.
-
-Distribution (``distribution_strategy``): ``none`` (default device),
-``mirrored`` (all local GPUs, or CPU), ``multi_worker``
-(``MultiWorkerMirroredStrategy``; every worker runs the same command with its
-own ``TF_CONFIG``; the chief writes ``model_dir``, the others write under
-``model_dir/workers/<index>``); both need the TensorFlow backend.
-
-Backend (``backend``): the process' Keras backend runs ``model.fit``
-(``auto`` takes it as it is; another name must match it, see
-:mod:`yt8m_crossmodal.training.backends`) and is recorded in
-``config.json``. The ``tf.data`` pipeline feeds every backend.
+The checks of the records before a run (:func:`require_records`,
+:func:`require_feature_level`, :func:`require_good_records`,
+:func:`count_records`), of the config (:func:`validate_config`) and of a
+resume (:func:`check_resumable`); the datasets ``model.fit`` reads
+(:func:`train_dataset`, :func:`validation_dataset`,
+:func:`fit_validation_data`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-from typing import Dict, Optional
+from typing import Dict
 
 from absl import logging
-import keras
 import numpy as np
 import tensorflow as tf
 
 from yt8m_crossmodal import config as config_lib
-from yt8m_crossmodal import io_utils
 from yt8m_crossmodal import models
 from yt8m_crossmodal.data import pipeline
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
-from yt8m_crossmodal.training import backends
-from yt8m_crossmodal.training import callbacks as callbacks_lib
 from yt8m_crossmodal.training.checks import check_config, validate_config  # noqa: F401
-from yt8m_crossmodal.training import distribution
-from yt8m_crossmodal.training import run_state
-from yt8m_crossmodal.training import size_settings
-from yt8m_crossmodal.training.optimizer import make_optimizer
 
 
 def _count(files) -> int:
@@ -267,150 +237,3 @@ def check_resumable(config: config_lib.Config, saved_path: str) -> Dict[str, tup
                      "to start over")
   return {k: [list(v) if isinstance(v, tuple) else v for v in pair]
           for k, pair in others.items()}
-
-
-def train(config: config_lib.Config) -> Dict[str, float]:
-  """Trains as configured; returns the last epoch's logs.
-
-  ``config.model.model`` "auto" is resolved (and so recorded in
-  ``config.json``) by :func:`yt8m_crossmodal.models.model_name`.
-  """
-  validate_config(config)
-  try:
-    config = config.replace(model=models.model_name(config))
-  except ValueError as e:
-    raise UsageError(str(e)) from e
-  backend = backends.resolve(config.train.backend)
-  backends.check_active(backend)
-  backends.check_strategy(backend, config.train.distribution_strategy)
-  check_config(config)  # The paths too: a pattern that matches nothing, before any work.
-  config = config.replace(backend=backend)
-  bad_records = pipeline.BadRecordLog()
-  t = config.train
-  keras.utils.set_random_seed(t.seed)
-  strategy = distribution.make_strategy(t.distribution_strategy)
-  logging.info("distribution strategy %s: %d replica(s) in sync",
-               t.distribution_strategy, strategy.num_replicas_in_sync)
-  out_dir = distribution.worker_dir(t.model_dir, strategy)
-  # Fail early, with the pattern, when files are missing; config.json is only
-  # written once the run is known to start, so a failed command never
-  # changes what an earlier run's folder says.
-  require_records(config.data.train_data, "train_data")
-  if config.data.validation_data:
-    require_records(config.data.validation_data, "validation_data")
-  require_feature_level(config, config.data.train_data, "train_data")
-  if config.data.validation_data:
-    require_feature_level(config, config.data.validation_data, "validation_data")
-  if config.data.skip_bad_records:  # The repeated data would skip bad records forever.
-    require_good_records(config)
-  io_utils.writable_dir(t.model_dir, "--model_dir")
-  io_utils.writable_dir(out_dir, "--model_dir")
-  # The records are counted once (one pass, no parsing) unless the steps are
-  # given: the size picks the settings left at 0 and one pass is one epoch.
-  count = None
-  if not t.steps_per_epoch:
-    count = count_records(config.data.train_data, config.data.skip_bad_records)
-  config, note = size_settings.resolve(config, count)
-  if note:
-    logging.info("%s", note)
-  # One run at a time writes a run folder: a second one is refused while the
-  # first is alive (it would resume from, and overwrite, the first's epochs).
-  lock = (contextlib.nullcontext() if io_utils.is_remote(out_dir)
-          else io_utils.exclusive_output(out_dir, "--model_dir"))
-  with lock:
-    return _train_locked(config, strategy, out_dir, bad_records, count)
-
-
-def _train_locked(config: config_lib.Config, strategy, out_dir: str,
-                  bad_records: pipeline.BadRecordLog, count: Optional[int]
-                  ) -> Dict[str, float]:
-  """:func:`train` once the run folder's lock is held (``count``: the training
-  records, when counted)."""
-  t = config.train
-  folder = run_state.RunFolder(out_dir)
-  done = 0 if t.restart else folder.finished_epochs()
-  if not t.restart:
-    folder.remove_temporaries()
-  if done >= t.epochs:
-    logging.warning("training already finished: %s holds %d epoch(s) (pass a higher "
-                    "--epochs to train more, or --restart to start over)",
-                    out_dir, done)
-    last = {}
-    if tf.io.gfile.exists(folder.final_metrics):
-      with tf.io.gfile.GFile(folder.final_metrics) as f:
-        last = json.load(f)
-    return dict(last, already_finished=True)
-
-  steps = t.steps_per_epoch
-  if not steps:
-    steps = max(1, count // config.data.batch_size)
-    logging.info("one pass over the training data: %d steps per epoch", steps)
-  total_steps = steps * t.epochs
-  if t.restart:
-    folder.clear()
-  elif done:
-    changes = check_resumable(config, os.path.join(out_dir, "config.json"))
-    if changes:
-      logging.warning("resuming after epoch %d with changed settings %s (recorded in %s)",
-                      done, changes, folder.config_changes)
-      folder.record_config_changes(done + 1, changes)
-  config_lib.save_config(config, os.path.join(out_dir, "config.json"))
-
-  # Process-wide in Keras: set for the run and put back to float32 after it,
-  # so what follows in the same process (an export, a benchmark's next run)
-  # builds float32 layers.
-  keras.mixed_precision.set_global_policy(t.precision)
-  try:
-    with strategy.scope():
-      model = models.build_training_model(config)
-      model.compile(optimizer=make_optimizer(t, total_steps))
-      if done:
-        folder.restore(model)
-        logging.info("resuming after epoch %d of %d", done, t.epochs)
-      elif models.data_dependent_layers(model):
-        n = models.initialize_from_data(
-            model, train_dataset(config, repeat=False, bad_records=bad_records
-                                 ).as_numpy_iterator())
-        logging.info("input standardization and linear branches from %d training "
-                     "videos", n)
-    folder.truncate_log(done)
-
-    dataset = train_dataset(config, repeat=True, bad_records=bad_records,
-                            skip_batches=done * steps)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-      distribution.multi_worker_fit_fixes(model, dataset, strategy)
-    callbacks = []
-    if config.data.validation_data and distribution.is_chief(strategy):
-      callbacks.append(callbacks_lib.ValidationMetrics(
-          config, lambda: validation_dataset(config, bad_records)))
-    callbacks += [
-        callbacks_lib.StepProgress(t.epochs, steps),
-        callbacks_lib.LearningRateLogger(),
-        keras.callbacks.TerminateOnNaN(),
-        run_state.EpochCheckpoint(folder),
-        callbacks_lib.GroupedTensorBoard(os.path.join(out_dir, "tensorboard")),
-    ]
-    # shuffle=False: the pipeline shuffles (Keras would ignore True, with a warning).
-    history = model.fit(dataset, epochs=t.epochs, initial_epoch=done, steps_per_epoch=steps,
-                        validation_data=fit_validation_data(config, strategy, bad_records),
-                        callbacks=callbacks, verbose=2, shuffle=False)
-    last = {k: float(v[-1]) for k, v in history.history.items() if v}
-    if "loss" not in last:
-      raise UsageError(f"no training step ran: --train_data {config.data.train_data!r} gave "
-                       f"no batch ({bad_records.count} bad record(s) skipped)")
-    validation = next((c for c in callbacks
-                       if isinstance(c, callbacks_lib.ValidationMetrics)), None)
-    if validation is not None and validation.last_embedded is not None:
-      callbacks_lib.write_projector(os.path.join(out_dir, "tensorboard", "validation"),
-                                    validation.last_embedded, t.projector_samples)
-    # The training data repeats and the pipeline reads ahead (into the next
-    # pass too), so a bad record may be skipped more than once: count each once.
-    skipped = len({(r.file, r.index) for r in bad_records.records})
-    if skipped:
-      logging.warning("%d bad record(s) skipped during training (%d skips)",
-                      skipped, bad_records.count)
-    last["bad_records_skipped"] = skipped
-    io_utils.atomic_write_text(folder.final_metrics, json.dumps(last, indent=2, sort_keys=True))
-    return last
-  finally:
-    keras.mixed_precision.set_global_policy("float32")
