@@ -65,11 +65,10 @@ from yt8m_crossmodal.retrieval.folder import META_FILE, catalogue_files
 from yt8m_crossmodal import io_utils
 from yt8m_crossmodal.data import features as feat
 from yt8m_crossmodal.jobs.config import IN_PROCESS, EmbedConfig
+from yt8m_crossmodal import jobs as jobs_lib
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.progress import Progress
 from yt8m_crossmodal.jobs.embed_writer import UniqueIds, open_writer
-
-
 
 
 def _check_target(cfg: EmbedConfig) -> None:
@@ -190,7 +189,7 @@ def _embed_locked(cfg: EmbedConfig, output: str) -> Dict[str, Any]:
     if cfg.runner == IN_PROCESS:
       meta = _embed_in_process(cfg, exp, tmp, start, extra)
     else:
-      meta, extra = _beam().embed_with_beam(cfg, exp, tmp)
+      meta, extra = jobs_lib.beam_pipeline("embed_beam").embed_with_beam(cfg, exp, tmp)
     seconds = time.time() - start
     if cfg.ann != "none":
       catalogue = load_catalogue(tmp, load_indexes=False, verify="none")
@@ -206,18 +205,6 @@ def _embed_locked(cfg: EmbedConfig, output: str) -> Dict[str, Any]:
   return dict(meta, **extra, path=os.path.abspath(cfg.output), seconds=round(seconds, 3),
               runner=cfg.runner,
               videos_per_second=round(meta["num_items"] / max(seconds, 1e-9), 2))
-
-
-def _beam():
-  """The Beam pipeline module; UsageError when apache-beam is not installed."""
-  try:
-    from yt8m_crossmodal.jobs import embed_beam  # pylint: disable=import-outside-toplevel
-  except ModuleNotFoundError as e:
-    if not (e.name or "").startswith("apache_beam"):
-      raise
-    raise UsageError("--runner other than in_process needs apache-beam: pip install "
-                     "'yt8m-crossmodal[beam]'") from e
-  return embed_beam
 
 
 def _embed_in_process(cfg: EmbedConfig, exp, tmp: str, start: float,

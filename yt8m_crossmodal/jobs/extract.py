@@ -42,6 +42,7 @@ from typing import Any, Dict, List, Optional, Sequence
 from absl import logging
 
 from yt8m_crossmodal import io_utils
+from yt8m_crossmodal import jobs as jobs_lib
 from yt8m_crossmodal.errors import UsageError
 from yt8m_crossmodal.jobs.config import IN_PROCESS, ExtractConfig
 from yt8m_crossmodal.jobs.extract_files import (FileJob, ShardWriter, extract_one,
@@ -100,7 +101,7 @@ def extract_media(cfg: ExtractConfig) -> Dict[str, Any]:
     if cfg.runner == IN_PROCESS:
       nets = extractor_lib.load_networks(store_of(cfg), cfg.modality_list)
     else:
-      beam_job = _beam()
+      beam_job = jobs_lib.beam_pipeline("extract_beam")
       digests = beam_job.prepare_weights(cfg)
     for path in existing:
       io_utils.remove_quietly(path)
@@ -133,17 +134,6 @@ def summarize(cfg: ExtractConfig, entries: List[Dict[str, Any]], seconds: float,
           "media_seconds_per_second": round(media_seconds / max(seconds, 1e-9), 2),
           "stage_seconds": {k: round(v, 3) for k, v in times.seconds.items()},
           "weights": digests, "runner": cfg.runner}
-
-
-def _beam():
-  try:
-    from yt8m_crossmodal.jobs import extract_beam  # pylint: disable=import-outside-toplevel
-  except ModuleNotFoundError as e:
-    if not (e.name or "").startswith("apache_beam"):
-      raise
-    raise UsageError("--runner other than in_process needs apache-beam: pip install "
-                     "'yt8m-crossmodal[beam]'") from e
-  return extract_beam
 
 
 def _durations(jobs: Sequence[FileJob]) -> Dict[int, Optional[float]]:
