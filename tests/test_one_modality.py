@@ -55,8 +55,8 @@ def test_the_reader_takes_one_modality_where_one_is_enough(tmp_path):
   # error names the file, index and id with it.
   _, reasons = _decode([song, both, clip])
   assert reasons[0].startswith("missing modality: no rgb frames (a sound-only record: tools "
-                               "that need only the sound read it, e.g. yt8m-embed "
-                               "--modalities=audio")
+                               "that need only the sound read it, e.g. yt8m-validate "
+                               "--modalities=audio, yt8m-embed --modalities=audio")
   assert reasons[1] == "" and "(a pictures-only record" in reasons[2]
   path = records.write(tmp_path / "mixed.tfrecord", [both, song])
   with pytest.raises(tf.errors.InvalidArgumentError) as info:
@@ -118,6 +118,24 @@ def songs_and_clips(tmp_path_factory):
   return {"songs": records.write(folder / "songs.tfrecord", songs + videos),
           "clips": records.write(folder / "clips.tfrecord", clips),
           "videos": records.write(folder / "videos.tfrecord", videos)}
+
+
+def test_validate_checks_the_modalities_asked_for(songs_and_clips):
+  from yt8m_crossmodal.jobs import validate as validate_job
+  from yt8m_crossmodal.jobs.config import ValidateConfig
+  songs = songs_and_clips["songs"]  # 4 sound-only songs, 2 videos with both.
+  both = validate_job.validate(ValidateConfig(data=songs))
+  assert (both["good_records"], both["bad_record_count"]) == (2, 4)
+  assert validate_job.exit_status(both) == 1
+  assert "yt8m-validate --modalities=audio" in both["bad_records"][0]["reason"]
+  sound = validate_job.validate(ValidateConfig(data=songs, modalities="audio"))
+  assert (sound["good_records"], sound["bad_record_count"]) == (6, 0)
+  assert sound["modalities"] == ["audio"] and validate_job.exit_status(sound) == 0
+  assert sound["frames"]["min"] == 8  # The songs' own lengths: 8-11 s, the videos 10 s.
+  pictures = validate_job.validate(ValidateConfig(data=songs, modalities="visual"))
+  assert (pictures["good_records"], pictures["bad_record_count"]) == (2, 4)
+  with pytest.raises(UsageError, match=r"--modalities must be audio, visual or audio,visual"):
+    ValidateConfig(data=songs, modalities="sound").validate()
 
 
 def test_a_catalogue_of_songs_searched_by_silent_clips(frame_export, songs_and_clips,

@@ -124,9 +124,11 @@ BOTH = ("audio", "visual")
 # What a record with one modality is told when both are needed.
 _ONE_MODALITY_HINT = {
     "audio": " (a pictures-only record: tools that need only the pictures read it, e.g. "
-             "yt8m-embed --modalities=visual, yt8m-search --query_modality=visual)",
+             "yt8m-validate --modalities=visual, yt8m-embed --modalities=visual, "
+             "yt8m-search --query_modality=visual)",
     "visual": " (a sound-only record: tools that need only the sound read it, e.g. "
-              "yt8m-embed --modalities=audio, yt8m-search --query_modality=audio)",
+              "yt8m-validate --modalities=audio, yt8m-embed --modalities=audio, "
+              "yt8m-search --query_modality=audio)",
 }
 
 

@@ -542,6 +542,12 @@ class ValidateConfig:
                         "Label vocabulary size (4716 for 2017 data).")
   batch_size: int = option(64, "Records decoded at once.")
   max_bad_listed: int = option(1000, "Bad records listed in the JSON (all are counted).")
+  modalities: str = option(
+      "audio,visual", "What every record must hold: audio,visual, or one of them (audio for "
+      "the sound-only records yt8m-extract writes from songs; a record lacking it is bad).")
+
+  def modality_list(self) -> Tuple[str, ...]:
+    return _modality_list(self.modalities, "modalities")
 
   def validate(self) -> None:
     """Raises UsageError naming the flag of a bad value."""
@@ -551,6 +557,7 @@ class ValidateConfig:
       raise UsageError("--num_classes and --batch_size must be positive")
     if self.max_bad_listed < 0:
       raise UsageError(f"--max_bad_listed must be >= 0, got {self.max_bad_listed}")
+    self.modality_list()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -61,7 +61,7 @@ def validate(cfg: ValidateConfig) -> dict:
       cfg.data, feature_level=level, batch_size=cfg.batch_size,
       num_classes=cfg.num_classes, max_frames=1 << 20, skip_bad_records=True,
       bad_record_log=log, include_segments=level == "frame",
-      with_provenance=True, seed=0)
+      with_provenance=True, seed=0, modalities=cfg.modality_list())
   frames, per_file = [], collections.Counter()
   label_counts = []
   segments = 0
@@ -80,6 +80,7 @@ def validate(cfg: ValidateConfig) -> dict:
       "records": good + len(bad),
       "good_records": good,
       "feature_level": level,
+      "modalities": list(cfg.modality_list()),
       "frames": ({"min": int(np.min(frames)), "median": float(np.median(frames)),
                   "max": int(np.max(frames)), "total": int(np.sum(frames))}
                  if frames and level == "frame" else None),
